@@ -1,0 +1,227 @@
+/*
+ * tally.h - the counting engine's public API.
+ *
+ * The engine turns bytes into counted keys: a caller fills a tally_config,
+ * creates an engine, feeds it inputs (paths or memory), finishes it, and then
+ * reads the counted keys back in the configured order, optionally through a
+ * tally_writer that formats them.  The command line (src/main.c) is one such
+ * caller; the unit tests are others.
+ *
+ * Threads: an engine is used from one thread at a time (the caller's); it runs
+ * its own worker threads internally.  Callbacks are always invoked from the
+ * caller's thread, except progress callbacks, which come from the engine's
+ * sampler thread (see tally_config.on_progress).
+ *
+ * Errors: functions return 0 on success and a negative value on failure; the
+ * message (without the "tally: " prefix) is in tally_errmsg().  Per-input
+ * failures (missing file, corrupt zstd stream, a file that shrinks while
+ * mapped) are not fatal: they are reported through on_error, the engine goes
+ * on, and tally_failed() says whether any happened (exit status 1).
+ */
+#ifndef TALLY_H
+#define TALLY_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#define TALLY_VERSION "0.1.0"
+
+typedef enum tally_mode {
+	TALLY_MODE_WORDS = 0,  /* words; ngram > 1 makes word n-grams */
+	TALLY_MODE_LINES,      /* whole lines without the '\n' */
+	TALLY_MODE_FIELDS      /* values of selected columns */
+} tally_mode;
+
+typedef enum tally_split {
+	TALLY_SPLIT_UNICODE = 0, /* runs of L*, M*, Nd, Nl, No, Pc; inner apostrophes */
+	TALLY_SPLIT_SPACE        /* runs of bytes other than ASCII whitespace */
+} tally_split;
+
+typedef enum tally_case {
+	TALLY_CASE_DEFAULT = 0,  /* lower for words and n-grams, keep otherwise */
+	TALLY_CASE_LOWER,        /* Unicode simple lowercase mapping */
+	TALLY_CASE_ASCII,        /* A-Z only */
+	TALLY_CASE_KEEP
+} tally_case;
+
+typedef enum tally_sort {
+	TALLY_SORT_COUNT = 0,    /* count descending, then key ascending by bytes */
+	TALLY_SORT_KEY,          /* key ascending by bytes */
+	TALLY_SORT_NONE          /* unspecified but deterministic (hash order) */
+} tally_sort;
+
+typedef enum tally_io {
+	TALLY_IO_AUTO = 0,
+	TALLY_IO_MMAP,
+	TALLY_IO_READ
+} tally_io;
+
+typedef enum tally_format {
+	TALLY_FORMAT_TSV = 0,
+	TALLY_FORMAT_CSV,
+	TALLY_FORMAT_JSON,
+	TALLY_FORMAT_NDJSON,
+	TALLY_FORMAT_UNIQ
+} tally_format;
+
+/* A live sample, handed to on_progress a few times a second. */
+typedef struct tally_progress {
+	double   elapsed;         /* seconds since tally_create */
+	uint64_t bytes_done;      /* input bytes consumed (compressed bytes for .zst) */
+	uint64_t bytes_total;     /* 0 when unknown (pipes, stdin) */
+	uint64_t tokens;          /* keys counted so far */
+	uint64_t distinct;        /* keys held in the tables now, summed over workers */
+	uint64_t rss;             /* resident set size now, bytes */
+	double   mbps;            /* MB/s over the last seconds */
+} tally_progress;
+
+typedef struct tally_config {
+	/* What a key is (SPEC section 2). */
+	tally_mode  mode;
+	unsigned    ngram;           /* words per key in words mode; 0 or 1 = words */
+	tally_split split;
+	tally_case  casemode;
+	const char *fields;          /* fields mode: LIST ("3", "2,5", "1-3", names with header) */
+	char        delimiter;       /* 0 = default (TAB, or ',' with csv) */
+	int         csv;             /* RFC 4180 records */
+	int         header;          /* first record of each input names the columns */
+
+	/* Filters. */
+	size_t      min_length;      /* code points; 0 = no minimum */
+	size_t      max_length;      /* code points; 0 = no maximum */
+	const char *stopwords_path;  /* NULL = none */
+	uint64_t    min_count;       /* applied to the final totals; 0 or 1 = none */
+	size_t      max_key_bytes;   /* 0 = default 1 MiB */
+
+	/* Resources (SPEC section 5). */
+	unsigned    threads;         /* 0 = the CPUs this process may use */
+	uint64_t    memory;          /* budget for tables and keys; 0 = default */
+	const char *tmpdir;          /* NULL = $TMPDIR, else /tmp */
+	tally_io    io;
+	size_t      chunk_size;      /* bytes per work unit; 0 = default; tests use tiny ones */
+
+	/* Order of the results. */
+	tally_sort  sort;
+	uint64_t    top;             /* 0 = all */
+
+	/* Callbacks; ctx is passed back.  on_error gets one line per failed
+	 * input or notice (no "tally: " prefix, no newline). */
+	void       *ctx;
+	void      (*on_error)(void *ctx, const char *msg);
+	/* Called from the sampler thread about 6 times a second when set, and
+	 * once with final=1 from the caller's thread when the count ends. */
+	void      (*on_progress)(void *ctx, const tally_progress *p, int final);
+	const char *report_path;     /* --report FILE.svg; NULL = none */
+} tally_config;
+
+/* Run statistics, read off the components' own accounting. */
+typedef struct tally_stats {
+	uint64_t bytes_read;         /* bytes of input as stored (compressed for .zst) */
+	uint64_t bytes_decoded;      /* bytes tokenized (after decompression) */
+	uint64_t files;
+	uint64_t files_compressed;
+	uint64_t files_failed;
+	uint64_t tokens;             /* keys counted */
+	uint64_t distinct;           /* distinct keys in the result (before --min-count) */
+	uint64_t hapax;              /* keys seen exactly once */
+	uint64_t illformed_bytes;    /* bytes of ill-formed UTF-8 seen by the unicode tokenizer */
+	uint64_t cut_keys;           /* keys cut at max_key_bytes */
+	uint64_t skipped_records;    /* records missing a selected column */
+	double   t_count, t_merge, t_sort, t_write, t_total; /* seconds */
+	unsigned threads;
+	uint64_t budget;             /* bytes */
+	uint64_t peak_rss;           /* bytes */
+	uint64_t peak_table, peak_pool, peak_io, peak_spill; /* bytes, per component */
+	uint64_t pool_hits, pool_misses, evictions;
+	uint64_t runs_spilled, bytes_spilled, merge_passes;
+} tally_stats;
+
+typedef struct tally_item {
+	const char *key;             /* not NUL-terminated; valid until the next call */
+	size_t      len;
+	uint64_t    count;
+} tally_item;
+
+typedef struct tally_engine tally_engine;
+
+/* Fill cfg with the defaults (all zero, threads and memory detected later). */
+void tally_config_init(tally_config *cfg);
+
+/* Create an engine.  Returns NULL on a bad configuration or resource failure,
+ * with a message in err (errlen bytes).  A bad configuration is a usage error:
+ * *usage is set to 1 then (may be NULL).  The engine owns no caller memory
+ * except cfg's strings, which must outlive it. */
+tally_engine *tally_create(const tally_config *cfg, char *err, size_t errlen, int *usage);
+
+/* Count one input: a path, or "-" for standard input.  Returns 0, or -1 when
+ * the input failed (reported through on_error; the engine goes on), or -2 on
+ * a fatal error (out of memory, spill failure: see tally_errmsg). */
+int tally_add_path(tally_engine *e, const char *path);
+
+/* Count bytes from memory as one input named name (for tests and embedding). */
+int tally_add_memory(tally_engine *e, const void *buf, size_t len, const char *name);
+
+/* Finish counting: merge, apply --min-count, order.  Returns 0 or -2 (fatal). */
+int tally_finish(tally_engine *e);
+
+/* Next result in order (after tally_finish).  Returns 1 with *it filled,
+ * 0 at the end, -2 on a fatal error. */
+int tally_next(tally_engine *e, tally_item *it);
+
+/* Statistics so far (complete after the last tally_next). */
+void tally_get_stats(tally_engine *e, tally_stats *st);
+
+/* Record the time spent writing output (the caller measures it). */
+void tally_add_write_time(tally_engine *e, double seconds);
+
+int tally_failed(const tally_engine *e);       /* any input failed */
+const char *tally_errmsg(const tally_engine *e);
+void tally_destroy(tally_engine *e);           /* removes temporary files */
+
+/* Default budget: half the smallest of physical RAM, the cgroup limit and
+ * RLIMIT_AS/RLIMIT_DATA.  cgroup_root overrides "/sys/fs/cgroup" (tests);
+ * NULL uses the environment variable TALLY_CGROUP_ROOT or the default. */
+uint64_t tally_default_memory(const char *cgroup_root);
+
+/* Parse a size with K, M, G, T suffixes (powers of 1024, optional "iB"/"B").
+ * Returns 0 and *out, or -1 on a malformed or overflowing value. */
+int tally_parse_size(const char *s, uint64_t *out);
+
+/* Versions of the libraries tally runs with: "zstd 1.5.4, xxHash 0.8.1, ...". */
+const char *tally_library_versions(void);
+
+/* ---- Output ---------------------------------------------------------- */
+
+typedef struct tally_writer tally_writer;
+
+/* Open a writer.  path NULL or "-" writes to stdout; otherwise output goes to
+ * a temporary file beside path that tally_writer_close renames over it.  A
+ * path ending in ".zst" is zstd-compressed.  Returns NULL with err filled. */
+tally_writer *tally_writer_open(const char *path, tally_format fmt, char *err, size_t errlen);
+
+/* Write one item.  Returns 0, or -1 on a write error (errno set; EPIPE when
+ * the reader went away). */
+int tally_writer_put(tally_writer *w, const tally_item *it);
+
+/* Finish.  commit=1: flush, close, rename into place; commit=0: discard the
+ * temporary file and leave an existing target alone.  Returns 0 or -1 with
+ * err filled (errno kept, EPIPE included). */
+int tally_writer_close(tally_writer *w, int commit, char *err, size_t errlen);
+
+/* Escape one key for a format into buf (cap bytes); returns the length the
+ * full escape needs (like snprintf).  Exposed for tests. */
+size_t tally_escape_key(tally_format fmt, const char *key, size_t len, char *buf, size_t cap);
+
+/* ---- Statistics output ---------------------------------------------- */
+
+/* Human-readable statistics, several lines, to f. */
+void tally_stats_print(FILE *f, const tally_stats *st);
+/* One JSON object and a newline to f.  Returns 0 or -1 on a write error. */
+int tally_stats_write_json(FILE *f, const tally_stats *st);
+/* Render a progress line (no newline, erase-to-end included) for a terminal. */
+void tally_progress_render(FILE *f, const tally_progress *p);
+/* Erase a progress line drawn by tally_progress_render. */
+void tally_progress_erase(FILE *f);
+
+#endif /* TALLY_H */

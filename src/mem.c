@@ -1,0 +1,131 @@
+/*
+ * mem.c - counting allocation layer (see mem.h).
+ */
+#include "mem.h"
+
+#include <stdatomic.h>
+#include <stdlib.h>
+
+/* One counter pair per cache line so workers do not share lines. */
+typedef struct mem_counter {
+	_Atomic int64_t cur;
+	_Atomic int64_t peak;
+	char pad[64 - 2 * sizeof(int64_t)];
+} mem_counter;
+
+static mem_counter counters[MEM_NCOMPONENTS];
+static mem_counter total;
+static _Atomic uint64_t fail_countdown;
+static _Atomic int fail_env_read;
+
+static const char *const names[MEM_NCOMPONENTS] = {
+	"tables", "key pool", "I/O buffers", "spill buffers", "other"
+};
+
+static void raise_peak(mem_counter *m, int64_t now)
+{
+	int64_t p = atomic_load_explicit(&m->peak, memory_order_relaxed);
+	while (now > p && !atomic_compare_exchange_weak_explicit(&m->peak, &p, now,
+			memory_order_relaxed, memory_order_relaxed))
+		;
+}
+
+void mem_account(mem_component c, int64_t delta)
+{
+	int64_t now = atomic_fetch_add_explicit(&counters[c].cur, delta, memory_order_relaxed) + delta;
+	int64_t all = atomic_fetch_add_explicit(&total.cur, delta, memory_order_relaxed) + delta;
+	if (delta > 0) {
+		raise_peak(&counters[c], now);
+		raise_peak(&total, all);
+	}
+}
+
+/* Returns 1 when this allocation must fail (fault injection). */
+static int inject_failure(void)
+{
+	if (!atomic_load_explicit(&fail_env_read, memory_order_relaxed)) {
+		atomic_store(&fail_env_read, 1);
+		const char *s = getenv("TALLY_FAIL_ALLOC");
+		if (s && *s)
+			atomic_store(&fail_countdown, strtoull(s, NULL, 10));
+	}
+	uint64_t n = atomic_load_explicit(&fail_countdown, memory_order_relaxed);
+	if (n == 0)
+		return 0;
+	/* Only the caller that takes the counter from 1 to 0 fails. */
+	while (n > 0 && !atomic_compare_exchange_weak(&fail_countdown, &n, n - 1))
+		;
+	return n == 1;
+}
+
+void *mem_alloc(mem_component c, size_t size)
+{
+	if (inject_failure())
+		return NULL;
+	void *p = malloc(size ? size : 1);
+	if (p)
+		mem_account(c, (int64_t)size);
+	return p;
+}
+
+void *mem_calloc(mem_component c, size_t n, size_t size)
+{
+	size_t bytes;
+	if (mem_mul(n, size, &bytes) || inject_failure())
+		return NULL;
+	void *p = calloc(bytes ? bytes : 1, 1);
+	if (p)
+		mem_account(c, (int64_t)bytes);
+	return p;
+}
+
+void *mem_realloc(mem_component c, void *p, size_t old_size, size_t new_size)
+{
+	if (inject_failure())
+		return NULL;
+	void *q = realloc(p, new_size ? new_size : 1);
+	if (q)
+		mem_account(c, (int64_t)new_size - (int64_t)old_size);
+	return q;
+}
+
+void mem_free(mem_component c, void *p, size_t size)
+{
+	if (!p)
+		return;
+	free(p);
+	mem_account(c, -(int64_t)size);
+}
+
+uint64_t mem_current(mem_component c)
+{
+	int64_t v = atomic_load_explicit(&counters[c].cur, memory_order_relaxed);
+	return v > 0 ? (uint64_t)v : 0;
+}
+
+uint64_t mem_peak(mem_component c)
+{
+	return (uint64_t)atomic_load_explicit(&counters[c].peak, memory_order_relaxed);
+}
+
+uint64_t mem_current_total(void)
+{
+	int64_t v = atomic_load_explicit(&total.cur, memory_order_relaxed);
+	return v > 0 ? (uint64_t)v : 0;
+}
+
+uint64_t mem_peak_total(void)
+{
+	return (uint64_t)atomic_load_explicit(&total.peak, memory_order_relaxed);
+}
+
+const char *mem_component_name(mem_component c)
+{
+	return (unsigned)c < MEM_NCOMPONENTS ? names[c] : "?";
+}
+
+void mem_fail_after(uint64_t n)
+{
+	atomic_store(&fail_env_read, 1);
+	atomic_store(&fail_countdown, n);
+}

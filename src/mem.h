@@ -1,0 +1,58 @@
+/*
+ * mem.h - the one allocation layer, which counts.
+ *
+ * Every byte of tables, key storage, I/O buffers and spill buffers is
+ * allocated here under the component that owns it, so the memory budget and
+ * the statistics read real figures.  Counters are process-wide relaxed
+ * atomics (allocations are rare and large on the hot path: table arrays and
+ * arena blocks, never single keys).  All functions are thread-safe.
+ */
+#ifndef TALLY_MEM_H
+#define TALLY_MEM_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+typedef enum mem_component {
+	MEM_TABLE = 0,  /* hash table slot arrays */
+	MEM_POOL,       /* key bytes (the intern pool's arenas) */
+	MEM_IO,         /* input buffers and mapped windows in flight */
+	MEM_SPILL,      /* run writers, readers, merge and sort buffers */
+	MEM_OTHER,      /* everything else worth counting */
+	MEM_NCOMPONENTS
+} mem_component;
+
+/* malloc/calloc/realloc/free that count bytes against c.  They return NULL
+ * on failure (or on an injected failure, see mem_fail_after).  mem_free and
+ * mem_realloc must be given the size the block was allocated with. */
+void *mem_alloc(mem_component c, size_t size);
+void *mem_calloc(mem_component c, size_t n, size_t size);
+void *mem_realloc(mem_component c, void *p, size_t old_size, size_t new_size);
+void  mem_free(mem_component c, void *p, size_t size);
+
+/* Count bytes that are not allocated here (mapped input windows). */
+void mem_account(mem_component c, int64_t delta);
+
+/* Bytes held now and at most, per component and in all. */
+uint64_t mem_current(mem_component c);
+uint64_t mem_peak(mem_component c);
+uint64_t mem_current_total(void);
+uint64_t mem_peak_total(void);
+const char *mem_component_name(mem_component c);
+
+/* Overflow-checked arithmetic: 0 and the result in *out, or -1 on overflow. */
+static inline int mem_mul(size_t a, size_t b, size_t *out)
+{
+	return __builtin_mul_overflow(a, b, out) ? -1 : 0;
+}
+static inline int mem_add(size_t a, size_t b, size_t *out)
+{
+	return __builtin_add_overflow(a, b, out) ? -1 : 0;
+}
+
+/* Testing: make the n-th counted allocation from now fail (n >= 1), or
+ * never (n = 0).  Also read from the environment variable TALLY_FAIL_ALLOC
+ * at the first allocation, so command-line tests can take the paths. */
+void mem_fail_after(uint64_t n);
+
+#endif

@@ -1,0 +1,112 @@
+/*
+ * tokenize.h - from bytes to keys: words (unicode or space), lines, fields
+ * and CSV records, n-grams; case mapping and filters.  Keys go straight into
+ * a counting table (table.h).
+ *
+ * Work arrives in chunks that begin and end at record boundaries, found by
+ * tok_cut in the reader's thread, so a word, line or record is never split
+ * between two workers.  The only exception is a key longer than a whole
+ * buffer: the reader then splits it where it must, the first chunk counts the
+ * (cut) key, and the next chunk is marked with the state it starts in
+ * (tok_chunk.cont), so its worker skips the rest of that key.
+ *
+ * N-grams: each worker counts the n-grams that lie inside its chunk and
+ * reports the first and last N-1 words (tok_edge); the engine passes the
+ * edges, in input order, to tok_stitch, which counts the n-grams that cross
+ * chunk boundaries.  An n-gram never spans two inputs (tok_stitch_reset).
+ */
+#ifndef TALLY_TOKENIZE_H
+#define TALLY_TOKENIZE_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdatomic.h>
+
+#include "tally.h"
+#include "table.h"
+
+/* Immutable settings shared by all workers: parsed field list, stopwords,
+ * case tables.  Built once from the config; thread-safe to read. */
+typedef struct tok_shared tok_shared;
+
+/* Build from cfg.  Returns NULL with a message in err; *usage = 1 when the
+ * problem is the configuration (bad field list, ngram 0...), 0 when it is a
+ * runtime failure (stopwords file unreadable: the message then reads
+ * "FILE: reason"). */
+tok_shared *tok_shared_create(const tally_config *cfg, char *err, size_t errlen, int *usage);
+void tok_shared_destroy(tok_shared *s);
+
+/* ---- Cutting the input into chunks (reader thread) ------------------- */
+
+/* The state of a record split by force (a key longer than a buffer): 0 means
+ * the chunk begins at a record boundary; other values are the tokenizer's. */
+typedef uint32_t tok_cont;
+
+/* Return the length of the longest prefix of buf[0..len) that ends at a
+ * record boundary, so that the rest can be carried into the next chunk.
+ * eof: no more bytes follow; return len.  full: no more bytes fit in this
+ * chunk; when there is no boundary, return a forced split point (> 0, at a
+ * UTF-8 boundary) and set *cont to the state the next chunk starts in.
+ * Otherwise return 0 when there is no boundary (read more), and *cont = 0.
+ * cont_in is the state buf starts in (the previous chunk's *cont).
+ * Thread-safe (pure function of its arguments and s). */
+size_t tok_cut(const tok_shared *s, const char *buf, size_t len, int eof, int full,
+	tok_cont cont_in, tok_cont *cont);
+
+/* ---- Header (fields mode with --header) ------------------------------ */
+
+/* Column selection for one input. */
+typedef struct tok_fields tok_fields;
+
+/* Fields mode: the columns to select for an input.  With header, parse the
+ * first record of buf (the input's first chunk), resolve names, and set
+ * *consumed to the bytes of that record (the caller skips them).  Returns
+ * NULL with err filled ("no column named 'X'") when a name is missing; the
+ * caller reports that input as failed.  Without header, returns the numeric
+ * selection shared by all inputs (do not free it separately). */
+tok_fields *tok_fields_for_input(const tok_shared *s, const char *buf, size_t len, int eof,
+	size_t *consumed, char *err, size_t errlen);
+void tok_fields_release(const tok_shared *s, tok_fields *f);
+
+/* ---- Counting a chunk (worker threads) ------------------------------- */
+
+typedef struct tok_chunk {
+	const char       *data;
+	size_t            len;
+	tok_cont          cont;    /* state at data[0]: 0 = record boundary */
+	const tok_fields *fields;  /* fields mode: this input's selection */
+} tok_chunk;
+
+/* Words at a chunk's edges, for n-gram stitching. */
+typedef struct tok_edge tok_edge;
+void tok_edge_free(tok_edge *e);
+
+/* Counters a worker keeps; read by other threads (progress) with relaxed
+ * loads, updated once per chunk. */
+typedef struct tok_counters {
+	_Atomic uint64_t tokens;
+	_Atomic uint64_t bytes;
+	_Atomic uint64_t illformed_bytes;
+	_Atomic uint64_t cut_keys;
+	_Atomic uint64_t skipped_records;
+} tok_counters;
+
+/* One per thread.  Counts into t (not owned). */
+typedef struct tok_worker tok_worker;
+tok_worker *tok_worker_create(const tok_shared *s, table *t);
+void tok_worker_destroy(tok_worker *w);
+const tok_counters *tok_worker_counters(const tok_worker *w);
+
+/* Count the keys of one chunk into the worker's table.  In n-gram mode,
+ * *edge receives the chunk's edge words (caller frees with tok_edge_free);
+ * otherwise *edge is set to NULL.  Returns 0, or -1 on a fatal table error
+ * (errno set). */
+int tok_run(tok_worker *w, const tok_chunk *c, tok_edge **edge);
+
+/* N-grams that cross chunk boundaries: call with each chunk's edge in input
+ * order (the worker w is the stitcher's own, on the engine's thread); call
+ * tok_stitch_reset between inputs.  Returns 0 or -1 (fatal table error). */
+int tok_stitch(tok_worker *w, const tok_edge *e);
+void tok_stitch_reset(tok_worker *w);
+
+#endif
