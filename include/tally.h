@@ -159,6 +159,11 @@ tally_engine *tally_create(const tally_config *cfg, char *err, size_t errlen, in
  * a fatal error (out of memory, spill failure: see tally_errmsg). */
 int tally_add_path(tally_engine *e, const char *path);
 
+/* Declare the stored size of all the inputs to come (regular files), so that
+ * progress can show a percentage and an ETA.  Without it, progress counts
+ * the sizes of the inputs opened so far. */
+void tally_expect_bytes(tally_engine *e, uint64_t bytes);
+
 /* Count bytes from memory as one input named name (for tests and embedding). */
 int tally_add_memory(tally_engine *e, const void *buf, size_t len, const char *name);
 

@@ -32,6 +32,13 @@ typedef struct input_opts {
 	const void  *cut_ctx;
 } input_opts;
 
+/*
+ * --io=auto maps regular files of at least this many bytes and read()s the
+ * smaller ones: below it read() is faster (the fixed cost of mapping
+ * dominates), above it the two are even (figures in input.c).
+ */
+#define INPUT_MMAP_THRESHOLD ((uint64_t)1 << 20)
+
 typedef struct input_source input_source;
 
 typedef struct input_chunk {
@@ -44,32 +51,50 @@ typedef struct input_chunk {
 } input_chunk;
 
 /* Open path ("-" = stdin).  Returns NULL with "NAME: reason" in err (a
- * directory, a missing or unreadable file).  Detects zstd by magic number. */
+ * directory, a missing or unreadable file) and errno set (ENOMEM when out of
+ * memory).  Detects zstd by magic number, also on pipes.  Standard input is
+ * named as coreutils wc names it: "-" when path is "-", "standard input"
+ * when path is NULL (no file operands); it is never closed.  Regular files
+ * are mapped (o->io mmap, or auto and at least INPUT_MMAP_THRESHOLD bytes) or
+ * read; files that report size 0 (/proc) and files that cannot be mapped are
+ * read. */
 input_source *input_open(const char *path, const input_opts *o, char *err, size_t errlen);
 
-/* Wrap a memory buffer (not copied; must outlive the source). */
+/* Wrap a memory buffer (not copied; must outlive the source).  Chunks point
+ * into it and are cut as a file's would be.  Returns NULL when out of memory. */
 input_source *input_open_memory(const void *buf, size_t len, const char *name, const input_opts *o);
 
 /* Next chunk.  Returns 1 with *c filled, 0 at the end of the input, or -1 on
  * an error with "NAME: reason" in err (read error, file shrank under the
- * mapping, truncated or corrupt zstd stream). */
+ * mapping, truncated or corrupt zstd stream) and errno set (ENOMEM when out of
+ * memory).  After an error, every later call returns -1 with the same
+ * message.  A chunk is never empty and holds at most max(chunk_size,
+ * min_capacity) bytes. */
 int input_next(input_source *s, input_chunk *c, char *err, size_t errlen);
 
-/* Give a chunk back (its buffer is reused, its window unmapped). */
+/* Give a chunk back (its buffer is reused, its window unmapped).  handle may
+ * be NULL (memory sources have none). */
 void input_release(input_source *s, void *handle);
 
-/* Close; all chunks must have been released. */
+/* Close; all chunks must have been released.  Frees every buffer and window
+ * (MEM_IO returns to what it was before input_open).  s may be NULL. */
 void input_close(input_source *s);
 
 int      input_is_compressed(const input_source *s);
-uint64_t input_size(const input_source *s);       /* stored size; 0 when unknown */
-uint64_t input_bytes_read(const input_source *s); /* stored bytes consumed so far */
+/* Stored size: st_size for regular files (compressed size for zstd), the
+ * length for memory, 0 when unknown (pipes, devices). */
+uint64_t input_size(const input_source *s);
+/* Stored bytes consumed so far; safe to call from any thread (progress). */
+uint64_t input_bytes_read(const input_source *s);
 const char *input_name(const input_source *s);
 
 /* Run fn(arg) so that a SIGBUS raised by touching a mapped input (the file
  * shrank) makes input_guard return -1 instead of killing the process.
  * Returns fn's result otherwise.  Thread-safe; fn must not hold locks or
- * leave shared state half-updated at points where it reads mapped bytes. */
+ * leave shared state half-updated at points where it reads mapped bytes.
+ * Guards nest.  The SIGBUS handler is installed at the first call; a SIGBUS
+ * outside any guard goes to the handler installed before it, or kills the
+ * process as it would have. */
 int input_guard(int (*fn)(void *arg), void *arg);
 
 #endif

@@ -37,14 +37,20 @@ void spill_destroy(spill *s);
 
 /* Write one run.  Records must come in (hash, key) order with no repeated
  * key.  Returns NULL / -1 on failure with errno set (ENOSPC for a full disk);
- * spill_errmsg then reads "TMPDIR: No space left on device" style text. */
+ * spill_errmsg then reads "TMPDIR: No space left on device" style text, and
+ * the partial file is already removed.  spill_run_end frees the writer
+ * whatever it returns; after a failed spill_run_put, call spill_run_abort.
+ * Each writer is independent: different writers may be used concurrently. */
 typedef struct spill_writer spill_writer;
 spill_writer *spill_run_begin(spill *s);
 int spill_run_put(spill_writer *w, const spill_rec *r);
 int spill_run_end(spill_writer *w);     /* closes; the run joins the spill */
 void spill_run_abort(spill_writer *w);  /* discard a run after a failure */
 
-/* Runs written so far, bytes written (compressed), merge passes made. */
+/* Run files written so far (evictions, sorted runs of order.c and the runs
+ * of intermediate merge passes), their compressed bytes, and merge passes
+ * made (each level of a multi-pass merge, plus the final merge).
+ * spill_errmsg: the last failure's "NAME: reason" ("" when none). */
 uint64_t spill_runs(const spill *s);
 uint64_t spill_bytes(const spill *s);
 uint64_t spill_passes(const spill *s);
@@ -57,5 +63,59 @@ typedef struct spill_merge spill_merge;
 spill_merge *spill_merge_open(spill *s);
 int spill_merge_next(spill_merge *m, spill_rec *r);
 void spill_merge_close(spill_merge *m);
+
+/* Opening a merge takes every run written so far: runs are removed as soon
+ * as they are consumed, and the rest at spill_merge_close.  Runs written
+ * later form the next merge. */
+
+/* ---- Fan-in ------------------------------------------------------------ */
+
+/* Most runs read at once.  The default comes from RLIMIT_NOFILE less a
+ * margin, at most 256, or from the environment variable TALLY_SPILL_FANIN
+ * (2 or more) when that is smaller; spill_set_fanin overrides it (n >= 2;
+ * tests force multi-pass merges with 2 or 3). */
+unsigned spill_fanin(const spill *s);
+void spill_set_fanin(spill *s, unsigned n);
+
+/* Lower the fan-in, if need be, so that the readers of one merge take about
+ * bytes of memory at most (a reader costs about 320 KiB, zstd included;
+ * the fan-in stays 2 or more). */
+void spill_set_memory(spill *s, uint64_t bytes);
+
+/* The private directory, or NULL while no run has been written. */
+const char *spill_dir(const spill *s);
+
+/* ---- Runs kept apart, for other modules' external sorts (order.c) -------
+ * Same files, format, error messages and cleanup as the runs above, but the
+ * records may come in any order (the hash field is the caller's to use) and
+ * the finished run is handed back instead of joining the merge. */
+typedef struct spill_file spill_file;
+
+/* Close w like spill_run_end and return the run, or NULL on failure (errno,
+ * spill_errmsg; the file is removed).  w is freed either way. */
+spill_file *spill_run_end_file(spill_writer *w);
+
+/* Read f's records in the order written: 1 with *r filled (key valid until
+ * the next call), 0 at the end, -1 on a corrupt, truncated or unreadable
+ * file (errno, spill_errmsg).  Opening takes f over: its file is removed
+ * when the reader is closed.  spill_reader_open returns NULL on failure and
+ * f then stays the caller's. */
+typedef struct spill_reader spill_reader;
+spill_reader *spill_reader_open(spill_file *f);
+int spill_reader_next(spill_reader *r, spill_rec *rec);
+void spill_reader_close(spill_reader *r);
+
+/* Remove a file that will not be read. */
+void spill_file_remove(spill_file *f);
+
+/* ---- Cleanup ----------------------------------------------------------- */
+
+/* Remove every temporary file and directory of every spill of this process.
+ * Async-signal-safe, for a caller's own signal handler; spill_create already
+ * installs one for SIGINT, SIGTERM and SIGHUP (which removes the files, puts
+ * back the previous disposition and raises the signal again) and an atexit
+ * hook.  spill_destroy must come after every writer, reader, merge and
+ * order using the spill is closed; it removes the files left. */
+void spill_cleanup_all(void);
 
 #endif

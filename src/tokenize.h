@@ -53,9 +53,36 @@ typedef uint32_t tok_cont;
 size_t tok_cut(const tok_shared *s, const char *buf, size_t len, int eof, int full,
 	tok_cont cont_in, tok_cont *cont);
 
+/* The smallest buffer for which a forced split keeps counts exact: the key
+ * left in the first chunk must already exceed max_key_bytes after case
+ * mapping (which can shrink a code point from 3 bytes to 1).  The reader's
+ * min_capacity should be at least this.  Thread-safe. */
+size_t tok_min_capacity(const tok_shared *s);
+
 /* ---- Header (fields mode with --header) ------------------------------ */
 
-/* Column selection for one input. */
+/* Column selection for one input.
+ *
+ * Fields mode rules (SPEC section 2, and the choices made here):
+ * - LIST items are numbers, ranges "2-4", open ranges "3-" (every column
+ *   from 3 on, as cut reads them), or with header column names; 0, "3-1",
+ *   empty items or names without header are usage errors.
+ * - The key is the selected columns in the order they appear in the record
+ *   (as cut prints them; a column listed twice is taken once), joined by the
+ *   delimiter.  Record order lets a key be built in one pass in bounded
+ *   memory, whatever the length of the record.
+ * - A record with fewer columns than the highest listed one (the start of an
+ *   open range included) is not counted: skipped_records.
+ * - Without csv: every line is a record, split at each delimiter byte; a
+ *   '\r' before the '\n' stays in the last field, as cut sees it.
+ * - With csv (RFC 4180, read as Python's csv module reads it): see run_csv
+ *   in tokenize.c; malformed input has a defined reading: a quote inside an
+ *   unquoted field is literal, text after a closing quote is appended, an
+ *   unterminated quote runs to the end of the input and the record counts.
+ * - A record longer than a whole reader buffer is split by force; its key is
+ *   exact when the selected columns it needs lie in its first buffer.
+ * - Header names are matched byte for byte (for TSV without a trailing
+ *   '\r'); the first column with the name wins. */
 typedef struct tok_fields tok_fields;
 
 /* Fields mode: the columns to select for an input.  With header, parse the

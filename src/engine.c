@@ -1,0 +1,895 @@
+/*
+ * engine.c - the counting run: inputs are cut into chunks on the caller's
+ * thread (the reader), counted by worker threads into their own tables, and
+ * merged at the end.
+ *
+ *   reader (caller's thread)             workers (-j N)
+ *   input_next -> chunk -> queue  ---->  tok_run into own table
+ *   completions <- release, edges <----  done
+ *   tok_stitch (n-grams across chunks, in input order)
+ *
+ * At the end: without spill, the tables are merged partition by partition in
+ * parallel into the first table; with spill, every table is written out as a
+ * run and the runs are merged by key.  Either way the pairs then go through
+ * order.c (sort, top, min-count) in hash order, so the output is the same
+ * for any thread count, chunk size, I/O method or memory budget.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <utf8proc.h>
+#include <zstd.h>
+
+#include "tally.h"
+#include "input.h"
+#include "resources.h"
+#include "mem.h"
+#include "order.h"
+#include "spill.h"
+#include "stats.h"
+#include "table.h"
+#include "tokenize.h"
+
+#define DEFAULT_CHUNK     (1u << 20)
+#define DEFAULT_MAX_KEY   (1u << 20)
+#define MIN_TABLE_BUDGET  (32u * 1024)
+
+/* One input being read; freed once its last chunk is released. */
+typedef struct eng_input {
+	uint64_t      id;           /* inputs in order; n-gram edges compare ids */
+	input_source *src;
+	char         *name;
+	tok_fields   *fields;
+	unsigned      inflight;
+	int           done_reading;
+	int           failed;       /* reported already */
+	uint64_t      seen_bytes;   /* input_bytes_read at the last look */
+} eng_input;
+
+typedef struct eng_job {
+	input_chunk  chunk;
+	tok_chunk    tc;
+	eng_input   *in;
+	uint64_t     seq;
+	tok_edge    *edge;
+	int          fault;        /* SIGBUS: the mapped file shrank */
+	struct eng_job *next;      /* completion list */
+} eng_job;
+
+typedef struct eng_worker {
+	pthread_t      thread;
+	table         *table;
+	tok_worker    *tok;
+	struct tally_engine *e;
+	int            started;
+} eng_worker;
+
+struct tally_engine {
+	tally_config  cfg;
+	tok_shared   *tok;
+	spill        *spill;
+	unsigned      nworkers;
+	eng_worker   *workers;
+	table        *stitch_table;
+	tok_worker   *stitcher;
+	input_opts    iopts;
+
+	pthread_mutex_t mu;
+	pthread_cond_t  cv_work, cv_done;
+	eng_job       **queue;          /* ring of max_inflight */
+	unsigned        qhead, qlen, qcap;
+	eng_job        *completed;      /* list, newest first */
+	unsigned        inflight;
+	int             stop;
+	int             fatal_errno;    /* set by a worker */
+
+	/* n-gram stitching in input order */
+	tok_edge      **pending;        /* by seq % qcap */
+	uint64_t       *pending_in;     /* input id of each pending edge */
+	unsigned char  *pending_set;
+	uint64_t        next_seq, stitch_seq;
+	uint64_t        next_input, stitch_input;
+	int             expect_declared;
+
+	_Atomic uint64_t bytes_stored;  /* input bytes consumed (compressed for .zst) */
+	_Atomic uint64_t bytes_expected;
+	uint64_t        files, files_compressed, files_failed;
+	int             failed, finished;
+	double          t_start, t_count_end, t_merge, t_sort, t_write;
+	uint64_t        distinct, hapax;
+	uint64_t        hits, misses, evictions;
+
+	order          *ord;
+	stats_sampler  *sampler;
+	char            errmsg[512];
+};
+
+static void set_err(tally_engine *e, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(e->errmsg, sizeof e->errmsg, fmt, ap);
+	va_end(ap);
+}
+
+static void report(tally_engine *e, const char *fmt, ...)
+{
+	char msg[1024];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof msg, fmt, ap);
+	va_end(ap);
+	if (e->cfg.on_error)
+		e->cfg.on_error(e->cfg.ctx, msg);
+}
+
+void tally_config_init(tally_config *cfg)
+{
+	memset(cfg, 0, sizeof *cfg);
+}
+
+const char *tally_library_versions(void)
+{
+	static char buf[128];
+	snprintf(buf, sizeof buf, "zstd %s, xxHash %u.%u.%u, utf8proc %s",
+		ZSTD_versionString(), XXH_versionNumber() / 10000,
+		XXH_versionNumber() / 100 % 100, XXH_versionNumber() % 100,
+		utf8proc_version());
+	return buf;
+}
+
+/* ---- Workers ---------------------------------------------------------- */
+
+typedef struct run_arg {
+	tok_worker *tok;
+	eng_job    *job;
+	int         returned;  /* tok_run came back (not cut short by SIGBUS) */
+	int         err;
+} run_arg;
+
+static int run_chunk(void *p)
+{
+	run_arg *a = p;
+	int rc = tok_run(a->tok, &a->job->tc, &a->job->edge);
+	a->err = errno;
+	a->returned = 1;
+	return rc;
+}
+
+static void *worker_main(void *p)
+{
+	eng_worker *w = p;
+	tally_engine *e = w->e;
+	pthread_mutex_lock(&e->mu);
+	for (;;) {
+		while (!e->qlen && !e->stop)
+			pthread_cond_wait(&e->cv_work, &e->mu);
+		if (!e->qlen || e->fatal_errno)
+			break;
+		eng_job *job = e->queue[e->qhead];
+		e->qhead = (e->qhead + 1) % e->qcap;
+		e->qlen--;
+		pthread_mutex_unlock(&e->mu);
+
+		run_arg a = { w->tok, job, 0, 0 };
+		int rc = job->chunk.mapped ? input_guard(run_chunk, &a) : run_chunk(&a);
+
+		pthread_mutex_lock(&e->mu);
+		if (rc && !a.returned) {
+			job->fault = 1;
+		} else if (rc && !e->fatal_errno) {
+			e->fatal_errno = a.err ? a.err : EIO;
+			e->stop = 1;
+			pthread_cond_broadcast(&e->cv_work);
+		}
+		job->next = e->completed;
+		e->completed = job;
+		pthread_cond_signal(&e->cv_done);
+	}
+	pthread_mutex_unlock(&e->mu);
+	return NULL;
+}
+
+/* ---- Progress sampling ------------------------------------------------ */
+
+static void read_sample(void *ctx, stats_sample *s)
+{
+	tally_engine *e = ctx;
+	s->bytes_done = atomic_load_explicit(&e->bytes_stored, memory_order_relaxed);
+	s->bytes_total = atomic_load_explicit(&e->bytes_expected, memory_order_relaxed);
+	uint64_t tokens = 0, distinct = 0;
+	for (unsigned i = 0; i < e->nworkers; i++) {
+		tokens += atomic_load_explicit(&tok_worker_counters(e->workers[i].tok)->tokens,
+			memory_order_relaxed);
+		distinct += table_size(e->workers[i].table);
+	}
+	if (e->stitcher)
+		tokens += atomic_load_explicit(&tok_worker_counters(e->stitcher)->tokens,
+			memory_order_relaxed);
+	s->tokens = tokens;
+	s->distinct = distinct;
+}
+
+/* ---- Creation --------------------------------------------------------- */
+
+tally_engine *tally_create(const tally_config *cfg, char *err, size_t errlen, int *usage)
+{
+	int dummy;
+	if (!usage)
+		usage = &dummy;
+	*usage = 0;
+	tally_engine *e = mem_calloc(MEM_OTHER, 1, sizeof *e);
+	if (!e) {
+		snprintf(err, errlen, "out of memory");
+		return NULL;
+	}
+	e->t_start = stats_now();
+	e->cfg = *cfg;
+	if (!e->cfg.max_key_bytes)
+		e->cfg.max_key_bytes = DEFAULT_MAX_KEY;
+	if (e->cfg.max_key_bytes > UINT32_MAX - 4096) {
+		snprintf(err, errlen, "--max-key-bytes is too large (at most 4 GiB - 4 KiB)");
+		*usage = 1;
+		goto fail;
+	}
+	if (!e->cfg.chunk_size)
+		e->cfg.chunk_size = DEFAULT_CHUNK;
+	e->nworkers = e->cfg.threads ? e->cfg.threads : resources_default_threads();
+	if (e->nworkers > 1024)
+		e->nworkers = 1024;
+	int ngram = e->cfg.mode == TALLY_MODE_WORDS && e->cfg.ngram > 1;
+	unsigned ntables = e->nworkers + (ngram ? 1 : 0);
+	if (!e->cfg.memory)
+		e->cfg.memory = tally_default_memory(NULL);
+	uint64_t min_budget = (uint64_t)MIN_TABLE_BUDGET * ntables;
+	if (e->cfg.memory < min_budget) {
+		snprintf(err, errlen, "--memory %llu bytes is too small: at least %llu KiB needed for %u thread%s",
+			(unsigned long long)e->cfg.memory, (unsigned long long)(min_budget / 1024),
+			e->nworkers, e->nworkers == 1 ? "" : "s");
+		*usage = 1;
+		goto fail;
+	}
+
+	e->tok = tok_shared_create(&e->cfg, err, errlen, usage);
+	if (!e->tok)
+		goto fail;
+	e->spill = spill_create(e->cfg.tmpdir, err, errlen);
+	if (!e->spill)
+		goto fail;
+
+	/* Small budgets get few partitions so that the empty tables fit. */
+	table_config tc = { .part_bits = e->cfg.memory >= (64u << 20) ? 8 : 4,
+		.budget = e->cfg.memory / ntables, .spill = e->spill };
+	e->workers = mem_calloc(MEM_OTHER, e->nworkers, sizeof *e->workers);
+	if (!e->workers)
+		goto oom;
+	for (unsigned i = 0; i < e->nworkers; i++) {
+		eng_worker *w = &e->workers[i];
+		w->e = e;
+		w->table = table_create(&tc);
+		w->tok = w->table ? tok_worker_create(e->tok, w->table) : NULL;
+		if (!w->tok)
+			goto oom;
+	}
+	if (ngram) {
+		e->stitch_table = table_create(&tc);
+		e->stitcher = e->stitch_table ? tok_worker_create(e->tok, e->stitch_table) : NULL;
+		if (!e->stitcher)
+			goto oom;
+	}
+
+	e->qcap = 2 * e->nworkers + 2;
+	e->queue = mem_calloc(MEM_OTHER, e->qcap, sizeof *e->queue);
+	e->pending = mem_calloc(MEM_OTHER, e->qcap, sizeof *e->pending);
+	e->pending_in = mem_calloc(MEM_OTHER, e->qcap, sizeof *e->pending_in);
+	e->next_input = 1;
+	e->pending_set = mem_calloc(MEM_OTHER, e->qcap, 1);
+	if (!e->queue || !e->pending || !e->pending_in || !e->pending_set)
+		goto oom;
+	e->iopts = (input_opts){
+		.io = e->cfg.io,
+		.chunk_size = e->cfg.chunk_size,
+		.min_capacity = e->cfg.max_key_bytes + 4096,
+		.max_inflight = e->qcap,
+		.cut = (input_cut_fn)tok_cut,
+		.cut_ctx = e->tok,
+	};
+
+	pthread_mutex_init(&e->mu, NULL);
+	pthread_cond_init(&e->cv_work, NULL);
+	pthread_cond_init(&e->cv_done, NULL);
+	for (unsigned i = 0; i < e->nworkers; i++) {
+		if (pthread_create(&e->workers[i].thread, NULL, worker_main, &e->workers[i])) {
+			snprintf(err, errlen, "cannot start threads: %s", strerror(errno));
+			goto fail;
+		}
+		e->workers[i].started = 1;
+	}
+	if (e->cfg.on_progress || e->cfg.report_path) {
+		e->sampler = stats_sampler_start(1.0 / 6, read_sample, e, e->cfg.report_path != NULL,
+			e->cfg.on_progress, e->cfg.ctx);
+		if (!e->sampler) {
+			snprintf(err, errlen, "cannot start the progress thread");
+			goto fail;
+		}
+	}
+	return e;
+oom:
+	snprintf(err, errlen, "out of memory");
+fail:
+	tally_destroy(e);
+	return NULL;
+}
+
+/* ---- Feeding inputs ---------------------------------------------------- */
+
+static void eng_input_free(tally_engine *e, eng_input *in)
+{
+	if (in->fields && e->cfg.header)
+		tok_fields_release(e->tok, in->fields);
+	input_close(in->src);
+	mem_free(MEM_OTHER, in->name, strlen(in->name) + 1);
+	mem_free(MEM_OTHER, in, sizeof *in);
+}
+
+/* Mark an input failed and report it once. */
+static void eng_input_fail(tally_engine *e, eng_input *in, const char *msg)
+{
+	if (in->failed)
+		return;
+	in->failed = 1;
+	e->failed = 1;
+	e->files_failed++;
+	report(e, "%s", msg);
+}
+
+/* Stitch the edges that are next in input order.  Caller holds no lock. */
+static int stitch_ready(tally_engine *e)
+{
+	while (e->stitch_seq < e->next_seq && e->pending_set[e->stitch_seq % e->qcap]) {
+		unsigned k = e->stitch_seq % e->qcap;
+		if (e->pending_in[k] != e->stitch_input) {
+			tok_stitch_reset(e->stitcher);
+			e->stitch_input = e->pending_in[k];
+		}
+		int rc = e->pending[k] ? tok_stitch(e->stitcher, e->pending[k]) : 0;
+		tok_edge_free(e->pending[k]);
+		e->pending[k] = NULL;
+		e->pending_set[k] = 0;
+		e->stitch_seq++;
+		if (rc) {
+			set_err(e, "%s", errno == ENOSPC || errno == EIO ? spill_errmsg(e->spill) : "out of memory");
+			return -1;
+		}
+	}
+	return 0;
+}
+
+/* Take back completed jobs.  wait: block until at least one completes.
+ * Returns 0, or -1 on a fatal error (message set). */
+static int reap(tally_engine *e, int wait)
+{
+	pthread_mutex_lock(&e->mu);
+	while (wait && !e->completed && !e->fatal_errno)
+		pthread_cond_wait(&e->cv_done, &e->mu);
+	eng_job *list = e->completed;
+	e->completed = NULL;
+	int fatal = e->fatal_errno;
+	pthread_mutex_unlock(&e->mu);
+
+	while (list) {
+		eng_job *job = list;
+		list = job->next;
+		eng_input *in = job->in;
+		input_release(in->src, job->chunk.handle);
+		in->inflight--;
+		e->inflight--;
+		if (job->fault) {
+			char msg[600];
+			snprintf(msg, sizeof msg, "%s: file shrank while being read", in->name);
+			eng_input_fail(e, in, msg);
+		}
+		if (e->stitcher) {
+			unsigned k = job->seq % e->qcap;
+			e->pending[k] = job->edge;
+			e->pending_in[k] = in->id;
+			e->pending_set[k] = 1;
+		} else {
+			tok_edge_free(job->edge);
+		}
+		mem_free(MEM_OTHER, job, sizeof *job);
+		if (in->done_reading && in->inflight == 0)
+			eng_input_free(e, in);
+	}
+	if (fatal) {
+		if (!e->errmsg[0])
+			set_err(e, "%s", fatal == ENOMEM ? "out of memory" : spill_errmsg(e->spill));
+		return -1;
+	}
+	return e->stitcher ? stitch_ready(e) : 0;
+}
+
+/* No room for another chunk: the queue is full or, with n-grams, the edges
+ * waiting to be stitched in order would overrun their ring. */
+static int busy(const tally_engine *e)
+{
+	if (e->inflight >= e->qcap)
+		return 1;
+	return e->stitcher && e->next_seq - e->stitch_seq >= e->qcap;
+}
+
+static int submit(tally_engine *e, eng_input *in, const input_chunk *c)
+{
+	eng_job *job = mem_calloc(MEM_OTHER, 1, sizeof *job);
+	if (!job) {
+		set_err(e, "out of memory");
+		return -1;
+	}
+	job->chunk = *c;
+	job->tc = (tok_chunk){ c->data, c->len, c->cont, in->fields };
+	job->in = in;
+	job->seq = e->next_seq++;
+	in->inflight++;
+	e->inflight++;
+	pthread_mutex_lock(&e->mu);
+	e->queue[(e->qhead + e->qlen) % e->qcap] = job;
+	e->qlen++;
+	pthread_cond_signal(&e->cv_work);
+	pthread_mutex_unlock(&e->mu);
+	return 0;
+}
+
+static void count_stored(tally_engine *e, eng_input *in)
+{
+	uint64_t now = input_bytes_read(in->src);
+	atomic_fetch_add_explicit(&e->bytes_stored, now - in->seen_bytes, memory_order_relaxed);
+	in->seen_bytes = now;
+}
+
+/* Read one opened source to its end, handing chunks to the workers.
+ * Returns 0, -1 (this input failed, reported) or -2 (fatal, errmsg set). */
+static int feed(tally_engine *e, input_source *src, const char *name)
+{
+	eng_input *in = mem_calloc(MEM_OTHER, 1, sizeof *in);
+	size_t nlen = strlen(name) + 1;
+	char *copy = mem_alloc(MEM_OTHER, nlen);
+	if (!in || !copy) {
+		mem_free(MEM_OTHER, in, sizeof *in);
+		mem_free(MEM_OTHER, copy, nlen);
+		input_close(src);
+		set_err(e, "out of memory");
+		return -2;
+	}
+	memcpy(copy, name, nlen);
+	in->id = e->next_input++;
+	in->src = src;
+	in->name = copy;
+	e->files++;
+	e->files_compressed += input_is_compressed(src) != 0;
+	if (!e->expect_declared)
+		atomic_fetch_add_explicit(&e->bytes_expected, input_size(src), memory_order_relaxed);
+	int rc = 0;
+	for (;;) {
+		if (reap(e, 0)) {
+			rc = -2;
+			break;
+		}
+		while (busy(e) && rc == 0)
+			if (reap(e, 1))
+				rc = -2;
+		if (rc || in->failed)
+			break;
+		input_chunk c;
+		char err[600];
+		int r = input_next(src, &c, err, sizeof err);
+		count_stored(e, in);
+		if (r == 0)
+			break;
+		if (r < 0) {
+			eng_input_fail(e, in, err);
+			break;
+		}
+		if (c.first && e->cfg.mode == TALLY_MODE_FIELDS) {
+			size_t used = 0;
+			char ferr[300];
+			in->fields = tok_fields_for_input(e->tok, c.data, c.len, 1, &used, ferr, sizeof ferr);
+			if (!in->fields) {
+				input_release(src, c.handle);
+				snprintf(err, sizeof err, "%s: %s", name, ferr);
+				eng_input_fail(e, in, err);
+				break;
+			}
+			c.data += used;
+			c.len -= used;
+			if (c.len == 0) {
+				input_release(src, c.handle);
+				continue;
+			}
+		}
+		if (submit(e, in, &c)) {
+			input_release(src, c.handle);
+			rc = -2;
+			break;
+		}
+	}
+	/* A fault found later in a chunk still in flight is reported then. */
+	if (in->failed && rc == 0)
+		rc = -1;
+	in->done_reading = 1;
+	if (in->inflight == 0)
+		eng_input_free(e, in);   /* nothing in flight refers to it */
+	return rc;
+}
+
+int tally_add_path(tally_engine *e, const char *path)
+{
+	char err[600];
+	input_source *src = input_open(path, &e->iopts, err, sizeof err);
+	if (!src) {
+		e->failed = 1;
+		e->files_failed++;
+		report(e, "%s", err);
+		return -1;
+	}
+	return feed(e, src, path);
+}
+
+int tally_add_memory(tally_engine *e, const void *buf, size_t len, const char *name)
+{
+	input_source *src = input_open_memory(buf, len, name, &e->iopts);
+	if (!src) {
+		set_err(e, "out of memory");
+		return -2;
+	}
+	return feed(e, src, name);
+}
+
+void tally_expect_bytes(tally_engine *e, uint64_t bytes)
+{
+	e->expect_declared = 1;
+	atomic_fetch_add_explicit(&e->bytes_expected, bytes, memory_order_relaxed);
+}
+
+/* ---- Finishing -------------------------------------------------------- */
+
+typedef struct merge_ctx {
+	tally_engine   *e;
+	table         **tables;
+	unsigned        ntables;
+	_Atomic unsigned next;
+	_Atomic int     failed;
+} merge_ctx;
+
+static void *merge_main(void *p)
+{
+	merge_ctx *m = p;
+	unsigned nparts = table_partitions(m->tables[0]);
+	for (;;) {
+		unsigned part = atomic_fetch_add(&m->next, 1);
+		if (part >= nparts)
+			break;
+		for (unsigned i = 1; i < m->ntables; i++)
+			if (table_merge_partition(m->tables[0], m->tables[i], part))
+				atomic_store(&m->failed, 1);
+	}
+	return NULL;
+}
+
+typedef struct collect_ctx {
+	tally_engine *e;
+	table_entry  *v;
+	size_t        n, cap;
+} collect_ctx;
+
+static int collect_entry(void *ctx, const table_entry *ent)
+{
+	collect_ctx *c = ctx;
+	if (c->n == c->cap) {
+		size_t ncap = c->cap ? c->cap * 2 : 1024;
+		table_entry *q = mem_realloc(MEM_OTHER, c->v, c->cap * sizeof *q, ncap * sizeof *q);
+		if (!q)
+			return -1;
+		c->v = q;
+		c->cap = ncap;
+	}
+	c->v[c->n++] = *ent;
+	return 0;
+}
+
+static int cmp_hash_key(const void *a, const void *b)
+{
+	const table_entry *x = a, *y = b;
+	if (x->hash != y->hash)
+		return x->hash < y->hash ? -1 : 1;
+	size_t n = x->len < y->len ? x->len : y->len;
+	int c = memcmp(x->key, y->key, n);
+	return c ? c : (x->len > y->len) - (x->len < y->len);
+}
+
+static int add_result(tally_engine *e, const char *key, size_t len, uint64_t count)
+{
+	e->distinct++;
+	e->hapax += count == 1;
+	if (order_add(e->ord, key, len, count)) {
+		set_err(e, "%s", errno == ENOMEM ? "out of memory" : spill_errmsg(e->spill));
+		return -1;
+	}
+	return 0;
+}
+
+/* All keys are in the tables: merge them in memory, in parallel. */
+static int finish_in_memory(tally_engine *e, table **tables, unsigned ntables)
+{
+	merge_ctx m = { .e = e, .tables = tables, .ntables = ntables };
+	unsigned nthreads = e->nworkers;
+	pthread_t th[64];
+	unsigned started = 0;
+	if (nthreads > 64)
+		nthreads = 64;
+	for (unsigned i = 1; i < nthreads; i++)
+		if (pthread_create(&th[started], NULL, merge_main, &m) == 0)
+			started++;
+	merge_main(&m);
+	for (unsigned i = 0; i < started; i++)
+		pthread_join(th[i], NULL);
+	if (atomic_load(&m.failed)) {
+		set_err(e, "out of memory");
+		return -1;
+	}
+	/* Partitions in order, each in hash order: a deterministic sequence. */
+	collect_ctx c = { .e = e };
+	unsigned nparts = table_partitions(tables[0]);
+	int rc = 0;
+	for (unsigned p = 0; p < nparts && !rc; p++) {
+		c.n = 0;
+		if (table_each(tables[0], p, collect_entry, &c)) {
+			set_err(e, "out of memory");
+			rc = -1;
+			break;
+		}
+		if (e->cfg.sort == TALLY_SORT_NONE && c.n > 1)
+			qsort(c.v, c.n, sizeof *c.v, cmp_hash_key);
+		for (size_t i = 0; i < c.n && !rc; i++)
+			rc = add_result(e, c.v[i].key, c.v[i].len, c.v[i].count);
+	}
+	mem_free(MEM_OTHER, c.v, c.cap * sizeof *c.v);
+	return rc;
+}
+
+/* Some keys were evicted: write out the rest, merge every run by key. */
+static int finish_from_runs(tally_engine *e, table **tables, unsigned ntables)
+{
+	for (unsigned i = 0; i < ntables; i++)
+		if (table_spill_all(tables[i])) {
+			set_err(e, "%s", errno == ENOMEM ? "out of memory" : spill_errmsg(e->spill));
+			return -1;
+		}
+	spill_merge *m = spill_merge_open(e->spill);
+	if (!m) {
+		set_err(e, "%s", errno == ENOMEM ? "out of memory" : spill_errmsg(e->spill));
+		return -1;
+	}
+	spill_rec r;
+	int rc;
+	while ((rc = spill_merge_next(m, &r)) == 1)
+		if (add_result(e, r.key, r.len, r.count)) {
+			spill_merge_close(m);
+			return -1;
+		}
+	spill_merge_close(m);
+	if (rc < 0) {
+		set_err(e, "%s", spill_errmsg(e->spill));
+		return -1;
+	}
+	return 0;
+}
+
+static void stop_workers(tally_engine *e)
+{
+	pthread_mutex_lock(&e->mu);
+	e->stop = 1;
+	pthread_cond_broadcast(&e->cv_work);
+	pthread_mutex_unlock(&e->mu);
+	for (unsigned i = 0; i < e->nworkers; i++)
+		if (e->workers[i].started) {
+			pthread_join(e->workers[i].thread, NULL);
+			e->workers[i].started = 0;
+		}
+}
+
+int tally_finish(tally_engine *e)
+{
+	while (e->inflight)
+		if (reap(e, 1))
+			return -2;
+	if (reap(e, 0))
+		return -2;
+	stop_workers(e);
+	e->t_count_end = stats_now();
+
+	unsigned ntables = e->nworkers + (e->stitch_table ? 1 : 0);
+	table *tables[1025];
+	for (unsigned i = 0; i < e->nworkers; i++)
+		tables[i] = e->workers[i].table;
+	if (e->stitch_table)
+		tables[e->nworkers] = e->stitch_table;
+	for (unsigned i = 0; i < ntables; i++) {
+		uint64_t h, m, ev;
+		table_counters(tables[i], &h, &m, &ev);
+		e->hits += h;
+		e->misses += m;
+		e->evictions += ev;
+	}
+
+	/* What the tables hold now is what order may not take from the budget. */
+	uint64_t held = mem_current(MEM_TABLE) + mem_current(MEM_POOL);
+	order_config oc = {
+		.sort = e->cfg.sort, .top = e->cfg.top, .min_count = e->cfg.min_count,
+		.budget = e->cfg.memory > held + (1u << 20) ? e->cfg.memory - held : (1u << 20),
+		.spill = e->spill,
+	};
+	e->ord = order_create(&oc);
+	if (!e->ord) {
+		set_err(e, "out of memory");
+		return -2;
+	}
+	double t0 = stats_now();
+	int rc = spill_runs(e->spill) ? finish_from_runs(e, tables, ntables)
+		: finish_in_memory(e, tables, ntables);
+	if (rc)
+		return -2;
+	double t1 = stats_now();
+	e->t_merge = t1 - t0;
+	if (order_finish(e->ord)) {
+		set_err(e, "%s", errno == ENOMEM ? "out of memory" : spill_errmsg(e->spill));
+		return -2;
+	}
+	e->t_sort = stats_now() - t1;
+	e->finished = 1;
+	/* The sampler ran through the merge and sort so the report shows them. */
+	if (e->sampler) {
+		stats_sampler_stop(e->sampler);
+		if (e->cfg.on_progress) {
+			tally_progress p;
+			stats_sampler_last(e->sampler, &p);
+			e->cfg.on_progress(e->cfg.ctx, &p, 1);
+		}
+	}
+
+	uint64_t cut = 0;
+	for (unsigned i = 0; i < e->nworkers; i++)
+		cut += atomic_load(&tok_worker_counters(e->workers[i].tok)->cut_keys);
+	if (cut)
+		report(e, "%llu key%s longer than %zu bytes %s cut to that length",
+			(unsigned long long)cut, cut == 1 ? "" : "s", e->cfg.max_key_bytes,
+			cut == 1 ? "was" : "were");
+	if (e->cfg.report_path && e->sampler) {
+		size_t n;
+		const stats_sample *tl = stats_sampler_timeline(e->sampler, &n);
+		tally_stats st;
+		tally_get_stats(e, &st);
+		char err[600];
+		if (stats_write_report(e->cfg.report_path, tl, n, &st, err, sizeof err)) {
+			e->failed = 1;
+			report(e, "%s", err);
+		}
+	}
+	return 0;
+}
+
+int tally_next(tally_engine *e, tally_item *it)
+{
+	if (!e->finished)
+		return 0;
+	int rc = order_next(e->ord, it);
+	if (rc < 0) {
+		set_err(e, "%s", spill_errmsg(e->spill));
+		return -2;
+	}
+	return rc;
+}
+
+void tally_add_write_time(tally_engine *e, double seconds)
+{
+	e->t_write += seconds;
+}
+
+void tally_get_stats(tally_engine *e, tally_stats *st)
+{
+	memset(st, 0, sizeof *st);
+	st->bytes_read = atomic_load(&e->bytes_stored);
+	st->files = e->files;
+	st->files_compressed = e->files_compressed;
+	st->files_failed = e->files_failed;
+	tok_worker *toks[1025];
+	unsigned n = 0;
+	for (unsigned i = 0; i < e->nworkers; i++)
+		toks[n++] = e->workers[i].tok;
+	if (e->stitcher)
+		toks[n++] = e->stitcher;
+	for (unsigned i = 0; i < n; i++) {
+		const tok_counters *c = tok_worker_counters(toks[i]);
+		st->tokens += atomic_load(&c->tokens);
+		st->bytes_decoded += atomic_load(&c->bytes);
+		st->illformed_bytes += atomic_load(&c->illformed_bytes);
+		st->cut_keys += atomic_load(&c->cut_keys);
+		st->skipped_records += atomic_load(&c->skipped_records);
+	}
+	st->distinct = e->distinct;
+	st->hapax = e->hapax;
+	double end = e->t_count_end ? e->t_count_end : stats_now();
+	st->t_count = end - e->t_start;
+	st->t_merge = e->t_merge;
+	st->t_sort = e->t_sort;
+	st->t_write = e->t_write;
+	st->t_total = stats_now() - e->t_start;
+	st->threads = e->nworkers;
+	st->budget = e->cfg.memory;
+	st->peak_rss = stats_rss_peak();
+	st->peak_table = mem_peak(MEM_TABLE);
+	st->peak_pool = mem_peak(MEM_POOL);
+	st->peak_io = mem_peak(MEM_IO);
+	st->peak_spill = mem_peak(MEM_SPILL);
+	st->pool_hits = e->hits;
+	st->pool_misses = e->misses;
+	st->evictions = e->evictions;
+	st->runs_spilled = spill_runs(e->spill);
+	st->bytes_spilled = spill_bytes(e->spill);
+	st->merge_passes = spill_passes(e->spill);
+}
+
+int tally_failed(const tally_engine *e)
+{
+	return e->failed;
+}
+
+const char *tally_errmsg(const tally_engine *e)
+{
+	return e->errmsg;
+}
+
+void tally_destroy(tally_engine *e)
+{
+	if (!e)
+		return;
+	if (e->workers) {
+		/* Drop work still queued (after a fatal error) before joining. */
+		stop_workers(e);
+		/* Jobs still queued (after a fatal error) are given back unread. */
+		while (e->qlen) {
+			eng_job *job = e->queue[e->qhead];
+			e->qhead = (e->qhead + 1) % e->qcap;
+			e->qlen--;
+			job->next = e->completed;
+			e->completed = job;
+		}
+		reap(e, 0);
+	}
+	if (e->sampler) {
+		stats_sampler_stop(e->sampler);
+		stats_sampler_free(e->sampler);
+	}
+	order_destroy(e->ord);
+	for (unsigned k = 0; e->pending && k < e->qcap; k++)
+		tok_edge_free(e->pending[k]);
+	if (e->workers)
+		for (unsigned i = 0; i < e->nworkers; i++) {
+			tok_worker_destroy(e->workers[i].tok);
+			table_destroy(e->workers[i].table);
+		}
+	tok_worker_destroy(e->stitcher);
+	table_destroy(e->stitch_table);
+	mem_free(MEM_OTHER, e->workers, e->nworkers * sizeof *e->workers);
+	mem_free(MEM_OTHER, e->queue, e->qcap * sizeof *e->queue);
+	mem_free(MEM_OTHER, e->pending, e->qcap * sizeof *e->pending);
+	mem_free(MEM_OTHER, e->pending_in, e->qcap * sizeof *e->pending_in);
+	mem_free(MEM_OTHER, e->pending_set, e->qcap);
+	spill_destroy(e->spill);
+	tok_shared_destroy(e->tok);
+	mem_free(MEM_OTHER, e, sizeof *e);
+}

@@ -1,0 +1,761 @@
+/*
+ * main.c - the command line: options -> tally_config -> engine -> writer.
+ *
+ * A thin client of include/tally.h.  It parses the options into one
+ * tally_config, feeds every input to the engine, writes the results through a
+ * tally_writer and prints the statistics.  It is the only part of tally that
+ * prints usage, owns the exit status and calls exit():
+ *
+ *   0  success
+ *   1  a runtime failure (an input failed, a write error, a fatal error)
+ *   2  a usage error
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "tally.h"
+
+#define EXIT_USAGE 2
+#define MSG_MAX    4352  /* a path and a reason */
+
+/* Long-only options: values above any char (CHAR_MAX) so they never meet a
+ * short one. */
+enum {
+	OPT_NGRAM = 0x100,
+	OPT_CSV,
+	OPT_HEADER,
+	OPT_SPLIT,
+	OPT_CASE,
+	OPT_MIN_LENGTH,
+	OPT_MAX_LENGTH,
+	OPT_STOPWORDS,
+	OPT_MIN_COUNT,
+	OPT_MAX_KEY_BYTES,
+	OPT_SORT,
+	OPT_FORMAT,
+	OPT_FILES0_FROM,
+	OPT_IO,
+	OPT_CHUNK_SIZE,
+	OPT_STATS_JSON,
+	OPT_PROGRESS,
+	OPT_NO_PROGRESS,
+	OPT_REPORT,
+	OPT_HELP,
+	OPT_VERSION
+};
+
+static const char short_options[] = ":wlf:d:n:o:j:m:T:s";
+
+static const struct option long_options[] = {
+	{ "words",         no_argument,       NULL, 'w' },
+	{ "ngram",         required_argument, NULL, OPT_NGRAM },
+	{ "lines",         no_argument,       NULL, 'l' },
+	{ "field",         required_argument, NULL, 'f' },
+	{ "delimiter",     required_argument, NULL, 'd' },
+	{ "csv",           no_argument,       NULL, OPT_CSV },
+	{ "header",        no_argument,       NULL, OPT_HEADER },
+	{ "split",         required_argument, NULL, OPT_SPLIT },
+	{ "case",          required_argument, NULL, OPT_CASE },
+	{ "min-length",    required_argument, NULL, OPT_MIN_LENGTH },
+	{ "max-length",    required_argument, NULL, OPT_MAX_LENGTH },
+	{ "stopwords",     required_argument, NULL, OPT_STOPWORDS },
+	{ "min-count",     required_argument, NULL, OPT_MIN_COUNT },
+	{ "max-key-bytes", required_argument, NULL, OPT_MAX_KEY_BYTES },
+	{ "sort",          required_argument, NULL, OPT_SORT },
+	{ "top",           required_argument, NULL, 'n' },
+	{ "format",        required_argument, NULL, OPT_FORMAT },
+	{ "output",        required_argument, NULL, 'o' },
+	{ "files0-from",   required_argument, NULL, OPT_FILES0_FROM },
+	{ "threads",       required_argument, NULL, 'j' },
+	{ "memory",        required_argument, NULL, 'm' },
+	{ "tmpdir",        required_argument, NULL, 'T' },
+	{ "io",            required_argument, NULL, OPT_IO },
+	{ "chunk-size",    required_argument, NULL, OPT_CHUNK_SIZE },
+	{ "stats",         no_argument,       NULL, 's' },
+	{ "stats-json",    required_argument, NULL, OPT_STATS_JSON },
+	{ "progress",      no_argument,       NULL, OPT_PROGRESS },
+	{ "no-progress",   no_argument,       NULL, OPT_NO_PROGRESS },
+	{ "report",        required_argument, NULL, OPT_REPORT },
+	{ "help",          no_argument,       NULL, OPT_HELP },
+	{ "version",       no_argument,       NULL, OPT_VERSION },
+	{ NULL, 0, NULL, 0 }
+};
+
+/* Everything the command line decides beyond the engine's configuration. */
+typedef struct cli_options {
+	tally_config cfg;
+	tally_format format;
+	const char  *output;        /* -o FILE; NULL = stdout */
+	const char  *files0_from;   /* --files0-from F; NULL = none */
+	const char  *stats_json;    /* --stats-json FILE; NULL = none */
+	int          stats;         /* -s */
+	int          progress;      /* 1 on, 0 off, -1 when stderr is a terminal */
+	int          top_zero;      /* --top 0: count, write no item */
+	int          mode_opt;      /* the mode option seen (its getopt value), 0 = none */
+} cli_options;
+
+/* Shared by the error and progress callbacks: stderr carries both, the
+ * progress line from the sampler thread, so they take turns. */
+typedef struct cli_state {
+	pthread_mutex_t lock;
+	int             drawn;      /* a progress line is on the screen */
+} cli_state;
+
+/* ---- Usage ----------------------------------------------------------- */
+
+static void usage(int status)
+{
+	if (status != EXIT_SUCCESS) {
+		fputs("Try 'tally --help'.\n", stderr);
+		exit(status);
+	}
+	fputs(
+"Usage: tally [OPTION]... [FILE]...\n"
+"Count how often each word, line, field value or word n-gram occurs in FILEs\n"
+"(none, or -: standard input; zstd-compressed input is detected).\n"
+"\n"
+"What a key is (one mode at a time):\n"
+"  -w, --words            words (the default)\n"
+"      --ngram N          N consecutive words joined by one space\n"
+"  -l, --lines            whole lines\n"
+"  -f, --field LIST       values of columns LIST (1-based: 3 / 2,5 / 1-3;\n"
+"                           names with --header)\n"
+"  -d, --delimiter C      field delimiter, one byte (default TAB; '\\t' accepted)\n"
+"      --csv              parse RFC 4180 CSV (default delimiter ',')\n"
+"      --header           the first record names the columns; not counted\n"
+"      --split=WHICH      unicode (default): letters, marks, numbers, '_';\n"
+"                           space: runs of non-whitespace bytes, as wc -w\n"
+"      --case=HOW         lower, ascii or keep (default: lower for words and\n"
+"                           n-grams, keep for lines and fields)\n"
+"\n"
+"Filters:\n"
+"      --min-length N     drop keys shorter than N code points\n"
+"      --max-length N     drop keys longer than N code points\n"
+"      --stopwords FILE   drop the words listed in FILE, one per line\n"
+"      --min-count N      print only keys counted at least N times\n"
+"      --max-key-bytes SIZE  cut longer keys at SIZE bytes (default 1M)\n"
+"\n"
+"Output:\n"
+"      --sort=ORDER       count (default: most frequent first), key, or none\n"
+"  -n, --top N            print only the first N keys of that order\n"
+"      --format=FMT       tsv (default), csv, json, ndjson or uniq\n"
+"  -o, --output FILE      write to FILE, replaced only when the run succeeds;\n"
+"                           a name ending in .zst is zstd-compressed\n"
+"\n"
+"Input:\n"
+"      --files0-from F    read NUL-separated input names from F (-: stdin)\n"
+"      --io=METHOD        auto (default), mmap or read\n"
+"      --chunk-size SIZE  bytes per unit of work (default chosen by tally)\n"
+"\n"
+"Resources:\n"
+"  -j, --threads N        worker threads (default: the CPUs available)\n"
+"  -m, --memory SIZE      budget for tables and keys (default: half of the\n"
+"                           memory available); beyond it, spill to disk\n"
+"  -T, --tmpdir DIR       where spilled runs go (default $TMPDIR, else /tmp)\n"
+"\n"
+"Statistics and progress:\n"
+"  -s, --stats            print statistics of the run to stderr\n"
+"      --stats-json FILE  write the statistics as JSON to FILE (-: stdout)\n"
+"      --progress         show a progress line on stderr\n"
+"      --no-progress      never show it (default: shown when stderr is a\n"
+"                           terminal and the run lasts more than a moment)\n"
+"      --report FILE.svg  draw throughput and memory over time\n"
+"\n"
+"      --help             display this help and exit\n"
+"      --version          output version information and exit\n"
+"\n"
+"SIZE takes K, M, G, T suffixes (powers of 1024), optionally followed by iB or B.\n"
+"Exit status: 0 success, 1 a runtime failure (such as an unreadable input or a\n"
+"write error), 2 a usage error.  See tally(1).\n",
+		stdout);
+}
+
+/* One line naming the problem, the hint, exit 2. */
+static void usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
+static void usage_error(const char *fmt, ...)
+{
+	va_list ap;
+
+	fputs("tally: ", stderr);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+	usage(EXIT_USAGE);
+	exit(EXIT_USAGE); /* not reached */
+}
+
+/* ---- Option values --------------------------------------------------- */
+
+/* A decimal number made of digits only (no sign, no blanks), in [0, max]. */
+static uint64_t parse_number(const char *opt, const char *s, uint64_t max)
+{
+	uint64_t v = 0;
+	const char *p = s;
+
+	if (*p == '\0')
+		usage_error("invalid number for %s: '%s'", opt, s);
+	for (; *p; p++) {
+		unsigned d = (unsigned)(*p - '0');
+		if (d > 9 || v > (UINT64_MAX - d) / 10)
+			usage_error("invalid number for %s: '%s'", opt, s);
+		v = v * 10 + d;
+	}
+	if (v > max)
+		usage_error("invalid number for %s: '%s'", opt, s);
+	return v;
+}
+
+/* A size through the engine's parser, at least min_value, fitting size_t. */
+static uint64_t parse_size(const char *opt, const char *s, uint64_t min_value)
+{
+	uint64_t v;
+
+	if (tally_parse_size(s, &v) != 0 || v < min_value || v > SIZE_MAX)
+		usage_error("invalid size for %s: '%s'", opt, s);
+	return v;
+}
+
+/* The index of s in names (NULL-terminated), or a usage error. */
+static int parse_enum(const char *opt, const char *s, const char *const *names)
+{
+	for (int i = 0; names[i]; i++)
+		if (strcmp(s, names[i]) == 0)
+			return i;
+	usage_error("invalid value for %s: '%s'", opt, s);
+}
+
+static char parse_delimiter(const char *s)
+{
+	if (strcmp(s, "\\t") == 0)
+		return '\t';
+	if (s[0] == '\0' || s[1] != '\0' || s[0] == '\n')
+		usage_error("invalid value for --delimiter: '%s' (one byte expected)", s);
+	return s[0];
+}
+
+static const char *mode_name(int opt)
+{
+	switch (opt) {
+	case 'w':       return "--words";
+	case OPT_NGRAM: return "--ngram";
+	case 'l':       return "--lines";
+	default:        return "--field";
+	}
+}
+
+/* Mode options are exclusive; the same one twice is fine (the last wins). */
+static void set_mode(cli_options *o, int opt)
+{
+	if (o->mode_opt && o->mode_opt != opt)
+		usage_error("%s and %s cannot be used together",
+			mode_name(o->mode_opt), mode_name(opt));
+	o->mode_opt = opt;
+}
+
+/* Name the option getopt found fault with (argv[optind - 1] is where it
+ * stood, unless getopt went past the end looking for an argument). */
+static const char *faulty_arg(int argc, char **argv)
+{
+	int i = optind - 1;
+
+	if (i >= argc)
+		i = argc - 1;
+	return i > 0 ? argv[i] : "";
+}
+
+/* Is the long-option spelling arg ("--xyz" or "--xyz=v") a prefix of
+ * more than one option name? */
+static int ambiguous(const char *arg)
+{
+	const char *name = arg + 2;
+	size_t len = strcspn(name, "=");
+	int matches = 0;
+
+	for (const struct option *lo = long_options; lo->name; lo++) {
+		if (strncmp(lo->name, name, len) == 0) {
+			if (strlen(lo->name) == len)
+				return 0;  /* an exact match is never ambiguous */
+			matches++;
+		}
+	}
+	return matches > 1;
+}
+
+static void bad_option(int argc, char **argv, int c)
+{
+	const char *arg = faulty_arg(argc, argv);
+	int is_long = strncmp(arg, "--", 2) == 0;
+
+	if (c == ':') {
+		if (is_long)
+			usage_error("option '%.*s' requires an argument",
+				(int)strcspn(arg, "="), arg);
+		usage_error("option requires an argument -- '%c'", optopt);
+	}
+	if (is_long) {
+		if (optopt != 0)
+			usage_error("option '%.*s' doesn't allow an argument",
+				(int)strcspn(arg, "="), arg);
+		if (ambiguous(arg))
+			usage_error("option '%.*s' is ambiguous",
+				(int)strcspn(arg, "="), arg);
+		usage_error("unrecognized option '%s'", arg);
+	}
+	usage_error("invalid option -- '%c'", optopt);
+}
+
+static void version(void)
+{
+	printf("tally %s\n%s\n", TALLY_VERSION, tally_library_versions());
+}
+
+/* Options into o; returns the index of the first operand (getopt moved the
+ * operands behind the options). */
+static int parse_options(int argc, char **argv, cli_options *o)
+{
+	static const char *const split_names[] = { "unicode", "space", NULL };
+	static const char *const case_names[] = { "lower", "ascii", "keep", NULL };
+	static const tally_case case_values[] = { TALLY_CASE_LOWER, TALLY_CASE_ASCII, TALLY_CASE_KEEP };
+	static const char *const sort_names[] = { "count", "key", "none", NULL };
+	static const tally_sort sort_values[] = { TALLY_SORT_COUNT, TALLY_SORT_KEY, TALLY_SORT_NONE };
+	static const char *const format_names[] = { "tsv", "csv", "json", "ndjson", "uniq", NULL };
+	static const tally_format format_values[] = { TALLY_FORMAT_TSV, TALLY_FORMAT_CSV,
+		TALLY_FORMAT_JSON, TALLY_FORMAT_NDJSON, TALLY_FORMAT_UNIQ };
+	static const char *const io_names[] = { "auto", "mmap", "read", NULL };
+	static const tally_io io_values[] = { TALLY_IO_AUTO, TALLY_IO_MMAP, TALLY_IO_READ };
+	tally_config *cfg = &o->cfg;
+	int delimiter_set = 0;
+	int c;
+
+	memset(o, 0, sizeof *o);
+	tally_config_init(cfg);
+	o->format = TALLY_FORMAT_TSV;
+	o->progress = -1;
+
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, short_options, long_options, NULL)) != -1) {
+		switch (c) {
+		case 'w':
+			set_mode(o, c);
+			cfg->mode = TALLY_MODE_WORDS;
+			cfg->ngram = 1;
+			break;
+		case OPT_NGRAM:
+			set_mode(o, c);
+			cfg->mode = TALLY_MODE_WORDS;
+			cfg->ngram = (unsigned)parse_number("--ngram", optarg, (unsigned)-1);
+			if (cfg->ngram == 0)
+				usage_error("invalid number for --ngram: '%s'", optarg);
+			break;
+		case 'l':
+			set_mode(o, c);
+			cfg->mode = TALLY_MODE_LINES;
+			break;
+		case 'f':
+			set_mode(o, c);
+			cfg->mode = TALLY_MODE_FIELDS;
+			if (optarg[0] == '\0')
+				usage_error("invalid value for --field: ''");
+			cfg->fields = optarg;
+			break;
+		case 'd':
+			cfg->delimiter = parse_delimiter(optarg);
+			delimiter_set = 1;
+			break;
+		case OPT_CSV:
+			cfg->csv = 1;
+			break;
+		case OPT_HEADER:
+			cfg->header = 1;
+			break;
+		case OPT_SPLIT:
+			cfg->split = parse_enum("--split", optarg, split_names) == 0
+				? TALLY_SPLIT_UNICODE : TALLY_SPLIT_SPACE;
+			break;
+		case OPT_CASE:
+			cfg->casemode = case_values[parse_enum("--case", optarg, case_names)];
+			break;
+		case OPT_MIN_LENGTH:
+			cfg->min_length = (size_t)parse_number("--min-length", optarg, SIZE_MAX);
+			break;
+		case OPT_MAX_LENGTH:
+			cfg->max_length = (size_t)parse_number("--max-length", optarg, SIZE_MAX);
+			if (cfg->max_length == 0)
+				usage_error("invalid number for --max-length: '%s'", optarg);
+			break;
+		case OPT_STOPWORDS:
+			cfg->stopwords_path = optarg;
+			break;
+		case OPT_MIN_COUNT:
+			cfg->min_count = parse_number("--min-count", optarg, UINT64_MAX);
+			break;
+		case OPT_MAX_KEY_BYTES:
+			cfg->max_key_bytes = (size_t)parse_size("--max-key-bytes", optarg, 1);
+			break;
+		case OPT_SORT:
+			cfg->sort = sort_values[parse_enum("--sort", optarg, sort_names)];
+			break;
+		case 'n':
+			cfg->top = parse_number("--top", optarg, UINT64_MAX);
+			o->top_zero = cfg->top == 0;
+			break;
+		case OPT_FORMAT:
+			o->format = format_values[parse_enum("--format", optarg, format_names)];
+			break;
+		case 'o':
+			if (optarg[0] == '\0')
+				usage_error("invalid value for --output: ''");
+			o->output = optarg;
+			break;
+		case OPT_FILES0_FROM:
+			o->files0_from = optarg;
+			break;
+		case 'j':
+			cfg->threads = (unsigned)parse_number("--threads", optarg, 1024);
+			break;
+		case 'm':
+			cfg->memory = parse_size("--memory", optarg, 1);
+			break;
+		case 'T':
+			if (optarg[0] == '\0')
+				usage_error("invalid value for --tmpdir: ''");
+			cfg->tmpdir = optarg;
+			break;
+		case OPT_IO:
+			cfg->io = io_values[parse_enum("--io", optarg, io_names)];
+			break;
+		case OPT_CHUNK_SIZE:
+			cfg->chunk_size = (size_t)parse_size("--chunk-size", optarg, 1);
+			break;
+		case 's':
+			o->stats = 1;
+			break;
+		case OPT_STATS_JSON:
+			o->stats_json = optarg;
+			break;
+		case OPT_PROGRESS:
+			o->progress = 1;
+			break;
+		case OPT_NO_PROGRESS:
+			o->progress = 0;
+			break;
+		case OPT_REPORT:
+			cfg->report_path = optarg;
+			break;
+		case OPT_HELP:
+			usage(EXIT_SUCCESS);
+			return -1;
+		case OPT_VERSION:
+			version();
+			return -1;
+		default:
+			bad_option(argc, argv, c);
+		}
+	}
+
+	if (cfg->mode != TALLY_MODE_FIELDS) {
+		if (cfg->csv)
+			usage_error("--csv applies to --field only");
+		if (cfg->header)
+			usage_error("--header applies to --field only");
+		if (delimiter_set)
+			usage_error("--delimiter applies to --field only");
+	}
+	if (cfg->max_length && cfg->min_length > cfg->max_length)
+		usage_error("--min-length is greater than --max-length");
+	if (o->files0_from && optind < argc)
+		usage_error("extra operand '%s': file operands cannot be combined with --files0-from",
+			argv[optind]);
+	return optind;
+}
+
+/* ---- Callbacks ------------------------------------------------------- */
+
+static void on_error(void *ctx, const char *msg)
+{
+	cli_state *st = ctx;
+
+	pthread_mutex_lock(&st->lock);
+	if (st->drawn) {
+		tally_progress_erase(stderr);
+		st->drawn = 0;  /* the next sample draws it again */
+	}
+	fprintf(stderr, "tally: %s\n", msg);
+	pthread_mutex_unlock(&st->lock);
+}
+
+/* Short runs show nothing: the line appears once the run lasted this long. */
+#define PROGRESS_DELAY 0.5
+
+static void on_progress(void *ctx, const tally_progress *p, int final)
+{
+	cli_state *st = ctx;
+
+	pthread_mutex_lock(&st->lock);
+	if (final) {
+		if (st->drawn)
+			tally_progress_erase(stderr);
+		st->drawn = 0;
+	} else if (p->elapsed >= PROGRESS_DELAY) {
+		tally_progress_render(stderr, p);
+		fflush(stderr);
+		st->drawn = 1;
+	}
+	pthread_mutex_unlock(&st->lock);
+}
+
+/* ---- Running --------------------------------------------------------- */
+
+static double now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* Count one input.  Returns 0, 1 when it failed (reported), or -2 fatal. */
+static int add_input(tally_engine *e, const char *path)
+{
+	int rc = tally_add_path(e, path);
+
+	if (rc == -2)
+		return -2;
+	return rc < 0 ? 1 : 0;
+}
+
+/* Count the inputs named in F, NUL-separated, as wc --files0-from does.
+ * Returns 0, 1 when some input failed or a name was invalid, -2 fatal. */
+static int add_files0_from(tally_engine *e, cli_state *st, const char *from)
+{
+	int from_stdin = strcmp(from, "-") == 0;
+	FILE *f = from_stdin ? stdin : fopen(from, "r");
+	char *name = NULL;
+	size_t cap = 0;
+	ssize_t n;
+	int status = 0;
+
+	if (!f) {
+		char msg[MSG_MAX];
+		snprintf(msg, sizeof msg, "cannot open '%s' for reading: %s", from, strerror(errno));
+		on_error(st, msg);
+		return 1;
+	}
+	errno = 0;
+	while ((n = getdelim(&name, &cap, '\0', f)) != -1) {
+		int rc;
+
+		if (n > 0 && name[n - 1] == '\0')
+			n--;
+		if (n == 0) {
+			on_error(st, "invalid zero-length file name");
+			status = 1;
+			continue;
+		}
+		if (from_stdin && strcmp(name, "-") == 0) {
+			on_error(st, "when reading file names from standard input, no file name of '-' allowed");
+			status = 1;
+			continue;
+		}
+		rc = add_input(e, name);
+		if (rc == -2) {
+			status = -2;
+			break;
+		}
+		if (rc)
+			status = 1;
+		errno = 0;
+	}
+	if (status != -2 && ferror(f)) {
+		char msg[MSG_MAX];
+		snprintf(msg, sizeof msg, "%s: read error: %s",
+			from_stdin ? "standard input" : from, strerror(errno ? errno : EIO));
+		on_error(st, msg);
+		status = 1;
+	}
+	free(name);
+	if (!from_stdin)
+		fclose(f);
+	return status;
+}
+
+/* Check stdout at exit, as gnulib's close_stdout: a failed flush is a write
+ * error; a closed pipe is not ours to report. */
+static int close_stdout(int reported)
+{
+	int failed = ferror(stdout);
+	int saved;
+
+	errno = 0;
+	if (fclose(stdout) != 0)
+		failed = 1;
+	saved = errno;
+	if (!failed || reported || saved == EPIPE)
+		return 0;
+	if (saved)
+		fprintf(stderr, "tally: write error: %s\n", strerror(saved));
+	else
+		fputs("tally: write error\n", stderr);
+	return 1;
+}
+
+static int write_stats_json(const char *path, const tally_stats *st)
+{
+	int to_stdout = strcmp(path, "-") == 0;
+	FILE *f = to_stdout ? stdout : fopen(path, "w");
+	int rc;
+
+	if (!f) {
+		fprintf(stderr, "tally: %s: %s\n", path, strerror(errno));
+		return 1;
+	}
+	rc = tally_stats_write_json(f, st);
+	if (to_stdout)
+		rc = fflush(stdout) == 0 && rc == 0 ? 0 : -1;
+	else if (fclose(f) != 0)
+		rc = -1;
+	if (rc != 0) {
+		if (to_stdout && errno == EPIPE)
+			return 0;
+		fprintf(stderr, "tally: %s: %s\n", to_stdout ? "standard output" : path,
+			strerror(errno ? errno : EIO));
+		return 1;
+	}
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	cli_options o;
+	cli_state st = { .lock = PTHREAD_MUTEX_INITIALIZER, .drawn = 0 };
+	tally_engine *e;
+	tally_writer *w;
+	tally_stats stats;
+	char err[1024];
+	int usage_flag = 0;
+	int status = 0;         /* 1 once anything failed */
+	int write_failed = 0;   /* a write error was reported */
+	int quiet_pipe = 0;     /* the reader of our output went away */
+	int first;
+	double t0;
+
+	signal(SIGPIPE, SIG_IGN);
+
+	if (argc > 1 && strcmp(argv[1], "merge") == 0)
+		usage_error("'merge' is not available in this version");
+
+	first = parse_options(argc, argv, &o);
+	if (first < 0)
+		return close_stdout(0) ? EXIT_FAILURE : EXIT_SUCCESS;
+
+	o.cfg.ctx = &st;
+	o.cfg.on_error = on_error;
+	if (o.progress == 1 || (o.progress == -1 && isatty(STDERR_FILENO)))
+		o.cfg.on_progress = on_progress;
+
+	err[0] = '\0';
+	e = tally_create(&o.cfg, err, sizeof err, &usage_flag);
+	if (!e) {
+		if (usage_flag)
+			usage_error("%s", err);
+		fprintf(stderr, "tally: %s\n", err);
+		return EXIT_FAILURE;
+	}
+
+	/* Open the output first, so a bad -o fails before a long count. */
+	err[0] = '\0';
+	w = tally_writer_open(o.output, o.format, err, sizeof err);
+	if (!w) {
+		fprintf(stderr, "tally: %s\n", err);
+		tally_destroy(e);
+		return EXIT_FAILURE;
+	}
+
+	/* Count. */
+	if (o.files0_from) {
+		int rc = add_files0_from(e, &st, o.files0_from);
+		if (rc == -2)
+			goto fatal;
+		if (rc)
+			status = 1;
+	} else if (first >= argc) {
+		if (add_input(e, "-") == -2)
+			goto fatal;
+	} else {
+		for (int i = first; i < argc; i++)
+			if (add_input(e, argv[i]) == -2)
+				goto fatal;
+	}
+	if (tally_finish(e) != 0)
+		goto fatal;
+	if (tally_failed(e))
+		status = 1;
+
+	/* Write. */
+	t0 = now();
+	for (;;) {
+		tally_item it;
+		int rc = tally_next(e, &it);
+
+		if (rc == 0)
+			break;
+		if (rc < 0)
+			goto fatal;
+		if (o.top_zero)
+			continue;
+		if (tally_writer_put(w, &it) != 0) {
+			if (errno == EPIPE) {
+				quiet_pipe = 1;
+			} else {
+				fprintf(stderr, "tally: %s: %s\n",
+					o.output ? o.output : "standard output", strerror(errno));
+				write_failed = 1;
+				status = 1;
+			}
+			break;
+		}
+	}
+	err[0] = '\0';
+	/* A failed input leaves a named target alone (SPEC 7); on stdout the
+	 * output is finished so that it stays well-formed, and the status says 1. */
+	int commit = !quiet_pipe && !write_failed && (status == 0 || !o.output);
+	if (tally_writer_close(w, commit, err, sizeof err) != 0
+			&& !quiet_pipe && !write_failed) {
+		if (errno == EPIPE) {
+			quiet_pipe = 1;
+		} else {
+			fprintf(stderr, "tally: %s\n", err);
+			write_failed = 1;
+			status = 1;
+		}
+	}
+	tally_add_write_time(e, now() - t0);
+
+	/* Statistics. */
+	tally_get_stats(e, &stats);
+	if (o.stats)
+		tally_stats_print(stderr, &stats);
+	if (o.stats_json && write_stats_json(o.stats_json, &stats) != 0)
+		status = 1;
+
+	tally_destroy(e);
+	if (close_stdout(write_failed || quiet_pipe))
+		status = 1;
+	return status ? EXIT_FAILURE : EXIT_SUCCESS;
+
+fatal:
+	fprintf(stderr, "tally: %s\n", tally_errmsg(e));
+	tally_writer_close(w, 0, err, sizeof err);
+	tally_destroy(e);
+	return EXIT_FAILURE;
+}

@@ -1,0 +1,918 @@
+/*
+ * order.c - the final (key, count) pairs in output order (see order.h).
+ *
+ * Items are held in one array; their keys are copied into a block arena.
+ * Both are counted under MEM_SPILL, the component of merge and sort buffers
+ * (mem.h).  Each item carries the first 8 key bytes as a big-endian number,
+ * so that most comparisons touch no key memory, and the items are sorted
+ * with an introsort specialised for each order.
+ *
+ * --top N (with count or key order) keeps memory O(N): when 2N items are
+ * held they are sorted and cut to the best N, and the N-th best becomes a
+ * threshold that later items must beat to be copied in at all.  --sort=none
+ * with --top N takes the first N items added.
+ *
+ * When the array and the arena reach the budget, the items are sorted and
+ * written as one run (through the spill: same files, cleanup and errors;
+ * records in output order, the hash field unused; with --top N only the
+ * first N, since nothing after them can reach the output), and the array
+ * starts again.  order_finish merges the runs and what is left in memory
+ * (k-way, in several passes when there are more runs than the spill's
+ * fan-in); for --sort=none the runs are read back one after the other.
+ * The output is the same whatever the budget.
+ */
+#include "order.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "mem.h"
+
+typedef struct order_item {
+	uint64_t    count;
+	uint64_t    prefix;   /* first 8 key bytes, big endian, zero padded */
+	const char *key;
+	uint32_t    len;
+} order_item;
+
+typedef struct arena_block {
+	struct arena_block *next;
+	size_t              size, used;
+	char                data[];
+} arena_block;
+
+/* A merge source: a run being read, or the sorted items in memory. */
+typedef struct order_src {
+	spill_reader *r;          /* NULL: the items in memory */
+	size_t        at;         /* next item in memory */
+	order_item    cur;
+} order_src;
+
+typedef struct order_merge {
+	order_src  *src;
+	size_t      nsrc;
+	order_src **heap;
+	size_t      nheap;
+	order_src  *pending;      /* handed out, advanced on the next call */
+} order_merge;
+
+struct order {
+	order_config  cfg;
+	int           bycount;    /* sort by count first */
+	order_item   *items;
+	size_t        n, cap;
+	arena_block  *blocks;
+	size_t        arena_bytes;   /* allocated */
+	size_t        key_bytes;     /* used by the items held */
+	size_t        block_size;
+	uint64_t      accepted;   /* --sort=none --top: items taken so far */
+	/* --top: items must come before this one to be kept. */
+	int           have_thr;
+	order_item    thr;
+	char         *thr_key;
+	size_t        thr_cap;
+	/* Runs written, in order. */
+	spill_file  **runs;
+	size_t        nruns, caprun;
+	/* Reading. */
+	int           finished, failed;
+	uint64_t      emitted;
+	size_t        at;         /* in-memory cursor */
+	order_merge  *merge;
+	size_t        run_at;     /* --sort=none: run being read */
+	spill_reader *run;
+};
+
+/* ---- Comparison and sorting ---------------------------------------- */
+
+static uint64_t key_prefix(const char *key, size_t len)
+{
+	uint64_t p = 0;
+	size_t n = len < 8 ? len : 8;
+	for (size_t i = 0; i < n; i++)
+		p |= (uint64_t)(unsigned char)key[i] << (56 - 8 * i);
+	return p;
+}
+
+/* Key bytes, a key before the longer keys it prefixes. */
+static inline int key_cmp(const order_item *a, const order_item *b)
+{
+	size_t n = a->len < b->len ? a->len : b->len;
+	int c = memcmp(a->key, b->key, n);
+	if (c)
+		return c;
+	return (a->len > b->len) - (a->len < b->len);
+}
+
+/* 1 when a comes first.  Equal keys (which callers do not give) fall back
+ * on the count, so the order stays total. */
+static inline int before(const order_item *a, const order_item *b, int bycount)
+{
+	if (bycount && a->count != b->count)
+		return a->count > b->count;
+	if (a->prefix != b->prefix)
+		return a->prefix < b->prefix;
+	int c = key_cmp(a, b);
+	if (c)
+		return c < 0;
+	return a->count > b->count;
+}
+
+static inline void item_swap(order_item *a, order_item *b)
+{
+	order_item t = *a;
+	*a = *b;
+	*b = t;
+}
+
+static inline void insertion_sort(order_item *v, size_t n, int bycount)
+{
+	for (size_t i = 1; i < n; i++) {
+		order_item x = v[i];
+		size_t j = i;
+		while (j > 0 && before(&x, &v[j - 1], bycount)) {
+			v[j] = v[j - 1];
+			j--;
+		}
+		v[j] = x;
+	}
+}
+
+static inline void sift_down(order_item *v, size_t i, size_t n, int bycount)
+{
+	for (;;) {
+		size_t c = 2 * i + 1;
+		if (c >= n)
+			return;
+		if (c + 1 < n && before(&v[c], &v[c + 1], bycount))
+			c++;
+		if (!before(&v[i], &v[c], bycount))
+			return;
+		item_swap(&v[i], &v[c]);
+		i = c;
+	}
+}
+
+static inline void heap_sort(order_item *v, size_t n, int bycount)
+{
+	for (size_t i = n / 2; i-- > 0;)
+		sift_down(v, i, n, bycount);
+	for (size_t i = n; i-- > 1;) {
+		item_swap(&v[0], &v[i]);
+		sift_down(v, 0, i, bycount);
+	}
+}
+
+/* Introsort: quicksort (median of three, explicit stack, smaller side
+ * first), heapsort past a depth limit, insertion sort for short ranges. */
+static inline __attribute__((always_inline))
+void intro_sort(order_item *v, size_t n, int bycount)
+{
+	struct { size_t lo, hi; unsigned depth; } stack[64];
+	size_t sp = 0;
+	unsigned depth = 0;
+	for (size_t m = n; m > 1; m >>= 1)
+		depth += 2;
+	size_t lo = 0, hi = n;
+	for (;;) {
+		while (hi - lo > 16) {
+			if (depth == 0) {
+				heap_sort(v + lo, hi - lo, bycount);
+				break;
+			}
+			depth--;
+			size_t mid = lo + (hi - lo) / 2;
+			order_item *a = &v[lo], *b = &v[mid], *c = &v[hi - 1];
+			if (before(b, a, bycount))
+				item_swap(a, b);
+			if (before(c, b, bycount)) {
+				item_swap(b, c);
+				if (before(b, a, bycount))
+					item_swap(a, b);
+			}
+			order_item pivot = *b;
+			size_t i = lo, j = hi - 1;
+			for (;;) {
+				while (before(&v[i], &pivot, bycount))
+					i++;
+				while (before(&pivot, &v[j], bycount))
+					j--;
+				if (i >= j)
+					break;
+				item_swap(&v[i], &v[j]);
+				i++;
+				j--;
+			}
+			/* [lo, j] and [j + 1, hi): push the larger, go on with the smaller. */
+			size_t split = j + 1;
+			if (split - lo < hi - split) {
+				stack[sp].lo = split;
+				stack[sp].hi = hi;
+				stack[sp++].depth = depth;
+				hi = split;
+			} else {
+				stack[sp].lo = lo;
+				stack[sp].hi = split;
+				stack[sp++].depth = depth;
+				lo = split;
+			}
+		}
+		if (hi - lo <= 16)
+			insertion_sort(v + lo, hi - lo, bycount);
+		if (sp == 0)
+			return;
+		sp--;
+		lo = stack[sp].lo;
+		hi = stack[sp].hi;
+		depth = stack[sp].depth;
+	}
+}
+
+/* Byte d (0 = most significant) of the radix key: (~count, prefix) for
+ * count order, the prefix alone for key order. */
+static inline unsigned radix_byte(const order_item *it, unsigned d, int bycount)
+{
+	uint64_t k;
+	if (bycount)
+		k = d < 8 ? ~it->count : it->prefix;
+	else
+		k = it->prefix;
+	return (unsigned)(k >> (56 - 8 * (d & 7))) & 0xff;
+}
+
+/* In-place MSD radix sort (American flag sort) on the radix key, byte d
+ * on; ranges that are short or tie on the whole radix key finish with the
+ * comparison sort, which also orders keys past their first 8 bytes. */
+static void radix_sort_count(order_item *v, size_t n, unsigned d);
+static void radix_sort_key(order_item *v, size_t n, unsigned d);
+
+static inline __attribute__((always_inline))
+void radix_sort(order_item *v, size_t n, unsigned d, int bycount)
+{
+	unsigned maxd = bycount ? 16 : 8;
+	while (n > 64 && d < maxd) {
+		size_t count[256] = { 0 };
+		for (size_t i = 0; i < n; i++)
+			count[radix_byte(&v[i], d, bycount)]++;
+		if (count[radix_byte(&v[0], d, bycount)] == n) {
+			d++;       /* all alike here: next byte */
+			continue;
+		}
+		size_t start[256], next[256], pos = 0;
+		for (unsigned b = 0; b < 256; b++) {
+			start[b] = next[b] = pos;
+			pos += count[b];
+		}
+		for (unsigned b = 0; b < 256; b++) {
+			size_t end = start[b] + count[b];
+			while (next[b] < end) {
+				order_item x = v[next[b]];
+				unsigned xb = radix_byte(&x, d, bycount);
+				while (xb != b) {
+					order_item y = v[next[xb]];
+					v[next[xb]++] = x;
+					x = y;
+					xb = radix_byte(&x, d, bycount);
+				}
+				v[next[b]++] = x;
+			}
+		}
+		for (unsigned b = 0; b < 256; b++)
+			if (count[b] > 1)
+				(bycount ? radix_sort_count : radix_sort_key)(v + start[b], count[b], d + 1);
+		return;
+	}
+	intro_sort(v, n, bycount);
+}
+
+static void radix_sort_count(order_item *v, size_t n, unsigned d)
+{
+	radix_sort(v, n, d, 1);
+}
+
+static void radix_sort_key(order_item *v, size_t n, unsigned d)
+{
+	radix_sort(v, n, d, 0);
+}
+
+/* The first radix byte where the items differ (skips the high count bytes
+ * that are zero everywhere in one pass instead of one per byte). */
+static unsigned first_varying_byte(const order_item *v, size_t n, int bycount)
+{
+	uint64_t or1 = 0, and1 = UINT64_MAX, or2 = 0, and2 = UINT64_MAX;
+	for (size_t i = 0; i < n; i++) {
+		uint64_t k1 = bycount ? ~v[i].count : v[i].prefix;
+		or1 |= k1;
+		and1 &= k1;
+		or2 |= v[i].prefix;
+		and2 &= v[i].prefix;
+	}
+	if (or1 != and1)
+		return (unsigned)__builtin_clzll(or1 ^ and1) / 8;
+	if (!bycount)
+		return 8;
+	if (or2 != and2)
+		return 8 + (unsigned)__builtin_clzll(or2 ^ and2) / 8;
+	return 16;
+}
+
+static void sort_by_count(order_item *v, size_t n)
+{
+	if (n > 64)
+		radix_sort_count(v, n, first_varying_byte(v, n, 1));
+	else
+		intro_sort(v, n, 1);
+}
+
+static void sort_by_key(order_item *v, size_t n)
+{
+	if (n > 64)
+		radix_sort_key(v, n, first_varying_byte(v, n, 0));
+	else
+		intro_sort(v, n, 0);
+}
+
+static void sort_items(order *o)
+{
+	if (o->cfg.sort == TALLY_SORT_COUNT)
+		sort_by_count(o->items, o->n);
+	else if (o->cfg.sort == TALLY_SORT_KEY)
+		sort_by_key(o->items, o->n);
+}
+
+/* ---- Memory ---------------------------------------------------------- */
+
+static size_t held_bytes(const order *o)
+{
+	return o->cap * sizeof(order_item) + o->arena_bytes;
+}
+
+static void arena_free(order *o)
+{
+	arena_block *b = o->blocks;
+	while (b) {
+		arena_block *next = b->next;
+		mem_free(MEM_SPILL, b, sizeof *b + b->size);
+		b = next;
+	}
+	o->blocks = NULL;
+	o->arena_bytes = 0;
+}
+
+/* Room for len key bytes: a pointer, or NULL when out of memory. */
+static char *arena_take(order *o, size_t len)
+{
+	arena_block *b = o->blocks;
+	if (b && b->size - b->used >= len) {
+		char *p = b->data + b->used;
+		b->used += len;
+		return p;
+	}
+	size_t size = len > o->block_size / 4 ? len : o->block_size, total;
+	if (mem_add(sizeof *b, size, &total))
+		return NULL;
+	arena_block *nb = mem_alloc(MEM_SPILL, total);
+	if (!nb)
+		return NULL;
+	nb->size = size;
+	nb->used = len;
+	o->arena_bytes += total;
+	if (b && size != o->block_size) {
+		/* A big key's own block goes behind the current one. */
+		nb->next = b->next;
+		b->next = nb;
+	} else {
+		nb->next = b;
+		o->blocks = nb;
+	}
+	return nb->data;
+}
+
+/* Bytes a new key would allocate now (0 when it fits the current block). */
+static size_t arena_need(const order *o, size_t len)
+{
+	const arena_block *b = o->blocks;
+	if (b && b->size - b->used >= len)
+		return 0;
+	return sizeof *b + (len > o->block_size / 4 ? len : o->block_size);
+}
+
+/* ---- Runs ----------------------------------------------------------- */
+
+static int runs_append(order *o, spill_file *f)
+{
+	if (o->nruns == o->caprun) {
+		size_t cap = o->caprun ? o->caprun * 2 : 16;
+		spill_file **v = mem_realloc(MEM_SPILL, o->runs, o->caprun * sizeof *v, cap * sizeof *v);
+		if (!v) {
+			spill_file_remove(f);
+			errno = ENOMEM;
+			return -1;
+		}
+		o->runs = v;
+		o->caprun = cap;
+	}
+	o->runs[o->nruns++] = f;
+	return 0;
+}
+
+static int item_put(spill_writer *w, const order_item *it)
+{
+	spill_rec r = { 0, it->count, it->key, it->len };
+	return spill_run_put(w, &r);
+}
+
+/* The most items a run or the output needs. */
+static size_t keep_limit(const order *o, size_t n)
+{
+	return o->cfg.top && o->cfg.top < n ? (size_t)o->cfg.top : n;
+}
+
+/* Make *thr (owned copy) the better of itself and it. */
+static int threshold_offer(order *o, const order_item *it)
+{
+	if (o->have_thr && !before(it, &o->thr, o->bycount))
+		return 0;
+	if (it->len > o->thr_cap) {
+		char *k = mem_realloc(MEM_SPILL, o->thr_key, o->thr_cap, it->len);
+		if (!k) {
+			errno = ENOMEM;
+			return -1;
+		}
+		o->thr_key = k;
+		o->thr_cap = it->len;
+	}
+	if (it->len)
+		memcpy(o->thr_key, it->key, it->len);
+	o->thr = *it;
+	o->thr.key = o->thr_key ? o->thr_key : "";
+	o->have_thr = 1;
+	return 0;
+}
+
+/* Sort what is held and write it as a run; start again empty. */
+static int flush_run(order *o)
+{
+	sort_items(o);
+	size_t keep = keep_limit(o, o->n);
+	if (o->cfg.sort != TALLY_SORT_NONE && o->cfg.top && keep == o->cfg.top &&
+	    threshold_offer(o, &o->items[keep - 1]))
+		return -1;
+	spill_writer *w = spill_run_begin(o->cfg.spill);
+	if (!w)
+		return -1;
+	for (size_t i = 0; i < keep; i++)
+		if (item_put(w, &o->items[i])) {
+			int e = errno;
+			spill_run_abort(w);
+			errno = e;
+			return -1;
+		}
+	spill_file *f = spill_run_end_file(w);
+	if (!f || runs_append(o, f))
+		return -1;
+	o->n = 0;
+	o->key_bytes = 0;
+	arena_free(o);
+	return 0;
+}
+
+/* --top: cut the held items to the best N, keys moved to a fresh arena. */
+static int select_top(order *o)
+{
+	sort_items(o);
+	size_t keep = (size_t)o->cfg.top;
+	if (threshold_offer(o, &o->items[keep - 1]))
+		return -1;
+	arena_block *old = o->blocks;
+	o->blocks = NULL;
+	o->arena_bytes = 0;
+	for (size_t i = 0; i < keep; i++) {
+		order_item *it = &o->items[i];
+		if (it->len == 0)
+			continue;
+		char *p = arena_take(o, it->len);
+		if (!p) {
+			arena_free(o);
+			o->blocks = old;   /* keep a consistent state */
+			for (arena_block *b = old; b; b = b->next)
+				o->arena_bytes += sizeof *b + b->size;
+			errno = ENOMEM;
+			return -1;
+		}
+		memcpy(p, it->key, it->len);
+		it->key = p;
+	}
+	while (old) {
+		arena_block *next = old->next;
+		mem_free(MEM_SPILL, old, sizeof *old + old->size);
+		old = next;
+	}
+	o->n = keep;
+	o->key_bytes = 0;
+	for (size_t i = 0; i < keep; i++)
+		o->key_bytes += o->items[i].len;
+	return 0;
+}
+
+/* ---- Adding ---------------------------------------------------------- */
+
+order *order_create(const order_config *cfg)
+{
+	order *o = mem_calloc(MEM_SPILL, 1, sizeof *o);
+	if (!o) {
+		errno = ENOMEM;
+		return NULL;
+	}
+	o->cfg = *cfg;
+	if (o->cfg.sort != TALLY_SORT_COUNT && o->cfg.sort != TALLY_SORT_KEY)
+		o->cfg.sort = TALLY_SORT_NONE;
+	o->bycount = o->cfg.sort == TALLY_SORT_COUNT;
+	o->block_size = 256 * 1024;
+	if (o->cfg.budget && o->cfg.spill) {
+		uint64_t b = o->cfg.budget / 16;
+		o->block_size = b < 4096 ? 4096 : b > (1u << 20) ? (1u << 20) : (size_t)b;
+	}
+	return o;
+}
+
+/* Must the held items go to a run before need more bytes are allocated? */
+static int over_budget(const order *o, size_t need)
+{
+	return o->cfg.budget && o->cfg.spill && o->n > 0 &&
+	       held_bytes(o) + need > o->cfg.budget;
+}
+
+/* Would one more item of len key bytes take the items and their keys past
+ * the budget?  (Checked on every add, so that a budget smaller than the
+ * first allocations still bounds what is held.) */
+static int over_budget_used(const order *o, size_t len)
+{
+	return o->cfg.budget && o->cfg.spill && o->n > 0 &&
+	       (o->n + 1) * sizeof(order_item) + o->key_bytes + len > o->cfg.budget;
+}
+
+int order_add(order *o, const char *key, size_t len, uint64_t count)
+{
+	if (o->finished || o->failed) {
+		errno = EINVAL;
+		return -1;
+	}
+	if (count < o->cfg.min_count)
+		return 0;
+	if (len > UINT32_MAX) {
+		errno = EOVERFLOW;
+		return -1;
+	}
+	order_item it = { count, key_prefix(key, len), key, (uint32_t)len };
+	if (o->cfg.top) {
+		if (o->cfg.sort == TALLY_SORT_NONE) {
+			if (o->accepted >= o->cfg.top)
+				return 0;
+			o->accepted++;
+		} else if (o->have_thr && !before(&it, &o->thr, o->bycount)) {
+			return 0;
+		}
+	}
+	if (over_budget_used(o, len)) {
+		if (flush_run(o))
+			goto fail;
+		if (o->cfg.top && o->cfg.sort != TALLY_SORT_NONE && o->have_thr &&
+		    !before(&it, &o->thr, o->bycount))
+			return 0;
+	}
+	if (o->n == o->cap) {
+		size_t cap = o->cap ? o->cap * 2 : 64, bytes;
+		if (mem_mul(cap, sizeof(order_item), &bytes)) {
+			errno = ENOMEM;
+			return -1;
+		}
+		if (over_budget(o, bytes - o->cap * sizeof(order_item))) {
+			if (flush_run(o))
+				goto fail;
+		} else {
+			order_item *v = mem_realloc(MEM_SPILL, o->items, o->cap * sizeof *v, bytes);
+			if (!v) {
+				errno = ENOMEM;
+				goto fail;
+			}
+			o->items = v;
+			o->cap = cap;
+		}
+		/* The threshold may have moved. */
+		if (o->cfg.top && o->cfg.sort != TALLY_SORT_NONE && o->have_thr &&
+		    !before(&it, &o->thr, o->bycount))
+			return 0;
+	}
+	if (len) {
+		size_t need = arena_need(o, len);
+		if (need && over_budget(o, need)) {
+			if (flush_run(o))
+				goto fail;
+			if (o->cfg.top && o->cfg.sort != TALLY_SORT_NONE && o->have_thr &&
+			    !before(&it, &o->thr, o->bycount))
+				return 0;
+		}
+		char *p = arena_take(o, len);
+		if (!p) {
+			errno = ENOMEM;
+			goto fail;
+		}
+		memcpy(p, key, len);
+		it.key = p;
+		o->key_bytes += len;
+	} else {
+		it.key = "";
+	}
+	o->items[o->n++] = it;
+	if (o->cfg.top && o->cfg.sort != TALLY_SORT_NONE && o->n >= 2 * o->cfg.top &&
+	    o->n >= 64 && select_top(o))
+		goto fail;
+	return 0;
+fail:
+	o->failed = 1;
+	return -1;
+}
+
+/* ---- Merging -------------------------------------------------------- */
+
+static int src_advance(order *o, order_src *s)
+{
+	if (!s->r) {
+		if (s->at >= o->n)
+			return 0;
+		s->cur = o->items[s->at++];
+		return 1;
+	}
+	spill_rec r;
+	int rc = spill_reader_next(s->r, &r);
+	if (rc == 1) {
+		s->cur.count = r.count;
+		s->cur.key = r.key;
+		s->cur.len = r.len;
+		s->cur.prefix = key_prefix(r.key, r.len);
+	}
+	return rc;
+}
+
+static void mheap_push(order_merge *m, order_src *s, int bycount)
+{
+	size_t i = m->nheap++;
+	while (i > 0) {
+		size_t up = (i - 1) / 2;
+		if (!before(&s->cur, &m->heap[up]->cur, bycount))
+			break;
+		m->heap[i] = m->heap[up];
+		i = up;
+	}
+	m->heap[i] = s;
+}
+
+static order_src *mheap_pop(order_merge *m, int bycount)
+{
+	order_src *top = m->heap[0];
+	order_src *last = m->heap[--m->nheap];
+	size_t n = m->nheap, i = 0;
+	for (;;) {
+		size_t c = 2 * i + 1;
+		if (c >= n)
+			break;
+		if (c + 1 < n && before(&m->heap[c + 1]->cur, &m->heap[c]->cur, bycount))
+			c++;
+		if (!before(&m->heap[c]->cur, &last->cur, bycount))
+			break;
+		m->heap[i] = m->heap[c];
+		i = c;
+	}
+	if (n)
+		m->heap[i] = last;
+	return top;
+}
+
+static void omerge_close(order_merge *m)
+{
+	if (!m)
+		return;
+	for (size_t i = 0; i < m->nsrc; i++)
+		spill_reader_close(m->src[i].r);
+	mem_free(MEM_SPILL, m->src, m->nsrc * sizeof *m->src);
+	mem_free(MEM_SPILL, m->heap, m->nsrc * sizeof *m->heap);
+	mem_free(MEM_SPILL, m, sizeof *m);
+}
+
+/* A merge of runs[0..n) and, when memory is set, the sorted items held
+ * (at least one source in all).  The runs are taken over (removed when
+ * read, or now on failure). */
+static order_merge *omerge_open(order *o, spill_file **runs, size_t n, int memory)
+{
+	size_t nsrc = n + (memory ? 1 : 0);
+	order_merge *m = mem_calloc(MEM_SPILL, 1, sizeof *m);
+	if (m) {
+		m->src = mem_calloc(MEM_SPILL, nsrc, sizeof *m->src);
+		m->heap = mem_calloc(MEM_SPILL, nsrc, sizeof *m->heap);
+		m->nsrc = nsrc;
+	}
+	if (!m || !m->src || !m->heap) {
+		if (m) {
+			mem_free(MEM_SPILL, m->src, nsrc * sizeof *m->src);
+			mem_free(MEM_SPILL, m->heap, nsrc * sizeof *m->heap);
+			mem_free(MEM_SPILL, m, sizeof *m);
+		}
+		for (size_t i = 0; i < n; i++)
+			spill_file_remove(runs[i]);
+		errno = ENOMEM;
+		return NULL;
+	}
+	for (size_t i = 0; i < n; i++) {
+		m->src[i].r = spill_reader_open(runs[i]);
+		if (!m->src[i].r) {
+			int e = errno;
+			for (size_t j = i; j < n; j++)
+				spill_file_remove(runs[j]);
+			omerge_close(m);
+			errno = e;
+			return NULL;
+		}
+	}
+	for (size_t i = 0; i < m->nsrc; i++) {
+		int rc = src_advance(o, &m->src[i]);
+		if (rc < 0) {
+			omerge_close(m);
+			errno = EIO;
+			return NULL;
+		}
+		if (rc == 1)
+			mheap_push(m, &m->src[i], o->bycount);
+	}
+	return m;
+}
+
+/* 1 with *it (valid until the next call), 0 at the end, -1 on error. */
+static int omerge_next(order *o, order_merge *m, order_item *it)
+{
+	if (m->pending) {
+		order_src *s = m->pending;
+		m->pending = NULL;
+		int rc = src_advance(o, s);
+		if (rc < 0)
+			return -1;
+		if (rc == 1)
+			mheap_push(m, s, o->bycount);
+	}
+	if (m->nheap == 0)
+		return 0;
+	order_src *s = mheap_pop(m, o->bycount);
+	*it = s->cur;
+	m->pending = s;
+	return 1;
+}
+
+/* One pass step: merge runs[0..n) into a new run (cut to --top). */
+static spill_file *merge_group(order *o, spill_file **runs, size_t n)
+{
+	order_merge *m = omerge_open(o, runs, n, 0);
+	if (!m)
+		return NULL;
+	spill_writer *w = spill_run_begin(o->cfg.spill);
+	if (!w) {
+		omerge_close(m);
+		return NULL;
+	}
+	order_item it;
+	int rc = 0;
+	uint64_t k = 0;
+	while ((!o->cfg.top || k < o->cfg.top) && (rc = omerge_next(o, m, &it)) == 1) {
+		if (item_put(w, &it)) {
+			rc = -1;
+			break;
+		}
+		k++;
+	}
+	if (o->cfg.top && k == o->cfg.top)
+		rc = 0;
+	if (rc != 0) {
+		int e = errno;
+		spill_run_abort(w);
+		omerge_close(m);
+		errno = e;
+		return NULL;
+	}
+	omerge_close(m);
+	return spill_run_end_file(w);
+}
+
+int order_finish(order *o)
+{
+	if (o->failed)
+		return -1;
+	if (o->finished)
+		return 0;
+	o->finished = 1;
+	sort_items(o);
+	if (o->cfg.sort == TALLY_SORT_NONE || o->nruns == 0)
+		return 0;
+	/* Passes until the runs and the memory fit one merge. */
+	unsigned fanin = spill_fanin(o->cfg.spill);
+	while (o->nruns + 1 > fanin) {
+		size_t out = 0;
+		for (size_t i = 0; i < o->nruns; i += fanin) {
+			size_t g = o->nruns - i < fanin ? o->nruns - i : fanin;
+			spill_file *f = g == 1 ? o->runs[i] : merge_group(o, o->runs + i, g);
+			if (!f) {
+				for (size_t j = i + g; j < o->nruns; j++)
+					spill_file_remove(o->runs[j]);
+				o->nruns = out;   /* destroy removes these */
+				o->failed = 1;
+				return -1;
+			}
+			o->runs[out++] = f;
+		}
+		o->nruns = out;
+	}
+	o->merge = omerge_open(o, o->runs, o->nruns, 1);
+	o->nruns = 0;
+	if (!o->merge) {
+		o->failed = 1;
+		return -1;
+	}
+	return 0;
+}
+
+/* ---- Reading --------------------------------------------------------- */
+
+static int next_none(order *o, order_item *it)
+{
+	/* Runs first, in the order written, then what is left in memory. */
+	while (o->run_at < o->nruns || o->run) {
+		if (!o->run) {
+			o->run = spill_reader_open(o->runs[o->run_at]);
+			if (!o->run)
+				return -1;
+			o->runs[o->run_at++] = NULL;   /* the reader owns it now */
+		}
+		spill_rec r;
+		int rc = spill_reader_next(o->run, &r);
+		if (rc < 0)
+			return -1;
+		if (rc == 1) {
+			it->count = r.count;
+			it->key = r.key;
+			it->len = r.len;
+			return 1;
+		}
+		spill_reader_close(o->run);
+		o->run = NULL;
+	}
+	if (o->at >= o->n)
+		return 0;
+	*it = o->items[o->at++];
+	return 1;
+}
+
+int order_next(order *o, tally_item *out)
+{
+	if (o->failed || !o->finished) {
+		errno = o->failed ? EIO : EINVAL;
+		return -1;
+	}
+	if (o->cfg.top && o->emitted >= o->cfg.top)
+		return 0;
+	order_item it;
+	int rc;
+	if (o->merge)
+		rc = omerge_next(o, o->merge, &it);
+	else if (o->cfg.sort == TALLY_SORT_NONE)
+		rc = next_none(o, &it);
+	else if (o->at < o->n)
+		rc = 1, it = o->items[o->at++];
+	else
+		rc = 0;
+	if (rc < 0) {
+		o->failed = 1;
+		return -1;
+	}
+	if (rc == 1) {
+		out->key = it.key;
+		out->len = it.len;
+		out->count = it.count;
+		o->emitted++;
+	}
+	return rc;
+}
+
+void order_destroy(order *o)
+{
+	if (!o)
+		return;
+	omerge_close(o->merge);
+	spill_reader_close(o->run);
+	for (size_t i = 0; i < o->nruns; i++)
+		if (o->runs[i])
+			spill_file_remove(o->runs[i]);
+	mem_free(MEM_SPILL, o->runs, o->caprun * sizeof *o->runs);
+	mem_free(MEM_SPILL, o->items, o->cap * sizeof *o->items);
+	mem_free(MEM_SPILL, o->thr_key, o->thr_cap);
+	arena_free(o);
+	mem_free(MEM_SPILL, o, sizeof *o);
+}

@@ -1,0 +1,1213 @@
+/*
+ * spill.c - run files, their k-way merge, and removal of temporary files
+ * (see spill.h).
+ *
+ * Run file format.  One file per run, holding one zstd frame (level 1,
+ * content checksum on, window 16 KiB: records sorted by hash have little to
+ * match at a distance, and a small window keeps a reader near 320 KiB, zstd
+ * included, which a merge of 256 runs pays 256 times) whose content is:
+ *
+ *     record*  terminator
+ *     record     = varint(len + 1)  hash (8 bytes, little endian)
+ *                  varint(count)  key (len bytes)
+ *     terminator = varint(0)  varint(number of records)
+ *
+ * Varints are LEB128 (7 bits per byte, low first, at most 10 bytes).  A
+ * reader accepts a file only when the frame is complete, its checksum holds,
+ * the terminator is there with the right record count and nothing follows
+ * it: a truncated or corrupt run is an error, never short data.
+ *
+ * Temporary files.  Every directory and file is registered in a process-wide
+ * list before it can be left behind (the name is created with signals
+ * blocked in the creating thread).  The list is singly linked for readers
+ * (the signal handler walks it with atomic loads only and calls nothing but
+ * unlink, rmdir, getpid, sigaction and raise) and changed under a mutex.  A
+ * node taken off the list is freed only when no handler is walking it.
+ * Nodes remember the pid that made them, so a forked child never removes
+ * its parent's files.
+ */
+#define ZSTD_STATIC_LINKING_ONLY   /* ZSTD_create[CD]Ctx_advanced: count zstd's memory */
+#include "spill.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <zstd.h>
+
+#include "mem.h"
+
+#define SPILL_BLOCK       (128u * 1024)   /* plain bytes compressed at a time */
+#define SPILL_READ        (16u * 1024)    /* compressed bytes read at a time */
+#define SPILL_WINDOW_LOG  14
+#define SPILL_PLAIN       (32u * 1024)    /* a reader's plain bytes (grows for long keys) */
+#define SPILL_READER_COST (320u * 1024)   /* a reader, zstd included (measured) */
+#define SPILL_LEVEL       1
+#define SPILL_REC_MAX     28              /* varint + hash + varint */
+#define SPILL_FANIN_MAX   256u
+#define SPILL_FD_MARGIN   32u
+
+/* ---- Registry of temporary names ------------------------------------ */
+
+typedef struct reg_node {
+	_Atomic(struct reg_node *) next;  /* read by the signal handler */
+	struct reg_node *prev;            /* under reg_lock only */
+	size_t size;                      /* bytes allocated for the node */
+	pid_t  pid;
+	int    is_dir;
+	char   path[];
+} reg_node;
+
+static _Atomic(reg_node *) reg_head;
+static atomic_int reg_walkers;        /* cleanups walking the list now */
+static pthread_mutex_t reg_lock = PTHREAD_MUTEX_INITIALIZER;
+static const int reg_signals[3] = { SIGINT, SIGTERM, SIGHUP };
+static struct sigaction reg_old[3];
+
+void spill_cleanup_all(void)
+{
+	atomic_fetch_add(&reg_walkers, 1);
+	pid_t me = getpid();
+	/* Files first, then the directories they were in. */
+	for (int dirs = 0; dirs <= 1; dirs++)
+		for (reg_node *n = atomic_load(&reg_head); n; n = atomic_load(&n->next))
+			if (n->pid == me && n->is_dir == dirs) {
+				if (dirs)
+					rmdir(n->path);
+				else
+					unlink(n->path);
+			}
+	atomic_fetch_sub(&reg_walkers, 1);
+}
+
+static void reg_on_signal(int sig)
+{
+	int saved = errno;
+	spill_cleanup_all();
+	/* Put back what was there before and deliver the signal again: it is
+	 * blocked while this handler runs, so it arrives on return and the
+	 * process dies of it (or the previous handler runs). */
+	for (int i = 0; i < 3; i++)
+		if (reg_signals[i] == sig)
+			sigaction(sig, &reg_old[i], NULL);
+	raise(sig);
+	errno = saved;
+}
+
+static void reg_at_exit(void)
+{
+	spill_cleanup_all();
+}
+
+/* Install the handler where a signal is neither ignored on purpose (nohup)
+ * nor already ours, remembering what was there.  Called by each
+ * spill_create, so a handler installed since then is chained, not lost. */
+static void reg_install(void)
+{
+	static int at_exit_set;
+	struct sigaction sa, cur;
+	memset(&sa, 0, sizeof sa);
+	sa.sa_handler = reg_on_signal;
+	sigemptyset(&sa.sa_mask);
+	for (int i = 0; i < 3; i++)
+		sigaddset(&sa.sa_mask, reg_signals[i]);
+	pthread_mutex_lock(&reg_lock);
+	for (int i = 0; i < 3; i++) {
+		if (sigaction(reg_signals[i], NULL, &cur))
+			continue;
+		if (!(cur.sa_flags & SA_SIGINFO) &&
+		    (cur.sa_handler == SIG_IGN || cur.sa_handler == reg_on_signal))
+			continue;
+		reg_old[i] = cur;
+		sigaction(reg_signals[i], &sa, NULL);
+	}
+	if (!at_exit_set)
+		at_exit_set = atexit(reg_at_exit) == 0;
+	pthread_mutex_unlock(&reg_lock);
+}
+
+/* Block the cleanup signals in this thread while a name is made and
+ * registered, so that no handler runs between the two. */
+static void reg_block(sigset_t *old)
+{
+	sigset_t set;
+	sigemptyset(&set);
+	for (int i = 0; i < 3; i++)
+		sigaddset(&set, reg_signals[i]);
+	pthread_sigmask(SIG_BLOCK, &set, old);
+}
+
+static void reg_unblock(const sigset_t *old)
+{
+	pthread_sigmask(SIG_SETMASK, old, NULL);
+}
+
+/* A node for path + suffix (suffix holds the mkstemp X's), not yet listed. */
+static reg_node *reg_new(const char *dir, const char *name, int is_dir)
+{
+	size_t dl = strlen(dir), nl = strlen(name), size;
+	if (mem_add(sizeof(reg_node), dl, &size) || mem_add(size, nl + 2, &size)) {
+		errno = ENAMETOOLONG;
+		return NULL;
+	}
+	reg_node *n = mem_alloc(MEM_SPILL, size);
+	if (!n)
+		return NULL;
+	atomic_init(&n->next, NULL);
+	n->prev = NULL;
+	n->size = size;
+	n->pid = getpid();
+	n->is_dir = is_dir;
+	memcpy(n->path, dir, dl);
+	n->path[dl] = '/';
+	memcpy(n->path + dl + 1, name, nl + 1);
+	return n;
+}
+
+/* List n (its name is complete).  Call with the signals blocked. */
+static void reg_publish(reg_node *n)
+{
+	pthread_mutex_lock(&reg_lock);
+	reg_node *head = atomic_load(&reg_head);
+	n->prev = NULL;
+	atomic_store(&n->next, head);
+	if (head)
+		head->prev = n;
+	atomic_store(&reg_head, n);
+	pthread_mutex_unlock(&reg_lock);
+}
+
+/* Take n off the list (if listed) and free it once no cleanup walks it. */
+static void reg_drop(reg_node *n, int listed)
+{
+	if (!n)
+		return;
+	if (listed) {
+		sigset_t old;
+		reg_block(&old);
+		pthread_mutex_lock(&reg_lock);
+		reg_node *next = atomic_load(&n->next);
+		if (n->prev)
+			atomic_store(&n->prev->next, next);
+		else
+			atomic_store(&reg_head, next);
+		if (next)
+			next->prev = n->prev;
+		pthread_mutex_unlock(&reg_lock);
+		reg_unblock(&old);
+		/* A cleanup that started before the node left the list may still
+		 * hold it; one that starts now cannot reach it. */
+		while (atomic_load(&reg_walkers) != 0)
+			sched_yield();
+	}
+	mem_free(MEM_SPILL, n, n->size);
+}
+
+/* ---- Counting allocator for zstd ------------------------------------ */
+
+static void *zmem_alloc(void *opaque, size_t size)
+{
+	(void)opaque;
+	size_t total;
+	if (mem_add(size, 16, &total))
+		return NULL;
+	unsigned char *p = mem_alloc(MEM_SPILL, total);
+	if (!p)
+		return NULL;
+	memcpy(p, &total, sizeof total);
+	return p + 16;
+}
+
+static void zmem_free(void *opaque, void *address)
+{
+	(void)opaque;
+	if (!address)
+		return;
+	unsigned char *p = (unsigned char *)address - 16;
+	size_t total;
+	memcpy(&total, p, sizeof total);
+	mem_free(MEM_SPILL, p, total);
+}
+
+static const ZSTD_customMem zmem = { zmem_alloc, zmem_free, NULL };
+
+/* ---- The spill -------------------------------------------------------- */
+
+struct spill_file {
+	spill      *s;
+	reg_node   *node;
+	spill_file *prev, *next;  /* the spill's live files, under s->lock */
+	uint64_t    records;
+};
+
+struct spill {
+	char           *tmpdir;
+	size_t          tmpdir_size;
+	reg_node       *dir;             /* NULL until the first run */
+	pthread_mutex_t lock;
+	spill_file     *files;           /* every live file */
+	spill_file    **runs;            /* runs waiting for the merge */
+	size_t          nruns, caprun;
+	uint64_t        nwritten, bytes, passes;
+	unsigned        fanin;
+	char            errmsg[512];
+};
+
+/* Record "NAME: reason" as the spill's message and errno = err. */
+static void spill_fail(spill *s, const char *name, const char *reason, int err)
+{
+	pthread_mutex_lock(&s->lock);
+	snprintf(s->errmsg, sizeof s->errmsg, "%s: %s", name, reason);
+	pthread_mutex_unlock(&s->lock);
+	errno = err;
+}
+
+static void spill_fail_errno(spill *s, const char *name, int err)
+{
+	spill_fail(s, name, strerror(err), err);
+}
+
+static unsigned default_fanin(void)
+{
+	unsigned n = SPILL_FANIN_MAX;
+	struct rlimit rl;
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY) {
+		rlim_t avail = rl.rlim_cur > SPILL_FD_MARGIN + 2 ? rl.rlim_cur - SPILL_FD_MARGIN : 2;
+		if (avail < n)
+			n = (unsigned)avail;
+	}
+	const char *e = getenv("TALLY_SPILL_FANIN");
+	if (e && *e) {
+		char *end;
+		unsigned long v = strtoul(e, &end, 10);
+		if (*end == '\0' && v >= 2 && v < n)
+			n = (unsigned)v;
+	}
+	return n;
+}
+
+spill *spill_create(const char *tmpdir, char *err, size_t errlen)
+{
+	if (!tmpdir || !*tmpdir) {
+		tmpdir = getenv("TMPDIR");
+		if (!tmpdir || !*tmpdir)
+			tmpdir = "/tmp";
+	}
+	struct stat st;
+	int e = 0;
+	if (stat(tmpdir, &st) != 0)
+		e = errno;
+	else if (!S_ISDIR(st.st_mode))
+		e = ENOTDIR;
+	if (e) {
+		if (err && errlen)
+			snprintf(err, errlen, "%s: %s", tmpdir, strerror(e));
+		errno = e;
+		return NULL;
+	}
+	spill *s = mem_calloc(MEM_SPILL, 1, sizeof *s);
+	size_t len = strlen(tmpdir) + 1;
+	char *dup = s ? mem_alloc(MEM_SPILL, len) : NULL;
+	if (!dup) {
+		mem_free(MEM_SPILL, s, sizeof *s);
+		if (err && errlen)
+			snprintf(err, errlen, "%s: %s", tmpdir, strerror(ENOMEM));
+		errno = ENOMEM;
+		return NULL;
+	}
+	memcpy(dup, tmpdir, len);
+	s->tmpdir = dup;
+	s->tmpdir_size = len;
+	pthread_mutex_init(&s->lock, NULL);
+	s->fanin = default_fanin();
+	reg_install();
+	return s;
+}
+
+/* Remove f's file and forget it.  Safe with s->lock not held. */
+static void file_remove(spill_file *f)
+{
+	if (!f)
+		return;
+	spill *s = f->s;
+	unlink(f->node->path);
+	reg_drop(f->node, 1);
+	pthread_mutex_lock(&s->lock);
+	if (f->prev)
+		f->prev->next = f->next;
+	else
+		s->files = f->next;
+	if (f->next)
+		f->next->prev = f->prev;
+	pthread_mutex_unlock(&s->lock);
+	mem_free(MEM_SPILL, f, sizeof *f);
+}
+
+void spill_file_remove(spill_file *f)
+{
+	file_remove(f);
+}
+
+void spill_destroy(spill *s)
+{
+	if (!s)
+		return;
+	while (s->files)
+		file_remove(s->files);
+	mem_free(MEM_SPILL, s->runs, s->caprun * sizeof *s->runs);
+	if (s->dir) {
+		rmdir(s->dir->path);
+		reg_drop(s->dir, 1);
+	}
+	pthread_mutex_destroy(&s->lock);
+	mem_free(MEM_SPILL, s->tmpdir, s->tmpdir_size);
+	mem_free(MEM_SPILL, s, sizeof *s);
+}
+
+/* Make the private directory on first use.  Call with s->lock held. */
+static int spill_make_dir(spill *s)
+{
+	if (s->dir)
+		return 0;
+	reg_node *n = reg_new(s->tmpdir, "tally.XXXXXX", 1);
+	if (!n)
+		return -1;
+	sigset_t old;
+	reg_block(&old);
+	if (!mkdtemp(n->path)) {
+		int e = errno;
+		reg_unblock(&old);
+		reg_drop(n, 0);
+		errno = e;
+		return -1;
+	}
+	reg_publish(n);
+	reg_unblock(&old);
+	s->dir = n;
+	return 0;
+}
+
+/* Create a new run file in the private directory: the file, open for
+ * writing, and its record.  Returns NULL with errno and the message set. */
+static spill_file *file_create(spill *s, int *fd)
+{
+	pthread_mutex_lock(&s->lock);
+	int rc = spill_make_dir(s);
+	int e = errno;
+	pthread_mutex_unlock(&s->lock);
+	if (rc) {
+		spill_fail_errno(s, s->tmpdir, e);
+		return NULL;
+	}
+	spill_file *f = mem_calloc(MEM_SPILL, 1, sizeof *f);
+	reg_node *n = f ? reg_new(s->dir->path, "run.XXXXXX", 0) : NULL;
+	if (!n) {
+		mem_free(MEM_SPILL, f, sizeof *f);
+		spill_fail_errno(s, s->tmpdir, ENOMEM);
+		return NULL;
+	}
+	sigset_t old;
+	reg_block(&old);
+	*fd = mkostemp(n->path, O_CLOEXEC);
+	if (*fd < 0) {
+		e = errno;
+		reg_unblock(&old);
+		reg_drop(n, 0);
+		mem_free(MEM_SPILL, f, sizeof *f);
+		spill_fail_errno(s, s->tmpdir, e);
+		return NULL;
+	}
+	reg_publish(n);
+	reg_unblock(&old);
+	f->s = s;
+	f->node = n;
+	pthread_mutex_lock(&s->lock);
+	f->next = s->files;
+	if (s->files)
+		s->files->prev = f;
+	s->files = f;
+	pthread_mutex_unlock(&s->lock);
+	return f;
+}
+
+uint64_t spill_runs(const spill *s)
+{
+	spill *m = (spill *)s;
+	pthread_mutex_lock(&m->lock);
+	uint64_t v = m->nwritten;
+	pthread_mutex_unlock(&m->lock);
+	return v;
+}
+
+uint64_t spill_bytes(const spill *s)
+{
+	spill *m = (spill *)s;
+	pthread_mutex_lock(&m->lock);
+	uint64_t v = m->bytes;
+	pthread_mutex_unlock(&m->lock);
+	return v;
+}
+
+uint64_t spill_passes(const spill *s)
+{
+	return s->passes;
+}
+
+const char *spill_errmsg(const spill *s)
+{
+	return s->errmsg;
+}
+
+unsigned spill_fanin(const spill *s)
+{
+	return s->fanin;
+}
+
+void spill_set_fanin(spill *s, unsigned n)
+{
+	s->fanin = n < 2 ? 2 : n;
+}
+
+void spill_set_memory(spill *s, uint64_t bytes)
+{
+	uint64_t n = bytes / SPILL_READER_COST;
+	if (n < s->fanin)
+		s->fanin = n < 2 ? 2 : (unsigned)n;
+}
+
+const char *spill_dir(const spill *s)
+{
+	return s->dir ? s->dir->path : NULL;
+}
+
+/* ---- Writing a run ---------------------------------------------------- */
+
+struct spill_writer {
+	spill         *s;
+	spill_file    *f;
+	int            fd;
+	int            failed;      /* errno of the failure, 0 while fine */
+	ZSTD_CCtx     *cctx;
+	unsigned char *in;          /* SPILL_BLOCK plain bytes */
+	size_t         inlen;
+	unsigned char *out;
+	size_t         outcap;
+	uint64_t       records, bytes;
+};
+
+static size_t put_varint(unsigned char *p, uint64_t v)
+{
+	size_t n = 0;
+	while (v >= 0x80) {
+		p[n++] = (unsigned char)(v | 0x80);
+		v >>= 7;
+	}
+	p[n++] = (unsigned char)v;
+	return n;
+}
+
+static void put_le64(unsigned char *p, uint64_t v)
+{
+	for (int i = 0; i < 8; i++)
+		p[i] = (unsigned char)(v >> (8 * i));
+}
+
+static uint64_t get_le64(const unsigned char *p)
+{
+	uint64_t v = 0;
+	for (int i = 7; i >= 0; i--)
+		v = (v << 8) | p[i];
+	return v;
+}
+
+static void writer_free(spill_writer *w)
+{
+	ZSTD_freeCCtx(w->cctx);
+	mem_free(MEM_SPILL, w->in, SPILL_BLOCK);
+	mem_free(MEM_SPILL, w->out, w->outcap);
+	mem_free(MEM_SPILL, w, sizeof *w);
+}
+
+/* Fail the writer: message, file removed, errno = err.  Returns -1. */
+static int writer_fail(spill_writer *w, const char *reason, int err)
+{
+	if (!w->failed) {
+		if (reason)
+			spill_fail(w->s, w->s->tmpdir, reason, err);
+		else
+			spill_fail_errno(w->s, w->s->tmpdir, err);
+		w->failed = err;
+		if (w->fd >= 0)
+			close(w->fd);
+		w->fd = -1;
+		file_remove(w->f);
+		w->f = NULL;
+	}
+	errno = w->failed;
+	return -1;
+}
+
+static int write_all(spill_writer *w, const unsigned char *p, size_t n)
+{
+	while (n > 0) {
+		ssize_t k = write(w->fd, p, n);
+		if (k < 0) {
+			if (errno == EINTR)
+				continue;
+			return writer_fail(w, NULL, errno);
+		}
+		if (k == 0)
+			return writer_fail(w, NULL, EIO);
+		p += k;
+		n -= (size_t)k;
+		w->bytes += (uint64_t)k;
+	}
+	return 0;
+}
+
+/* Compress the plain buffer (and with ZSTD_e_end, close the frame). */
+static int writer_flush(spill_writer *w, ZSTD_EndDirective mode)
+{
+	ZSTD_inBuffer in = { w->in, w->inlen, 0 };
+	for (;;) {
+		ZSTD_outBuffer out = { w->out, w->outcap, 0 };
+		size_t r = ZSTD_compressStream2(w->cctx, &out, &in, mode);
+		if (ZSTD_isError(r))
+			return writer_fail(w, ZSTD_getErrorName(r), EIO);
+		if (out.pos && write_all(w, w->out, out.pos))
+			return -1;
+		if (mode == ZSTD_e_end ? r == 0 : in.pos == in.size)
+			break;
+	}
+	w->inlen = 0;
+	return 0;
+}
+
+spill_writer *spill_run_begin(spill *s)
+{
+	spill_writer *w = mem_calloc(MEM_SPILL, 1, sizeof *w);
+	if (!w) {
+		spill_fail_errno(s, s->tmpdir, ENOMEM);
+		return NULL;
+	}
+	w->s = s;
+	w->fd = -1;
+	w->outcap = ZSTD_CStreamOutSize();
+	w->in = mem_alloc(MEM_SPILL, SPILL_BLOCK);
+	w->out = mem_alloc(MEM_SPILL, w->outcap);
+	w->cctx = ZSTD_createCCtx_advanced(zmem);
+	if (!w->in || !w->out || !w->cctx) {
+		writer_free(w);
+		spill_fail_errno(s, s->tmpdir, ENOMEM);
+		return NULL;
+	}
+	size_t r = ZSTD_CCtx_setParameter(w->cctx, ZSTD_c_compressionLevel, SPILL_LEVEL);
+	if (!ZSTD_isError(r))
+		r = ZSTD_CCtx_setParameter(w->cctx, ZSTD_c_windowLog, SPILL_WINDOW_LOG);
+	if (!ZSTD_isError(r))
+		r = ZSTD_CCtx_setParameter(w->cctx, ZSTD_c_checksumFlag, 1);
+	if (ZSTD_isError(r)) {
+		spill_fail(s, s->tmpdir, ZSTD_getErrorName(r), EINVAL);
+		writer_free(w);
+		errno = EINVAL;
+		return NULL;
+	}
+	w->f = file_create(s, &w->fd);
+	if (!w->f) {
+		int e = errno;
+		writer_free(w);
+		errno = e;
+		return NULL;
+	}
+	return w;
+}
+
+int spill_run_put(spill_writer *w, const spill_rec *r)
+{
+	if (w->failed) {
+		errno = w->failed;
+		return -1;
+	}
+	if (SPILL_BLOCK - w->inlen < SPILL_REC_MAX && writer_flush(w, ZSTD_e_continue))
+		return -1;
+	unsigned char *p = w->in + w->inlen;
+	p += put_varint(p, (uint64_t)r->len + 1);
+	put_le64(p, r->hash);
+	p += 8;
+	p += put_varint(p, r->count);
+	w->inlen = (size_t)(p - w->in);
+	const char *key = r->key;
+	size_t len = r->len;
+	while (len > 0) {
+		size_t room = SPILL_BLOCK - w->inlen;
+		if (room == 0) {
+			if (writer_flush(w, ZSTD_e_continue))
+				return -1;
+			room = SPILL_BLOCK;
+		}
+		size_t k = len < room ? len : room;
+		memcpy(w->in + w->inlen, key, k);
+		w->inlen += k;
+		key += k;
+		len -= k;
+	}
+	w->records++;
+	return 0;
+}
+
+/* Finish the file: terminator, frame end, close.  Returns 0 or -1. */
+static int writer_close(spill_writer *w)
+{
+	if (w->failed) {
+		errno = w->failed;
+		return -1;
+	}
+	if (SPILL_BLOCK - w->inlen < 11 && writer_flush(w, ZSTD_e_continue))
+		return -1;
+	w->in[w->inlen++] = 0;
+	w->inlen += put_varint(w->in + w->inlen, w->records);
+	if (writer_flush(w, ZSTD_e_end))
+		return -1;
+	int fd = w->fd;
+	w->fd = -1;
+	if (close(fd) != 0 && errno != EINTR)
+		return writer_fail(w, NULL, errno);
+	w->f->records = w->records;
+	spill *s = w->s;
+	pthread_mutex_lock(&s->lock);
+	s->nwritten++;
+	s->bytes += w->bytes;
+	pthread_mutex_unlock(&s->lock);
+	return 0;
+}
+
+int spill_run_end(spill_writer *w)
+{
+	if (writer_close(w)) {
+		int e = errno;
+		writer_fail(w, NULL, e);
+		writer_free(w);
+		errno = e;
+		return -1;
+	}
+	spill *s = w->s;
+	spill_file *f = w->f;
+	int rc = 0;
+	pthread_mutex_lock(&s->lock);
+	if (s->nruns == s->caprun) {
+		size_t cap = s->caprun ? s->caprun * 2 : 16;
+		spill_file **v = mem_realloc(MEM_SPILL, s->runs, s->caprun * sizeof *v, cap * sizeof *v);
+		if (v) {
+			s->runs = v;
+			s->caprun = cap;
+		} else {
+			rc = -1;
+		}
+	}
+	if (rc == 0)
+		s->runs[s->nruns++] = f;
+	pthread_mutex_unlock(&s->lock);
+	if (rc) {
+		w->failed = 0;
+		writer_fail(w, NULL, ENOMEM);
+	}
+	writer_free(w);
+	if (rc)
+		errno = ENOMEM;
+	return rc;
+}
+
+spill_file *spill_run_end_file(spill_writer *w)
+{
+	if (writer_close(w)) {
+		int e = errno;
+		writer_fail(w, NULL, e);
+		writer_free(w);
+		errno = e;
+		return NULL;
+	}
+	spill_file *f = w->f;
+	writer_free(w);
+	return f;
+}
+
+void spill_run_abort(spill_writer *w)
+{
+	if (!w)
+		return;
+	if (w->fd >= 0)
+		close(w->fd);
+	file_remove(w->f);
+	writer_free(w);
+}
+
+/* ---- Reading a run ---------------------------------------------------- */
+
+struct spill_reader {
+	spill         *s;
+	spill_file    *f;
+	int            fd;
+	int            in_eof;
+	int            frame_done;
+	ZSTD_DCtx     *dctx;
+	unsigned char *in;
+	size_t         inpos, inlen;
+	unsigned char *buf;          /* plain bytes, grown for long keys */
+	size_t         cap, pos, end;
+	uint64_t       records;
+	/* The current record (for the merge). */
+	uint64_t       hash, count;
+	const char    *key;
+	uint32_t       len;
+};
+
+static int reader_corrupt(spill_reader *r, const char *why)
+{
+	spill_fail(r->s, r->f->node->path, why, EIO);
+	return -1;
+}
+
+/* Make at least need plain bytes available from pos, or all that is left.
+ * Returns 0 or -1 (read error, corrupt or truncated data). */
+static int reader_fill(spill_reader *r, size_t need)
+{
+	if (r->end - r->pos >= need)
+		return 0;
+	if (r->pos) {
+		memmove(r->buf, r->buf + r->pos, r->end - r->pos);
+		r->end -= r->pos;
+		r->pos = 0;
+	}
+	if (need > r->cap) {
+		size_t cap = r->cap * 2 > need ? r->cap * 2 : need;
+		unsigned char *b = mem_realloc(MEM_SPILL, r->buf, r->cap, cap);
+		if (!b) {
+			spill_fail_errno(r->s, r->s->tmpdir, ENOMEM);
+			return -1;
+		}
+		r->buf = b;
+		r->cap = cap;
+	}
+	while (r->end < need && !r->frame_done) {
+		if (r->inpos == r->inlen && !r->in_eof) {
+			ssize_t k;
+			do
+				k = read(r->fd, r->in, SPILL_READ);
+			while (k < 0 && errno == EINTR);
+			if (k < 0) {
+				spill_fail_errno(r->s, r->f->node->path, errno);
+				return -1;
+			}
+			r->inpos = 0;
+			r->inlen = (size_t)k;
+			r->in_eof = k == 0;
+		}
+		if (r->inpos == r->inlen && r->in_eof)
+			return reader_corrupt(r, "truncated run file");
+		ZSTD_inBuffer ib = { r->in, r->inlen, r->inpos };
+		ZSTD_outBuffer ob = { r->buf, r->cap, r->end };
+		size_t ret = ZSTD_decompressStream(r->dctx, &ob, &ib);
+		if (ZSTD_isError(ret))
+			return reader_corrupt(r, "corrupt run file");
+		r->inpos = ib.pos;
+		r->end = ob.pos;
+		if (ret == 0)
+			r->frame_done = 1;
+	}
+	return 0;
+}
+
+/* Parse a varint from p (avail bytes).  Returns its length or 0. */
+static size_t get_varint(const unsigned char *p, size_t avail, uint64_t *v)
+{
+	uint64_t x = 0;
+	for (size_t i = 0; i < avail && i < 10; i++) {
+		uint64_t b = p[i] & 0x7f;
+		if (i == 9 && b > 1)
+			return 0;
+		x |= b << (7 * i);
+		if (!(p[i] & 0x80)) {
+			*v = x;
+			return i + 1;
+		}
+	}
+	return 0;
+}
+
+/* The run ended: check that it ended exactly here.  Returns 0 or -1. */
+static int reader_check_end(spill_reader *r)
+{
+	if (reader_fill(r, r->end - r->pos + 1))
+		return -1;
+	if (r->end != r->pos || !r->frame_done)
+		return reader_corrupt(r, "corrupt run file (data after the end)");
+	if (r->inpos == r->inlen) {
+		ssize_t k;
+		do
+			k = read(r->fd, r->in, 1);
+		while (k < 0 && errno == EINTR);
+		if (k < 0) {
+			spill_fail_errno(r->s, r->f->node->path, errno);
+			return -1;
+		}
+		r->inpos = 0;
+		r->inlen = (size_t)k;
+	}
+	if (r->inpos != r->inlen)
+		return reader_corrupt(r, "corrupt run file (data after the frame)");
+	return 0;
+}
+
+/* Read the next record into r's current one.  1, 0 at the end, -1. */
+static int reader_next(spill_reader *r)
+{
+	if (reader_fill(r, SPILL_REC_MAX))
+		return -1;
+	const unsigned char *p = r->buf + r->pos;
+	size_t avail = r->end - r->pos;
+	uint64_t lenp1, count;
+	size_t n = get_varint(p, avail, &lenp1);
+	if (n == 0)
+		return reader_corrupt(r, avail ? "corrupt run file" : "truncated run file");
+	if (lenp1 == 0) {
+		uint64_t nrec;
+		size_t m = get_varint(p + n, avail - n, &nrec);
+		if (m == 0 || nrec != r->records || nrec != r->f->records)
+			return reader_corrupt(r, "corrupt run file (record count)");
+		r->pos += n + m;
+		return reader_check_end(r) ? -1 : 0;
+	}
+	if (lenp1 - 1 > UINT32_MAX || avail - n < 9)
+		return reader_corrupt(r, "corrupt run file");
+	uint64_t hash = get_le64(p + n);
+	size_t m = get_varint(p + n + 8, avail - n - 8, &count);
+	if (m == 0)
+		return reader_corrupt(r, "corrupt run file");
+	r->pos += n + 8 + m;
+	size_t len = (size_t)(lenp1 - 1);
+	if (reader_fill(r, len))
+		return -1;
+	if (r->end - r->pos < len)
+		return reader_corrupt(r, "truncated run file");
+	r->hash = hash;
+	r->count = count;
+	r->len = (uint32_t)len;
+	r->key = (const char *)r->buf + r->pos;
+	r->pos += len;
+	r->records++;
+	return 1;
+}
+
+spill_reader *spill_reader_open(spill_file *f)
+{
+	spill *s = f->s;
+	spill_reader *r = mem_calloc(MEM_SPILL, 1, sizeof *r);
+	if (!r) {
+		spill_fail_errno(s, s->tmpdir, ENOMEM);
+		return NULL;
+	}
+	r->s = s;
+	r->fd = -1;
+	r->cap = SPILL_PLAIN;
+	r->in = mem_alloc(MEM_SPILL, SPILL_READ);
+	r->buf = mem_alloc(MEM_SPILL, r->cap);
+	r->dctx = ZSTD_createDCtx_advanced(zmem);
+	if (!r->in || !r->buf || !r->dctx ||
+	    ZSTD_isError(ZSTD_DCtx_setParameter(r->dctx, ZSTD_d_windowLogMax, SPILL_WINDOW_LOG))) {
+		spill_reader_close(r);     /* r->f is not set: the file stays the caller's */
+		spill_fail_errno(s, s->tmpdir, ENOMEM);
+		return NULL;
+	}
+	r->fd = open(f->node->path, O_RDONLY | O_CLOEXEC);
+	if (r->fd < 0) {
+		int e = errno;
+		spill_fail_errno(s, f->node->path, e);
+		spill_reader_close(r);
+		errno = e;
+		return NULL;
+	}
+	r->f = f;
+	return r;
+}
+
+int spill_reader_next(spill_reader *r, spill_rec *rec)
+{
+	int rc = reader_next(r);
+	if (rc == 1) {
+		rec->hash = r->hash;
+		rec->count = r->count;
+		rec->key = r->key;
+		rec->len = r->len;
+	}
+	if (rc < 0)
+		errno = EIO;
+	return rc;
+}
+
+void spill_reader_close(spill_reader *r)
+{
+	if (!r)
+		return;
+	if (r->fd >= 0)
+		close(r->fd);
+	file_remove(r->f);
+	ZSTD_freeDCtx(r->dctx);
+	mem_free(MEM_SPILL, r->in, SPILL_READ);
+	mem_free(MEM_SPILL, r->buf, r->cap);
+	mem_free(MEM_SPILL, r, sizeof *r);
+}
+
+/* ---- The merge -------------------------------------------------------- */
+
+struct spill_merge {
+	spill         *s;
+	spill_reader **heap;        /* sources with a current record, min first */
+	size_t         nheap;
+	spill_reader **pending;     /* sources whose record was handed out */
+	size_t         npending;
+	spill_reader **all;         /* every source still open */
+	size_t         nall;
+	size_t         nsrc;        /* sources at the start: sizes the arrays */
+	int            failed;
+};
+
+/* (hash, key bytes) order, a shorter key before a longer one it prefixes. */
+static int rec_less(const spill_reader *a, const spill_reader *b)
+{
+	if (a->hash != b->hash)
+		return a->hash < b->hash;
+	size_t n = a->len < b->len ? a->len : b->len;
+	int c = memcmp(a->key, b->key, n);
+	if (c)
+		return c < 0;
+	return a->len < b->len;
+}
+
+static int rec_equal(const spill_reader *a, const spill_reader *b)
+{
+	return a->hash == b->hash && a->len == b->len && memcmp(a->key, b->key, a->len) == 0;
+}
+
+static void heap_push(spill_merge *m, spill_reader *r)
+{
+	size_t i = m->nheap++;
+	while (i > 0) {
+		size_t up = (i - 1) / 2;
+		if (!rec_less(r, m->heap[up]))
+			break;
+		m->heap[i] = m->heap[up];
+		i = up;
+	}
+	m->heap[i] = r;
+}
+
+static spill_reader *heap_pop(spill_merge *m)
+{
+	spill_reader *top = m->heap[0];
+	spill_reader *last = m->heap[--m->nheap];
+	size_t n = m->nheap, i = 0;
+	for (;;) {
+		size_t c = 2 * i + 1;
+		if (c >= n)
+			break;
+		if (c + 1 < n && rec_less(m->heap[c + 1], m->heap[c]))
+			c++;
+		if (!rec_less(m->heap[c], last))
+			break;
+		m->heap[i] = m->heap[c];
+		i = c;
+	}
+	if (n)
+		m->heap[i] = last;
+	return top;
+}
+
+/* Drop a source that reached its end: its file goes at once. */
+static void merge_drop(spill_merge *m, spill_reader *r)
+{
+	for (size_t i = 0; i < m->nall; i++)
+		if (m->all[i] == r) {
+			m->all[i] = m->all[--m->nall];
+			break;
+		}
+	spill_reader_close(r);
+}
+
+/* Advance source r; push it back or drop it.  Returns 0 or -1. */
+static int merge_advance(spill_merge *m, spill_reader *r)
+{
+	int rc = reader_next(r);
+	if (rc < 0)
+		return -1;
+	if (rc == 0)
+		merge_drop(m, r);
+	else
+		heap_push(m, r);
+	return 0;
+}
+
+/* Open a merge of files[0..n) (taking them over: they are removed as they
+ * are consumed, or at close).  Returns NULL on failure, files removed. */
+static spill_merge *merge_open_files(spill *s, spill_file **files, size_t n)
+{
+	spill_merge *m = mem_calloc(MEM_SPILL, 1, sizeof *m);
+	size_t bytes;
+	spill_reader **v = NULL;
+	if (m && !mem_mul(n ? n : 1, 3 * sizeof *v, &bytes))
+		v = mem_alloc(MEM_SPILL, bytes);
+	if (!v) {
+		mem_free(MEM_SPILL, m, sizeof *m);
+		for (size_t i = 0; i < n; i++)
+			file_remove(files[i]);
+		spill_fail_errno(s, s->tmpdir, ENOMEM);
+		return NULL;
+	}
+	m->s = s;
+	m->nsrc = n;
+	m->heap = v;
+	m->pending = v + (n ? n : 1);
+	m->all = v + 2 * (n ? n : 1);
+	size_t i;
+	for (i = 0; i < n; i++) {
+		spill_reader *r = spill_reader_open(files[i]);
+		if (!r)
+			break;
+		m->all[m->nall++] = r;
+	}
+	if (i < n) {
+		int e = errno;
+		for (size_t j = i; j < n; j++)
+			file_remove(files[j]);
+		for (size_t j = 0; j < m->nall; j++)
+			spill_reader_close(m->all[j]);
+		mem_free(MEM_SPILL, v, bytes);
+		mem_free(MEM_SPILL, m, sizeof *m);
+		errno = e;
+		return NULL;
+	}
+	/* Each source is pending until it has been read once. */
+	for (i = 0; i < n; i++)
+		m->pending[m->npending++] = m->all[i];
+	return m;
+}
+
+void spill_merge_close(spill_merge *m)
+{
+	if (!m)
+		return;
+	for (size_t i = 0; i < m->nall; i++)
+		spill_reader_close(m->all[i]);
+	mem_free(MEM_SPILL, m->heap, (m->nsrc ? m->nsrc : 1) * 3 * sizeof *m->heap);
+	mem_free(MEM_SPILL, m, sizeof *m);
+}
+
+static int merge_step(spill_merge *m, spill_rec *r)
+{
+	if (m->failed) {
+		errno = EIO;
+		return -1;
+	}
+	for (size_t i = 0; i < m->npending; i++)
+		if (merge_advance(m, m->pending[i])) {
+			m->failed = 1;
+			errno = EIO;
+			return -1;
+		}
+	m->npending = 0;
+	if (m->nheap == 0)
+		return 0;
+	spill_reader *top = heap_pop(m);
+	uint64_t sum = top->count;
+	m->pending[m->npending++] = top;
+	while (m->nheap && rec_equal(m->heap[0], top)) {
+		spill_reader *x = heap_pop(m);
+		if (__builtin_add_overflow(sum, x->count, &sum)) {
+			spill_fail(m->s, m->s->tmpdir, "count overflow in merge", EOVERFLOW);
+			m->failed = 1;
+			return -1;
+		}
+		m->pending[m->npending++] = x;
+	}
+	r->hash = top->hash;
+	r->count = sum;
+	r->key = top->key;
+	r->len = top->len;
+	return 1;
+}
+
+/* Merge files[0..n) into one new run (a pass step).  Returns it or NULL. */
+static spill_file *merge_into_run(spill *s, spill_file **files, size_t n)
+{
+	spill_merge *m = merge_open_files(s, files, n);
+	if (!m)
+		return NULL;
+	spill_writer *w = spill_run_begin(s);
+	if (!w) {
+		spill_merge_close(m);
+		return NULL;
+	}
+	spill_rec r;
+	int rc;
+	while ((rc = merge_step(m, &r)) == 1)
+		if (spill_run_put(w, &r))
+			break;
+	if (rc != 0) {
+		int e = errno;
+		spill_run_abort(w);
+		spill_merge_close(m);
+		errno = e;
+		return NULL;
+	}
+	spill_merge_close(m);
+	return spill_run_end_file(w);
+}
+
+spill_merge *spill_merge_open(spill *s)
+{
+	pthread_mutex_lock(&s->lock);
+	spill_file **files = s->runs;
+	size_t n = s->nruns, cap = s->caprun;
+	s->runs = NULL;
+	s->nruns = s->caprun = 0;
+	pthread_mutex_unlock(&s->lock);
+
+	/* Passes over groups of fan-in runs until one merge can take them. */
+	while (n > s->fanin) {
+		size_t out = 0;
+		for (size_t i = 0; i < n; i += s->fanin) {
+			size_t g = n - i < s->fanin ? n - i : s->fanin;
+			spill_file *f = g == 1 ? files[i] : merge_into_run(s, files + i, g);
+			if (!f) {
+				int e = errno;
+				for (size_t j = i + g; j < n; j++)
+					file_remove(files[j]);
+				for (size_t j = 0; j < out; j++)
+					file_remove(files[j]);
+				mem_free(MEM_SPILL, files, cap * sizeof *files);
+				errno = e;
+				return NULL;
+			}
+			files[out++] = f;
+		}
+		n = out;
+		s->passes++;
+	}
+	if (n)
+		s->passes++;
+	spill_merge *m = merge_open_files(s, files, n);
+	mem_free(MEM_SPILL, files, cap * sizeof *files);
+	return m;
+}
+
+int spill_merge_next(spill_merge *m, spill_rec *r)
+{
+	return merge_step(m, r);
+}

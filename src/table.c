@@ -1,0 +1,392 @@
+/*
+ * table.c - partitioned open-addressing counting table with CLOCK eviction
+ * into spill runs (see table.h).
+ *
+ * Layout: 1 << part_bits partitions chosen by the hash's top bits; each is a
+ * power-of-two array of 32-byte slots probed linearly from the hash's low
+ * bits, kept at most half full.  A slot is empty when its count is 0 (every
+ * counted key has a count of at least 1).  Key bytes live in the table's
+ * pool; a slot holds the full 64-bit hash, so a probe touches key bytes only
+ * when the hashes are equal.
+ *
+ * Eviction: every hit raises a slot's clock (up to 3); when the slots and
+ * keys outgrow the budget, a clock hand sweeps the slots, taking those at 0
+ * and lowering the others, until half the budget is free.  The victims go to
+ * one run sorted by (hash, key), the pool is compacted in place and each
+ * partition rebuilt, so the cost per evicted key stays small and the keys
+ * that keep being hit stay resident.
+ */
+#include "table.h"
+
+#include <errno.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "mem.h"
+#include "pool.h"
+#include "spill.h"
+
+#define CLOCK_MAX   3u
+#define CLOCK_DEAD  0xffffffffu
+#define PART_MIN    16u
+
+typedef struct table_part {
+	table_entry *slots;
+	size_t       mask;     /* capacity - 1 */
+	size_t       count;
+} table_part;
+
+struct table {
+	table_part      *parts;
+	unsigned         part_bits;
+	unsigned         shift;      /* 64 - part_bits */
+	pool            *pool;
+	uint64_t         budget;
+	spill           *spill;
+	_Atomic size_t   slot_bytes; /* partitions may be merged concurrently */
+	_Atomic uint64_t size;
+	uint64_t         hits, misses, evictions;
+	unsigned         hand_part;  /* where the clock hand stopped */
+	size_t           hand_slot;
+};
+
+static size_t part_bytes(size_t cap)
+{
+	return cap * sizeof(table_entry);
+}
+
+static int part_alloc(table *t, table_part *pt, size_t cap)
+{
+	pt->slots = mem_calloc(MEM_TABLE, cap, sizeof(table_entry));
+	if (!pt->slots)
+		return -1;
+	pt->mask = cap - 1;
+	pt->count = 0;
+	atomic_fetch_add_explicit(&t->slot_bytes, part_bytes(cap), memory_order_relaxed);
+	return 0;
+}
+
+static void part_free(table *t, table_part *pt)
+{
+	if (!pt->slots)
+		return;
+	mem_free(MEM_TABLE, pt->slots, part_bytes(pt->mask + 1));
+	atomic_fetch_sub_explicit(&t->slot_bytes, part_bytes(pt->mask + 1), memory_order_relaxed);
+	pt->slots = NULL;
+	pt->mask = 0;
+	pt->count = 0;
+}
+
+table *table_create(const table_config *cfg)
+{
+	table *t = mem_calloc(MEM_TABLE, 1, sizeof *t);
+	if (!t)
+		return NULL;
+	t->part_bits = cfg->part_bits ? cfg->part_bits : 1;
+	t->shift = 64 - t->part_bits;
+	t->budget = cfg->budget;
+	t->spill = cfg->spill;
+	size_t nparts = (size_t)1 << t->part_bits;
+	/* Blocks small enough that a tight budget still holds several. */
+	size_t block = 256 * 1024;
+	if (t->budget && t->budget / 64 < block)
+		block = (size_t)(t->budget / 64);
+	t->pool = pool_create(block);
+	t->parts = mem_calloc(MEM_TABLE, nparts, sizeof *t->parts);
+	if (!t->pool || !t->parts) {
+		table_destroy(t);
+		return NULL;
+	}
+	for (size_t p = 0; p < nparts; p++)
+		if (part_alloc(t, &t->parts[p], PART_MIN)) {
+			table_destroy(t);
+			return NULL;
+		}
+	return t;
+}
+
+void table_destroy(table *t)
+{
+	if (!t)
+		return;
+	if (t->parts) {
+		for (size_t p = 0; p < ((size_t)1 << t->part_bits); p++)
+			part_free(t, &t->parts[p]);
+		mem_free(MEM_TABLE, t->parts, ((size_t)1 << t->part_bits) * sizeof *t->parts);
+	}
+	pool_destroy(t->pool);
+	mem_free(MEM_TABLE, t, sizeof *t);
+}
+
+unsigned table_partitions(const table *t)
+{
+	return 1u << t->part_bits;
+}
+
+uint64_t table_size(const table *t)
+{
+	return atomic_load_explicit(&t->size, memory_order_relaxed);
+}
+
+void table_counters(const table *t, uint64_t *hits, uint64_t *misses, uint64_t *evictions)
+{
+	*hits = t->hits;
+	*misses = t->misses;
+	*evictions = t->evictions;
+}
+
+/* Place e (not present) into a partition with room. */
+static void part_place(table_part *pt, const table_entry *e)
+{
+	size_t i = e->hash & pt->mask;
+	while (pt->slots[i].count)
+		i = (i + 1) & pt->mask;
+	pt->slots[i] = *e;
+	pt->count++;
+}
+
+/* Rebuild pt into cap slots, dropping dead entries.  Returns 0 or -1. */
+static int part_rebuild(table *t, table_part *pt, size_t cap)
+{
+	table_part old = *pt;
+	if (part_alloc(t, pt, cap)) {
+		*pt = old;
+		return -1;
+	}
+	for (size_t i = 0; i <= old.mask; i++) {
+		table_entry *e = &old.slots[i];
+		if (e->count && e->clock != CLOCK_DEAD)
+			part_place(pt, e);
+	}
+	part_free(t, &old);
+	return 0;
+}
+
+static int evict(table *t);
+
+int table_add(table *t, const char *key, size_t len, uint64_t hash, uint64_t n)
+{
+	table_part *pt = &t->parts[hash >> t->shift];
+	size_t i = hash & pt->mask;
+	table_entry *e;
+	for (;;) {
+		e = &pt->slots[i];
+		if (!e->count)
+			break;
+		if (e->hash == hash && e->len == len && memcmp(e->key, key, len) == 0) {
+			e->count += n;
+			if (e->clock < CLOCK_MAX)
+				e->clock++;
+			t->hits++;
+			return 0;
+		}
+		i = (i + 1) & pt->mask;
+	}
+	/* The key is copied before the slot is written, so a fault while reading
+	 * it (a mapped input that shrank) leaves the table consistent. */
+	const char *k = pool_intern(t->pool, key, len);
+	if (!k) {
+		errno = ENOMEM;
+		return -1;
+	}
+	e->key = k;
+	e->len = (uint32_t)len;
+	e->hash = hash;
+	e->clock = 0;
+	e->count = n;
+	pt->count++;
+	t->misses++;
+	atomic_store_explicit(&t->size, table_size(t) + 1, memory_order_relaxed);
+	if (pt->count * 2 > pt->mask + 1 && part_rebuild(t, pt, (pt->mask + 1) * 2)) {
+		errno = ENOMEM;
+		return -1;
+	}
+	if (t->budget && t->spill && atomic_load_explicit(&t->slot_bytes, memory_order_relaxed) + pool_bytes(t->pool) > t->budget)
+		return evict(t);
+	return 0;
+}
+
+static int cmp_entry(const void *a, const void *b)
+{
+	const table_entry *x = a, *y = b;
+	if (x->hash != y->hash)
+		return x->hash < y->hash ? -1 : 1;
+	size_t n = x->len < y->len ? x->len : y->len;
+	int c = memcmp(x->key, y->key, n);
+	if (c)
+		return c;
+	return (x->len > y->len) - (x->len < y->len);
+}
+
+/* Write entries (sorted here) as one run.  Returns 0 or -1. */
+static int write_run(table *t, table_entry *v, size_t n)
+{
+	if (n == 0)
+		return 0;
+	qsort(v, n, sizeof *v, cmp_entry);
+	spill_writer *w = spill_run_begin(t->spill);
+	if (!w)
+		return -1;
+	for (size_t i = 0; i < n; i++) {
+		spill_rec r = { v[i].hash, v[i].count, v[i].key, v[i].len };
+		if (spill_run_put(w, &r)) {
+			spill_run_abort(w);
+			return -1;
+		}
+	}
+	return spill_run_end(w);
+}
+
+/* Drop dead entries: compact the pool around the survivors, then rebuild
+ * each partition at a size that fits what is left. */
+static int sweep_dead(table *t)
+{
+	size_t nparts = table_partitions(t), live = 0;
+	for (size_t p = 0; p < nparts; p++)
+		for (size_t i = 0; i <= t->parts[p].mask; i++) {
+			table_entry *e = &t->parts[p].slots[i];
+			live += e->count && e->clock != CLOCK_DEAD;
+		}
+	pool_ref *refs = live ? mem_alloc(MEM_TABLE, live * sizeof *refs) : NULL;
+	if (live && !refs)
+		return -1;
+	size_t r = 0;
+	for (size_t p = 0; p < nparts; p++)
+		for (size_t i = 0; i <= t->parts[p].mask; i++) {
+			table_entry *e = &t->parts[p].slots[i];
+			if (e->count && e->clock != CLOCK_DEAD)
+				refs[r++] = (pool_ref){ &e->key, e->len };
+		}
+	pool_compact(t->pool, refs, live);
+	mem_free(MEM_TABLE, refs, live * sizeof *refs);
+	for (size_t p = 0; p < nparts; p++) {
+		table_part *pt = &t->parts[p];
+		size_t keep = 0;
+		for (size_t i = 0; i <= pt->mask; i++)
+			keep += pt->slots[i].count && pt->slots[i].clock != CLOCK_DEAD;
+		size_t cap = PART_MIN;
+		while (cap < keep * 2 + 1)
+			cap *= 2;
+		if (part_rebuild(t, pt, cap))
+			return -1;
+	}
+	atomic_store_explicit(&t->size, live, memory_order_relaxed);
+	return 0;
+}
+
+/* Evict least recently used keys until the table uses at most half its
+ * budget.  Returns 0 or -1 (spill failed: errno set). */
+static int evict(table *t)
+{
+	uint64_t used = atomic_load_explicit(&t->slot_bytes, memory_order_relaxed) + pool_bytes(t->pool);
+	uint64_t need = used - t->budget / 2;
+	size_t nparts = table_partitions(t), total = 0;
+	for (size_t p = 0; p < nparts; p++)
+		total += t->parts[p].count;
+	table_entry *v = mem_alloc(MEM_TABLE, (total ? total : 1) * sizeof *v);
+	if (!v)
+		return -1;
+	size_t nv = 0;
+	uint64_t freed = 0;
+	/* A key costs its bytes and, at half load, two slots. */
+	size_t slot_cost = 2 * sizeof(table_entry);
+	for (unsigned sweep = 0; sweep <= CLOCK_MAX + 1 && freed < need && nv < total; sweep++) {
+		for (size_t step = 0; step < nparts && freed < need; step++) {
+			table_part *pt = &t->parts[t->hand_part];
+			for (size_t i = t->hand_slot; i <= pt->mask && freed < need; i++) {
+				table_entry *e = &pt->slots[i];
+				t->hand_slot = i + 1;
+				if (!e->count || e->clock == CLOCK_DEAD)
+					continue;
+				if (e->clock) {
+					e->clock--;
+					continue;
+				}
+				v[nv++] = *e;
+				e->clock = CLOCK_DEAD;
+				freed += e->len + slot_cost;
+			}
+			if (t->hand_slot > pt->mask) {
+				t->hand_part = (t->hand_part + 1) & (nparts - 1);
+				t->hand_slot = 0;
+			}
+		}
+	}
+	int rc = write_run(t, v, nv);
+	mem_free(MEM_TABLE, v, (total ? total : 1) * sizeof *v);
+	if (rc)
+		return -1;
+	t->evictions += nv;
+	return sweep_dead(t);
+}
+
+int table_spill_all(table *t)
+{
+	size_t nparts = table_partitions(t), total = 0;
+	for (size_t p = 0; p < nparts; p++)
+		total += t->parts[p].count;
+	if (total == 0)
+		return 0;
+	table_entry *v = mem_alloc(MEM_TABLE, total * sizeof *v);
+	if (!v)
+		return -1;
+	size_t nv = 0;
+	for (size_t p = 0; p < nparts; p++)
+		for (size_t i = 0; i <= t->parts[p].mask; i++) {
+			table_entry *e = &t->parts[p].slots[i];
+			if (e->count) {
+				v[nv++] = *e;
+				e->clock = CLOCK_DEAD;
+			}
+		}
+	int rc = write_run(t, v, nv);
+	mem_free(MEM_TABLE, v, total * sizeof *v);
+	if (rc)
+		return -1;
+	return sweep_dead(t);
+}
+
+int table_merge_partition(table *dst, table *src, unsigned p)
+{
+	table_part *sp = &src->parts[p], *dp = &dst->parts[p];
+	for (size_t i = 0; i <= sp->mask; i++) {
+		table_entry *e = &sp->slots[i];
+		if (!e->count)
+			continue;
+		size_t j = e->hash & dp->mask;
+		table_entry *d;
+		for (;;) {
+			d = &dp->slots[j];
+			if (!d->count || (d->hash == e->hash && d->len == e->len &&
+					memcmp(d->key, e->key, e->len) == 0))
+				break;
+			j = (j + 1) & dp->mask;
+		}
+		if (d->count) {
+			d->count += e->count;
+			continue;
+		}
+		*d = *e;
+		dp->count++;
+		if (dp->count * 2 > dp->mask + 1 && part_rebuild(dst, dp, (dp->mask + 1) * 2))
+			return -1;
+	}
+	part_free(src, sp);
+	/* Leave src usable (and its size honest) after the merge. */
+	if (part_alloc(src, sp, PART_MIN))
+		return -1;
+	return 0;
+}
+
+int table_each(const table *t, unsigned p, int (*fn)(void *ctx, const table_entry *e), void *ctx)
+{
+	const table_part *pt = &t->parts[p];
+	for (size_t i = 0; i <= pt->mask; i++)
+		if (pt->slots[i].count) {
+			int rc = fn(ctx, &pt->slots[i]);
+			if (rc)
+				return rc;
+		}
+	return 0;
+}

@@ -1,0 +1,1854 @@
+/*
+ * tokenize.c - from bytes to keys (see tokenize.h for the contract).
+ *
+ * Layout: UTF-8 decoding and case tables; the key builder (case mapping and
+ * the max_key_bytes cut); filters and the stopword set; the field list; the
+ * four scanners (unicode words, space words, lines, TSV and CSV fields);
+ * n-gram windows, edges and stitching; tok_cut.
+ *
+ * Forced splits.  A chunk that cannot end at a record boundary (one key
+ * longer than a buffer) ends where the reader must cut it; the first chunk
+ * counts the key it holds (longer than max_key_bytes, so cut: the same key a
+ * single pass counts) and the next chunk starts in a state (tok_cont) that
+ * makes its worker skip the rest of that key.  States:
+ *   words, lines, TSV fields:  CONT_SKIP   skip the rest of the word/line
+ *   CSV fields:                CONT_SKIP | CSV state bits at the split
+ */
+#include "tokenize.h"
+#include "mem.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <utf8proc.h>
+
+#define TOK_DEFAULT_MAX_KEY ((size_t)1 << 20)
+
+/* tok_cont values. */
+#define CONT_SKIP       1u
+#define CONT_CSV_SHIFT  1u    /* CSV: parser state << 1, with CONT_SKIP */
+
+/* CSV parser states. */
+enum { CSV_START = 0, CSV_UNQ, CSV_QUOTED, CSV_QSEEN };
+
+/* BMP table flags. */
+#define UF_WORD  1u
+#define UF_SLOW  2u   /* lowercase mapping leaves the BMP: ask utf8proc */
+
+/* ASCII class bits (unicode words). */
+#define AC_WORD  1u
+#define AC_APOS  2u
+
+/* ---- Field selection ------------------------------------------------- */
+
+struct tok_fields {
+	uint8_t *sel;        /* sel[c] for 1 <= c <= maxcol: column c selected */
+	size_t   maxcol;     /* highest explicitly selected column */
+	size_t   open_from;  /* "K-": every column >= K selected; 0 = none */
+	size_t   need;       /* a record needs at least this many columns */
+	int      shared;     /* owned by tok_shared */
+};
+
+/* One item of the parsed LIST: a range of numbers or a name. */
+typedef struct field_item {
+	size_t lo, hi;       /* hi == SIZE_MAX: open range */
+	char  *name;         /* non-NULL: a column name (header only) */
+} field_item;
+
+/* ---- Stopword set ---------------------------------------------------- */
+
+typedef struct stop_entry {
+	uint64_t hash;
+	size_t   off, len;
+} stop_entry;
+
+typedef struct stop_set {
+	stop_entry *slots;   /* len == SIZE_MAX marks an empty slot */
+	size_t      mask;
+	char       *bytes;
+	size_t      nbytes, capbytes;
+	size_t      count;
+} stop_set;
+
+struct tok_shared {
+	tally_mode  mode;
+	unsigned    ngram;        /* words per key (>= 1) */
+	tally_split split;
+	tally_case  casemode;     /* resolved: LOWER, ASCII or KEEP */
+	size_t      max_key;
+	size_t      min_len, max_len;
+	int         csv, header;
+	uint8_t     delim;
+
+	field_item *items;
+	size_t      nitems, items_cap;
+	int         has_names;
+	tok_fields  numeric;      /* the selection without names */
+
+	stop_set    stop;
+	int         has_stop;
+
+	uint8_t     lowtab[256];  /* per-byte ASCII mapping of the case mode */
+	uint8_t     acls[128];    /* unicode words: AC_* per ASCII byte */
+	uint8_t     space[256];   /* ASCII whitespace */
+	const uint8_t  *uflags;   /* uni_flags */
+	const uint16_t *ulower;   /* uni_lower16 */
+};
+
+/* Unicode properties of the BMP, from utf8proc, built once per process
+ * (192 KiB, read-only after uni_once). */
+static uint8_t  uni_flags[65536];     /* UF_* */
+static uint16_t uni_lower16[65536];   /* simple lowercase */
+static pthread_once_t uni_once = PTHREAD_ONCE_INIT;
+
+static void uni_build(void)
+{
+	for (uint32_t cp = 0; cp < 65536; cp++) {
+		utf8proc_category_t c = utf8proc_category((utf8proc_int32_t)cp);
+		uint8_t fl = c >= UTF8PROC_CATEGORY_LU && c <= UTF8PROC_CATEGORY_PC ? UF_WORD : 0;
+		uint32_t l = (uint32_t)utf8proc_tolower((utf8proc_int32_t)cp);
+		if (l > 0xFFFF) {
+			fl |= UF_SLOW;
+			l = cp;
+		}
+		uni_flags[cp] = fl;
+		uni_lower16[cp] = (uint16_t)l;
+	}
+}
+
+/* ---- UTF-8 ----------------------------------------------------------- */
+
+/* Decode one well-formed UTF-8 sequence at p (p < end).  Returns its length
+ * and the code point, or 0 when the bytes at p are ill-formed (overlong,
+ * surrogate, > U+10FFFF, truncated, stray continuation). */
+static inline size_t utf8_dec(const uint8_t *p, const uint8_t *end, uint32_t *cp)
+{
+	uint32_t c = p[0];
+	size_t avail = (size_t)(end - p);
+	if (c < 0x80) {
+		*cp = c;
+		return 1;
+	}
+	if (c < 0xC2)
+		return 0;
+	if (c < 0xE0) {
+		if (avail < 2 || (p[1] & 0xC0) != 0x80)
+			return 0;
+		*cp = ((c & 0x1F) << 6) | (p[1] & 0x3Fu);
+		return 2;
+	}
+	if (c < 0xF0) {
+		if (avail < 3)
+			return 0;
+		uint32_t b1 = p[1];
+		if ((b1 & 0xC0) != 0x80 || (c == 0xE0 && b1 < 0xA0) || (c == 0xED && b1 > 0x9F)
+				|| (p[2] & 0xC0) != 0x80)
+			return 0;
+		*cp = ((c & 0x0F) << 12) | ((b1 & 0x3F) << 6) | (p[2] & 0x3Fu);
+		return 3;
+	}
+	if (c < 0xF5) {
+		if (avail < 4)
+			return 0;
+		uint32_t b1 = p[1];
+		if ((b1 & 0xC0) != 0x80 || (c == 0xF0 && b1 < 0x90) || (c == 0xF4 && b1 > 0x8F)
+				|| (p[2] & 0xC0) != 0x80 || (p[3] & 0xC0) != 0x80)
+			return 0;
+		*cp = ((c & 0x07) << 18) | ((b1 & 0x3F) << 12) | ((p[2] & 0x3Fu) << 6) | (p[3] & 0x3Fu);
+		return 4;
+	}
+	return 0;
+}
+
+static inline size_t utf8_enc(uint32_t cp, uint8_t *o)
+{
+	if (cp < 0x80) {
+		o[0] = (uint8_t)cp;
+		return 1;
+	}
+	if (cp < 0x800) {
+		o[0] = (uint8_t)(0xC0 | (cp >> 6));
+		o[1] = (uint8_t)(0x80 | (cp & 0x3F));
+		return 2;
+	}
+	if (cp < 0x10000) {
+		o[0] = (uint8_t)(0xE0 | (cp >> 12));
+		o[1] = (uint8_t)(0x80 | ((cp >> 6) & 0x3F));
+		o[2] = (uint8_t)(0x80 | (cp & 0x3F));
+		return 3;
+	}
+	o[0] = (uint8_t)(0xF0 | (cp >> 18));
+	o[1] = (uint8_t)(0x80 | ((cp >> 12) & 0x3F));
+	o[2] = (uint8_t)(0x80 | ((cp >> 6) & 0x3F));
+	o[3] = (uint8_t)(0x80 | (cp & 0x3F));
+	return 4;
+}
+
+/* The longest prefix of b[0..len) of at most max bytes that does not end
+ * inside a well-formed sequence (ill-formed bytes are units of their own). */
+static size_t utf8_cut(const uint8_t *b, size_t len, size_t max)
+{
+	if (len <= max)
+		return len;
+	for (size_t i = 1; i <= 3 && i <= max; i++) {
+		uint8_t c = b[max - i];
+		if ((c & 0xC0) == 0x80)
+			continue;
+		uint32_t cp;
+		size_t n = utf8_dec(b + max - i, b + len, &cp);
+		return n > i ? max - i : max;
+	}
+	return max;
+}
+
+/* Code points in b[0..len), an ill-formed byte counting as one. */
+static size_t utf8_count(const uint8_t *b, size_t len)
+{
+	size_t n = 0, i = 0;
+	while (i < len) {
+		if (b[i] < 0x80) {
+			i++;
+		} else {
+			uint32_t cp;
+			size_t k = utf8_dec(b + i, b + len, &cp);
+			i += k ? k : 1;
+		}
+		n++;
+	}
+	return n;
+}
+
+/* A split point at or before len that does not fall inside a sequence that
+ * could still be completed by the bytes that follow. */
+static size_t utf8_tail(const uint8_t *b, size_t len)
+{
+	for (size_t i = 1; i <= 3 && i <= len; i++) {
+		uint8_t c = b[len - i];
+		if ((c & 0xC0) == 0x80)
+			continue;
+		size_t need = c >= 0xF0 ? 4 : c >= 0xE0 ? 3 : c >= 0xC0 ? 2 : 1;
+		if (c >= 0xC2 && c < 0xF5 && i < need && len - i > 0)
+			return len - i;
+		break;
+	}
+	return len;
+}
+
+static inline int uni_is_word(const tok_shared *s, uint32_t cp)
+{
+	if (cp < 0x10000)
+		return s->uflags[cp] & UF_WORD;
+	utf8proc_category_t c = utf8proc_category((utf8proc_int32_t)cp);
+	return c >= UTF8PROC_CATEGORY_LU && c <= UTF8PROC_CATEGORY_PC;
+}
+
+static inline uint32_t uni_lower(const tok_shared *s, uint32_t cp)
+{
+	if (cp < 0x10000 && !(s->uflags[cp] & UF_SLOW))
+		return s->ulower[cp];
+	return (uint32_t)utf8proc_tolower((utf8proc_int32_t)cp);
+}
+
+/* ---- Key builder ----------------------------------------------------- */
+
+/* A key under construction: bytes mapped by the case mode, at most max
+ * bytes kept.  KEEP and ASCII keep max + 4 bytes and cut at the end (so the
+ * cut can see the sequence that crosses max); LOWER maps whole code points
+ * and stops at the first that does not fit. */
+typedef struct keybuf {
+	uint8_t *b;
+	size_t   len;     /* bytes in b */
+	size_t   total;   /* KEEP/ASCII: bytes offered */
+	int      cut;     /* LOWER: a code point did not fit */
+} keybuf;
+
+static inline void kb_reset(keybuf *k)
+{
+	k->len = 0;
+	k->total = 0;
+	k->cut = 0;
+}
+
+static void kb_append(const tok_shared *s, keybuf *k, const uint8_t *p, size_t n)
+{
+	if (s->casemode != TALLY_CASE_LOWER) {
+		size_t room = s->max_key + 4 - k->len;
+		size_t m = n < room ? n : room;
+		if (s->casemode == TALLY_CASE_KEEP) {
+			memcpy(k->b + k->len, p, m);
+		} else {
+			for (size_t i = 0; i < m; i++)
+				k->b[k->len + i] = s->lowtab[p[i]];
+		}
+		k->len += m;
+		k->total += n;
+		return;
+	}
+	const uint8_t *end = p + n;
+	while (p < end && !k->cut) {
+		uint8_t c = *p;
+		if (c < 0x80) {
+			if (k->len >= s->max_key) {
+				k->cut = 1;
+				break;
+			}
+			k->b[k->len++] = s->lowtab[c];
+			p++;
+			continue;
+		}
+		uint32_t cp;
+		size_t m = utf8_dec(p, end, &cp);
+		uint8_t tmp[4];
+		size_t tl;
+		if (m) {
+			tl = utf8_enc(uni_lower(s, cp), tmp);
+		} else {
+			tmp[0] = c;
+			tl = m = 1;
+		}
+		if (k->len + tl > s->max_key) {
+			k->cut = 1;
+			break;
+		}
+		memcpy(k->b + k->len, tmp, tl);
+		k->len += tl;
+		p += m;
+	}
+}
+
+/* Finish: returns 1 when the key was cut. */
+static int kb_finish(const tok_shared *s, keybuf *k)
+{
+	if (s->casemode == TALLY_CASE_LOWER)
+		return k->cut;
+	if (k->total > s->max_key) {
+		k->len = utf8_cut(k->b, k->len, s->max_key);
+		return 1;
+	}
+	return 0;
+}
+
+/* ---- Stopwords ------------------------------------------------------- */
+
+static void stop_free(stop_set *st)
+{
+	if (st->slots)
+		mem_free(MEM_OTHER, st->slots, (st->mask + 1) * sizeof *st->slots);
+	mem_free(MEM_OTHER, st->bytes, st->capbytes);
+	memset(st, 0, sizeof *st);
+}
+
+static int stop_contains(const stop_set *st, const uint8_t *key, size_t len, uint64_t h)
+{
+	for (size_t i = h & st->mask;; i = (i + 1) & st->mask) {
+		const stop_entry *e = &st->slots[i];
+		if (e->len == SIZE_MAX)
+			return 0;
+		if (e->hash == h && e->len == len && memcmp(st->bytes + e->off, key, len) == 0)
+			return 1;
+	}
+}
+
+/* Insert (no duplicates).  Returns 0 or -1 (out of memory). */
+static int stop_insert(stop_set *st, const uint8_t *key, size_t len)
+{
+	uint64_t h = table_hash(key, len);
+	if (st->slots && stop_contains(st, key, len, h))
+		return 0;
+	if (!st->slots || (st->count + 1) * 2 > st->mask + 1) {
+		size_t ncap = st->slots ? (st->mask + 1) * 2 : 64, bytes;
+		if (mem_mul(ncap, sizeof(stop_entry), &bytes))
+			return -1;
+		stop_entry *ns = mem_alloc(MEM_OTHER, bytes);
+		if (!ns)
+			return -1;
+		for (size_t i = 0; i < ncap; i++)
+			ns[i].len = SIZE_MAX;
+		for (size_t i = 0; st->slots && i <= st->mask; i++) {
+			stop_entry e = st->slots[i];
+			if (e.len == SIZE_MAX)
+				continue;
+			size_t j = e.hash & (ncap - 1);
+			while (ns[j].len != SIZE_MAX)
+				j = (j + 1) & (ncap - 1);
+			ns[j] = e;
+		}
+		if (st->slots)
+			mem_free(MEM_OTHER, st->slots, (st->mask + 1) * sizeof *st->slots);
+		st->slots = ns;
+		st->mask = ncap - 1;
+	}
+	size_t need;
+	if (mem_add(st->nbytes, len, &need))
+		return -1;
+	if (need > st->capbytes) {
+		size_t ncap = st->capbytes ? st->capbytes : 256;
+		while (ncap < need)
+			if (mem_mul(ncap, 2, &ncap))
+				return -1;
+		char *nb = mem_realloc(MEM_OTHER, st->bytes, st->capbytes, ncap);
+		if (!nb)
+			return -1;
+		st->bytes = nb;
+		st->capbytes = ncap;
+	}
+	memcpy(st->bytes + st->nbytes, key, len);
+	size_t i = h & st->mask;
+	while (st->slots[i].len != SIZE_MAX)
+		i = (i + 1) & st->mask;
+	st->slots[i] = (stop_entry){ h, st->nbytes, len };
+	st->nbytes += len;
+	st->count++;
+	return 0;
+}
+
+static int stop_load(tok_shared *s, const char *path, char *err, size_t errlen)
+{
+	FILE *f = fopen(path, "r");
+	if (!f) {
+		snprintf(err, errlen, "%s: %s", path, strerror(errno));
+		return -1;
+	}
+	keybuf k = { 0 };
+	k.b = mem_alloc(MEM_OTHER, s->max_key + 8);
+	char *line = NULL;
+	size_t cap = 0;
+	ssize_t n;
+	int rc = k.b ? 0 : -1;
+	if (rc)
+		snprintf(err, errlen, "%s: %s", path, strerror(ENOMEM));
+	while (rc == 0 && (n = getline(&line, &cap, f)) >= 0) {
+		size_t len = (size_t)n;
+		if (len && line[len - 1] == '\n')
+			len--;
+		if (len && line[len - 1] == '\r')
+			len--;
+		if (len == 0)
+			continue;
+		kb_reset(&k);
+		kb_append(s, &k, (const uint8_t *)line, len);
+		kb_finish(s, &k);
+		if (stop_insert(&s->stop, k.b, k.len)) {
+			snprintf(err, errlen, "%s: %s", path, strerror(ENOMEM));
+			rc = -1;
+		}
+	}
+	if (rc == 0 && ferror(f)) {
+		snprintf(err, errlen, "%s: %s", path, strerror(errno ? errno : EIO));
+		rc = -1;
+	}
+	free(line);
+	fclose(f);
+	mem_free(MEM_OTHER, k.b, s->max_key + 8);
+	s->has_stop = 1;
+	return rc;
+}
+
+/* ---- Field list ------------------------------------------------------ */
+
+static int parse_num(const char *p, size_t n, size_t *out)
+{
+	if (n == 0)
+		return -1;
+	size_t v = 0;
+	for (size_t i = 0; i < n; i++) {
+		if (p[i] < '0' || p[i] > '9')
+			return -1;
+		if (mem_mul(v, 10, &v) || mem_add(v, (size_t)(p[i] - '0'), &v))
+			return -1;
+	}
+	if (v == 0 || v > ((size_t)1 << 28))
+		return -1;
+	*out = v;
+	return 0;
+}
+
+static int all_digits_dash(const char *p, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (!((p[i] >= '0' && p[i] <= '9') || p[i] == '-'))
+			return 0;
+	return 1;
+}
+
+/* Parse LIST into s->items.  Returns 0, -1 (usage error in err) or -2 (out
+ * of memory). */
+static int fields_parse(tok_shared *s, const char *list, char *err, size_t errlen)
+{
+	size_t n = 1;
+	for (const char *p = list; *p; p++)
+		n += *p == ',';
+	s->items = mem_calloc(MEM_OTHER, n, sizeof *s->items);
+	if (!s->items) {
+		snprintf(err, errlen, "%s", strerror(ENOMEM));
+		return -2;
+	}
+	s->items_cap = n;
+	const char *p = list;
+	for (size_t i = 0; i < n; i++) {
+		const char *e = strchr(p, ',');
+		size_t len = e ? (size_t)(e - p) : strlen(p);
+		field_item *it = &s->items[s->nitems++];
+		const char *dash = memchr(p, '-', len);
+		if (len == 0) {
+			goto bad;
+		} else if (all_digits_dash(p, len) && !dash) {
+			if (parse_num(p, len, &it->lo))
+				goto bad;
+			it->hi = it->lo;
+		} else if (all_digits_dash(p, len)) {
+			size_t a = (size_t)(dash - p);
+			if (parse_num(p, a, &it->lo))
+				goto bad;
+			if (a + 1 == len)
+				it->hi = SIZE_MAX;
+			else if (parse_num(dash + 1, len - a - 1, &it->hi) || it->hi < it->lo)
+				goto bad;
+		} else {
+			if (!s->header)
+				goto bad;
+			it->name = mem_alloc(MEM_OTHER, len + 1);
+			if (!it->name) {
+				snprintf(err, errlen, "%s", strerror(ENOMEM));
+				return -2;
+			}
+			memcpy(it->name, p, len);
+			it->name[len] = 0;
+			s->has_names = 1;
+		}
+		p = e ? e + 1 : p + len;
+	}
+	return 0;
+bad:
+	snprintf(err, errlen, "invalid field list '%s'", list);
+	return -1;
+}
+
+/* Build a selection from s->items, names resolved by cols (may be NULL when
+ * there are no names).  Returns 0 or -1 (out of memory). */
+static int fields_build(const tok_shared *s, tok_fields *f, const size_t *cols)
+{
+	memset(f, 0, sizeof *f);
+	for (size_t i = 0; i < s->nitems; i++) {
+		const field_item *it = &s->items[i];
+		size_t lo = it->name ? cols[i] : it->lo;
+		size_t hi = it->name ? cols[i] : it->hi;
+		if (hi == SIZE_MAX) {
+			if (!f->open_from || lo < f->open_from)
+				f->open_from = lo;
+			hi = lo;
+		}
+		if (hi > f->maxcol)
+			f->maxcol = hi;
+	}
+	f->sel = mem_calloc(MEM_OTHER, f->maxcol + 1, 1);
+	if (!f->sel)
+		return -1;
+	for (size_t i = 0; i < s->nitems; i++) {
+		const field_item *it = &s->items[i];
+		size_t lo = it->name ? cols[i] : it->lo;
+		size_t hi = it->name ? cols[i] : (it->hi == SIZE_MAX ? it->lo : it->hi);
+		for (size_t c = lo; c <= hi; c++)
+			f->sel[c] = 1;
+	}
+	f->need = f->maxcol;
+	if (f->open_from) {
+		/* Columns of an open range are taken as far as the record goes. */
+		f->need = 0;
+		for (size_t c = 1; c <= f->maxcol; c++)
+			if (f->sel[c] && c < f->open_from)
+				f->need = c;
+		if (f->open_from > f->need)
+			f->need = f->open_from;
+		for (size_t c = f->open_from; c <= f->maxcol; c++)
+			f->sel[c] = 1;
+	}
+	return 0;
+}
+
+static inline int fields_selected(const tok_fields *f, size_t col)
+{
+	if (col <= f->maxcol)
+		return f->sel[col];
+	return f->open_from != 0;
+}
+
+/* ---- Shared settings ------------------------------------------------- */
+
+static int build_tables(tok_shared *s)
+{
+	for (int c = 0; c < 256; c++) {
+		uint8_t l = (uint8_t)c;
+		if (s->casemode != TALLY_CASE_KEEP && c >= 'A' && c <= 'Z')
+			l = (uint8_t)(c + 32);
+		s->lowtab[c] = l;
+		s->space[c] = c == ' ' || c == '\t' || c == '\n' || c == '\v' || c == '\f' || c == '\r';
+	}
+	if (pthread_once(&uni_once, uni_build))
+		return -1;
+	s->uflags = uni_flags;
+	s->ulower = uni_lower16;
+	for (int c = 0; c < 128; c++)
+		s->acls[c] = (uint8_t)((s->uflags[c] & UF_WORD ? AC_WORD : 0) | (c == '\'' ? AC_APOS : 0));
+	return 0;
+}
+
+tok_shared *tok_shared_create(const tally_config *cfg, char *err, size_t errlen, int *usage)
+{
+	int dummy;
+	if (!usage)
+		usage = &dummy;
+	*usage = 0;
+	tok_shared *s = mem_calloc(MEM_OTHER, 1, sizeof *s);
+	if (!s) {
+		snprintf(err, errlen, "%s", strerror(ENOMEM));
+		return NULL;
+	}
+	s->mode = cfg->mode;
+	s->ngram = cfg->ngram > 1 ? cfg->ngram : 1;
+	s->split = cfg->split;
+	s->casemode = cfg->casemode;
+	if (s->casemode == TALLY_CASE_DEFAULT)
+		s->casemode = s->mode == TALLY_MODE_WORDS ? TALLY_CASE_LOWER : TALLY_CASE_KEEP;
+	s->max_key = cfg->max_key_bytes ? cfg->max_key_bytes : TOK_DEFAULT_MAX_KEY;
+	s->min_len = cfg->min_length;
+	s->max_len = cfg->max_length;
+	s->csv = cfg->csv;
+	s->header = cfg->header;
+	s->delim = (uint8_t)(cfg->delimiter ? cfg->delimiter : cfg->csv ? ',' : '\t');
+	s->numeric.shared = 1;
+
+	if ((unsigned)s->mode > TALLY_MODE_FIELDS) {
+		*usage = 1;
+		snprintf(err, errlen, "invalid mode");
+		goto fail;
+	}
+	if (s->ngram > 1 && s->mode != TALLY_MODE_WORDS) {
+		*usage = 1;
+		snprintf(err, errlen, "--ngram counts words only");
+		goto fail;
+	}
+	if (s->ngram > 4096 || s->max_key > ((size_t)1 << 40)) {
+		*usage = 1;
+		snprintf(err, errlen, s->ngram > 4096 ? "n-gram size too large" : "max key size too large");
+		goto fail;
+	}
+	if (s->min_len && s->max_len && s->min_len > s->max_len) {
+		*usage = 1;
+		snprintf(err, errlen, "--min-length is greater than --max-length");
+		goto fail;
+	}
+	if (s->mode == TALLY_MODE_FIELDS) {
+		if (s->csv && (s->delim == '"' || s->delim == '\n' || s->delim == '\r')) {
+			*usage = 1;
+			snprintf(err, errlen, "invalid CSV delimiter");
+			goto fail;
+		}
+		if (!cfg->fields || !*cfg->fields) {
+			*usage = 1;
+			snprintf(err, errlen, "invalid field list '%s'", cfg->fields ? cfg->fields : "");
+			goto fail;
+		}
+		int rc = fields_parse(s, cfg->fields, err, errlen);
+		if (rc) {
+			*usage = rc == -1;
+			goto fail;
+		}
+		if (!s->has_names && fields_build(s, &s->numeric, NULL)) {
+			snprintf(err, errlen, "%s", strerror(ENOMEM));
+			goto fail;
+		}
+		s->numeric.shared = 1;
+	}
+	if (build_tables(s)) {
+		snprintf(err, errlen, "%s", strerror(ENOMEM));
+		goto fail;
+	}
+	if (cfg->stopwords_path && stop_load(s, cfg->stopwords_path, err, errlen))
+		goto fail;
+	return s;
+fail:
+	tok_shared_destroy(s);
+	return NULL;
+}
+
+void tok_shared_destroy(tok_shared *s)
+{
+	if (!s)
+		return;
+	for (size_t i = 0; i < s->nitems; i++)
+		if (s->items[i].name)
+			mem_free(MEM_OTHER, s->items[i].name, strlen(s->items[i].name) + 1);
+	if (s->items)
+		mem_free(MEM_OTHER, s->items, s->items_cap * sizeof *s->items);
+	if (s->numeric.sel)
+		mem_free(MEM_OTHER, s->numeric.sel, s->numeric.maxcol + 1);
+	stop_free(&s->stop);
+	mem_free(MEM_OTHER, s, sizeof *s);
+}
+
+size_t tok_min_capacity(const tok_shared *s)
+{
+	/* A lowercase mapping can shrink a code point from 3 bytes to 1. */
+	size_t k = s->casemode == TALLY_CASE_LOWER ? 3 : 1, n;
+	if (mem_mul(s->max_key + 2, k, &n) || mem_add(n, 16, &n))
+		return SIZE_MAX;
+	/* Fields: the key's columns may follow a delimiter each; CSV may double
+	 * every byte with "" escapes. */
+	if (s->mode == TALLY_MODE_FIELDS && mem_mul(n, s->csv ? 4 : 2, &n))
+		return SIZE_MAX;
+	return n;
+}
+
+/* ---- Workers ---------------------------------------------------------- */
+
+/* A growable byte buffer for n-gram words. */
+typedef struct wbuf {
+	uint8_t *p;
+	size_t   len, cap;
+} wbuf;
+
+struct tok_edge {
+	uint64_t count;        /* words in the chunk (saturating) */
+	size_t   nfirst, nlast;
+	size_t  *lens;         /* nfirst + nlast */
+	uint8_t *data;         /* first words, then last words */
+	size_t   bytes;        /* allocation size */
+};
+
+struct tok_worker {
+	const tok_shared *s;
+	table   *t;
+	tok_counters ctr;
+	keybuf   kb;
+	uint64_t tokens, cut, skipped, ill;
+	int      failed;
+
+	/* N-grams. */
+	unsigned n;
+	wbuf    *ring;         /* n slots */
+	size_t   head;         /* slot of the oldest word in the window */
+	size_t   inwin;        /* words in the window (<= n) */
+	uint64_t count;        /* words in this chunk */
+	wbuf     firsts;       /* first n-1 words, packed */
+	size_t  *first_lens;
+	size_t   nfirst;
+	wbuf     gram;         /* joined n-gram key (max_key + 8) */
+	wbuf     carry;        /* stitcher: last n-1 words of the input so far */
+	const uint8_t **wp;    /* 2n scratch word pointers and lengths */
+	size_t  *wl;
+	const uint8_t **wp2;
+	size_t  *wl2;
+	size_t  *carry_lens;
+	size_t   ncarry;
+};
+
+static void wbuf_free(wbuf *b)
+{
+	mem_free(MEM_OTHER, b->p, b->cap);
+	b->p = NULL;
+	b->len = b->cap = 0;
+}
+
+static int wbuf_reserve(wbuf *b, size_t need)
+{
+	if (need <= b->cap)
+		return 0;
+	size_t ncap = b->cap ? b->cap : 64;
+	while (ncap < need)
+		if (mem_mul(ncap, 2, &ncap))
+			return -1;
+	uint8_t *np = mem_realloc(MEM_OTHER, b->p, b->cap, ncap);
+	if (!np)
+		return -1;
+	b->p = np;
+	b->cap = ncap;
+	return 0;
+}
+
+tok_worker *tok_worker_create(const tok_shared *s, table *t)
+{
+	tok_worker *w = mem_calloc(MEM_OTHER, 1, sizeof *w);
+	if (!w)
+		return NULL;
+	w->s = s;
+	w->t = t;
+	w->n = s->ngram;
+	w->kb.b = mem_alloc(MEM_OTHER, s->max_key + 8);
+	if (!w->kb.b)
+		goto fail;
+	if (w->n > 1) {
+		w->ring = mem_calloc(MEM_OTHER, w->n, sizeof *w->ring);
+		w->first_lens = mem_calloc(MEM_OTHER, w->n, sizeof(size_t));
+		w->carry_lens = mem_calloc(MEM_OTHER, w->n, sizeof(size_t));
+		w->wp = mem_calloc(MEM_OTHER, 2 * (size_t)w->n, sizeof *w->wp);
+		w->wl = mem_calloc(MEM_OTHER, 2 * (size_t)w->n, sizeof *w->wl);
+		w->wp2 = mem_calloc(MEM_OTHER, 2 * (size_t)w->n, sizeof *w->wp2);
+		w->wl2 = mem_calloc(MEM_OTHER, 2 * (size_t)w->n, sizeof *w->wl2);
+		if (!w->ring || !w->first_lens || !w->carry_lens || !w->wp || !w->wl || !w->wp2
+				|| !w->wl2 || wbuf_reserve(&w->gram, s->max_key + 8))
+			goto fail;
+	}
+	return w;
+fail:
+	tok_worker_destroy(w);
+	return NULL;
+}
+
+void tok_worker_destroy(tok_worker *w)
+{
+	if (!w)
+		return;
+	mem_free(MEM_OTHER, w->kb.b, w->s->max_key + 8);
+	if (w->ring) {
+		for (unsigned i = 0; i < w->n; i++)
+			wbuf_free(&w->ring[i]);
+		mem_free(MEM_OTHER, w->ring, w->n * sizeof *w->ring);
+	}
+	if (w->first_lens)
+		mem_free(MEM_OTHER, w->first_lens, w->n * sizeof(size_t));
+	if (w->carry_lens)
+		mem_free(MEM_OTHER, w->carry_lens, w->n * sizeof(size_t));
+	if (w->wp)
+		mem_free(MEM_OTHER, w->wp, 2 * (size_t)w->n * sizeof *w->wp);
+	if (w->wl)
+		mem_free(MEM_OTHER, w->wl, 2 * (size_t)w->n * sizeof *w->wl);
+	if (w->wp2)
+		mem_free(MEM_OTHER, w->wp2, 2 * (size_t)w->n * sizeof *w->wp2);
+	if (w->wl2)
+		mem_free(MEM_OTHER, w->wl2, 2 * (size_t)w->n * sizeof *w->wl2);
+	wbuf_free(&w->firsts);
+	wbuf_free(&w->gram);
+	wbuf_free(&w->carry);
+	mem_free(MEM_OTHER, w, sizeof *w);
+}
+
+const tok_counters *tok_worker_counters(const tok_worker *w)
+{
+	return &w->ctr;
+}
+
+/* Count one final key. */
+static inline void count_key(tok_worker *w, const uint8_t *key, size_t len, uint64_t h, int cut)
+{
+	if (table_add(w->t, (const char *)key, len, h, 1) != 0) {
+		w->failed = 1;
+		return;
+	}
+	w->tokens++;
+	w->cut += (uint64_t)cut;
+}
+
+/* Join words[0..n) with spaces, cut at max_key, and count. */
+static void count_gram(tok_worker *w, const uint8_t *const *words, const size_t *lens)
+{
+	const tok_shared *s = w->s;
+	size_t room = s->max_key + 4, len = 0, total = 0;
+	uint8_t *g = w->gram.p;
+	for (unsigned i = 0; i < w->n; i++) {
+		size_t parts[2] = { i ? 1 : 0, lens[i] };
+		const uint8_t *src[2] = { (const uint8_t *)" ", words[i] };
+		for (int j = 0; j < 2; j++) {
+			size_t m = parts[j] < room - len ? parts[j] : room - len;
+			memcpy(g + len, src[j], m);
+			len += m;
+			total += parts[j];
+		}
+	}
+	int cut = 0;
+	if (total > s->max_key) {
+		len = utf8_cut(g, len, s->max_key);
+		cut = 1;
+	}
+	count_key(w, g, len, table_hash(g, len), cut);
+}
+
+/* A word for the n-gram window. */
+static void push_word(tok_worker *w, const uint8_t *key, size_t len)
+{
+	unsigned n = w->n;
+	if (w->count < n - 1) {
+		if (wbuf_reserve(&w->firsts, w->firsts.len + len)) {
+			w->failed = 1;
+			return;
+		}
+		memcpy(w->firsts.p + w->firsts.len, key, len);
+		w->firsts.len += len;
+		w->first_lens[w->nfirst++] = len;
+	}
+	w->count++;
+	size_t slot;
+	if (w->inwin == n) {
+		slot = w->head;
+		w->head = (w->head + 1) % n;
+	} else {
+		slot = (w->head + w->inwin) % n;
+		w->inwin++;
+	}
+	wbuf *b = &w->ring[slot];
+	if (wbuf_reserve(b, len ? len : 1)) {
+		w->failed = 1;
+		return;
+	}
+	memcpy(b->p, key, len);
+	b->len = len;
+	if (w->inwin == n) {
+		const uint8_t **words = w->wp;
+		size_t *lens = w->wl;
+		for (unsigned i = 0; i < n; i++) {
+			const wbuf *x = &w->ring[(w->head + i) % n];
+			words[i] = x->p;
+			lens[i] = x->len;
+		}
+		count_gram(w, words, lens);
+	}
+}
+
+/* Filters, then count (or feed the n-gram window).  h is computed here. */
+static void emit(tok_worker *w, const uint8_t *key, size_t len, int cut)
+{
+	const tok_shared *s = w->s;
+	if (s->min_len | s->max_len) {
+		size_t cps = len;
+		for (size_t i = 0; i < len; i++)
+			if (key[i] >= 0x80) {
+				cps = utf8_count(key, len);
+				break;
+			}
+		if (cps < s->min_len || (s->max_len && cps > s->max_len))
+			return;
+	}
+	uint64_t h = 0;
+	if (s->has_stop) {
+		h = table_hash(key, len);
+		if (stop_contains(&s->stop, key, len, h))
+			return;
+	}
+	if (w->n > 1) {
+		w->cut += (uint64_t)cut;
+		push_word(w, key, len);
+		return;
+	}
+	if (!s->has_stop)
+		h = table_hash(key, len);
+	count_key(w, key, len, h, cut);
+}
+
+/* ---- Unicode words --------------------------------------------------- */
+
+/* Is the code point at p (p < end) a word character? */
+static inline int uni_word_at(const tok_shared *s, const uint8_t *p, const uint8_t *end)
+{
+	if (*p < 0x80)
+		return s->acls[*p] & AC_WORD;
+	uint32_t cp;
+	size_t n = utf8_dec(p, end, &cp);
+	return n && uni_is_word(s, cp);
+}
+
+/* Length of an apostrophe at p, 0 when there is none. */
+static inline size_t uni_apos(const uint8_t *p, const uint8_t *end)
+{
+	if (*p == '\'')
+		return 1;
+	if (*p == 0xE2 && end - p >= 3 && p[1] == 0x80 && p[2] == 0x99)
+		return 3;
+	return 0;
+}
+
+/* Skip the rest of a word whose previous code point was a word character. */
+static const uint8_t *uni_skip(const tok_shared *s, const uint8_t *p, const uint8_t *end)
+{
+	while (p < end) {
+		size_t a = uni_apos(p, end);
+		if (a) {
+			if (p + a < end && uni_word_at(s, p + a, end)) {
+				p += a;
+				continue;
+			}
+			break;
+		}
+		if (*p < 0x80) {
+			if (!(s->acls[*p] & AC_WORD))
+				break;
+			p++;
+			continue;
+		}
+		uint32_t cp;
+		size_t n = utf8_dec(p, end, &cp);
+		if (!n || !uni_is_word(s, cp))
+			break;
+		p += n;
+	}
+	return p;
+}
+
+static void run_unicode(tok_worker *w, const uint8_t *p, const uint8_t *end)
+{
+	const tok_shared *s = w->s;
+	const uint8_t *acls = s->acls, *low = s->lowtab;
+	const int lower = s->casemode == TALLY_CASE_LOWER;
+	const size_t max = s->max_key;
+	uint8_t *key = w->kb.b;
+	uint64_t ill = 0;
+
+	while (p < end) {
+		uint32_t c = *p, cp;
+		size_t n;
+		if (c < 0x80) {
+			if (!(acls[c] & AC_WORD)) {
+				p++;
+				continue;
+			}
+		} else {
+			n = utf8_dec(p, end, &cp);
+			if (!n) {
+				ill++;
+				p++;
+				continue;
+			}
+			if (!uni_is_word(s, cp)) {
+				p += n;
+				continue;
+			}
+		}
+		/* A word starts at p. */
+		size_t k = 0;
+		int cut = 0;
+		while (p < end) {
+			c = *p;
+			if (c < 0x80) {
+				if (acls[c] & AC_WORD) {
+					if (k >= max) {
+						cut = 1;
+						break;
+					}
+					key[k++] = low[c];
+					p++;
+					continue;
+				}
+				if (c == '\'' && p + 1 < end && uni_word_at(s, p + 1, end)) {
+					if (k >= max) {
+						cut = 1;
+						break;
+					}
+					key[k++] = '\'';
+					p++;
+					continue;
+				}
+				break;
+			}
+			n = utf8_dec(p, end, &cp);
+			if (!n)
+				break;
+			if (cp == 0x2019) {
+				if (!(p + 3 < end && uni_word_at(s, p + 3, end)))
+					break;
+			} else if (!uni_is_word(s, cp)) {
+				break;
+			}
+			uint8_t tmp[4];
+			const uint8_t *src = p;
+			size_t tl = n;
+			if (lower) {
+				uint32_t l = uni_lower(s, cp);
+				if (l != cp) {
+					tl = utf8_enc(l, tmp);
+					src = tmp;
+				}
+			}
+			if (k + tl > max) {
+				cut = 1;
+				break;
+			}
+			memcpy(key + k, src, tl);
+			k += tl;
+			p += n;
+		}
+		if (cut)
+			p = uni_skip(s, p, end);
+		emit(w, key, k, cut);
+	}
+	w->ill += ill;
+}
+
+/* ---- Space words ----------------------------------------------------- */
+
+static void run_space(tok_worker *w, const uint8_t *p, const uint8_t *end)
+{
+	const tok_shared *s = w->s;
+	const uint8_t *sp = s->space, *low = s->lowtab;
+	const size_t max = s->max_key;
+	uint8_t *key = w->kb.b;
+	const tally_case cm = s->casemode;
+
+	while (p < end) {
+		while (p < end && sp[*p])
+			p++;
+		if (p == end)
+			break;
+		const uint8_t *st = p;
+		while (p < end && !sp[*p])
+			p++;
+		size_t len = (size_t)(p - st);
+		if (cm == TALLY_CASE_KEEP) {
+			if (len > max)
+				emit(w, st, utf8_cut(st, len, max), 1);
+			else
+				emit(w, st, len, 0);
+		} else if (cm == TALLY_CASE_ASCII) {
+			size_t m = len < max + 4 ? len : max + 4;
+			for (size_t i = 0; i < m; i++)
+				key[i] = low[st[i]];
+			if (len > max)
+				emit(w, key, utf8_cut(key, m, max), 1);
+			else
+				emit(w, key, len, 0);
+		} else {
+			keybuf *kb = &w->kb;
+			kb_reset(kb);
+			kb_append(s, kb, st, len);
+			int cut = kb_finish(s, kb);
+			emit(w, kb->b, kb->len, cut);
+		}
+	}
+}
+
+/* ---- Lines ----------------------------------------------------------- */
+
+static void run_lines(tok_worker *w, const uint8_t *p, const uint8_t *end)
+{
+	const tok_shared *s = w->s;
+	while (p < end) {
+		const uint8_t *nl = memchr(p, '\n', (size_t)(end - p));
+		const uint8_t *le = nl ? nl : end;
+		size_t len = (size_t)(le - p);
+		if (s->casemode == TALLY_CASE_KEEP) {
+			if (len > s->max_key)
+				emit(w, p, utf8_cut(p, len, s->max_key), 1);
+			else
+				emit(w, p, len, 0);
+		} else {
+			kb_reset(&w->kb);
+			kb_append(s, &w->kb, p, len);
+			int cut = kb_finish(s, &w->kb);
+			emit(w, w->kb.b, w->kb.len, cut);
+		}
+		p = nl ? nl + 1 : end;
+	}
+}
+
+/* ---- Fields ----------------------------------------------------------- */
+
+/* A record is done: count its key or skip it.  A record whose key already
+ * passed max_key_bytes counts (cut) even when later columns are missing, so
+ * that its fate is known as soon as the key is. */
+static void field_record(tok_worker *w, const tok_fields *f, size_t ncols)
+{
+	const tok_shared *s = w->s;
+	int over = s->casemode == TALLY_CASE_LOWER ? w->kb.cut : w->kb.total > s->max_key;
+	if (ncols < f->need && !over) {
+		w->skipped++;
+		return;
+	}
+	int cut = kb_finish(w->s, &w->kb);
+	emit(w, w->kb.b, w->kb.len, cut);
+}
+
+/* Add a selected column's value (or part of it) to the key. */
+static inline void field_add(tok_worker *w, int first_part, int *nsel, const uint8_t *p, size_t n)
+{
+	if (first_part && (*nsel)++)
+		kb_append(w->s, &w->kb, &w->s->delim, 1);
+	kb_append(w->s, &w->kb, p, n);
+}
+
+static void run_tsv(tok_worker *w, const tok_fields *f, const uint8_t *p, const uint8_t *end)
+{
+	const uint8_t d = w->s->delim;
+	while (p < end) {
+		const uint8_t *nl = memchr(p, '\n', (size_t)(end - p));
+		const uint8_t *le = nl ? nl : end;
+		size_t col = 0;
+		int nsel = 0;
+		kb_reset(&w->kb);
+		const uint8_t *q = p;
+		for (;;) {
+			const uint8_t *e = memchr(q, d, (size_t)(le - q));
+			const uint8_t *fe = e ? e : le;
+			col++;
+			if (fields_selected(f, col))
+				field_add(w, 1, &nsel, q, (size_t)(fe - q));
+			if (!e || (col >= f->maxcol && !f->open_from && col >= f->need))
+				break;
+			q = e + 1;
+		}
+		field_record(w, f, col);
+		p = nl ? nl + 1 : end;
+	}
+}
+
+/* One CSV step's class. */
+static inline int csv_special(uint8_t c, uint8_t d)
+{
+	return c == '"' || c == d || c == '\n' || c == '\r';
+}
+
+/*
+ * CSV records (RFC 4180, read the way Python's csv module reads them):
+ * - a field starting with '"' is quoted: delimiters and newlines inside are
+ *   data, '""' is one '"', the closing '"' ends the quoting;
+ * - a '"' inside an unquoted field is a literal character;
+ * - characters after a closing quote (other than a delimiter or the record's
+ *   end) are appended literally: "ab"c is abc;
+ * - a record ends at '\n' outside quotes; a '\r' right before it, or at the
+ *   very end of the input, is dropped; any other '\r' is data;
+ * - an empty line is no record; a quote left open runs to the end of the
+ *   input and the record is still counted.
+ * st is the state the chunk starts in (CSV_START at a record boundary) and
+ * skip says whether the first record is the rest of a forcibly split one.
+ */
+static void run_csv(tok_worker *w, const tok_fields *f, const uint8_t *p, const uint8_t *end,
+	int st, int skip)
+{
+	const uint8_t d = w->s->delim;
+	while (p < end) {
+		size_t col = 1;
+		int nsel = 0, content = st != CSV_START || skip, first = 1;
+		int sel = !skip && fields_selected(f, col);
+		kb_reset(&w->kb);
+		for (;;) {
+			if (p == end)
+				goto record_end;
+			uint8_t c = *p;
+			switch (st) {
+			case CSV_START:
+				if (c == '"') {
+					st = CSV_QUOTED;
+					content = 1;
+					if (sel && first) {
+						field_add(w, 1, &nsel, p, 0);
+						first = 0;
+					}
+					p++;
+					continue;
+				}
+				st = CSV_UNQ;
+				/* fall through */
+			case CSV_UNQ:
+			case CSV_QSEEN:
+				if (c == d) {
+					if (sel && first)
+						field_add(w, 1, &nsel, p, 0);
+					content = 1;
+					col++;
+					sel = !skip && fields_selected(f, col);
+					first = 1;
+					st = CSV_START;
+					p++;
+					continue;
+				}
+				if (c == '\n') {
+					p++;
+					goto record_end;
+				}
+				if (c == '\r' && (p + 1 == end || p[1] == '\n')) {
+					p += p + 1 == end ? 1 : 2;
+					goto record_end;
+				}
+				if (st == CSV_QSEEN && c == '"') {
+					/* "" inside quotes: one quote, back inside. */
+					if (sel) {
+						field_add(w, first, &nsel, p, 1);
+						first = 0;
+					}
+					st = CSV_QUOTED;
+					p++;
+					continue;
+				}
+				st = CSV_UNQ;
+				content = 1;
+				{
+					const uint8_t *q = p + 1;
+					while (q < end && !csv_special(*q, d))
+						q++;
+					if (sel) {
+						field_add(w, first, &nsel, p, (size_t)(q - p));
+						first = 0;
+					}
+					p = q;
+				}
+				continue;
+			case CSV_QUOTED: {
+				const uint8_t *q = memchr(p, '"', (size_t)(end - p));
+				const uint8_t *e = q ? q : end;
+				if (sel && (e > p || first)) {
+					field_add(w, first, &nsel, p, (size_t)(e - p));
+					first = 0;
+				}
+				p = q ? q + 1 : end;
+				if (q)
+					st = CSV_QSEEN;
+				continue;
+			}
+			}
+		}
+record_end:
+		st = CSV_START;
+		if (skip) {
+			skip = 0;
+			continue;
+		}
+		if (!content)
+			continue;    /* an empty line */
+		if (sel && first)
+			field_add(w, 1, &nsel, p, 0);
+		field_record(w, f, col);
+	}
+}
+
+/* ---- Counting a chunk -------------------------------------------------- */
+
+static tok_edge *edge_make(tok_worker *w)
+{
+	unsigned n = w->n;
+	size_t nlast = w->inwin < n - 1 ? w->inwin : n - 1;
+	size_t lastbytes = 0;
+	for (size_t i = w->inwin - nlast; i < w->inwin; i++)
+		lastbytes += w->ring[(w->head + i) % n].len;
+	size_t nl = w->nfirst + nlast, bytes, data, tmp;
+	if (mem_mul(nl, sizeof(size_t), &tmp) || mem_add(sizeof(tok_edge), tmp, &bytes)
+			|| mem_add(w->firsts.len, lastbytes, &data) || mem_add(bytes, data, &bytes))
+		return NULL;
+	tok_edge *e = mem_alloc(MEM_OTHER, bytes);
+	if (!e)
+		return NULL;
+	e->bytes = bytes;
+	e->count = w->count;
+	e->nfirst = w->nfirst;
+	e->nlast = nlast;
+	e->lens = (size_t *)(e + 1);
+	e->data = (uint8_t *)(e->lens + nl);
+	memcpy(e->lens, w->first_lens, w->nfirst * sizeof(size_t));
+	if (w->firsts.len)
+		memcpy(e->data, w->firsts.p, w->firsts.len);
+	uint8_t *o = e->data + w->firsts.len;
+	for (size_t i = 0; i < nlast; i++) {
+		const wbuf *b = &w->ring[(w->head + w->inwin - nlast + i) % n];
+		e->lens[w->nfirst + i] = b->len;
+		if (b->len)
+			memcpy(o, b->p, b->len);
+		o += b->len;
+	}
+	return e;
+}
+
+void tok_edge_free(tok_edge *e)
+{
+	if (e)
+		mem_free(MEM_OTHER, e, e->bytes);
+}
+
+int tok_run(tok_worker *w, const tok_chunk *c, tok_edge **edge)
+{
+	const tok_shared *s = w->s;
+	const uint8_t *p = (const uint8_t *)c->data, *end = p + c->len;
+	if (edge)
+		*edge = NULL;
+	w->tokens = w->cut = w->skipped = w->ill = 0;
+	w->failed = 0;
+	w->head = w->inwin = w->nfirst = 0;
+	w->count = 0;
+	w->firsts.len = 0;
+
+	const tok_fields *f = c->fields ? c->fields : s->has_names ? NULL : &s->numeric;
+	if (s->mode == TALLY_MODE_FIELDS && s->csv) {
+		int st = c->cont ? (int)(c->cont >> CONT_CSV_SHIFT) & 3 : CSV_START;
+		if (f)
+			run_csv(w, f, p, end, st, c->cont != 0);
+	} else {
+		if (c->cont) {
+			/* The rest of a key the previous chunk counted. */
+			if (s->mode == TALLY_MODE_WORDS && s->split == TALLY_SPLIT_UNICODE) {
+				p = uni_skip(s, p, end);
+			} else if (s->mode == TALLY_MODE_WORDS) {
+				while (p < end && !s->space[*p])
+					p++;
+			} else {
+				const uint8_t *nl = memchr(p, '\n', (size_t)(end - p));
+				p = nl ? nl + 1 : end;
+			}
+		}
+		if (s->mode == TALLY_MODE_WORDS) {
+			if (s->split == TALLY_SPLIT_UNICODE)
+				run_unicode(w, p, end);
+			else
+				run_space(w, p, end);
+		} else if (s->mode == TALLY_MODE_LINES) {
+			run_lines(w, p, end);
+		} else if (f) {
+			run_tsv(w, f, p, end);
+		}
+	}
+
+	if (w->n > 1 && edge && !w->failed) {
+		*edge = edge_make(w);
+		if (!*edge) {
+			w->failed = 1;
+			errno = ENOMEM;
+		}
+	}
+	atomic_fetch_add_explicit(&w->ctr.tokens, w->tokens, memory_order_relaxed);
+	atomic_fetch_add_explicit(&w->ctr.bytes, c->len, memory_order_relaxed);
+	atomic_fetch_add_explicit(&w->ctr.illformed_bytes, w->ill, memory_order_relaxed);
+	atomic_fetch_add_explicit(&w->ctr.cut_keys, w->cut, memory_order_relaxed);
+	atomic_fetch_add_explicit(&w->ctr.skipped_records, w->skipped, memory_order_relaxed);
+	if (w->failed) {
+		if (!errno)
+			errno = ENOMEM;
+		return -1;
+	}
+	return 0;
+}
+
+/* ---- Stitching n-grams ------------------------------------------------- */
+
+int tok_stitch(tok_worker *w, const tok_edge *e)
+{
+	unsigned n = w->n;
+	if (n <= 1 || !e)
+		return 0;
+	w->tokens = w->cut = 0;
+	w->failed = 0;
+	size_t ns = w->ncarry + e->nfirst;
+	const uint8_t **words = w->wp;
+	size_t *lens = w->wl;
+	const uint8_t *q = w->carry.p;
+	for (size_t i = 0; i < w->ncarry; i++) {
+		words[i] = q;
+		lens[i] = w->carry_lens[i];
+		q += lens[i];
+	}
+	q = e->data;
+	for (size_t i = 0; i < e->nfirst; i++) {
+		words[w->ncarry + i] = q;
+		lens[w->ncarry + i] = e->lens[i];
+		q += e->lens[i];
+	}
+	for (size_t i = 0; i < w->ncarry && i + n <= ns; i++)
+		count_gram(w, words + i, lens + i);
+
+	/* The new carry: the last n-1 words of carry followed by e's last words. */
+	const uint8_t **lw = w->wp2;
+	size_t *ll = w->wl2, nl = 0;
+	for (size_t i = 0; i < w->ncarry; i++) {
+		lw[nl] = words[i];
+		ll[nl++] = lens[i];
+	}
+	q = e->data;
+	for (size_t i = 0; i < e->nfirst; i++)
+		q += e->lens[i];
+	for (size_t i = 0; i < e->nlast; i++) {
+		lw[nl] = q;
+		ll[nl++] = e->lens[e->nfirst + i];
+		q += e->lens[e->nfirst + i];
+	}
+	size_t from = nl > n - 1 ? nl - (n - 1) : 0, bytes = 0;
+	for (size_t i = from; i < nl; i++)
+		bytes += ll[i];
+	wbuf nb = { 0 };
+	if (wbuf_reserve(&nb, bytes ? bytes : 1)) {
+		errno = ENOMEM;
+		return -1;
+	}
+	for (size_t i = from; i < nl; i++) {
+		memcpy(nb.p + nb.len, lw[i], ll[i]);
+		nb.len += ll[i];
+		w->carry_lens[i - from] = ll[i];
+	}
+	w->ncarry = nl - from;
+	wbuf_free(&w->carry);
+	w->carry = nb;
+
+	atomic_fetch_add_explicit(&w->ctr.tokens, w->tokens, memory_order_relaxed);
+	atomic_fetch_add_explicit(&w->ctr.cut_keys, w->cut, memory_order_relaxed);
+	if (w->failed) {
+		if (!errno)
+			errno = ENOMEM;
+		return -1;
+	}
+	return 0;
+}
+
+void tok_stitch_reset(tok_worker *w)
+{
+	w->ncarry = 0;
+	w->carry.len = 0;
+}
+
+/* ---- Header ------------------------------------------------------------ */
+
+/* Parse the first record's column names into a selection. */
+tok_fields *tok_fields_for_input(const tok_shared *s, const char *buf, size_t len, int eof,
+	size_t *consumed, char *err, size_t errlen)
+{
+	(void)eof;
+	*consumed = 0;
+	if (s->mode != TALLY_MODE_FIELDS)
+		return NULL;
+	if (!s->header || (len == 0 && !s->has_names))
+		return (tok_fields *)&s->numeric;
+
+	/* Find the header's end and its column values. */
+	const uint8_t *p = (const uint8_t *)buf, *end = p + len;
+	size_t cap = 8, ncol = 0;
+	size_t *off = mem_alloc(MEM_OTHER, cap * 2 * sizeof(size_t));  /* pairs: start in names, len */
+	wbuf names = { 0 };
+	size_t *cols = NULL;
+	tok_fields *f = NULL;
+	if (!off || wbuf_reserve(&names, len + 1))
+		goto oom;
+	int st = CSV_START, done = 0;
+	size_t cur = 0;
+	while (!done) {
+		int endfield = 0;
+		if (p == end) {
+			endfield = done = 1;
+		} else if (!s->csv) {
+			if (*p == '\n')
+				endfield = done = 1;
+			else if (*p == s->delim)
+				endfield = 1;
+			else
+				names.p[names.len++] = *p;
+			p++;
+		} else {
+			uint8_t c = *p;
+			if (st == CSV_QUOTED) {
+				if (c == '"')
+					st = CSV_QSEEN;
+				else
+					names.p[names.len++] = c;
+				p++;
+			} else if (c == '"' && st == CSV_START) {
+				st = CSV_QUOTED;
+				p++;
+			} else if (c == '"' && st == CSV_QSEEN) {
+				names.p[names.len++] = c;
+				st = CSV_QUOTED;
+				p++;
+			} else if (c == s->delim) {
+				endfield = 1;
+				st = CSV_START;
+				p++;
+			} else if (c == '\n') {
+				endfield = done = 1;
+				p++;
+			} else if (c == '\r' && (p + 1 == end || p[1] == '\n')) {
+				endfield = done = 1;
+				p += p + 1 == end ? 1 : 2;
+			} else {
+				names.p[names.len++] = c;
+				st = CSV_UNQ;
+				p++;
+			}
+			if (done && ncol == 0 && names.len == 0 && st == CSV_START && p < end) {
+				/* Leading empty lines are no record. */
+				done = endfield = 0;
+				continue;
+			}
+		}
+		if (endfield) {
+			if (ncol == cap) {
+				void *no = mem_realloc(MEM_OTHER, off, cap * 2 * sizeof(size_t), cap * 4 * sizeof(size_t));
+				if (!no)
+					goto oom;
+				off = no;
+				cap *= 2;
+			}
+			off[2 * ncol] = cur;
+			off[2 * ncol + 1] = names.len - cur;
+			ncol++;
+			cur = names.len;
+		}
+	}
+	*consumed = (size_t)(p - (const uint8_t *)buf);
+	/* A TSV header written with CRLF: match the last name without '\r'. */
+	if (!s->csv && ncol && off[2 * ncol - 1] && names.p[names.len - 1] == '\r')
+		off[2 * ncol - 1]--;
+
+	cols = mem_calloc(MEM_OTHER, s->nitems ? s->nitems : 1, sizeof(size_t));
+	if (!cols)
+		goto oom;
+	for (size_t i = 0; i < s->nitems; i++) {
+		const char *nm = s->items[i].name;
+		if (!nm)
+			continue;
+		size_t nlen = strlen(nm);
+		for (size_t j = 0; j < ncol && !cols[i]; j++)
+			if (off[2 * j + 1] == nlen && memcmp(names.p + off[2 * j], nm, nlen) == 0)
+				cols[i] = j + 1;
+		if (!cols[i]) {
+			snprintf(err, errlen, "no column named '%s'", nm);
+			goto out;
+		}
+	}
+	if (!s->has_names) {
+		f = (tok_fields *)&s->numeric;
+		goto out;
+	}
+	f = mem_calloc(MEM_OTHER, 1, sizeof *f);
+	if (!f || fields_build(s, f, cols)) {
+		if (f)
+			mem_free(MEM_OTHER, f, sizeof *f);
+		f = NULL;
+		goto oom;
+	}
+	goto out;
+oom:
+	snprintf(err, errlen, "%s", strerror(ENOMEM));
+out:
+	if (!f)
+		*consumed = 0;
+	if (off)
+		mem_free(MEM_OTHER, off, cap * 2 * sizeof(size_t));
+	if (cols)
+		mem_free(MEM_OTHER, cols, (s->nitems ? s->nitems : 1) * sizeof(size_t));
+	wbuf_free(&names);
+	return f;
+}
+
+void tok_fields_release(const tok_shared *s, tok_fields *f)
+{
+	(void)s;
+	if (!f || f->shared)
+		return;
+	mem_free(MEM_OTHER, f->sel, f->maxcol + 1);
+	mem_free(MEM_OTHER, f, sizeof *f);
+}
+
+/* ---- Cutting ----------------------------------------------------------- */
+
+/* Unicode words with no ASCII separator in buf: scan for any boundary (a
+ * non-word code point or ill-formed byte), else split after the last word
+ * character. */
+static size_t cut_unicode_scan(const tok_shared *s, const uint8_t *b, size_t len, tok_cont cont_in,
+	int full, tok_cont *cont)
+{
+	/* Bytes past lim may belong to a sequence that the next read completes. */
+	size_t lim = utf8_tail(b, len);
+	const uint8_t *p = b, *end = b + lim;
+	size_t best = 0, last_word_end = 0;
+	int inword = cont_in != 0;
+	while (p < end) {
+		size_t a = uni_apos(p, end);
+		if (inword && a && p + a == end)
+			break;  /* joins or not depending on what follows */
+		if (inword && a && uni_word_at(s, p + a, end)) {
+			p += a;
+			continue;
+		}
+		uint32_t cp;
+		size_t n = *p < 0x80 ? 1 : utf8_dec(p, end, &cp);
+		int word = n && uni_word_at(s, p, end);
+		p += n ? n : 1;
+		if (word) {
+			inword = 1;
+			last_word_end = (size_t)(p - b);
+		} else {
+			inword = 0;
+			best = (size_t)(p - b);
+		}
+	}
+	if (best) {
+		/* Ending at a non-word code point, the next chunk starts fresh. */
+		return best;
+	}
+	if (!full)
+		return 0;
+	*cont = CONT_SKIP;
+	return last_word_end ? last_word_end : utf8_tail(b, len);
+}
+
+/* Content bytes of a record's key after which the key is surely cut: the
+ * key builder keeps max_key + 4 bytes, and lowercasing can shrink a code
+ * point from 3 bytes to 1. */
+static size_t fields_cut_point(const tok_shared *s)
+{
+	return s->casemode == TALLY_CASE_LOWER ? 3 * (s->max_key + 2) : s->max_key + 8;
+}
+
+/* Fields, forced split of a record that starts at b[0]: the first point where
+ * the record's key is decided (every needed column has ended, or the key is
+ * long enough to be cut), so that the first chunk counts what a single pass
+ * counts and the next skips the rest.  Returns 0 when there is none in the
+ * buffer (or the columns are named, unknown here). */
+static size_t fields_decide(const tok_shared *s, const uint8_t *b, size_t len, tok_cont *cont)
+{
+	const tok_fields *f = &s->numeric;
+	if (s->has_names)
+		return 0;
+	const size_t limit = fields_cut_point(s);
+	const uint8_t d = s->delim;
+	size_t col = 1, content = 0;
+	int sel = fields_selected(f, 1), nsel = sel, st = CSV_START;
+	for (size_t i = 0; i < len; i++) {
+		uint8_t c = b[i];
+		int data = 0, enddelim = 0;
+		if (!s->csv) {
+			if (c == d)
+				enddelim = 1;
+			else
+				data = 1;
+		} else if (st == CSV_QUOTED) {
+			if (c == '"')
+				st = CSV_QSEEN;
+			else
+				data = 1;
+		} else if (st == CSV_START && c == '"') {
+			st = CSV_QUOTED;
+		} else if (st == CSV_QSEEN && c == '"') {
+			st = CSV_QUOTED;
+			data = 1;
+		} else if (c == d) {
+			enddelim = 1;
+			st = CSV_START;
+		} else if (c == '\r' && (i + 1 == len || b[i + 1] == '\n')) {
+			/* the record's end, or data: not known yet */
+		} else {
+			st = CSV_UNQ;
+			data = 1;
+		}
+		if (enddelim) {
+			if (!f->open_from && col >= f->maxcol && col >= f->need) {
+				*cont = CONT_SKIP | ((tok_cont)CSV_START << CONT_CSV_SHIFT);
+				return i + 1;
+			}
+			col++;
+			sel = fields_selected(f, col);
+			if (sel && nsel++)
+				content++;
+		}
+		if (data && sel)
+			content++;
+		if (content > limit) {
+			*cont = CONT_SKIP | ((tok_cont)st << CONT_CSV_SHIFT);
+			return i + 1;
+		}
+	}
+	return 0;
+}
+
+/* CSV: scan from the chunk's start for the last record end outside quotes;
+ * when forced, a split point whose state can be carried. */
+static size_t cut_csv(const tok_shared *s, const uint8_t *b, size_t len, int eof, int full,
+	tok_cont cont_in, tok_cont *cont)
+{
+	if (eof)
+		return len;
+	int st = cont_in ? (int)(cont_in >> CONT_CSV_SHIFT) & 3 : CSV_START;
+	size_t best = 0;
+	/* States at the last three positions, to step back from a bad split. */
+	int hist[4] = { st, st, st, st };
+	const uint8_t d = s->delim;
+	for (size_t i = 0; i < len; i++) {
+		uint8_t c = b[i];
+		switch (st) {
+		case CSV_QUOTED:
+			if (c == '"')
+				st = CSV_QSEEN;
+			break;
+		case CSV_START:
+			if (c == '"') {
+				st = CSV_QUOTED;
+				break;
+			}
+			/* fall through */
+		default:
+			if (st == CSV_QSEEN && c == '"')
+				st = CSV_QUOTED;
+			else if (c == d)
+				st = CSV_START;
+			else if (c == '\n') {
+				st = CSV_START;
+				best = i + 1;
+			} else if (c == '\r' && (i + 1 == len || b[i + 1] == '\n')) {
+				/* decided by the '\n' (or by the bytes that follow) */
+			} else
+				st = CSV_UNQ;
+			break;
+		}
+		hist[3] = hist[2];
+		hist[2] = hist[1];
+		hist[1] = hist[0];
+		hist[0] = st;
+	}
+	if (best)
+		return best;
+	if (!full)
+		return 0;
+	if (!cont_in) {
+		size_t q = fields_decide(s, b, len, cont);
+		if (q)
+			return q;
+	}
+	/* Forced: not right after a quote inside quotes (it may open "") nor
+	 * after a '\r' outside quotes (it may end the record with '\n'). */
+	size_t p = len;
+	for (int k = 0; k < 3 && p > 1; k++) {
+		int sp = hist[k];
+		int bad = sp == CSV_QSEEN || (sp != CSV_QUOTED && b[p - 1] == '\r');
+		if (!bad)
+			break;
+		p--;
+	}
+	st = hist[len - p];
+	if (st == CSV_QSEEN)
+		st = CSV_QUOTED;
+	*cont = CONT_SKIP | ((tok_cont)st << CONT_CSV_SHIFT);
+	return p;
+}
+
+size_t tok_cut(const tok_shared *s, const char *buf, size_t len, int eof, int full,
+	tok_cont cont_in, tok_cont *cont)
+{
+	const uint8_t *b = (const uint8_t *)buf;
+	*cont = 0;
+	if (len == 0)
+		return 0;
+	if (s->mode == TALLY_MODE_FIELDS && s->csv)
+		return cut_csv(s, b, len, eof, full, cont_in, cont);
+	if (eof)
+		return len;
+	if (s->mode == TALLY_MODE_WORDS) {
+		if (s->split == TALLY_SPLIT_UNICODE) {
+			for (size_t i = len; i-- > 0;) {
+				uint8_t c = b[i];
+				if (c < 0x80 && !(s->acls[c] & (AC_WORD | AC_APOS)))
+					return i + 1;
+			}
+			if (!full)
+				return 0;
+			return cut_unicode_scan(s, b, len, cont_in, full, cont);
+		}
+		for (size_t i = len; i-- > 0;)
+			if (s->space[b[i]])
+				return i + 1;
+	} else {
+		const uint8_t *nl = memrchr(b, '\n', len);
+		if (nl)
+			return (size_t)(nl - b) + 1;
+	}
+	if (!full)
+		return 0;
+	if (s->mode == TALLY_MODE_FIELDS && !cont_in) {
+		size_t q = fields_decide(s, b, len, cont);
+		if (q)
+			return q;
+	}
+	*cont = CONT_SKIP;
+	return utf8_tail(b, len);
+}

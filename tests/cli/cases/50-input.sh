@@ -1,0 +1,128 @@
+# Inputs: files, stdin, failures, empty and binary input, --files0-from, zstd.
+
+expect_out <<'EOF'
+a	3
+b	1
+EOF
+check files-several 0 'printf "a b\n" > 1; printf "a" > 2; printf "A\n" > 3; $T 1 2 3'
+
+expect_out <<'EOF'
+a	3
+b	1
+EOF
+check files-and-options-mixed 0 'printf "a b\n" > 1; printf "a a\n" > 2; $T 1 -j 2 2 --sort=count'
+
+expect_out <<'EOF'
+a	2
+EOF
+check files-dashdash 0 'printf "a\n" > -s; printf "a\n" > merge; $T -- -s merge'
+
+expect_out <<'EOF'
+a	2
+b	1
+EOF
+expect_err <<'EOF'
+tally: nofile: No such file or directory
+tally: dir: Is a directory
+EOF
+check files-failing 1 'printf "a b\n" > 1; printf "a\n" > 2; mkdir dir; $T 1 nofile dir 2'
+
+expect_out <<'EOF'
+a	1
+EOF
+expect_err <<'EOF'
+tally: unreadable: Permission denied
+EOF
+check files-unreadable 1 'printf "a\n" > 1; printf "b\n" > unreadable; chmod 0 unreadable; if [ "$(id -u)" = 0 ]; then echo "tally: unreadable: Permission denied" >&2; $T 1; exit 1; fi; $T 1 unreadable'
+
+check empty-file 0 ': > empty; $T empty; $T -l empty; $T -f 1 empty'
+
+expect_out <<'EOF'
+ab	2
+cd	1
+ab@cd@ab	1
+EOF
+check binary-input 0 'printf "ab\000cd\000ab" > bin; $T bin; $T --split=space bin | tr "\000" @'
+
+expect_out <<'EOF'
+illformed 2
+EOF
+requires python3
+check binary-illformed-stats 0 'printf "ab\377cd\300\n" | $T --stats-json s.json > /dev/null; python3 -c "import json; print(\"illformed\", json.load(open(\"s.json\"))[\"illformed_bytes\"])"'
+
+# --files0-from: names separated by NUL, from a file or stdin.
+expect_out <<'EOF'
+a	3
+b	1
+EOF
+check files0-from 0 'printf "a b\n" > "with space"; printf "a\na\n" > x; printf "with space\000x\000" > list; $T --files0-from list'
+
+expect_out <<'EOF'
+a	3
+b	1
+EOF
+check files0-from-stdin 0 'printf "a b\n" > "with space"; printf "a\na\n" > x; printf "with space\000x" | $T --files0-from=-'
+
+expect_out <<'EOF'
+a	2
+EOF
+expect_err <<'EOF'
+tally: invalid zero-length file name
+tally: missing: No such file or directory
+EOF
+check files0-from-bad-names 1 'printf "a\n" > x; printf "x\000\000missing\000x\000" | $T --files0-from -'
+
+expect_err <<'EOF'
+tally: when reading file names from standard input, no file name of '-' allowed
+EOF
+check files0-from-dash 1 'printf -- "-\000" | $T --files0-from -'
+
+check files0-from-empty-list 0 ': > list; echo ignored | $T --files0-from list'
+
+expect_err <<'EOF'
+tally: cannot open 'nolist' for reading: No such file or directory
+EOF
+check files0-from-missing 1 '$T --files0-from nolist'
+
+expect_out <<'EOF'
+3
+EOF
+check files0-from-find 0 'mkdir d; printf "a\n" > d/1; printf "a\n" > "d/two words"; printf "a\n" > d/3; find d -type f -print0 | $T --files0-from=- | cut -f2'
+
+# zstd: detected by magic number, whatever the name; frames concatenated.
+expect_out <<'EOF'
+a	2
+b	1
+a	4
+b	2
+a	2
+b	1
+EOF
+check zstd-input 0 'printf "a b a\n" | zstd -q > x.zst; cp x.zst plain; cat x.zst x.zst > two; $T plain; $T two; $T < x.zst'
+
+expect_out <<'EOF'
+a	2
+b	1
+EOF
+check zstd-mixed 0 'printf "a\n" | zstd -q > x.zst; printf "a b\n" > y; $T x.zst y'
+
+expect_out <<'EOF'
+tally: t:
+EOF
+check zstd-truncated 1 'seq 1 100000 | zstd -q > x.zst; head -c 20000 x.zst > t; $T t > /dev/null 2> err; st=$?; cut -d" " -f1,2 err; exit $st'
+
+expect_out <<'EOF'
+tally: c:
+EOF
+check zstd-corrupt 1 'seq 1 100000 | zstd -q > x.zst; { head -c 1000 x.zst; head -c 5000 /dev/zero; tail -c +6001 x.zst; } > c; $T c > /dev/null 2> err; st=$?; cut -d" " -f1,2 err; exit $st'
+
+# --io and --chunk-size on a small file.
+expect_out <<'EOF'
+a	2
+b	1
+a	2
+b	1
+a	2
+b	1
+EOF
+check io-methods 0 'printf "a b a\n" > in; $T --io=mmap in; $T --io=read in; $T --io=auto --chunk-size 1 in'

@@ -1,0 +1,143 @@
+# -o, write errors, closed pipes, statistics, progress, report.
+
+expect_out <<'EOF'
+a	2
+b	1
+--
+a	2
+b	1
+EOF
+check output-file 0 'printf "a b a\n" > in; $T -o out in; cat out; echo --; $T --output=out in; cat out'
+
+# -o is replaced only when the run succeeded; no temporary file is left.
+expect_out <<'EOF'
+old
+in
+out
+EOF
+expect_err <<'EOF'
+tally: missing: No such file or directory
+EOF
+check output-atomic 1 'printf "a\n" > in; echo old > out; $T -o out in missing; st=$?; cat out; ls -A; exit $st'
+
+expect_out <<'EOF'
+in
+EOF
+expect_err <<'EOF'
+tally: missing: No such file or directory
+EOF
+check output-not-created-on-failure 1 'printf "a\n" > in; $T -o out in missing; st=$?; ls -A; exit $st'
+
+expect_out <<'EOF'
+a	2
+b	1
+EOF
+check output-zst 0 'printf "a b a\n" > in; $T -o out.zst in; zstd -q -dc out.zst'
+
+expect_out <<'EOF'
+[
+{"key":"a","count":2}
+]
+EOF
+check output-zst-json 0 'printf "a a\n" > in; $T --format=json -o x.json.zst in; zstd -q -dc x.json.zst'
+
+expect_err <<'EOF'
+tally: nodir/out: No such file or directory
+EOF
+check output-bad-dir 1 'printf "a\n" | $T -o nodir/out'
+
+expect_err <<'EOF'
+tally: standard output: No space left on device
+EOF
+check output-devfull 1 'printf "a b\n" | $T > /dev/full'
+
+expect_err <<'EOF'
+tally: standard output: No space left on device
+EOF
+check output-devfull-large 1 '$T -l "$DATA/kjv-genesis.txt" > /dev/full'
+
+# A closed pipe ends tally quietly, exit status 0.
+expect_out <<'EOF'
+1	1
+status 0
+EOF
+check output-closed-pipe 0 'seq 1 300000 > in; { $T --sort=key in 2> err; echo $? > st; } | head -n 1; echo "status $(cat st)"; cat err'
+
+expect_out <<'EOF'
+status 0
+EOF
+check output-closed-pipe-stats 0 'seq 1 300000 > in; { $T -s in 2> err; echo $? > st; } | head -c 0; echo "status $(cat st)"; head -n 1 err | grep -v "^tally: statistics" || :'
+
+# Statistics: -s to stderr after the output; --stats-json with every field.
+expect_out <<'EOF'
+a	2
+tally: statistics
+EOF
+check stats-text 0 'printf "a a\n" | $T -s 2> err; head -n 1 err'
+
+expect_out <<'EOF'
+bytes_read 4
+bytes_decoded 4
+files 1
+files_compressed 0
+files_failed 0
+tokens 2
+distinct 1
+hapax 0
+illformed_bytes 0
+cut_keys 0
+skipped_records 0
+t_count
+t_merge
+t_sort
+t_write
+t_total
+mb_per_s
+tokens_per_s
+threads 2
+budget 1048576
+peak_rss
+peak_table
+peak_pool
+peak_io
+peak_spill
+pool_hits
+pool_misses
+evictions 0
+runs_spilled 0
+bytes_spilled 0
+merge_passes 0
+EOF
+requires python3
+check stats-json 0 'printf "a a\n" > in; $T -j2 -m 1M --stats-json s.json in > /dev/null && python3 "$HERE/json_fields.py" s.json'
+
+expect_out <<'EOF'
+files 1
+files_failed 1
+files_compressed 1
+EOF
+requires python3
+check stats-json-files 1 'printf "a\n" | zstd -q > z; $T --stats-json s.json z missing 2>/dev/null > /dev/null; st=$?; python3 -c "import json; d=json.load(open(\"s.json\")); [print(k, d[k]) for k in (\"files\", \"files_failed\", \"files_compressed\")]"; exit $st'
+
+expect_out <<'EOF'
+a	1
+{"
+EOF
+check stats-json-stdout 0 'printf "a\n" | $T --stats-json - | head -c 6; echo'
+
+expect_err <<'EOF'
+tally: nodir/s.json: No such file or directory
+EOF
+check stats-json-bad-path 1 'printf "a\n" | $T --stats-json nodir/s.json > /dev/null'
+
+# Progress: never on a short run, never when not asked and stderr is not a terminal.
+check progress-short 0 'printf "a\n" | $T --progress > /dev/null'
+check progress-off 0 'printf "a\n" | $T --no-progress > /dev/null'
+
+# Report: an SVG that parses.
+expect_out <<'EOF'
+svg
+EOF
+requires python3
+check report-svg 0 '$T --report r.svg "$DATA/kjv-genesis.txt" > /dev/null && python3 -c "
+import xml.etree.ElementTree as E; print(E.parse(\"r.svg\").getroot().tag.split(\"}\")[-1])"'

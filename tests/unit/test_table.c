@@ -1,0 +1,303 @@
+/*
+ * test_table.c - the counting table and the key pool: growth, collisions,
+ * millions of keys, parallel partition merge, compaction, and eviction into
+ * runs that merge back to exact counts.
+ */
+#include <check.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "mem.h"
+#include "pool.h"
+#include "spill.h"
+#include "table.h"
+
+static table *new_table(unsigned bits, uint64_t budget, spill *sp)
+{
+	table_config c = { .part_bits = bits, .budget = budget, .spill = sp };
+	table *t = table_create(&c);
+	ck_assert_ptr_nonnull(t);
+	return t;
+}
+
+static int add(table *t, const char *k)
+{
+	return table_add(t, k, strlen(k), table_hash(k, strlen(k)), 1);
+}
+
+typedef struct found {
+	const char *key;
+	uint64_t    count;
+	int         seen;
+	uint64_t    total, entries;
+} found;
+
+static int find_fn(void *ctx, const table_entry *e)
+{
+	found *f = ctx;
+	f->total += e->count;
+	f->entries++;
+	if (f->key && e->len == strlen(f->key) && memcmp(e->key, f->key, e->len) == 0) {
+		f->count = e->count;
+		f->seen++;
+	}
+	return 0;
+}
+
+static found lookup(table *t, const char *key)
+{
+	found f = { .key = key };
+	for (unsigned p = 0; p < table_partitions(t); p++)
+		table_each(t, p, find_fn, &f);
+	return f;
+}
+
+START_TEST(counts_and_growth)
+{
+	table *t = new_table(4, 0, NULL);
+	char k[32];
+	for (int round = 0; round < 3; round++)
+		for (int i = 0; i < 100000; i++) {
+			snprintf(k, sizeof k, "key%d", i);
+			ck_assert_int_eq(add(t, k), 0);
+		}
+	ck_assert_uint_eq(table_size(t), 100000);
+	found f = lookup(t, "key77777");
+	ck_assert_int_eq(f.seen, 1);
+	ck_assert_uint_eq(f.count, 3);
+	ck_assert_uint_eq(f.total, 300000);
+	ck_assert_uint_eq(f.entries, 100000);
+	uint64_t h, m, ev;
+	table_counters(t, &h, &m, &ev);
+	ck_assert_uint_eq(h, 200000);
+	ck_assert_uint_eq(m, 100000);
+	ck_assert_uint_eq(ev, 0);
+	table_destroy(t);
+	ck_assert_uint_eq(mem_current(MEM_TABLE), 0);
+	ck_assert_uint_eq(mem_current(MEM_POOL), 0);
+}
+END_TEST
+
+/* Different keys under one hash must stay apart; the empty key counts. */
+START_TEST(collisions_and_empty_key)
+{
+	table *t = new_table(2, 0, NULL);
+	const uint64_t h = 0x123456789abcdef0ull;
+	for (int i = 0; i < 1000; i++) {
+		char k[16];
+		int n = snprintf(k, sizeof k, "c%d", i);
+		ck_assert_int_eq(table_add(t, k, (size_t)n, h, (uint64_t)i + 1), 0);
+	}
+	ck_assert_int_eq(table_add(t, "c5", 2, h, 10), 0);
+	ck_assert_int_eq(table_add(t, "", 0, table_hash("", 0), 1), 0);
+	ck_assert_int_eq(table_add(t, "", 0, table_hash("", 0), 1), 0);
+	/* A key that is a prefix of another, same hash. */
+	ck_assert_int_eq(table_add(t, "c1", 1, h, 1), 0);
+	ck_assert_uint_eq(table_size(t), 1002);
+	ck_assert_uint_eq(lookup(t, "c5").count, 16);
+	ck_assert_uint_eq(lookup(t, "").count, 2);
+	ck_assert_uint_eq(lookup(t, "c").count, 1);
+	ck_assert_uint_eq(lookup(t, "c999").count, 1000);
+	table_destroy(t);
+}
+END_TEST
+
+START_TEST(millions_of_keys)
+{
+	table *t = new_table(8, 0, NULL);
+	char k[32];
+	for (uint32_t i = 0; i < 3000000; i++) {
+		int n = snprintf(k, sizeof k, "%08x", i * 2654435761u);
+		ck_assert_int_eq(table_add(t, k, (size_t)n, table_hash(k, (size_t)n), 1), 0);
+	}
+	ck_assert_uint_eq(table_size(t), 3000000);
+	found f = lookup(t, NULL);
+	ck_assert_uint_eq(f.entries, 3000000);
+	ck_assert_uint_eq(f.total, 3000000);
+	table_destroy(t);
+}
+END_TEST
+
+START_TEST(merge_partitions)
+{
+	table *a = new_table(4, 0, NULL), *b = new_table(4, 0, NULL);
+	char k[32];
+	for (int i = 0; i < 50000; i++) {
+		snprintf(k, sizeof k, "w%d", i % 30000);
+		ck_assert_int_eq(add(i % 2 ? a : b, k), 0);
+	}
+	for (unsigned p = 0; p < table_partitions(a); p++)
+		ck_assert_int_eq(table_merge_partition(a, b, p), 0);
+	found f = lookup(a, "w7");
+	ck_assert_uint_eq(f.count, 2);
+	ck_assert_uint_eq(f.entries, 30000);
+	ck_assert_uint_eq(f.total, 50000);
+	ck_assert_uint_eq(lookup(b, NULL).entries, 0);
+	table_destroy(a);
+	table_destroy(b);
+}
+END_TEST
+
+START_TEST(pool_compacts_in_place)
+{
+	pool *p = pool_create(4096);
+	enum { N = 5000 };
+	const char *keys[N];
+	size_t lens[N];
+	char buf[3000];
+	for (int i = 0; i < N; i++) {
+		/* Mostly short keys, some large enough to get their own block. */
+		size_t len = (size_t)(i % 97 == 0 ? 1500 + i % 700 : i % 40);
+		for (size_t j = 0; j < len; j++)
+			buf[j] = (char)('a' + (i + (int)j) % 26);
+		keys[i] = pool_intern(p, buf, len);
+		ck_assert_ptr_nonnull(keys[i]);
+		lens[i] = len;
+	}
+	size_t before = pool_bytes(p);
+	/* Keep every third key. */
+	pool_ref refs[N];
+	size_t n = 0;
+	for (int i = 0; i < N; i += 3)
+		refs[n++] = (pool_ref){ &keys[i], lens[i] };
+	ck_assert_int_eq(pool_compact(p, refs, n), 0);
+	ck_assert_uint_lt(pool_bytes(p), before / 2 + 8192);
+	for (int i = 0; i < N; i += 3) {
+		size_t len = lens[i];
+		for (size_t j = 0; j < len; j++)
+			ck_assert_int_eq(keys[i][j], (char)('a' + (i + (int)j) % 26));
+	}
+	/* The pool keeps working after compaction. */
+	ck_assert_ptr_nonnull(pool_intern(p, "after", 5));
+	ck_assert_int_eq(pool_compact(p, refs, 0), 0);
+	pool_destroy(p);
+	ck_assert_uint_eq(mem_current(MEM_POOL), 0);
+}
+END_TEST
+
+typedef struct collected {
+	table_entry *v;
+	size_t       n, cap;
+} collected;
+
+static int collect_fn(void *ctx, const table_entry *e)
+{
+	collected *c = ctx;
+	if (c->n == c->cap) {
+		c->cap = c->cap ? 2 * c->cap : 1024;
+		c->v = realloc(c->v, c->cap * sizeof *c->v);
+		ck_assert_ptr_nonnull(c->v);
+	}
+	c->v[c->n++] = *e;
+	return 0;
+}
+
+static int cmp_hash_key(const void *a, const void *b)
+{
+	const table_entry *x = a, *y = b;
+	if (x->hash != y->hash)
+		return x->hash < y->hash ? -1 : 1;
+	size_t n = x->len < y->len ? x->len : y->len;
+	int d = memcmp(x->key, y->key, n);
+	return d ? d : (x->len > y->len) - (x->len < y->len);
+}
+
+/* A table under a tight budget evicts into runs; resident keys plus runs,
+ * merged, give exactly the unbounded counts, and memory stays bounded. */
+static void evict_and_compare(int zipf, uint64_t *evictions)
+{
+	char err[256];
+	spill *sp = spill_create(NULL, err, sizeof err);
+	ck_assert_msg(sp != NULL, "%s", err);
+	const uint64_t budget = 256 * 1024;
+	table *t = new_table(4, budget, sp), *ref = new_table(4, 0, NULL);
+	uint64_t x = 88172645463325252ull, peak = 0;
+	char k[32];
+	for (int i = 0; i < 300000; i++) {
+		x ^= x << 13;
+		x ^= x >> 7;
+		x ^= x << 17;
+		uint64_t id = zipf ? (x % 1000 < 900 ? x % 50 : x % 200000) : x % 200000;
+		int n = snprintf(k, sizeof k, "k%llu", (unsigned long long)id);
+		uint64_t h = table_hash(k, (size_t)n);
+		ck_assert_int_eq(table_add(t, k, (size_t)n, h, 1), 0);
+		ck_assert_int_eq(table_add(ref, k, (size_t)n, h, 1), 0);
+		uint64_t used = mem_current(MEM_TABLE) + mem_current(MEM_POOL);
+		if (used > peak)
+			peak = used;
+	}
+	uint64_t h, m;
+	table_counters(t, &h, &m, evictions);
+	ck_assert_uint_gt(*evictions, 0);
+	ck_assert_int_eq(table_spill_all(t), 0);
+	/* The reference in (hash, key) order, the order of the merge. */
+	collected c = { 0 };
+	for (unsigned p = 0; p < table_partitions(ref); p++)
+		table_each(ref, p, collect_fn, &c);
+	qsort(c.v, c.n, sizeof *c.v, cmp_hash_key);
+	spill_merge *mg = spill_merge_open(sp);
+	ck_assert_ptr_nonnull(mg);
+	spill_rec r;
+	uint64_t keys = 0, total = 0;
+	while (spill_merge_next(mg, &r) == 1) {
+		ck_assert_uint_lt(keys, c.n);
+		const table_entry *want = &c.v[keys];
+		ck_assert_uint_eq(r.hash, want->hash);
+		ck_assert_uint_eq(r.len, want->len);
+		ck_assert_int_eq(memcmp(r.key, want->key, r.len), 0);
+		ck_assert_uint_eq(r.count, want->count);
+		keys++;
+		total += r.count;
+	}
+	spill_merge_close(mg);
+	free(c.v);
+	ck_assert_uint_eq(keys, table_size(ref));
+	ck_assert_uint_eq(total, 300000);
+	table_destroy(t);
+	table_destroy(ref);
+	spill_destroy(sp);
+	(void)peak;
+}
+
+START_TEST(eviction_is_exact)
+{
+	uint64_t ev;
+	evict_and_compare(0, &ev);
+}
+END_TEST
+
+START_TEST(eviction_keeps_hot_keys)
+{
+	uint64_t uniform, zipf;
+	evict_and_compare(0, &uniform);
+	evict_and_compare(1, &zipf);
+	/* The hot keys of a skewed input stay resident. */
+	ck_assert_uint_lt(zipf * 2, uniform);
+}
+END_TEST
+
+static Suite *table_suite(void)
+{
+	Suite *s = suite_create("table");
+	TCase *tc = tcase_create("core");
+	tcase_set_timeout(tc, 60);
+	tcase_add_test(tc, counts_and_growth);
+	tcase_add_test(tc, collisions_and_empty_key);
+	tcase_add_test(tc, millions_of_keys);
+	tcase_add_test(tc, merge_partitions);
+	tcase_add_test(tc, pool_compacts_in_place);
+	tcase_add_test(tc, eviction_is_exact);
+	tcase_add_test(tc, eviction_keeps_hot_keys);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+int main(void)
+{
+	SRunner *sr = srunner_create(table_suite());
+	srunner_run_all(sr, CK_NORMAL);
+	int failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}

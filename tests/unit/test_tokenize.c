@@ -1,0 +1,831 @@
+/*
+ * test_tokenize.c - keys, counters and chunking of the tokenizer.
+ *
+ * Each case counts an input into tables and compares a dump of the result
+ * ("[key]=count" lines sorted by key bytes) with the exact expected text.
+ * The property tests cut random inputs into chunks the way a reader does
+ * (tok_cut with random read sizes, full when the buffer is full) and check
+ * that tables and counters equal a single-chunk run.
+ */
+#include <check.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "tally.h"
+#include "table.h"
+#include "tokenize.h"
+
+/* ---- Harness --------------------------------------------------------- */
+
+typedef struct entry {
+	char    *key;
+	size_t   len;
+	uint64_t count;
+} entry;
+
+typedef struct dump {
+	entry *e;
+	size_t n, cap;
+} dump;
+
+static int collect(void *ctx, const table_entry *te)
+{
+	dump *d = ctx;
+	if (d->n == d->cap) {
+		d->cap = d->cap ? d->cap * 2 : 64;
+		d->e = realloc(d->e, d->cap * sizeof *d->e);
+		ck_assert_ptr_nonnull(d->e);
+	}
+	entry *e = &d->e[d->n++];
+	e->key = malloc(te->len + 1);
+	ck_assert_ptr_nonnull(e->key);
+	memcpy(e->key, te->key, te->len);
+	e->len = te->len;
+	e->count = te->count;
+	return 0;
+}
+
+static int cmp_entry(const void *a, const void *b)
+{
+	const entry *x = a, *y = b;
+	size_t m = x->len < y->len ? x->len : y->len;
+	int c = memcmp(x->key, y->key, m);
+	if (c)
+		return c;
+	return x->len < y->len ? -1 : x->len > y->len;
+}
+
+/* The sorted, summed entries of several tables as text. */
+static char *dump_tables(table **t, int nt)
+{
+	dump d = { 0 };
+	for (int i = 0; i < nt; i++)
+		for (unsigned p = 0; p < table_partitions(t[i]); p++)
+			table_each(t[i], p, collect, &d);
+	if (d.n)
+		qsort(d.e, d.n, sizeof *d.e, cmp_entry);
+	size_t cap = 64, len = 0;
+	for (size_t i = 0; i < d.n; i++)
+		cap += d.e[i].len + 32;
+	char *out = malloc(cap);
+	ck_assert_ptr_nonnull(out);
+	out[0] = 0;
+	for (size_t i = 0; i < d.n;) {
+		size_t j = i;
+		uint64_t sum = 0;
+		while (j < d.n && cmp_entry(&d.e[i], &d.e[j]) == 0)
+			sum += d.e[j++].count;
+		out[len++] = '[';
+		memcpy(out + len, d.e[i].key, d.e[i].len);
+		len += d.e[i].len;
+		len += (size_t)sprintf(out + len, "]=%llu\n", (unsigned long long)sum);
+		i = j;
+	}
+	out[len] = 0;
+	for (size_t i = 0; i < d.n; i++)
+		free(d.e[i].key);
+	free(d.e);
+	return out;
+}
+
+typedef struct result {
+	char    *dump;
+	uint64_t tokens, bytes, ill, cut, skipped;
+	int      fields_failed;
+	char     err[256];
+} result;
+
+static void result_free(result *r)
+{
+	free(r->dump);
+	r->dump = NULL;
+}
+
+static void add_counters(result *r, const tok_worker *w)
+{
+	const tok_counters *c = tok_worker_counters(w);
+	r->tokens += atomic_load(&c->tokens);
+	r->bytes += atomic_load(&c->bytes);
+	r->ill += atomic_load(&c->illformed_bytes);
+	r->cut += atomic_load(&c->cut_keys);
+	r->skipped += atomic_load(&c->skipped_records);
+}
+
+static unsigned long long rng_state = 88172645463325252ull;
+static unsigned rnd(unsigned n)
+{
+	rng_state ^= rng_state << 13;
+	rng_state ^= rng_state >> 7;
+	rng_state ^= rng_state << 17;
+	return (unsigned)(rng_state % n);
+}
+
+/*
+ * Count in[0..len) with cfg.  cap == 0: one chunk.  Otherwise cut like a
+ * reader whose buffer holds cap bytes, reading 1..maxread bytes at a time.
+ */
+static void run_cfg(const tally_config *cfg, const char *in, size_t len, size_t cap,
+	unsigned maxread, result *r)
+{
+	memset(r, 0, sizeof *r);
+	int usage = 0;
+	tok_shared *s = tok_shared_create(cfg, r->err, sizeof r->err, &usage);
+	ck_assert_msg(s != NULL, "create: %s", r->err);
+	table_config tc = { 0, 0, NULL };
+	table *t[2] = { table_create(&tc), table_create(&tc) };
+	ck_assert(t[0] && t[1]);
+	tok_worker *w = tok_worker_create(s, t[0]);
+	tok_worker *st = tok_worker_create(s, t[1]);
+	ck_assert(w && st);
+	tok_fields *f = NULL;
+	size_t start = 0, blen = 0;
+	tok_cont cont_in = 0;
+	int first = 1;
+	while (start < len || first) {
+		size_t cut;
+		tok_cont cont = 0;
+		if (cap == 0 || len == 0) {
+			cut = len;
+		} else {
+			for (;;) {
+				size_t room = cap - blen, left = len - start - blen;
+				size_t want = 1 + rnd(maxread);
+				size_t add = want < room ? want : room;
+				blen += add < left ? add : left;
+				int eof = start + blen == len, full = blen == cap;
+				cut = tok_cut(s, in + start, blen, eof, full, cont_in, &cont);
+				if (cut)
+					break;
+				ck_assert_msg(!eof && !full, "tok_cut returned 0 at eof or full");
+				ck_assert_uint_eq(cont, 0);
+			}
+			ck_assert_uint_le(cut, blen);
+		}
+		size_t skip = 0;
+		if (first && cfg->mode == TALLY_MODE_FIELDS) {
+			f = tok_fields_for_input(s, in + start, cut, start + cut == len, &skip,
+				r->err, sizeof r->err);
+			if (!f) {
+				r->fields_failed = 1;
+				break;
+			}
+		}
+		first = 0;
+		tok_chunk c = { in + start + skip, cut - skip, cont_in, f };
+		tok_edge *e = NULL;
+		ck_assert_int_eq(tok_run(w, &c, &e), 0);
+		if (cfg->ngram > 1) {
+			ck_assert_ptr_nonnull(e);
+			ck_assert_int_eq(tok_stitch(st, e), 0);
+			tok_edge_free(e);
+		} else {
+			ck_assert_ptr_null(e);
+		}
+		start += cut;
+		blen -= cut < blen ? cut : blen;
+		cont_in = cont;
+		if (len == 0)
+			break;
+	}
+	if (f)
+		tok_fields_release(s, f);
+	if (!r->fields_failed)
+		r->dump = dump_tables(t, 2);
+	add_counters(r, w);
+	add_counters(r, st);
+	tok_worker_destroy(w);
+	tok_worker_destroy(st);
+	table_destroy(t[0]);
+	table_destroy(t[1]);
+	tok_shared_destroy(s);
+}
+
+static tally_config base_cfg(void)
+{
+	tally_config cfg;
+	memset(&cfg, 0, sizeof cfg);  /* the defaults are all zero */
+	return cfg;
+}
+
+/* Count with cfg in one chunk; return the dump (caller frees). */
+static char *count1(const tally_config *cfg, const char *in, size_t len, result *r)
+{
+	run_cfg(cfg, in, len, 0, 1, r);
+	char *d = r->dump;
+	r->dump = NULL;
+	return d;
+}
+
+#define EXPECT(cfg, input, expected) do { \
+		result r_; \
+		char *d_ = count1((cfg), (input), sizeof(input) - 1, &r_); \
+		ck_assert_str_eq(d_, (expected)); \
+		free(d_); \
+	} while (0)
+
+static tally_config words_cfg(void)
+{
+	return base_cfg();
+}
+
+/* ---- Unicode words ----------------------------------------------------- */
+
+START_TEST(test_apostrophes)
+{
+	tally_config cfg = words_cfg();
+	EXPECT(&cfg, "don't o'clock 'quoted' trailing' rock'n'roll a''b l\xe2\x80\x99homme \xe2\x80\x99x",
+		"[a]=1\n[b]=1\n[don't]=1\n[l\xe2\x80\x99homme]=1\n[o'clock]=1\n[quoted]=1\n"
+		"[rock'n'roll]=1\n[trailing]=1\n[x]=1\n");
+	/* An apostrophe at the very end, and one before a non-word code point. */
+	EXPECT(&cfg, "it'", "[it]=1\n");
+	EXPECT(&cfg, "it'\xe3\x80\x81s", "[it]=1\n[s]=1\n");
+}
+END_TEST
+
+START_TEST(test_marks_cjk_numbers)
+{
+	tally_config cfg = words_cfg();
+	/* e + COMBINING ACUTE ACCENT stays one word, not normalized. */
+	EXPECT(&cfg, "e\xcc\x81te", "[e\xcc\x81te]=1\n");
+	/* CJK: one run of letters; IDEOGRAPHIC COMMA (Po) separates. */
+	EXPECT(&cfg, "\xe6\xbc\xa2\xe5\xad\x97\xe3\x81\x8b\xe3\x81\xaa \xe6\xbc\xa2\xe3\x80\x81\xe5\xad\x97",
+		"[\xe5\xad\x97]=1\n[\xe6\xbc\xa2]=1\n[\xe6\xbc\xa2\xe5\xad\x97\xe3\x81\x8b\xe3\x81\xaa]=1\n");
+	/* Nd, No (VULGAR FRACTION ONE HALF), Nl (ROMAN NUMERAL TWELVE, lowercased). */
+	EXPECT(&cfg, "3.14 1,000 \xc2\xbd \xe2\x85\xab",
+		"[000]=1\n[1]=1\n[14]=1\n[3]=1\n[\xc2\xbd]=1\n[\xe2\x85\xbb]=1\n");
+	/* Pc: underscore joins; hyphen and other punctuation separate. */
+	EXPECT(&cfg, "snake_case foo-bar __init__ a\xe2\x80\xbf" "b",
+		"[__init__]=1\n[a\xe2\x80\xbf" "b]=1\n[bar]=1\n[foo]=1\n[snake_case]=1\n");
+}
+END_TEST
+
+START_TEST(test_illformed)
+{
+	tally_config cfg = words_cfg();
+	result r;
+	/* overlong 2-byte, overlong 3-byte, surrogate, > U+10FFFF, F5 lead,
+	 * truncated, stray continuation, FF. */
+	const char in[] = "a\xc0\xaf" "b c\xe0\x80\xaf" "d e\xed\xa0\x80" "f g\xf4\x90\x80\x80" "h "
+		"i\xf5\x80\x80\x80" "j k\xe2\x82" "l m\x80" "n \xff o\xe2\x82";
+	char *d = count1(&cfg, in, sizeof in - 1, &r);
+	ck_assert_str_eq(d, "[a]=1\n[b]=1\n[c]=1\n[d]=1\n[e]=1\n[f]=1\n[g]=1\n[h]=1\n[i]=1\n"
+		"[j]=1\n[k]=1\n[l]=1\n[m]=1\n[n]=1\n[o]=1\n");
+	ck_assert_uint_eq(r.ill, 2 + 3 + 3 + 4 + 4 + 2 + 1 + 1 + 2);
+	ck_assert_uint_eq(r.tokens, 15);
+	ck_assert_uint_eq(r.bytes, sizeof in - 1);
+	free(d);
+	/* Well-formed 4-byte letters are words (U+10400 DESERET, lowercased). */
+	d = count1(&cfg, "\xf0\x90\x90\x80", 4, &r);
+	ck_assert_str_eq(d, "[\xf0\x90\x90\xa8]=1\n");
+	ck_assert_uint_eq(r.ill, 0);
+	free(d);
+}
+END_TEST
+
+START_TEST(test_nul_crlf)
+{
+	tally_config cfg = words_cfg();
+	EXPECT(&cfg, "a\0b\r\nHello\r\nWORLD\r\n", "[a]=1\n[b]=1\n[hello]=1\n[world]=1\n");
+	cfg.split = TALLY_SPLIT_SPACE;
+	EXPECT(&cfg, "a\0b\r\nx\vy\fz", "[a\0b]=1\n[x]=1\n[y]=1\n[z]=1\n");
+	cfg = base_cfg();
+	cfg.mode = TALLY_MODE_LINES;
+	EXPECT(&cfg, "a\0b\r\nb\n", "[a\0b\r]=1\n[b]=1\n");
+}
+END_TEST
+
+START_TEST(test_case_modes)
+{
+	tally_config cfg = words_cfg();
+	/* Simple lowercase: U+0130 -> 'i', SIGMA -> small sigma (no final form). */
+	EXPECT(&cfg, "\xc4\xb0stanbul \xce\xa3\xce\x9f\xce\xa6\xce\x99\xce\x91\xce\xa3 \xc3\x89" "COLE",
+		"[istanbul]=1\n[\xc3\xa9" "cole]=1\n[\xcf\x83\xce\xbf\xcf\x86\xce\xb9\xce\xb1\xcf\x83]=1\n");
+	cfg.casemode = TALLY_CASE_ASCII;
+	EXPECT(&cfg, "\xc3\x89" "COLE \xc3\x89" "cole", "[\xc3\x89" "cole]=2\n");
+	cfg.casemode = TALLY_CASE_KEEP;
+	EXPECT(&cfg, "Word word WORD", "[WORD]=1\n[Word]=1\n[word]=1\n");
+	/* Space split with lower: valid UTF-8 mapped, ill-formed bytes kept. */
+	cfg = words_cfg();
+	cfg.split = TALLY_SPLIT_SPACE;
+	EXPECT(&cfg, "\xc3\x89T\xc3\x89\xff \xc3\xa9t\xc3\xa9\xff Don't!", "[don't!]=1\n[\xc3\xa9t\xc3\xa9\xff]=2\n");
+	/* Lines keep case by default; --case=lower maps them. */
+	cfg = base_cfg();
+	cfg.mode = TALLY_MODE_LINES;
+	EXPECT(&cfg, "A b\na B\n", "[A b]=1\n[a B]=1\n");
+	cfg.casemode = TALLY_CASE_LOWER;
+	EXPECT(&cfg, "A b\na B\n", "[a b]=2\n");
+}
+END_TEST
+
+START_TEST(test_max_key)
+{
+	tally_config cfg = words_cfg();
+	result r;
+	cfg.max_key_bytes = 5;
+	/* e-acute is 2 bytes: 5 bytes would split the third one. */
+	char *d = count1(&cfg, "\xc3\xa9\xc3\xa9\xc3\xa9 abcdefgh abcde", 22, &r);
+	ck_assert_str_eq(d, "[abcde]=2\n[\xc3\xa9\xc3\xa9]=1\n");
+	ck_assert_uint_eq(r.cut, 2);
+	ck_assert_uint_eq(r.tokens, 3);
+	free(d);
+	/* The rest of a cut word is not a new key, even after an apostrophe. */
+	d = count1(&cfg, "abcde'fgh x", 11, &r);
+	ck_assert_str_eq(d, "[abcde]=1\n[x]=1\n");
+	ck_assert_uint_eq(r.cut, 1);
+	free(d);
+	for (int m = 0; m < 3; m++) {
+		cfg = base_cfg();
+		cfg.max_key_bytes = 5;
+		if (m == 0) {
+			cfg.split = TALLY_SPLIT_SPACE;
+			cfg.casemode = TALLY_CASE_KEEP;
+		} else if (m == 1) {
+			cfg.split = TALLY_SPLIT_SPACE;
+			cfg.casemode = TALLY_CASE_ASCII;
+		} else {
+			cfg.mode = TALLY_MODE_LINES;
+		}
+		d = count1(&cfg, "\xc3\xa9\xc3\xa9\xc3\xa9\nabc\xff\xff\xff\n", 14, &r);
+		ck_assert_str_eq(d, "[abc\xff\xff]=1\n[\xc3\xa9\xc3\xa9]=1\n");
+		ck_assert_uint_eq(r.cut, 2);
+		free(d);
+	}
+}
+END_TEST
+
+START_TEST(test_long_word_chunks)
+{
+	/* A word as long as the input, cut by the reader and by max_key. */
+	tally_config cfg = words_cfg();
+	cfg.max_key_bytes = 8;
+	char in[300];
+	for (size_t i = 0; i < sizeof in; i++)
+		in[i] = (char)('a' + i % 26);
+	result one, many;
+	run_cfg(&cfg, in, sizeof in, 0, 1, &one);
+	ck_assert_str_eq(one.dump, "[abcdefgh]=1\n");
+	ck_assert_uint_eq(one.cut, 1);
+	for (size_t cap = 27 + 16; cap < 80; cap += 7) {
+		run_cfg(&cfg, in, sizeof in, cap, 50, &many);
+		ck_assert_str_eq(many.dump, one.dump);
+		ck_assert_uint_eq(many.cut, 1);
+		ck_assert_uint_eq(many.tokens, 1);
+		ck_assert_uint_eq(many.bytes, sizeof in);
+		result_free(&many);
+	}
+	result_free(&one);
+}
+END_TEST
+
+START_TEST(test_cut_basics)
+{
+	tally_config cfg = words_cfg();
+	char err[200];
+	int usage;
+	tok_shared *s = tok_shared_create(&cfg, err, sizeof err, &usage);
+	ck_assert_ptr_nonnull(s);
+	tok_cont cont = 7;
+	/* A word split across two reads: cut before it. */
+	ck_assert_uint_eq(tok_cut(s, "hello wor", 9, 0, 0, 0, &cont), 6);
+	ck_assert_uint_eq(cont, 0);
+	/* An apostrophe may join: no boundary after it. */
+	ck_assert_uint_eq(tok_cut(s, "don'", 4, 0, 0, 0, &cont), 0);
+	ck_assert_uint_eq(tok_cut(s, "don't", 5, 1, 0, 0, &cont), 5);
+	/* No ASCII separator, but an IDEOGRAPHIC COMMA: found when full. */
+	ck_assert_uint_eq(tok_cut(s, "ab\xe3\x80\x81" "cd", 7, 0, 1, 0, &cont), 5);
+	ck_assert_uint_eq(cont, 0);
+	/* Forced: after the last complete word character. */
+	ck_assert_uint_eq(tok_cut(s, "abc\xc3", 4, 0, 1, 0, &cont), 3);
+	ck_assert_uint_ne(cont, 0);
+	tok_shared_destroy(s);
+
+	cfg.mode = TALLY_MODE_LINES;
+	s = tok_shared_create(&cfg, err, sizeof err, &usage);
+	ck_assert_uint_eq(tok_cut(s, "a\nb\nc", 5, 0, 0, 0, &cont), 4);
+	ck_assert_uint_eq(tok_cut(s, "abc", 3, 0, 0, 0, &cont), 0);
+	ck_assert_uint_eq(tok_cut(s, "abc", 3, 1, 0, 0, &cont), 3);
+	tok_shared_destroy(s);
+
+	cfg.mode = TALLY_MODE_FIELDS;
+	cfg.csv = 1;
+	cfg.fields = "1";
+	s = tok_shared_create(&cfg, err, sizeof err, &usage);
+	/* The second newline is inside quotes. */
+	ck_assert_uint_eq(tok_cut(s, "a\n\"b\nc", 6, 0, 0, 0, &cont), 2);
+	ck_assert_uint_eq(tok_cut(s, "\"b\nc", 4, 0, 0, 0, &cont), 0);
+	/* A quote inside an unquoted field is literal: the newline ends it. */
+	ck_assert_uint_eq(tok_cut(s, "x\"y\nz", 5, 0, 0, 0, &cont), 4);
+	tok_shared_destroy(s);
+}
+END_TEST
+
+/* ---- Lines ------------------------------------------------------------- */
+
+START_TEST(test_lines)
+{
+	tally_config cfg = base_cfg();
+	cfg.mode = TALLY_MODE_LINES;
+	result r;
+	char *d = count1(&cfg, "", 0, &r);
+	ck_assert_str_eq(d, "");
+	ck_assert_uint_eq(r.tokens, 0);
+	free(d);
+	EXPECT(&cfg, "\n", "[]=1\n");
+	EXPECT(&cfg, "a\n\nb", "[]=1\n[a]=1\n[b]=1\n");
+	EXPECT(&cfg, "a\nb\na\n", "[a]=2\n[b]=1\n");
+	EXPECT(&cfg, "x y  z\r\n", "[x y  z\r]=1\n");
+}
+END_TEST
+
+/* ---- Fields ------------------------------------------------------------ */
+
+START_TEST(test_tsv)
+{
+	tally_config cfg = base_cfg();
+	cfg.mode = TALLY_MODE_FIELDS;
+	cfg.fields = "2";
+	result r;
+	const char in[] = "a\tb\tc\n1\t2\n\nx\n\tz\t\n";
+	char *d = count1(&cfg, in, sizeof in - 1, &r);
+	ck_assert_str_eq(d, "[2]=1\n[b]=1\n[z]=1\n");
+	ck_assert_uint_eq(r.skipped, 2);
+	free(d);
+	/* Record order, not LIST order; a column listed twice counts once. */
+	cfg.fields = "3,1,1";
+	d = count1(&cfg, in, sizeof in - 1, &r);
+	ck_assert_str_eq(d, "[\t]=1\n[a\tc]=1\n");
+	ck_assert_uint_eq(r.skipped, 3);
+	free(d);
+	cfg.fields = "2-";
+	d = count1(&cfg, in, sizeof in - 1, &r);
+	ck_assert_str_eq(d, "[2]=1\n[b\tc]=1\n[z\t]=1\n");
+	free(d);
+	cfg.fields = "1-2";
+	cfg.delimiter = ',';
+	EXPECT(&cfg, "a,b,c\r\nd,e\r\n", "[a,b]=1\n[d,e\r]=1\n");
+}
+END_TEST
+
+START_TEST(test_csv)
+{
+	tally_config cfg = base_cfg();
+	cfg.mode = TALLY_MODE_FIELDS;
+	cfg.csv = 1;
+	result r;
+	const char in[] = "a,\"b,c\",d\n\"x\"\"y\",,z\r\n\n\"multi\nline\",2\n\r\n";
+	cfg.fields = "2";
+	EXPECT(&cfg, in, "[]=1\n[2]=1\n[b,c]=1\n");
+	cfg.fields = "1";
+	EXPECT(&cfg, in, "[a]=1\n[multi\nline]=1\n[x\"y]=1\n");
+	cfg.fields = "3";
+	char *d = count1(&cfg, in, sizeof in - 1, &r);
+	ck_assert_str_eq(d, "[d]=1\n[z]=1\n");
+	ck_assert_uint_eq(r.skipped, 1);
+	ck_assert_uint_eq(r.tokens, 2);
+	free(d);
+	cfg.fields = "1,3";
+	EXPECT(&cfg, in, "[a,d]=1\n[x\"y,z]=1\n");
+	/* Malformed: a quote inside an unquoted field is literal, text after a
+	 * closing quote is appended, an unterminated quote runs to the end. */
+	cfg.fields = "1";
+	EXPECT(&cfg, "ab\"c,d\n\"ab\"c,d\n\"\",x\n\"open,x\ny", "[]=1\n[ab\"c]=1\n[abc]=1\n[open,x\ny]=1\n");
+	/* A lone '\r' is data; one at the very end ends the record. */
+	EXPECT(&cfg, "a\rb,c\nd\r", "[a\rb]=1\n[d]=1\n");
+	cfg.delimiter = ';';
+	EXPECT(&cfg, "a;b,c\n", "[a]=1\n");
+	cfg.fields = "2";
+	EXPECT(&cfg, "a;b,c\n", "[b,c]=1\n");
+}
+END_TEST
+
+START_TEST(test_header)
+{
+	tally_config cfg = base_cfg();
+	cfg.mode = TALLY_MODE_FIELDS;
+	cfg.csv = 1;
+	cfg.header = 1;
+	cfg.fields = "level";
+	const char in[] = "name,level\nx,INFO\ny,WARN\nz,INFO\n";
+	EXPECT(&cfg, in, "[INFO]=2\n[WARN]=1\n");
+	cfg.fields = "1";
+	EXPECT(&cfg, in, "[x]=1\n[y]=1\n[z]=1\n");
+	cfg.fields = "level,name";
+	EXPECT(&cfg, in, "[x,INFO]=1\n[y,WARN]=1\n[z,INFO]=1\n");
+	/* Quoted names; a TSV header with CRLF. */
+	cfg.fields = "a b";
+	EXPECT(&cfg, "\"a b\",c\n1,2\n", "[1]=1\n");
+	cfg.csv = 0;
+	cfg.fields = "c";
+	EXPECT(&cfg, "a b\tc\r\n1\t2\r\n", "[2\r]=1\n");
+
+	result r;
+	cfg.csv = 1;
+	cfg.fields = "nope";
+	run_cfg(&cfg, in, sizeof in - 1, 0, 1, &r);
+	ck_assert(r.fields_failed);
+	ck_assert_str_eq(r.err, "no column named 'nope'");
+	/* Chunked: the header is resolved from the first chunk. */
+	cfg.fields = "level";
+	for (size_t cap = 16; cap < 40; cap++) {
+		run_cfg(&cfg, in, sizeof in - 1, cap, 7, &r);
+		ck_assert_str_eq(r.dump, "[INFO]=2\n[WARN]=1\n");
+		result_free(&r);
+	}
+}
+END_TEST
+
+START_TEST(test_bad_configs)
+{
+	static const char *const bad[] = { "0", "3-1", "", "a", "1,,2", "-2", "x-y", "1-2-3", ",", "2,0" };
+	tally_config cfg = base_cfg();
+	cfg.mode = TALLY_MODE_FIELDS;
+	char err[200], want[64];
+	int usage;
+	for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+		cfg.fields = bad[i];
+		usage = 0;
+		ck_assert_ptr_null(tok_shared_create(&cfg, err, sizeof err, &usage));
+		ck_assert_int_eq(usage, 1);
+		snprintf(want, sizeof want, "invalid field list '%s'", bad[i]);
+		ck_assert_str_eq(err, want);
+	}
+	cfg.fields = NULL;
+	ck_assert_ptr_null(tok_shared_create(&cfg, err, sizeof err, &usage));
+	ck_assert_int_eq(usage, 1);
+	cfg = base_cfg();
+	cfg.mode = TALLY_MODE_LINES;
+	cfg.ngram = 2;
+	ck_assert_ptr_null(tok_shared_create(&cfg, err, sizeof err, &usage));
+	ck_assert_int_eq(usage, 1);
+	cfg = base_cfg();
+	cfg.stopwords_path = "/nonexistent/stop.txt";
+	usage = 1;
+	ck_assert_ptr_null(tok_shared_create(&cfg, err, sizeof err, &usage));
+	ck_assert_int_eq(usage, 0);
+	ck_assert_str_eq(err, "/nonexistent/stop.txt: No such file or directory");
+	/* Valid lists. */
+	cfg = base_cfg();
+	cfg.mode = TALLY_MODE_FIELDS;
+	static const char *const good[] = { "1", "2,5", "1-3", "3-", "1,1", "10-12,2" };
+	for (size_t i = 0; i < sizeof good / sizeof *good; i++) {
+		cfg.fields = good[i];
+		tok_shared *s = tok_shared_create(&cfg, err, sizeof err, &usage);
+		ck_assert_msg(s != NULL, "%s: %s", good[i], err);
+		tok_shared_destroy(s);
+	}
+}
+END_TEST
+
+/* ---- Filters ------------------------------------------------------------ */
+
+static char *write_temp(const char *text)
+{
+	char *path = strdup("/tmp/tally-test-stop-XXXXXX");
+	int fd = mkstemp(path);
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(write(fd, text, strlen(text)), (int)strlen(text));
+	close(fd);
+	return path;
+}
+
+START_TEST(test_filters)
+{
+	tally_config cfg = words_cfg();
+	cfg.min_length = 2;
+	cfg.max_length = 3;
+	EXPECT(&cfg, "a ab abc abcd \xc3\xa9\xc3\xa9 \xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9",
+		"[ab]=1\n[abc]=1\n[\xc3\xa9\xc3\xa9]=1\n");
+	/* Ill-formed bytes count one each (space split keeps them). */
+	cfg.split = TALLY_SPLIT_SPACE;
+	EXPECT(&cfg, "\xff\xff \xff \xff\xff\xff\xff", "[\xff\xff]=1\n");
+
+	char *path = write_temp("The\r\nAND\n\n\xc3\x89T\xc3\x89\n");
+	cfg = words_cfg();
+	cfg.stopwords_path = path;
+	EXPECT(&cfg, "the cat and THE dog \xc3\xa9t\xc3\xa9 summer", "[cat]=1\n[dog]=1\n[summer]=1\n");
+	/* Case keep: the list is not mapped either. */
+	cfg.casemode = TALLY_CASE_KEEP;
+	EXPECT(&cfg, "The the AND and", "[and]=1\n[the]=1\n");
+	/* Lines: every key is filtered. */
+	cfg = base_cfg();
+	cfg.mode = TALLY_MODE_LINES;
+	cfg.stopwords_path = path;
+	EXPECT(&cfg, "The\nthe\nAND x\n", "[AND x]=1\n[the]=1\n");
+	unlink(path);
+	free(path);
+}
+END_TEST
+
+/* ---- N-grams ------------------------------------------------------------ */
+
+START_TEST(test_ngrams)
+{
+	tally_config cfg = words_cfg();
+	cfg.ngram = 2;
+	EXPECT(&cfg, "a b c a b", "[a b]=2\n[b c]=1\n[c a]=1\n");
+	cfg.ngram = 3;
+	EXPECT(&cfg, "A b", "");
+	EXPECT(&cfg, "a b c d", "[a b c]=1\n[b c d]=1\n");
+	/* Filters apply before n-grams are formed. */
+	char *path = write_temp("the\n");
+	cfg.ngram = 2;
+	cfg.stopwords_path = path;
+	cfg.min_length = 2;
+	EXPECT(&cfg, "the cat x the dog ran", "[cat dog]=1\n[dog ran]=1\n");
+	unlink(path);
+	free(path);
+	/* The n-gram key is cut like any key. */
+	cfg = words_cfg();
+	cfg.ngram = 2;
+	cfg.max_key_bytes = 6;
+	result r;
+	char *d = count1(&cfg, "abcdefgh xy ab cd", 17, &r);
+	ck_assert_str_eq(d, "[ab cd]=1\n[abcdef]=1\n[xy ab]=1\n");
+	ck_assert_uint_eq(r.cut, 2);  /* the word, then its n-gram */
+	free(d);
+}
+END_TEST
+
+/* Chunks given by hand: n-grams across chunks with fewer than N-1 words. */
+START_TEST(test_ngram_stitch)
+{
+	tally_config cfg = words_cfg();
+	cfg.ngram = 3;
+	char err[200];
+	int usage;
+	tok_shared *s = tok_shared_create(&cfg, err, sizeof err, &usage);
+	table_config tc = { 0, 0, NULL };
+	table *t[2] = { table_create(&tc), table_create(&tc) };
+	tok_worker *w = tok_worker_create(s, t[0]), *st = tok_worker_create(s, t[1]);
+	static const char *const parts[] = { "a b ", "c ", "", "d ", "e f g ", "h" };
+	for (int round = 0; round < 2; round++) {
+		for (size_t i = 0; i < sizeof parts / sizeof *parts; i++) {
+			tok_chunk c = { parts[i], strlen(parts[i]), 0, NULL };
+			tok_edge *e;
+			ck_assert_int_eq(tok_run(w, &c, &e), 0);
+			ck_assert_int_eq(tok_stitch(st, e), 0);
+			tok_edge_free(e);
+		}
+		tok_stitch_reset(st);  /* the second round is another input */
+	}
+	char *d = dump_tables(t, 2);
+	ck_assert_str_eq(d, "[a b c]=2\n[b c d]=2\n[c d e]=2\n[d e f]=2\n[e f g]=2\n[f g h]=2\n");
+	free(d);
+	tok_worker_destroy(w);
+	tok_worker_destroy(st);
+	table_destroy(t[0]);
+	table_destroy(t[1]);
+	tok_shared_destroy(s);
+}
+END_TEST
+
+/* ---- Random chunking property -------------------------------------------- */
+
+static const char *const pieces[] = {
+	"a", "b", "Z", "7", "_", " ", "  ", "\t", "\n", "\r\n", "'", "''", "\xe2\x80\x99",
+	"\xc3\xa9", "\xc3\x89", "\xd0\x96", "\xd0\xb6", "\xe6\xbc\xa2", "\xe3\x80\x81",
+	"\xf0\x90\x90\x80", "\xcc\x81", "\xff", "\x80", "\xe2\x82", "\xc4\xb0", "\xe2\x84\xaa",
+	",", ";", "\"", "\"\"", "-", ".", "\0", "abcdefghij", "don't", "\xd0\x96\xd0\x96\xd0\x96\xd0\x96"
+};
+
+static size_t random_input(char *buf, size_t cap)
+{
+	size_t len = 0, target = rnd((unsigned)cap);
+	while (len < target) {
+		const char *p = pieces[rnd(sizeof pieces / sizeof *pieces)];
+		size_t n = p[0] ? strlen(p) : 1;
+		if (len + n > cap)
+			break;
+		memcpy(buf + len, p, n);
+		len += n;
+	}
+	return len;
+}
+
+/* big_only: only buffers larger than any input (no forced splits). */
+static void check_chunking(const tally_config *cfg, int rounds, int big_only)
+{
+	char in[600];
+	char err[200];
+	int usage;
+	tok_shared *s = tok_shared_create(cfg, err, sizeof err, &usage);
+	ck_assert_msg(s != NULL, "%s", err);
+	size_t minc = tok_min_capacity(s);
+	tok_shared_destroy(s);
+	for (int i = 0; i < rounds; i++) {
+		size_t len = random_input(in, sizeof in);
+		result one, many;
+		run_cfg(cfg, in, len, 0, 1, &one);
+		size_t caps[] = { minc, minc + 1 + rnd(8), minc + rnd(64), 1000 };
+		for (size_t k = big_only ? 3 : 0; k < sizeof caps / sizeof *caps; k++) {
+			unsigned maxread = 1 + rnd(k == 3 ? 1000 : 12);
+			run_cfg(cfg, in, len, caps[k], maxread, &many);
+			ck_assert_msg(strcmp(one.dump, many.dump) == 0,
+				"round %d cap %zu len %zu:\n--- one\n%s--- chunked\n%s", i, caps[k], len,
+				one.dump, many.dump);
+			ck_assert_uint_eq(many.tokens, one.tokens);
+			ck_assert_uint_eq(many.ill, one.ill);
+			ck_assert_uint_eq(many.cut, one.cut);
+			ck_assert_uint_eq(many.skipped, one.skipped);
+			ck_assert_uint_eq(many.bytes, one.bytes);
+			result_free(&many);
+		}
+		result_free(&one);
+	}
+}
+
+static const size_t max_keys[] = { 6, 1 << 20 };
+
+START_TEST(test_prop_words)
+{
+	tally_config cfg = words_cfg();
+	cfg.max_key_bytes = max_keys[_i % 2];
+	cfg.casemode = (tally_case)(_i / 2 % 4);
+	check_chunking(&cfg, 60, 0);
+	cfg.split = TALLY_SPLIT_SPACE;
+	check_chunking(&cfg, 60, 0);
+}
+END_TEST
+
+START_TEST(test_prop_lines)
+{
+	tally_config cfg = base_cfg();
+	cfg.mode = TALLY_MODE_LINES;
+	cfg.max_key_bytes = max_keys[_i % 2];
+	cfg.casemode = (tally_case)(_i / 2 % 4);
+	check_chunking(&cfg, 80, 0);
+}
+END_TEST
+
+/* Lists whose columns start at 1 and are contiguous: a record longer than a
+ * buffer has its key decided in its first buffer, so counts are exact for
+ * any buffer of tok_min_capacity.  Others are exact when records fit. */
+START_TEST(test_prop_fields)
+{
+	static const char *const lists[] = { "1", "1-2", "1-", "1,2" };
+	tally_config cfg = base_cfg();
+	cfg.mode = TALLY_MODE_FIELDS;
+	cfg.max_key_bytes = max_keys[_i % 2];
+	cfg.fields = lists[_i / 2 % 4];
+	cfg.csv = _i / 8 % 2;
+	cfg.delimiter = _i / 16 % 2 ? ';' : 0;
+	cfg.casemode = _i / 16 % 2 ? TALLY_CASE_LOWER : TALLY_CASE_DEFAULT;
+	check_chunking(&cfg, 60, 0);
+	static const char *const gaps[] = { "2", "1,3", "2-", "3-4" };
+	cfg.fields = gaps[_i / 2 % 4];
+	check_chunking(&cfg, 30, 1);
+}
+END_TEST
+
+START_TEST(test_prop_ngrams)
+{
+	tally_config cfg = words_cfg();
+	cfg.ngram = 2 + (unsigned)(_i % 3);
+	cfg.max_key_bytes = max_keys[_i / 3 % 2];
+	cfg.split = _i / 6 % 2 ? TALLY_SPLIT_SPACE : TALLY_SPLIT_UNICODE;
+	cfg.min_length = _i % 2 ? 2 : 0;
+	check_chunking(&cfg, 40, 0);
+}
+END_TEST
+
+static Suite *tokenize_suite(void)
+{
+	Suite *s = suite_create("tokenize");
+	TCase *tc = tcase_create("keys");
+	tcase_add_test(tc, test_apostrophes);
+	tcase_add_test(tc, test_marks_cjk_numbers);
+	tcase_add_test(tc, test_illformed);
+	tcase_add_test(tc, test_nul_crlf);
+	tcase_add_test(tc, test_case_modes);
+	tcase_add_test(tc, test_max_key);
+	tcase_add_test(tc, test_long_word_chunks);
+	tcase_add_test(tc, test_cut_basics);
+	tcase_add_test(tc, test_lines);
+	tcase_add_test(tc, test_tsv);
+	tcase_add_test(tc, test_csv);
+	tcase_add_test(tc, test_header);
+	tcase_add_test(tc, test_bad_configs);
+	tcase_add_test(tc, test_filters);
+	tcase_add_test(tc, test_ngrams);
+	tcase_add_test(tc, test_ngram_stitch);
+	suite_add_tcase(s, tc);
+	TCase *tp = tcase_create("chunking");
+	tcase_set_timeout(tp, 30);
+	tcase_add_loop_test(tp, test_prop_words, 0, 8);
+	tcase_add_loop_test(tp, test_prop_lines, 0, 8);
+	tcase_add_loop_test(tp, test_prop_fields, 0, 32);
+	tcase_add_loop_test(tp, test_prop_ngrams, 0, 12);
+	suite_add_tcase(s, tp);
+	return s;
+}
+
+int main(void)
+{
+	SRunner *sr = srunner_create(tokenize_suite());
+	srunner_run_all(sr, CK_NORMAL);
+	int failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
