@@ -214,6 +214,12 @@ int tally_writer_put(tally_writer *w, const tally_item *it);
  * err filled (errno kept, EPIPE included). */
 int tally_writer_close(tally_writer *w, int commit, char *err, size_t errlen);
 
+/* Remove the temporary output file of an open writer, if any.  Only
+ * async-signal-safe calls: meant for the caller's SIGINT/SIGTERM/SIGHUP
+ * handler (the engine's own spill files are removed by its handlers, which
+ * then call the handler installed before tally_create). */
+void tally_signal_cleanup(void);
+
 /* Escape one key for a format into buf (cap bytes); returns the length the
  * full escape needs (like snprintf).  Exposed for tests. */
 size_t tally_escape_key(tally_format fmt, const char *key, size_t len, char *buf, size_t cap);

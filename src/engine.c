@@ -261,6 +261,9 @@ tally_engine *tally_create(const tally_config *cfg, char *err, size_t errlen, in
 	e->spill = spill_create(e->cfg.tmpdir, err, errlen);
 	if (!e->spill)
 		goto fail;
+	/* The final merge reads many runs at once: keep their buffers within a
+	 * quarter of the budget (at least a two-way merge). */
+	spill_set_memory(e->spill, e->cfg.memory / 4);
 
 	/* Small budgets get few partitions so that the empty tables fit. */
 	table_config tc = { .part_bits = e->cfg.memory >= (64u << 20) ? 8 : 4,

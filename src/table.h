@@ -13,6 +13,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #define XXH_INLINE_ALL
 #include <xxhash.h>
@@ -37,10 +38,6 @@ static inline uint64_t table_hash(const void *key, size_t len)
 table *table_create(const table_config *cfg);
 void   table_destroy(table *t);
 
-/* Add n to key's count (hash = table_hash(key, len)).  The key bytes are
- * copied into the pool when new.  Returns 0, or -1 on a fatal error (out of
- * memory, or a spill that failed: errno set).  Not thread-safe per table. */
-int table_add(table *t, const char *key, size_t len, uint64_t hash, uint64_t n);
 
 /* Distinct keys held now (approximate when read from another thread). */
 uint64_t table_size(const table *t);
@@ -56,6 +53,76 @@ typedef struct table_entry {
 	uint32_t    len;
 	uint32_t    clock;   /* recency for CLOCK eviction */
 } table_entry;
+
+/* The parts of a table that the inline hot path reads.  The rest of the
+ * table is private to table.c; these fields are here only so that a hit, the
+ * common case, costs no function call. */
+typedef struct table_part {
+	table_entry *slots;
+	size_t       mask;     /* capacity - 1 */
+	size_t       count;
+} table_part;
+
+typedef struct table_hot {
+	table_part *parts;
+	unsigned    shift;     /* 64 - part_bits */
+	uint64_t    hits;
+} table_hot;
+
+#define TABLE_CLOCK_MAX 3u
+
+/* Out of line: a key not in the table (insert, grow, maybe evict). */
+int table_add_new(table *t, table_part *pt, table_entry *slot, const char *key, size_t len,
+	uint64_t hash, uint64_t n);
+
+static inline int table_key_eq(const char *a, const char *b, size_t len)
+{
+	/* Most keys are short words: two overlapping loads of 8, 4 or 1 bytes
+	 * cover any length up to 16 without reading outside the keys. */
+	if (len >= 8) {
+		if (len > 16)
+			return memcmp(a, b, len) == 0;
+		uint64_t a0, b0, a1, b1;
+		memcpy(&a0, a, 8);
+		memcpy(&b0, b, 8);
+		memcpy(&a1, a + len - 8, 8);
+		memcpy(&b1, b + len - 8, 8);
+		return ((a0 ^ b0) | (a1 ^ b1)) == 0;
+	}
+	if (len >= 4) {
+		uint32_t a0, b0, a1, b1;
+		memcpy(&a0, a, 4);
+		memcpy(&b0, b, 4);
+		memcpy(&a1, a + len - 4, 4);
+		memcpy(&b1, b + len - 4, 4);
+		return ((a0 ^ b0) | (a1 ^ b1)) == 0;
+	}
+	if (len)
+		return a[0] == b[0] && a[len / 2] == b[len / 2] && a[len - 1] == b[len - 1];
+	return 1;
+}
+
+/* Add n to key's count (hash = table_hash(key, len)).  The key bytes are
+ * copied into the pool when new.  Returns 0, or -1 on a fatal error (out of
+ * memory, or a spill that failed: errno set).  Not thread-safe per table. */
+static inline int table_add(table *t, const char *key, size_t len, uint64_t hash, uint64_t n)
+{
+	table_hot *h = (table_hot *)t;
+	table_part *pt = &h->parts[hash >> h->shift];
+	size_t i = hash & pt->mask;
+	for (;;) {
+		table_entry *e = &pt->slots[i];
+		if (!e->count)
+			return table_add_new(t, pt, e, key, len, hash, n);
+		if (e->hash == hash && e->len == len && table_key_eq(e->key, key, len)) {
+			e->count += n;
+			e->clock = TABLE_CLOCK_MAX;
+			h->hits++;
+			return 0;
+		}
+		i = (i + 1) & pt->mask;
+	}
+}
 
 /* Merge partition p of src into dst (same part_bits), then empty that
  * partition of src.  Keys of src stay owned by src's pool: dst must not

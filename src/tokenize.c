@@ -25,7 +25,14 @@
 
 #include <utf8proc.h>
 
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
+
 #define TOK_DEFAULT_MAX_KEY ((size_t)1 << 20)
+/* Bytes past max_key in a worker's key buffer: the builder's 4 and room for
+ * whole 16-byte vector stores. */
+#define KEY_SLACK 48
 
 /* tok_cont values. */
 #define CONT_SKIP       1u
@@ -45,12 +52,18 @@ enum { CSV_START = 0, CSV_UNQ, CSV_QUOTED, CSV_QSEEN };
 /* ---- Field selection ------------------------------------------------- */
 
 struct tok_fields {
-	uint8_t *sel;        /* sel[c] for 1 <= c <= maxcol: column c selected */
+	uint8_t *sel;        /* sel[c] for 1 <= c <= nbits: column c selected */
+	size_t   nbits;      /* min(maxcol, FIELDS_BITMAP) */
+	size_t  *iv;         /* niv ranges lo, hi (SIZE_MAX: open), for columns > nbits */
+	size_t   niv;
 	size_t   maxcol;     /* highest explicitly selected column */
 	size_t   open_from;  /* "K-": every column >= K selected; 0 = none */
 	size_t   need;       /* a record needs at least this many columns */
 	int      shared;     /* owned by tok_shared */
 };
+
+/* Columns up to this are looked up in a bitmap; the rest in the ranges. */
+#define FIELDS_BITMAP 4096
 
 /* One item of the parsed LIST: a range of numbers or a name. */
 typedef struct field_item {
@@ -300,20 +313,24 @@ static void kb_append(const tok_shared *s, keybuf *k, const uint8_t *p, size_t n
 			continue;
 		}
 		uint32_t cp;
-		size_t m = utf8_dec(p, end, &cp);
-		uint8_t tmp[4];
-		size_t tl;
-		if (m) {
-			tl = utf8_enc(uni_lower(s, cp), tmp);
+		size_t m, tl;
+		if (c >= 0xC2 && c < 0xE0 && p + 1 < end && (p[1] & 0xC0) == 0x80) {
+			cp = ((c & 0x1Fu) << 6) | (p[1] & 0x3Fu);
+			m = 2;
 		} else {
-			tmp[0] = c;
+			m = utf8_dec(p, end, &cp);
+		}
+		/* Key buffers have at least 4 bytes of slack past max_key. */
+		if (m) {
+			tl = utf8_enc(uni_lower(s, cp), k->b + k->len);
+		} else {
+			k->b[k->len] = c;
 			tl = m = 1;
 		}
 		if (k->len + tl > s->max_key) {
 			k->cut = 1;
 			break;
 		}
-		memcpy(k->b + k->len, tmp, tl);
 		k->len += tl;
 		p += m;
 	}
@@ -460,7 +477,7 @@ static int parse_num(const char *p, size_t n, size_t *out)
 		if (mem_mul(v, 10, &v) || mem_add(v, (size_t)(p[i] - '0'), &v))
 			return -1;
 	}
-	if (v == 0 || v > ((size_t)1 << 28))
+	if (v == 0 || v > ((size_t)1 << 40))
 		return -1;
 	*out = v;
 	return 0;
@@ -527,6 +544,8 @@ bad:
 	return -1;
 }
 
+static void fields_free(tok_fields *f);
+
 /* Build a selection from s->items, names resolved by cols (may be NULL when
  * there are no names).  Returns 0 or -1 (out of memory). */
 static int fields_build(const tok_shared *s, tok_fields *f, const size_t *cols)
@@ -543,37 +562,49 @@ static int fields_build(const tok_shared *s, tok_fields *f, const size_t *cols)
 		}
 		if (hi > f->maxcol)
 			f->maxcol = hi;
+		/* The record must reach the end of each closed range and the start
+		 * of each open one. */
+		if (hi > f->need)
+			f->need = hi;
 	}
-	f->sel = mem_calloc(MEM_OTHER, f->maxcol + 1, 1);
-	if (!f->sel)
+	f->nbits = f->maxcol < FIELDS_BITMAP ? f->maxcol : FIELDS_BITMAP;
+	f->niv = s->nitems;
+	f->sel = mem_calloc(MEM_OTHER, f->nbits + 1, 1);
+	f->iv = mem_calloc(MEM_OTHER, 2 * f->niv, sizeof(size_t));
+	if (!f->sel || !f->iv) {
+		fields_free(f);
 		return -1;
+	}
 	for (size_t i = 0; i < s->nitems; i++) {
 		const field_item *it = &s->items[i];
 		size_t lo = it->name ? cols[i] : it->lo;
-		size_t hi = it->name ? cols[i] : (it->hi == SIZE_MAX ? it->lo : it->hi);
-		for (size_t c = lo; c <= hi; c++)
-			f->sel[c] = 1;
-	}
-	f->need = f->maxcol;
-	if (f->open_from) {
-		/* Columns of an open range are taken as far as the record goes. */
-		f->need = 0;
-		for (size_t c = 1; c <= f->maxcol; c++)
-			if (f->sel[c] && c < f->open_from)
-				f->need = c;
-		if (f->open_from > f->need)
-			f->need = f->open_from;
-		for (size_t c = f->open_from; c <= f->maxcol; c++)
+		size_t hi = it->name ? cols[i] : it->hi;
+		f->iv[2 * i] = lo;
+		f->iv[2 * i + 1] = hi;
+		for (size_t c = lo; c <= hi && c <= f->nbits; c++)
 			f->sel[c] = 1;
 	}
 	return 0;
 }
 
+static void fields_free(tok_fields *f)
+{
+	if (f->sel)
+		mem_free(MEM_OTHER, f->sel, f->nbits + 1);
+	if (f->iv)
+		mem_free(MEM_OTHER, f->iv, 2 * f->niv * sizeof(size_t));
+	f->sel = NULL;
+	f->iv = NULL;
+}
+
 static inline int fields_selected(const tok_fields *f, size_t col)
 {
-	if (col <= f->maxcol)
+	if (col <= f->nbits)
 		return f->sel[col];
-	return f->open_from != 0;
+	for (size_t i = 0; i < f->niv; i++)
+		if (f->iv[2 * i] <= col && col <= f->iv[2 * i + 1])
+			return 1;
+	return 0;
 }
 
 /* ---- Shared settings ------------------------------------------------- */
@@ -661,6 +692,8 @@ tok_shared *tok_shared_create(const tally_config *cfg, char *err, size_t errlen,
 			snprintf(err, errlen, "%s", strerror(ENOMEM));
 			goto fail;
 		}
+		if (s->has_names)
+			s->numeric.need = SIZE_MAX;  /* unusable until names are resolved */
 		s->numeric.shared = 1;
 	}
 	if (build_tables(s)) {
@@ -684,8 +717,7 @@ void tok_shared_destroy(tok_shared *s)
 			mem_free(MEM_OTHER, s->items[i].name, strlen(s->items[i].name) + 1);
 	if (s->items)
 		mem_free(MEM_OTHER, s->items, s->items_cap * sizeof *s->items);
-	if (s->numeric.sel)
-		mem_free(MEM_OTHER, s->numeric.sel, s->numeric.maxcol + 1);
+	fields_free(&s->numeric);
 	stop_free(&s->stop);
 	mem_free(MEM_OTHER, s, sizeof *s);
 }
@@ -726,6 +758,7 @@ struct tok_worker {
 	keybuf   kb;
 	uint64_t tokens, cut, skipped, ill;
 	int      failed;
+	int      plain;        /* no filters and no n-grams: keys go straight in */
 
 	/* N-grams. */
 	unsigned n;
@@ -777,7 +810,8 @@ tok_worker *tok_worker_create(const tok_shared *s, table *t)
 	w->s = s;
 	w->t = t;
 	w->n = s->ngram;
-	w->kb.b = mem_alloc(MEM_OTHER, s->max_key + 8);
+	w->plain = w->n == 1 && !s->has_stop && !s->min_len && !s->max_len;
+	w->kb.b = mem_alloc(MEM_OTHER, s->max_key + KEY_SLACK);
 	if (!w->kb.b)
 		goto fail;
 	if (w->n > 1) {
@@ -802,7 +836,7 @@ void tok_worker_destroy(tok_worker *w)
 {
 	if (!w)
 		return;
-	mem_free(MEM_OTHER, w->kb.b, w->s->max_key + 8);
+	mem_free(MEM_OTHER, w->kb.b, w->s->max_key + KEY_SLACK);
 	if (w->ring) {
 		for (unsigned i = 0; i < w->n; i++)
 			wbuf_free(&w->ring[i]);
@@ -907,8 +941,8 @@ static void push_word(tok_worker *w, const uint8_t *key, size_t len)
 	}
 }
 
-/* Filters, then count (or feed the n-gram window).  h is computed here. */
-static void emit(tok_worker *w, const uint8_t *key, size_t len, int cut)
+/* Filters, then count (or feed the n-gram window). */
+static void emit_slow(tok_worker *w, const uint8_t *key, size_t len, int cut)
 {
 	const tok_shared *s = w->s;
 	if (s->min_len | s->max_len) {
@@ -935,6 +969,15 @@ static void emit(tok_worker *w, const uint8_t *key, size_t len, int cut)
 	if (!s->has_stop)
 		h = table_hash(key, len);
 	count_key(w, key, len, h, cut);
+}
+
+/* The hot path: no filters, no n-grams. */
+static inline void emit(tok_worker *w, const uint8_t *key, size_t len, int cut)
+{
+	if (w->plain)
+		count_key(w, key, len, table_hash(key, len), cut);
+	else
+		emit_slow(w, key, len, cut);
 }
 
 /* ---- Unicode words --------------------------------------------------- */
@@ -1041,30 +1084,29 @@ static void run_unicode(tok_worker *w, const uint8_t *p, const uint8_t *end)
 				}
 				break;
 			}
-			n = utf8_dec(p, end, &cp);
-			if (!n)
-				break;
-			if (cp == 0x2019) {
-				if (!(p + 3 < end && uni_word_at(s, p + 3, end)))
+			if (c >= 0xC2 && c < 0xE0 && p + 1 < end && (p[1] & 0xC0) == 0x80) {
+				/* Two-byte sequences (Cyrillic, Greek, Latin-1...). */
+				cp = ((c & 0x1F) << 6) | (p[1] & 0x3Fu);
+				n = 2;
+				if (!(s->uflags[cp] & UF_WORD))
 					break;
-			} else if (!uni_is_word(s, cp)) {
-				break;
-			}
-			uint8_t tmp[4];
-			const uint8_t *src = p;
-			size_t tl = n;
-			if (lower) {
-				uint32_t l = uni_lower(s, cp);
-				if (l != cp) {
-					tl = utf8_enc(l, tmp);
-					src = tmp;
+			} else {
+				n = utf8_dec(p, end, &cp);
+				if (!n)
+					break;
+				if (cp == 0x2019) {
+					if (!(p + 3 < end && uni_word_at(s, p + 3, end)))
+						break;
+				} else if (!uni_is_word(s, cp)) {
+					break;
 				}
 			}
+			/* The key buffer has slack: encode first, check after. */
+			size_t tl = utf8_enc(lower ? uni_lower(s, cp) : cp, key + k);
 			if (k + tl > max) {
 				cut = 1;
 				break;
 			}
-			memcpy(key + k, src, tl);
 			k += tl;
 			p += n;
 		}
@@ -1077,29 +1119,81 @@ static void run_unicode(tok_worker *w, const uint8_t *p, const uint8_t *end)
 
 /* ---- Space words ----------------------------------------------------- */
 
-static void run_space(tok_worker *w, const uint8_t *p, const uint8_t *end)
+#if defined(__SSE2__)
+/* Bit i set when p[i] is ASCII whitespace, for 64 bytes. */
+static inline uint64_t space_mask64(const uint8_t *p)
+{
+	const __m128i sp = _mm_set1_epi8(' '), tab = _mm_set1_epi8('\t');
+	const __m128i bias = _mm_set1_epi8((char)0x80), lim = _mm_set1_epi8((char)(0x80 + 5));
+	uint64_t m = 0;
+	for (int i = 0; i < 4; i++) {
+		__m128i b = _mm_loadu_si128((const __m128i *)(const void *)(p + 16 * i));
+		/* '\t'..'\r' are 5 consecutive bytes: an unsigned range test. */
+		__m128i t = _mm_xor_si128(_mm_sub_epi8(b, tab), bias);
+		__m128i r = _mm_or_si128(_mm_cmpeq_epi8(b, sp), _mm_cmplt_epi8(t, lim));
+		m |= (uint64_t)(uint16_t)_mm_movemask_epi8(r) << (16 * i);
+	}
+	return m;
+}
+
+/* Copy 16 bytes, mapping A-Z to a-z; returns a mask of bytes >= 0x80. */
+static inline unsigned ascii_lower16(const uint8_t *src, uint8_t *dst)
+{
+	const __m128i a = _mm_set1_epi8('A'), bias = _mm_set1_epi8((char)0x80);
+	const __m128i lim = _mm_set1_epi8((char)(0x80 + 26)), bit = _mm_set1_epi8(0x20);
+	__m128i b = _mm_loadu_si128((const __m128i *)(const void *)src);
+	__m128i t = _mm_xor_si128(_mm_sub_epi8(b, a), bias);
+	__m128i up = _mm_cmplt_epi8(t, lim);
+	_mm_storeu_si128((__m128i *)(void *)dst, _mm_or_si128(b, _mm_and_si128(up, bit)));
+	return (unsigned)_mm_movemask_epi8(b);
+}
+#else
+static inline uint64_t space_mask64(const uint8_t *p)
+{
+	uint64_t m = 0;
+	for (int i = 0; i < 64; i++)
+		m |= (uint64_t)(p[i] == ' ' || (p[i] >= '\t' && p[i] <= '\r')) << i;
+	return m;
+}
+
+static inline unsigned ascii_lower16(const uint8_t *src, uint8_t *dst)
+{
+	unsigned hi = 0;
+	for (int i = 0; i < 16; i++) {
+		uint8_t c = src[i];
+		dst[i] = (uint8_t)(c >= 'A' && c <= 'Z' ? c + 32 : c);
+		hi |= (unsigned)(c >> 7) << i;
+	}
+	return hi;
+}
+#endif
+
+/* One space-separated word st[0..len); end is the chunk's end (vector
+ * copies may read up to it). */
+static inline void space_word(tok_worker *w, const uint8_t *st, size_t len, const uint8_t *end)
 {
 	const tok_shared *s = w->s;
-	const uint8_t *sp = s->space, *low = s->lowtab;
 	const size_t max = s->max_key;
 	uint8_t *key = w->kb.b;
-	const tally_case cm = s->casemode;
-
-	while (p < end) {
-		while (p < end && sp[*p])
-			p++;
-		if (p == end)
-			break;
-		const uint8_t *st = p;
-		while (p < end && !sp[*p])
-			p++;
-		size_t len = (size_t)(p - st);
-		if (cm == TALLY_CASE_KEEP) {
-			if (len > max)
-				emit(w, st, utf8_cut(st, len, max), 1);
-			else
-				emit(w, st, len, 0);
-		} else if (cm == TALLY_CASE_ASCII) {
+	switch (s->casemode) {
+	case TALLY_CASE_KEEP:
+		if (len > max)
+			emit(w, st, utf8_cut(st, len, max), 1);
+		else
+			emit(w, st, len, 0);
+		return;
+	case TALLY_CASE_LOWER:
+	case TALLY_CASE_ASCII:
+		if (len <= 32 && len <= max && (size_t)(end - st) >= 32) {
+			unsigned hi = ascii_lower16(st, key) | ascii_lower16(st + 16, key + 16) << 16;
+			hi &= (unsigned)((1ull << len) - 1);
+			if (!hi || s->casemode == TALLY_CASE_ASCII) {
+				emit(w, key, len, 0);
+				return;
+			}
+		}
+		if (s->casemode == TALLY_CASE_ASCII) {
+			const uint8_t *low = s->lowtab;
 			size_t m = len < max + 4 ? len : max + 4;
 			for (size_t i = 0; i < m; i++)
 				key[i] = low[st[i]];
@@ -1107,14 +1201,53 @@ static void run_space(tok_worker *w, const uint8_t *p, const uint8_t *end)
 				emit(w, key, utf8_cut(key, m, max), 1);
 			else
 				emit(w, key, len, 0);
-		} else {
-			keybuf *kb = &w->kb;
-			kb_reset(kb);
-			kb_append(s, kb, st, len);
-			int cut = kb_finish(s, kb);
-			emit(w, kb->b, kb->len, cut);
+			return;
 		}
+		break;
+	default:
+		break;
 	}
+	keybuf *kb = &w->kb;
+	kb_reset(kb);
+	kb_append(s, kb, st, len);
+	int cut = kb_finish(s, kb);
+	emit(w, kb->b, kb->len, cut);
+}
+
+/* Words are the runs between whitespace: find the changes between space
+ * and non-space 64 bytes at a time and take the words between them. */
+static void run_space(tok_worker *w, const uint8_t *p, const uint8_t *end)
+{
+	const uint8_t *sp = w->s->space, *start = p;
+	uint64_t prev = 1;   /* the byte before p counts as whitespace */
+	int inword = 0;
+	while (p < end) {
+		size_t n = (size_t)(end - p);
+		uint64_t m;
+		if (n >= 64) {
+			m = space_mask64(p);
+		} else {
+			/* Bits past the end count as whitespace: a word ends there. */
+			m = ~(uint64_t)0;
+			for (size_t i = 0; i < n; i++)
+				if (!sp[p[i]])
+					m &= ~((uint64_t)1 << i);
+		}
+		uint64_t trans = m ^ ((m << 1) | prev);
+		prev = m >> 63;
+		while (trans) {
+			const uint8_t *q = p + __builtin_ctzll(trans);
+			trans &= trans - 1;
+			if (inword)
+				space_word(w, start, (size_t)(q - start), end);
+			else
+				start = q;
+			inword ^= 1;
+		}
+		p += n >= 64 ? 64 : n;
+	}
+	if (inword)
+		space_word(w, start, (size_t)(end - start), end);
 }
 
 /* ---- Lines ----------------------------------------------------------- */
@@ -1626,7 +1759,7 @@ void tok_fields_release(const tok_shared *s, tok_fields *f)
 	(void)s;
 	if (!f || f->shared)
 		return;
-	mem_free(MEM_OTHER, f->sel, f->maxcol + 1);
+	fields_free(f);
 	mem_free(MEM_OTHER, f, sizeof *f);
 }
 

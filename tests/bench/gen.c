@@ -76,10 +76,14 @@ static inline uint32_t rng_below(rng *r, uint32_t n)
 
 /* ---- Zipf sampling by Walker's alias method --------------------------- */
 
+typedef struct alias_slot {
+	uint32_t prob;   /* threshold scaled to 2^32 */
+	uint32_t other;
+} alias_slot;
+
 typedef struct alias {
 	uint32_t n;
-	uint32_t *prob;  /* threshold scaled to 2^32 */
-	uint32_t *other;
+	alias_slot *slot; /* one cache line visit per draw */
 } alias;
 
 static void *xmalloc(size_t n)
@@ -100,8 +104,7 @@ static void alias_zipf(alias *a, uint32_t n, double s)
 	uint32_t ns = 0, nl = 0;
 
 	a->n = n;
-	a->prob = xmalloc(n * sizeof *a->prob);
-	a->other = xmalloc(n * sizeof *a->other);
+	a->slot = xmalloc(n * sizeof *a->slot);
 	for (uint32_t i = 0; i < n; i++)
 		sum += p[i] = pow((double)i + 1, -s);
 	for (uint32_t i = 0; i < n; i++) {
@@ -113,8 +116,8 @@ static void alias_zipf(alias *a, uint32_t n, double s)
 	}
 	while (ns && nl) {
 		uint32_t l = small[--ns], g = large[--nl];
-		a->prob[l] = (uint32_t)(p[l] * 4294967295.0);
-		a->other[l] = g;
+		a->slot[l].prob = (uint32_t)(p[l] * 4294967295.0);
+		a->slot[l].other = g;
 		p[g] = (p[g] + p[l]) - 1;
 		if (p[g] < 1)
 			small[ns++] = g;
@@ -123,13 +126,13 @@ static void alias_zipf(alias *a, uint32_t n, double s)
 	}
 	while (nl) {
 		uint32_t g = large[--nl];
-		a->prob[g] = UINT32_MAX;
-		a->other[g] = g;
+		a->slot[g].prob = UINT32_MAX;
+		a->slot[g].other = g;
 	}
 	while (ns) {
 		uint32_t l = small[--ns];
-		a->prob[l] = UINT32_MAX;
-		a->other[l] = l;
+		a->slot[l].prob = UINT32_MAX;
+		a->slot[l].other = l;
 	}
 	free(p);
 	free(small);
@@ -140,7 +143,7 @@ static inline uint32_t alias_draw(const alias *a, rng *r)
 {
 	uint64_t x = rng_next(r);
 	uint32_t i = (uint32_t)(((x >> 32) * (uint64_t)a->n) >> 32);
-	return (uint32_t)x < a->prob[i] ? i : a->other[i];
+	return (uint32_t)x < a->slot[i].prob ? i : a->slot[i].other;
 }
 
 /* ---- vocabulary ------------------------------------------------------- */
@@ -156,11 +159,15 @@ static const unsigned cyr_freq[32] = {
 	47, 55, 63, 26, 3, 10, 5, 14, 7, 4, 1, 19, 17, 3, 6, 20
 };
 
+typedef struct vocab_word {
+	uint64_t off;       /* 3 forms in a row: lower, Capitalized, UPPER */
+	uint32_t len;       /* bytes of each form */
+} vocab_word;
+
 typedef struct vocab {
 	uint32_t n;
 	char *arena;
-	uint64_t *off;      /* 3 forms per word: lower, Capitalized, UPPER */
-	uint8_t *len;       /* bytes of each word (same for all forms) */
+	vocab_word *w;
 } vocab;
 
 typedef struct letters {
@@ -233,8 +240,7 @@ static void vocab_build(vocab *v, uint32_t n, int cyrillic, rng *r)
 		exit(1);
 	}
 	v->n = n;
-	v->off = xmalloc((size_t)n * 3 * sizeof *v->off);
-	v->len = xmalloc(n);
+	v->w = xmalloc((size_t)n * sizeof *v->w);
 	v->arena = xmalloc((size_t)n * 3 * 32 * (cyrillic ? 2 : 1));
 	for (uint32_t w = 0; w < n; w++) {
 		unsigned base = 2 + (unsigned)(log2((double)w + 2) / 3);
@@ -255,25 +261,25 @@ static void vocab_build(vocab *v, uint32_t n, int cyrillic, rng *r)
 			if (++tries % 8 == 0 && len < 30)
 				len++;
 		}
+		v->w[w].off = at;
 		for (int form = 0; form < 3; form++) {
 			char *p = v->arena + at;
 			size_t b = 0;
-			v->off[(size_t)w * 3 + form] = at;
 			for (unsigned i = 0; i < len; i++) {
 				int up = form == 2 || (i == 0 && (form == 1 || proper));
 				b += letter_put(&L, idx[i], up, p + b);
 			}
-			v->len[w] = (uint8_t)b;
+			v->w[w].len = (uint32_t)b;
 			at += b;
 		}
 	}
 	free(set);
 }
 
-static inline const char *vocab_word(const vocab *v, uint32_t w, int form)
-{
-	return v->arena + v->off[(size_t)w * 3 + form];
-}
+/* Append form (0 lower, 1 Capitalized, 2 UPPER) of word w. */
+#define OUT_WORD(o, v, word, form) \
+	out_mem((o), (v)->arena + (v)->w[(word)].off + (size_t)(form) * (v)->w[(word)].len, \
+		(v)->w[(word)].len)
 
 /* ---- output buffer ----------------------------------------------------- */
 
@@ -383,7 +389,7 @@ static void gen_words(const opts *op, out *o, rng *r)
 					out_uint(o, (d >> 28) % 60 + 1, 0);
 				}
 			} else {
-				out_mem(o, vocab_word(&v, w, form), v.len[w]);
+				OUT_WORD(o, &v, w, form);
 				if (roll2 >= 17 && roll2 < 27)
 					out_str(o, op->cyrillic ? "'\xd1\x81" : "'s");
 			}
@@ -532,10 +538,10 @@ static void gen_lines(const opts *op, out *o, rng *r)
 			uint32_t t = alias_draw(&head, r);
 			out_str(o, levels[t % 16]);
 			out_str(o, " [");
-			out_mem(o, vocab_word(&v, hw[t][0], 0), v.len[hw[t][0]]);
+			OUT_WORD(o, &v, hw[t][0], 0);
 			out_str(o, "] ");
 			for (int j = 1; j < 6; j++) {
-				out_mem(o, vocab_word(&v, hw[t][j], j == 1), v.len[hw[t][j]]);
+				OUT_WORD(o, &v, hw[t][j], j == 1);
 				out_ch(o, j < 5 ? ' ' : ':');
 			}
 			out_ch(o, ' ');
@@ -554,7 +560,7 @@ static void gen_lines(const opts *op, out *o, rng *r)
 			out_uint(o, 1 + p % 3, 0);
 			for (int j = 0; j < 3 - (int)(p % 2); j++) {
 				out_ch(o, '/');
-				out_mem(o, vocab_word(&v, pw[p][j], 0), v.len[pw[p][j]]);
+				OUT_WORD(o, &v, pw[p][j], 0);
 			}
 			if (p % 3 == 0) {
 				out_ch(o, '/');
@@ -601,9 +607,9 @@ static void gen_table(const opts *op, out *o, rng *r, int csv)
 		if (roll < 10) {
 			if (csv)
 				out_ch(o, '"');
-			out_mem(o, vocab_word(&v, w, 1), v.len[w]);
+			OUT_WORD(o, &v, w, 1);
 			out_str(o, ", ");
-			out_mem(o, vocab_word(&v, w2, 0), v.len[w2]);
+			OUT_WORD(o, &v, w2, 0);
 			if (csv)
 				out_ch(o, '"');
 		} else if (roll < 15) {
@@ -611,13 +617,13 @@ static void gen_table(const opts *op, out *o, rng *r, int csv)
 				out_str(o, "\"\"\"");
 			else
 				out_ch(o, '"');
-			out_mem(o, vocab_word(&v, w, 0), v.len[w]);
+			OUT_WORD(o, &v, w, 0);
 			if (csv)
 				out_str(o, "\"\"\"");
 			else
 				out_ch(o, '"');
 		} else {
-			out_mem(o, vocab_word(&v, w, 0), v.len[w]);
+			OUT_WORD(o, &v, w, 0);
 		}
 		out_ch(o, sep);
 		/* 3: low cardinality */
@@ -639,7 +645,7 @@ static void gen_table(const opts *op, out *o, rng *r, int csv)
 					out_ch(o, ' ');
 				if (quoted && q == 1)
 					out_str(o, "\"\"");
-				out_mem(o, vocab_word(&v, t, 0), v.len[t]);
+				OUT_WORD(o, &v, t, 0);
 				if (quoted && q == 1)
 					out_str(o, "\"\"");
 				if (quoted && q == 2)

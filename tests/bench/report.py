@@ -61,6 +61,11 @@ def read_case(path):
     return case
 
 
+def md(text):
+    """Text for a Markdown table cell."""
+    return text.replace("|", "\\|")
+
+
 def shorten(text):
     """Paths of this run in commands read as tally, $BENCH_DIR and tests/bench."""
     for var, short in (("BENCH_TALLY", "tally"), ("BENCH_DIRPATH", "$BENCH_DIR"), ("BENCH_HERE", "tests/bench")):
@@ -89,20 +94,20 @@ def section(case, env):
     for r in case["runs"]:
         cmd = shorten(r["cmd"]).replace("|", "\\|")
         if not r["ok"]:
-            out.append("| %s | %s `%s` | failed | | | |" % (r["group"], r["label"], cmd))
+            out.append("| %s | %s `%s` | failed | | | |" % (r["group"], md(r["label"]), cmd))
             continue
         ref = case["refs"].get(r["group"])
         ratio = ""
         if ref and (r["group"] + "/" + ref) in t:
             ratio = fmt_ratio(r["median"] / t[r["group"] + "/" + ref])
         out.append("| %s | %s: `%s` | %s (%s-%s) | %.0f | %s | %.1f |" % (
-            r["group"], r["label"], cmd, fmt_time(r["median"]), fmt_time(r["min"]), fmt_time(r["max"]),
+            r["group"], md(r["label"]), cmd, fmt_time(r["median"]), fmt_time(r["min"]), fmt_time(r["max"]),
             r["bytes"] / 1e6 / r["median"], ratio, r["rss"] / 1048576))
     out.append("")
     if case["checks"]:
         out.append("Output agreement (normalised outputs compared in full):\n")
         for label, status, detail in case["checks"]:
-            out.append("- %s: **%s** %s" % (label, status, shorten(detail).replace("|", "\\|")))
+            out.append("- %s: **%s** %s" % (md(label), status, shorten(detail).replace("|", "\\|")))
         out.append("")
     if case["targets"]:
         out.append("| target | measured | result |")
@@ -112,11 +117,11 @@ def section(case, env):
                 v = eval(vexpr, {}, {"t": t, "m": m, "mbs": mbs})
                 ok = eval(cexpr, {}, {"v": v})
                 shown = ("%.3g" % v) + unit if isinstance(v, float) else str(v) + unit
-                out.append("| %s | %s | %s |" % (desc, shown, "met" if ok else "**NOT met**"))
+                out.append("| %s | %s | %s |" % (md(desc), shown, "met" if ok else "**NOT met**"))
             except KeyError:
-                out.append("| %s | | not run |" % desc)
+                out.append("| %s | | not run |" % md(desc))
             except ZeroDivisionError:
-                out.append("| %s | | not measurable (zero time) |" % desc)
+                out.append("| %s | | not measurable (zero time) |" % md(desc))
         out.append("")
     return "\n".join(out)
 

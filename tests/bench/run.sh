@@ -45,7 +45,9 @@ full)
 	RESULTS=${BENCH_RESULTS:-$HERE/RESULTS.md}
 	KJV_SMALL=10 KJV_BIG=496         # 43 MB and 2.1 GB
 	S_LINES=1G S_CYR=512M S_W05=512M S_W1=1G S_W2=2G
-	S_UNI=256M S_TSV=1G S_CSV=256M S_NGRAM=256M
+	S_UNI=128M S_TSV=1G S_CSV=256M S_NGRAM=128M
+	S_CHECK=8M   # size of the inputs on which outputs are compared with peers'
+	CURVE='32M 64M 128M 256M 1G unbounded'
 	;;
 quick)
 	RUNS=${BENCH_RUNS:-1}
@@ -53,13 +55,14 @@ quick)
 	KJV_SMALL=1 KJV_BIG=8
 	S_LINES=16M S_CYR=16M S_W05=8M S_W1=16M S_W2=32M
 	S_UNI=8M S_TSV=16M S_CSV=8M S_NGRAM=8M
+	S_CHECK=4M
+	CURVE='32M 256M unbounded'
 	;;
 *)
 	echo "run.sh: BENCH_SCALE must be full or quick, not '$SCALE'" >&2
 	exit 2
 	;;
 esac
-S_CHECK=8M   # size of the inputs on which outputs are compared with peers'
 
 # ---- tools ---------------------------------------------------------------
 
@@ -243,7 +246,7 @@ target() {
 
 end_case() {
 	BENCH_ENV_LINE="measured $(date -u '+%Y-%m-%d %H:%M UTC'), BENCH_SCALE=$SCALE, BENCH_RUNS=$RUNS, load average at start $CASE_LOAD" \
-		BENCH_TALLY=$TALLY BENCH_DIRPATH=$DIR BENCH_HERE=$HERE python3 "$HERE/report.py" "$CASEFILE" "$RESULTS" "$DIR/machine.md" >/dev/null ||
+		BENCH_TALLY=$TALLY BENCH_DIRPATH=$DIR BENCH_HERE=$HERE python3 "$HERE/report.py" "$CASEFILE" "$RESULTS" "$DIR/machine.md" ||
 		log "run.sh: could not write $RESULTS"
 }
 
@@ -346,8 +349,8 @@ if want 4 scaling; then
 	corpus "$F05" words "$S_W05" && corpus "$F1" words "$S_W1" && corpus "$F2" words "$S_W2"
 	G05=words-$S_W05 G1=words-$S_W1 G2=words-$S_W2
 	note "Inputs: \`gen words -s SIZE\` (100k-word Zipf vocabulary, s = 1.05); tally with its defaults (unicode tokenizer, lowercase)."
-	for _g in "$G05:$F05" "$G1:$F1" "$G2:$F2"; do
-		_n=${_g%%:*} _f=${_g#*:}
+	for _pair in "$G05:$F05" "$G1:$F1" "$G2:$F2"; do
+		_n=${_pair%%:*} _f=${_pair#*:}
 		ref "$_n" "tally -j1"
 		warm "$_f"
 		measure "$_n" "tally -j1" "$(bytes "$_f")" "exec $T -j1 $_f"
@@ -395,26 +398,31 @@ if want 6 memory; then
 	B=$(bytes "$F") G=uniform-$S_UNI
 	warm "$F"
 	TB="$T --ngram 2"
-	_o=$DIR/cmd/unbounded.out
-	$TB --sort=key "$F" >"$_o"
-	_ref=$(sha256sum <"$_o" | cut -c1-64)
-	note "Input: \`gen uniform -s $S_UNI\` ($B bytes, $(wc -w <"$F" | tr -d ' ') words from a 16M-word vocabulary, $(wc -l <"$_o" | tr -d ' ') distinct bigrams)."
-	note "tally runs with its defaults (unicode tokenizer, lowercase), the same split as mawk's on this input; \`--sort=key\` output to /dev/null."
+	note "Input: \`gen uniform -s $S_UNI\` ($B bytes, $(wc -w <"$F" | tr -d ' ') words drawn from a 16M-word vocabulary)."
+	note "tally runs with its defaults (unicode tokenizer, lowercase), the same split as mawk's on this input, \`--sort=key\` output written to a file in BENCH_DIR (timed; the file of the last run is hashed afterwards)."
 	note "Peers: the bigram keys are written by mawk in a separate timed pass (\`mawk keys > FILE\`), then \`sort | uniq -c\` is timed on that file alone (target row); \`mawk keys | sort | uniq -c\` is the whole job as one pipeline."
-	rm -f "$_o"
 	ref "$G" "tally -m 256M"
-	_same=yes
-	for _m in 32M 64M 128M 256M 1G unbounded; do
-		if [ $_m = unbounded ]; then _opt= ; else _opt="-m $_m"; fi
-		measure "$G" "tally -m $_m" "$B" "exec $TB $_opt --sort=key $F"
-		_sha=$($TB $_opt --sort=key "$F" | sha256sum | cut -c1-64)
-		if [ "$_sha" = "$_ref" ]; then
-			printf 'check\t-m %s vs unbounded\tidentical\t(sha256 %s)\n' "$_m" "$_sha" >>"$CASEFILE"
+	_same=yes _ref=
+	for _mem in unbounded $CURVE; do
+		[ "$_mem" = unbounded ] && [ -n "$_ref" ] && continue
+		if [ "$_mem" = unbounded ]; then _opt=; else _opt="-m $_mem"; fi
+		_o=$DIR/cmd/bigrams.out
+		rm -f "$_o"
+		measure "$G" "tally -m $_mem" "$B" "exec $TB $_opt --sort=key $F >$_o"
+		[ -s "$_o" ] || continue
+		_sha=$(sha256sum <"$_o" | cut -c1-64)
+		if [ -z "$_ref" ]; then
+			_ref=$_sha
+			note "The unbounded run counts $(wc -l <"$_o" | tr -d ' ') distinct bigrams."
+		elif [ "$_sha" = "$_ref" ]; then
+			printf 'check\t-m %s vs unbounded\tidentical\t(sha256 %s)\n' "$_mem" "$_sha" >>"$CASEFILE"
 		else
 			_same=no
-			printf 'check\t-m %s vs unbounded\tDIFFER\t(sha256 %s, unbounded %s)\n' "$_m" "$_sha" "$_ref" >>"$CASEFILE"
+			printf 'check\t-m %s vs unbounded\tDIFFER\t(sha256 %s, unbounded %s)\n' "$_mem" "$_sha" "$_ref" >>"$CASEFILE"
 		fi
+		rm -f "$_o"
 	done
+	[ -n "$_ref" ] || _same=no
 	measure "$G" "mawk keys > FILE" "$B" "mawk -v keys=1 -f $AWKDIR/bigrams.awk $F >$K"
 	measure "$G" "sort -S 256M keys | uniq -c" "$B" "export LC_ALL=C; sort -S 256M --parallel=2 $K | uniq -c"
 	measure "$G" "mawk keys | sort -S 256M | uniq -c" "$B" "export LC_ALL=C; mawk -v keys=1 -f $AWKDIR/bigrams.awk $F | sort -S 256M --parallel=2 | uniq -c"

@@ -370,6 +370,63 @@ START_TEST(test_full_disk)
 }
 END_TEST
 
+/* Fail the k-th allocation for every k until a run needs fewer (a few
+ * successes in a row): each run either gives the exact output or fails
+ * cleanly (-1, no leak, no file left). */
+START_TEST(test_out_of_memory)
+{
+	rng_state = 77;
+	size_t n = 400;
+	pair *v = make_pairs(n);
+	size_t nref;
+	pair *ref = reference(v, n, TALLY_SORT_COUNT, 0, 0, &nref);
+	int completed = 0;
+	for (uint64_t k = 1; completed < 4; k++) {
+		char base[] = "/tmp/test_order.XXXXXX";
+		ck_assert_ptr_nonnull(mkdtemp(base));
+		mem_fail_after(k);
+		spill *sp = spill_create(base, NULL, 0);
+		order *o = NULL;
+		int ok = 0;
+		if (sp) {
+			spill_set_fanin(sp, 2);
+			order_config cfg = { TALLY_SORT_COUNT, 0, 0, 2048, sp };
+			o = order_create(&cfg);
+		}
+		if (o) {
+			size_t i;
+			for (i = 0; i < n; i++)
+				if (order_add(o, v[i].key, v[i].len, v[i].count))
+					break;
+			if (i == n && order_finish(o) == 0) {
+				tally_item it;
+				size_t j = 0;
+				int rc;
+				while ((rc = order_next(o, &it)) == 1) {
+					if (j >= nref || it.len != ref[j].len || it.count != ref[j].count ||
+					    memcmp(it.key, ref[j].key, it.len) != 0)
+						ck_abort_msg("failure %llu: item %zu differs", (unsigned long long)k, j);
+					j++;
+				}
+				ok = rc == 0 && j == nref;
+			}
+		}
+		/* The countdown still running means no allocation failed. */
+		mem_fail_after(0);
+		completed = ok ? completed + 1 : 0;
+		order_destroy(o);
+		spill_destroy(sp);
+		ck_assert_msg(count_entries(base) == 0, "failure %llu left files", (unsigned long long)k);
+		rmdir(base);
+		ck_assert_msg(mem_current(MEM_SPILL) == 0, "failure %llu leaked %llu bytes",
+			(unsigned long long)k, (unsigned long long)mem_current(MEM_SPILL));
+		ck_assert_uint_lt(k, 100000);
+	}
+	free(ref);
+	free_pairs(v, n);
+}
+END_TEST
+
 static Suite *order_suite(void)
 {
 	Suite *s = suite_create("order");
@@ -382,6 +439,7 @@ static Suite *order_suite(void)
 	tcase_add_test(tc, test_tiny_budget_many_runs);
 	tcase_add_test(tc, test_top_memory_bounded);
 	tcase_add_test(tc, test_full_disk);
+	tcase_add_test(tc, test_out_of_memory);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -563,6 +563,10 @@ START_TEST(test_full_disk)
 }
 END_TEST
 
+/* Kept in globals so that a leak checker sees them reachable at exit. */
+static spill *volatile child_spill_obj;
+static spill_writer *volatile child_writer;
+
 /* Child: a spill with two runs (one unfinished), its directory on fd, then
  * wait for a signal (or exit at once). */
 static void child_spill(int fd, int do_exit)
@@ -572,11 +576,11 @@ static void child_spill(int fd, int do_exit)
 	signal(SIGINT, SIG_DFL);
 	signal(SIGTERM, SIG_DFL);
 	signal(SIGHUP, SIG_DFL);
-	spill *s = spill_create(tmp_base, NULL, 0);
+	spill *s = child_spill_obj = spill_create(tmp_base, NULL, 0);
 	if (!s)
 		_exit(3);
 	for (int r = 0; r < 2; r++) {
-		spill_writer *w = spill_run_begin(s);
+		spill_writer *w = child_writer = spill_run_begin(s);
 		spill_rec rec = { 1, 1, "key", 3 };
 		if (!w || spill_run_put(w, &rec))
 			_exit(3);
