@@ -297,7 +297,7 @@ tally_engine *tally_create(const tally_config *cfg, char *err, size_t errlen, in
 	e->iopts = (input_opts){
 		.io = e->cfg.io,
 		.chunk_size = e->cfg.chunk_size,
-		.min_capacity = e->cfg.max_key_bytes + 4096,
+		.min_capacity = tok_min_capacity(e->tok),
 		.max_inflight = e->qcap,
 		.cut = (input_cut_fn)tok_cut,
 		.cut_ctx = e->tok,

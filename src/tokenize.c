@@ -13,6 +13,12 @@
  * makes its worker skip the rest of that key.  States:
  *   words, lines, TSV fields:  CONT_SKIP   skip the rest of the word/line
  *   CSV fields:                CONT_SKIP | CSV state bits at the split
+ * Fields also have a second kind, for a record split before any selected
+ * column began (a long unselected column): CONT_COLS with the column number
+ * and the CSV state.  The first chunk counted that record as skipped (too
+ * few columns); the next one parses the rest from that column on, counts
+ * the record as usual and takes the skip back (skipped_records - 1, so one
+ * worker's counter may wrap below zero; the sum over workers is exact).
  */
 #include "tokenize.h"
 #include "mem.h"
@@ -36,7 +42,10 @@
 
 /* tok_cont values. */
 #define CONT_SKIP       1u
-#define CONT_CSV_SHIFT  1u    /* CSV: parser state << 1, with CONT_SKIP */
+#define CONT_CSV_SHIFT  1u    /* CSV: parser state << 1 */
+#define CONT_COLS       8u    /* fields: the record goes on at column cont >> 4 */
+#define CONT_COL_SHIFT  4u
+#define CONT_COL_MAX    ((size_t)1 << 27)
 
 /* CSV parser states. */
 enum { CSV_START = 0, CSV_UNQ, CSV_QUOTED, CSV_QSEEN };
@@ -1029,6 +1038,43 @@ static const uint8_t *uni_skip(const tok_shared *s, const uint8_t *p, const uint
 	return p;
 }
 
+#if defined(__SSE2__)
+/* Copy 16 bytes to dst (A-Z mapped to a-z when fold) and return how many
+ * leading bytes are ASCII word characters: [A-Za-z0-9_]. */
+static inline unsigned ascii_word16(const uint8_t *src, uint8_t *dst, int fold)
+{
+	const __m128i bias = _mm_set1_epi8((char)0x80);
+	__m128i b = _mm_loadu_si128((const __m128i *)(const void *)src);
+	__m128i l = _mm_or_si128(b, _mm_set1_epi8(0x20));
+	__m128i alpha = _mm_cmplt_epi8(_mm_xor_si128(_mm_sub_epi8(l, _mm_set1_epi8('a')), bias),
+		_mm_set1_epi8((char)(0x80 + 26)));
+	__m128i digit = _mm_cmplt_epi8(_mm_xor_si128(_mm_sub_epi8(b, _mm_set1_epi8('0')), bias),
+		_mm_set1_epi8((char)(0x80 + 10)));
+	__m128i under = _mm_cmpeq_epi8(b, _mm_set1_epi8('_'));
+	__m128i word = _mm_or_si128(_mm_or_si128(alpha, digit), under);
+	/* Upper case letters: alpha and bit 0x20 clear. */
+	__m128i up = _mm_andnot_si128(_mm_cmpeq_epi8(_mm_and_si128(b, _mm_set1_epi8(0x20)),
+		_mm_set1_epi8(0x20)), alpha);
+	__m128i out = fold ? _mm_or_si128(b, _mm_and_si128(up, _mm_set1_epi8(0x20))) : b;
+	_mm_storeu_si128((__m128i *)(void *)dst, out);
+	unsigned m = (unsigned)_mm_movemask_epi8(word) ^ 0xFFFFu;
+	return m ? (unsigned)__builtin_ctz(m) : 16u;
+}
+#else
+static inline unsigned ascii_word16(const uint8_t *src, uint8_t *dst, int fold)
+{
+	unsigned i;
+	for (i = 0; i < 16; i++) {
+		uint8_t c = src[i];
+		int alpha = (uint8_t)((c | 0x20) - 'a') < 26;
+		if (!(alpha || (uint8_t)(c - '0') < 10 || c == '_'))
+			break;
+		dst[i] = (uint8_t)(fold && alpha ? c | 0x20 : c);
+	}
+	return i;
+}
+#endif
+
 static void run_unicode(tok_worker *w, const uint8_t *p, const uint8_t *end)
 {
 	const tok_shared *s = w->s;
@@ -1062,6 +1108,22 @@ static void run_unicode(tok_worker *w, const uint8_t *p, const uint8_t *end)
 		size_t k = 0;
 		int cut = 0;
 		while (p < end) {
+			/* Sixteen bytes at a time while the word is ASCII. */
+			while (end - p >= 16) {
+				unsigned run = ascii_word16(p, key + k, lower || s->casemode == TALLY_CASE_ASCII);
+				if (k + run > max) {
+					p += max - k;
+					k = max;
+					cut = 1;
+					break;
+				}
+				k += run;
+				p += run;
+				if (run < 16)
+					break;
+			}
+			if (cut || p == end)
+				break;
 			c = *p;
 			if (c < 0x80) {
 				if (acls[c] & AC_WORD) {
@@ -1185,7 +1247,9 @@ static inline void space_word(tok_worker *w, const uint8_t *st, size_t len, cons
 	case TALLY_CASE_LOWER:
 	case TALLY_CASE_ASCII:
 		if (len <= 32 && len <= max && (size_t)(end - st) >= 32) {
-			unsigned hi = ascii_lower16(st, key) | ascii_lower16(st + 16, key + 16) << 16;
+			unsigned hi = ascii_lower16(st, key);
+			if (len > 16)
+				hi |= ascii_lower16(st + 16, key + 16) << 16;
 			hi &= (unsigned)((1ull << len) - 1);
 			if (!hi || s->casemode == TALLY_CASE_ASCII) {
 				emit(w, key, len, 0);
@@ -1299,13 +1363,16 @@ static inline void field_add(tok_worker *w, int first_part, int *nsel, const uin
 	kb_append(w->s, &w->kb, p, n);
 }
 
-static void run_tsv(tok_worker *w, const tok_fields *f, const uint8_t *p, const uint8_t *end)
+/* TSV records; the first one goes on at column col0 (1 at a record start). */
+static void run_tsv(tok_worker *w, const tok_fields *f, const uint8_t *p, const uint8_t *end,
+	size_t col0)
 {
 	const uint8_t d = w->s->delim;
 	while (p < end) {
 		const uint8_t *nl = memchr(p, '\n', (size_t)(end - p));
 		const uint8_t *le = nl ? nl : end;
-		size_t col = 0;
+		size_t col = col0 - 1;
+		col0 = 1;
 		int nsel = 0;
 		kb_reset(&w->kb);
 		const uint8_t *q = p;
@@ -1342,15 +1409,17 @@ static inline int csv_special(uint8_t c, uint8_t d)
  * - an empty line is no record; a quote left open runs to the end of the
  *   input and the record is still counted.
  * st is the state the chunk starts in (CSV_START at a record boundary) and
- * skip says whether the first record is the rest of a forcibly split one.
+ * skip says whether the first record is the rest of a forcibly split one;
+ * col0 is the column the first record goes on at (1 at a record start).
  */
 static void run_csv(tok_worker *w, const tok_fields *f, const uint8_t *p, const uint8_t *end,
-	int st, int skip)
+	int st, int skip, size_t col0)
 {
 	const uint8_t d = w->s->delim;
 	while (p < end) {
-		size_t col = 1;
-		int nsel = 0, content = st != CSV_START || skip, first = 1;
+		size_t col = col0;
+		int nsel = 0, content = st != CSV_START || skip || col0 > 1, first = 1;
+		col0 = 1;
 		int sel = !skip && fields_selected(f, col);
 		kb_reset(&w->kb);
 		for (;;) {
@@ -1498,12 +1567,17 @@ int tok_run(tok_worker *w, const tok_chunk *c, tok_edge **edge)
 	w->firsts.len = 0;
 
 	const tok_fields *f = c->fields ? c->fields : s->has_names ? NULL : &s->numeric;
+	size_t col0 = 1;
+	if (s->mode == TALLY_MODE_FIELDS && (c->cont & CONT_COLS)) {
+		col0 = c->cont >> CONT_COL_SHIFT;
+		w->skipped--;  /* the previous chunk counted this record as skipped */
+	}
 	if (s->mode == TALLY_MODE_FIELDS && s->csv) {
-		int st = c->cont ? (int)(c->cont >> CONT_CSV_SHIFT) & 3 : CSV_START;
+		int st = (int)(c->cont >> CONT_CSV_SHIFT) & 3;
 		if (f)
-			run_csv(w, f, p, end, st, c->cont != 0);
+			run_csv(w, f, p, end, st, (c->cont & CONT_SKIP) != 0, col0);
 	} else {
-		if (c->cont) {
+		if (c->cont & CONT_SKIP) {
 			/* The rest of a key the previous chunk counted. */
 			if (s->mode == TALLY_MODE_WORDS && s->split == TALLY_SPLIT_UNICODE) {
 				p = uni_skip(s, p, end);
@@ -1523,7 +1597,7 @@ int tok_run(tok_worker *w, const tok_chunk *c, tok_edge **edge)
 		} else if (s->mode == TALLY_MODE_LINES) {
 			run_lines(w, p, end);
 		} else if (f) {
-			run_tsv(w, f, p, end);
+			run_tsv(w, f, p, end, col0);
 		}
 	}
 
@@ -1814,20 +1888,26 @@ static size_t fields_cut_point(const tok_shared *s)
 	return s->casemode == TALLY_CASE_LOWER ? 3 * (s->max_key + 2) : s->max_key + 8;
 }
 
-/* Fields, forced split of a record that starts at b[0]: the first point where
- * the record's key is decided (every needed column has ended, or the key is
- * long enough to be cut), so that the first chunk counts what a single pass
- * counts and the next skips the rest.  Returns 0 when there is none in the
- * buffer (or the columns are named, unknown here). */
-static size_t fields_decide(const tok_shared *s, const uint8_t *b, size_t len, tok_cont *cont)
+/* Fields, forced split of a record that starts at b[0] (or goes on there,
+ * cont_in with CONT_COLS): the first point where the record's key is decided
+ * (every needed column has ended, or the key is long enough to be cut), so
+ * that the first chunk counts what a single pass counts and the next skips
+ * the rest.  Failing that, while no selected column has begun, the last
+ * point whose column and state can be carried (CONT_COLS).  Returns 0 when
+ * there is neither (or the columns are named, unknown here). */
+static size_t fields_decide(const tok_shared *s, const uint8_t *b, size_t len, tok_cont cont_in,
+	tok_cont *cont)
 {
 	const tok_fields *f = &s->numeric;
-	if (s->has_names)
+	if (s->has_names || (cont_in & CONT_SKIP))
 		return 0;
 	const size_t limit = fields_cut_point(s);
 	const uint8_t d = s->delim;
-	size_t col = 1, content = 0;
-	int sel = fields_selected(f, 1), nsel = sel, st = CSV_START;
+	size_t col = cont_in ? cont_in >> CONT_COL_SHIFT : 1, content = 0;
+	int st = cont_in ? (int)(cont_in >> CONT_CSV_SHIFT) & 3 : CSV_START;
+	int sel = fields_selected(f, col), nsel = sel;
+	size_t good = 0;          /* last point that can be carried */
+	tok_cont good_cont = 0;
 	for (size_t i = 0; i < len; i++) {
 		uint8_t c = b[i];
 		int data = 0, enddelim = 0;
@@ -1871,8 +1951,18 @@ static size_t fields_decide(const tok_shared *s, const uint8_t *b, size_t len, t
 			*cont = CONT_SKIP | ((tok_cont)st << CONT_CSV_SHIFT);
 			return i + 1;
 		}
+		/* Not after a quote inside quotes (it may open "") nor after a
+		 * '\r' outside quotes (it may end the record with '\n'). */
+		if (!nsel && col < CONT_COL_MAX && st != CSV_QSEEN
+				&& !(s->csv && c == '\r' && st != CSV_QUOTED)) {
+			good = i + 1;
+			good_cont = CONT_COLS | ((tok_cont)st << CONT_CSV_SHIFT)
+				| ((tok_cont)col << CONT_COL_SHIFT);
+		}
 	}
-	return 0;
+	if (good)
+		*cont = good_cont;
+	return good;
 }
 
 /* CSV: scan from the chunk's start for the last record end outside quotes;
@@ -1923,11 +2013,9 @@ static size_t cut_csv(const tok_shared *s, const uint8_t *b, size_t len, int eof
 		return best;
 	if (!full)
 		return 0;
-	if (!cont_in) {
-		size_t q = fields_decide(s, b, len, cont);
-		if (q)
-			return q;
-	}
+	size_t q = fields_decide(s, b, len, cont_in, cont);
+	if (q)
+		return q;
 	/* Forced: not right after a quote inside quotes (it may open "") nor
 	 * after a '\r' outside quotes (it may end the record with '\n'). */
 	size_t p = len;
@@ -1977,8 +2065,8 @@ size_t tok_cut(const tok_shared *s, const char *buf, size_t len, int eof, int fu
 	}
 	if (!full)
 		return 0;
-	if (s->mode == TALLY_MODE_FIELDS && !cont_in) {
-		size_t q = fields_decide(s, b, len, cont);
+	if (s->mode == TALLY_MODE_FIELDS) {
+		size_t q = fields_decide(s, b, len, cont_in, cont);
 		if (q)
 			return q;
 	}

@@ -79,8 +79,15 @@ size_t tok_min_capacity(const tok_shared *s);
  *   in tokenize.c; malformed input has a defined reading: a quote inside an
  *   unquoted field is literal, text after a closing quote is appended, an
  *   unterminated quote runs to the end of the input and the record counts.
- * - A record longer than a whole reader buffer is split by force; its key is
- *   exact when the selected columns it needs lie in its first buffer.
+ * - A record whose key passes max_key_bytes counts (cut) even when it lacks
+ *   later columns: its fate is known as soon as the key is.
+ * - A record longer than a whole reader buffer is split by force and still
+ *   counted exactly when its key is decided inside the buffer (its needed
+ *   columns have ended, or the key is long enough to be cut) or when no
+ *   selected column has begun yet (the column number is carried over).  Not
+ *   exact: a record longer than a buffer whose key has begun while a needed
+ *   column lies beyond the buffer (e.g. -f 1,3 with a column 2 longer than
+ *   a buffer), and, with named columns, any record longer than a buffer.
  * - Header names are matched byte for byte (for TSV without a trailing
  *   '\r'); the first column with the name wins. */
 typedef struct tok_fields tok_fields;

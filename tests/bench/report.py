@@ -3,12 +3,13 @@
 
     python3 report.py CASE.tsv RESULTS.md MACHINE.md
 
-CASE.tsv is written by run.sh, one record per line, fields separated by tabs:
+CASE.tsv is written by run.sh, one record per line, fields separated by tabs
+(CPU is user + system seconds, mean over the runs; it may be absent):
 
     meta   case   NAME  TITLE
     meta   note   TEXT                         (any number)
     meta   ref    GROUP LABEL                  (the tally row ratios are taken to)
-    run    GROUP  LABEL BYTES MEDIAN MIN MAX RSS_KB RUNS COMMAND
+    run    GROUP  LABEL BYTES MEDIAN MIN MAX RSS_KB RUNS COMMAND CPU
     fail   GROUP  LABEL BYTES COMMAND
     check  LABEL  STATUS DETAIL
     target DESC   VALUE_EXPR COND_EXPR UNIT
@@ -51,7 +52,8 @@ def read_case(path):
             elif p[0] == "run":
                 case["runs"].append({"group": p[1], "label": p[2], "bytes": int(p[3]),
                                      "median": float(p[4]), "min": float(p[5]), "max": float(p[6]),
-                                     "rss": int(p[7]) * 1024, "runs": int(p[8]), "cmd": p[9], "ok": True})
+                                     "rss": int(p[7]) * 1024, "runs": int(p[8]), "cmd": p[9], "ok": True,
+                                     "cpu": float(p[10]) if len(p) > 10 and p[10] else None})
             elif p[0] == "fail":
                 case["runs"].append({"group": p[1], "label": p[2], "bytes": int(p[3]), "cmd": p[4], "ok": False})
             elif p[0] == "check":
@@ -89,20 +91,21 @@ def section(case, env):
             key = r["group"] + "/" + r["label"]
             t[key], m[key] = r["median"], r["rss"]
             mbs[key] = r["bytes"] / 1e6 / r["median"] if r["median"] > 0 else float("inf")
-    out.append("| input | command | median s (min-max) | MB/s | time / tally | peak RSS MiB |")
-    out.append("|---|---|---:|---:|---:|---:|")
+    out.append("| input | command | median s (min-max) | CPU s | MB/s | time / tally | peak RSS MiB |")
+    out.append("|---|---|---:|---:|---:|---:|---:|")
     for r in case["runs"]:
         cmd = shorten(r["cmd"]).replace("|", "\\|")
         if not r["ok"]:
-            out.append("| %s | %s `%s` | failed | | | |" % (r["group"], md(r["label"]), cmd))
+            out.append("| %s | %s: `%s` | failed | | | | |" % (r["group"], md(r["label"]), cmd))
             continue
         ref = case["refs"].get(r["group"])
         ratio = ""
         if ref and (r["group"] + "/" + ref) in t:
             ratio = fmt_ratio(r["median"] / t[r["group"] + "/" + ref])
-        out.append("| %s | %s: `%s` | %s (%s-%s) | %.0f | %s | %.1f |" % (
+        cpu = fmt_time(r["cpu"]) if r["cpu"] is not None else ""
+        out.append("| %s | %s: `%s` | %s (%s-%s) | %s | %.0f | %s | %.1f |" % (
             r["group"], md(r["label"]), cmd, fmt_time(r["median"]), fmt_time(r["min"]), fmt_time(r["max"]),
-            r["bytes"] / 1e6 / r["median"], ratio, r["rss"] / 1048576))
+            cpu, r["bytes"] / 1e6 / r["median"], ratio, r["rss"] / 1048576))
     out.append("")
     if case["checks"]:
         out.append("Output agreement (normalised outputs compared in full):\n")

@@ -123,7 +123,7 @@ launch_overhead() {
 		"$(sort --version | head -1)" "$(mawk -W version 2>&1 | head -1)" \
 		"$(python3 --version 2>&1)" "$(zstd --version | sed 's/^\*\** *//; s/ *\**$//; s/, by .*//')" \
 		"$(hyperfine --version)" "$(cc --version | head -1)"
-	printf -- '- Method: page cache warm; each command run BENCH_RUNS times by `hyperfine -N`, each run under `/usr/bin/time -f %%M`; median wall time; MB/s = input bytes / 10^6 / median; "time / tally" = median / median of the reference tally row of the same input (above 1: slower than tally); peak RSS = the largest over the runs, and for a pipeline the largest single process in it (GNU time reports the maximum over the children, not their sum). Every time includes the launch of `/usr/bin/time` and `sh` (%s ms median here). The machine may be shared with other work: each case gives the load average when it started.\n' \
+	printf -- '- Method: page cache warm; each command run BENCH_RUNS times by `hyperfine -N`, each run under `/usr/bin/time -f %%M`; median wall time; CPU s = user + system time of the command and its children, mean over the runs (less disturbed than wall time when other work shares the machine); MB/s = input bytes / 10^6 / median; "time / tally" = median / median of the reference tally row of the same input (above 1: slower than tally); peak RSS = the largest over the runs, and for a pipeline the largest single process in it (GNU time reports the maximum over the children, not their sum). Every time includes the launch of `/usr/bin/time` and `sh` (%s ms median here). The machine may be shared with other work: each case gives the load average when it started.\n' \
 		"$(launch_overhead)"
 } >"$DIR/machine.md"
 
@@ -201,9 +201,10 @@ measure() {
 		"/usr/bin/time -f %M -a -o $_r sh $_s" >/dev/null 2>"$_s.err"; then
 		_t=$(python3 -c 'import json,sys
 r = json.load(open(sys.argv[1]))["results"][0]
-print("%.6f\t%.6f\t%.6f" % (r["median"], r["min"], r["max"]))' "$_j")
+print("%.6f\t%.6f\t%.6f\t%.6f" % (r["median"], r["min"], r["max"], r["user"] + r["system"]))' "$_j")
 		_m=$(grep -E '^[0-9]+$' "$_r" | sort -n | tail -1)
-		printf 'run\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$_g" "$_l" "$_b" "$_t" "${_m:-0}" "$RUNS" "$*" >>"$CASEFILE"
+		printf 'run\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$_g" "$_l" "$_b" "$(echo "$_t" | cut -f1-3)" \
+			"${_m:-0}" "$RUNS" "$*" "$(echo "$_t" | cut -f4)" >>"$CASEFILE"
 		log "$(printf '%-10s %-28s %9.3f s  %8s KiB' "$_g" "$_l" "$(echo "$_t" | cut -f1)" "${_m:-?}")"
 	else
 		printf 'fail\t%s\t%s\t%s\t%s\n' "$_g" "$_l" "$_b" "$*" >>"$CASEFILE"

@@ -187,10 +187,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	fz_run one, many;
 	fz_count(s, &cfg, in, len, 0, 0, &one);
 	fz_count(s, &cfg, in, len, cap, data[3], &many);
-	/* Fields mode is exact for any record when the selection is contiguous
-	 * from column 1; otherwise only while each record fits in a buffer. */
+	/* Fields mode is exact for any record when the selected columns are
+	 * contiguous and numbered; otherwise only while records fit in a buffer. */
 	int exact = 1, contiguous = !strcmp(cfg.fields, "1") || !strcmp(cfg.fields, "1-2")
-		|| !strcmp(cfg.fields, "1-");
+		|| !strcmp(cfg.fields, "1-") || !strcmp(cfg.fields, "2") || !strcmp(cfg.fields, "2-");
 	if (cfg.mode == TALLY_MODE_FIELDS && (!contiguous || cfg.header)) {
 		size_t run = 0;
 		for (size_t i = 0; i < len && exact; i++) {

@@ -379,6 +379,59 @@ START_TEST(test_long_word_chunks)
 }
 END_TEST
 
+/* Records longer than a buffer, in fields mode: decided in the first buffer,
+ * or carried over by column number past a long unselected column. */
+START_TEST(test_long_records)
+{
+	char in[400];
+	size_t n = 0;
+	n += (size_t)sprintf(in + n, "a\t");
+	memset(in + n, 'b', 150);
+	n += 150;
+	n += (size_t)sprintf(in + n, "\tc\td\nx\ty\tz\n\"q\t");
+	memset(in + n, '"', 100);     /* "" escapes: 50 quotes of data */
+	n += 100;
+	n += (size_t)sprintf(in + n, "\n\"\t3\n");
+	static const char *const lists[] = { "3", "1", "2", "1-", "2,3" };
+	static const char *const want[] = {
+		"[c]=1\n[z]=1\n",
+		"[a]=1\n[q\t\"\"\"\"]=1\n[x]=1\n",
+		"[3]=1\n[bbbbbb]=1\n[y]=1\n",
+		"[a\tbbbb]=1\n[q\t\"\"\"\"]=1\n[x\ty\tz]=1\n",
+		"[bbbbbb]=1\n[y\tz]=1\n",
+	};
+	static const uint64_t skipped[] = { 1, 0, 0, 0, 1 };
+	for (int csv = 0; csv < 2; csv++) {
+		for (size_t k = 0; k < sizeof lists / sizeof *lists; k++) {
+			tally_config cfg = base_cfg();
+			cfg.mode = TALLY_MODE_FIELDS;
+			cfg.max_key_bytes = 6;
+			cfg.fields = lists[k];
+			cfg.csv = csv;
+			cfg.delimiter = '\t';
+			result one, many;
+			run_cfg(&cfg, in, n, 0, 1, &one);
+			if (!csv) {
+				/* Without CSV the quotes are data: only the first lines. */
+				ck_assert(one.dump != NULL);
+			} else {
+				ck_assert_str_eq(one.dump, want[k]);
+				ck_assert_uint_eq(one.skipped, skipped[k]);
+			}
+			for (size_t cap = 48; cap < 120; cap += 5) {
+				run_cfg(&cfg, in, n, cap, 30, &many);
+				ck_assert_str_eq(many.dump, one.dump);
+				ck_assert_uint_eq(many.skipped, one.skipped);
+				ck_assert_uint_eq(many.cut, one.cut);
+				ck_assert_uint_eq(many.tokens, one.tokens);
+				result_free(&many);
+			}
+			result_free(&one);
+		}
+	}
+}
+END_TEST
+
 START_TEST(test_cut_basics)
 {
 	tally_config cfg = words_cfg();
@@ -520,6 +573,12 @@ START_TEST(test_header)
 	cfg.fields = "c";
 	EXPECT(&cfg, "a b\tc\r\n1\t2\r\n", "[2\r]=1\n");
 
+	/* Leading empty lines, CRLF, "" in a name, more than a few columns. */
+	cfg.csv = 1;
+	cfg.fields = "c10,a\"b";
+	EXPECT(&cfg, "\r\n\nid,\"a\"\"b\",c3,c4,c5,c6,c7,c8,c9,c10\r\n1,2,3,4,5,6,7,8,9,10\r\n",
+		"[2,10]=1\n");
+
 	result r;
 	cfg.csv = 1;
 	cfg.fields = "nope";
@@ -608,6 +667,18 @@ START_TEST(test_filters)
 	/* Case keep: the list is not mapped either. */
 	cfg.casemode = TALLY_CASE_KEEP;
 	EXPECT(&cfg, "The the AND and", "[and]=1\n[the]=1\n");
+	/* A longer list (the set grows): w0..w199 stop, w200.. do not. */
+	char *big = malloc(200 * 8);
+	size_t bl = 0;
+	for (int i = 0; i < 200; i++)
+		bl += (size_t)sprintf(big + bl, "W%d\n", i);
+	char *path2 = write_temp(big);
+	free(big);
+	cfg = words_cfg();
+	cfg.stopwords_path = path2;
+	EXPECT(&cfg, "w0 w57 w199 w200 w1000 w00", "[w00]=1\n[w1000]=1\n[w200]=1\n");
+	unlink(path2);
+	free(path2);
 	/* Lines: every key is filtered. */
 	cfg = base_cfg();
 	cfg.mode = TALLY_MODE_LINES;
@@ -759,23 +830,23 @@ START_TEST(test_prop_lines)
 }
 END_TEST
 
-/* Lists whose columns start at 1 and are contiguous: a record longer than a
- * buffer has its key decided in its first buffer, so counts are exact for
- * any buffer of tok_min_capacity.  Others are exact when records fit. */
+/* Lists whose selected columns are contiguous: a record longer than a buffer
+ * is decided in its first buffer or carried by column number, so counts are
+ * exact for any buffer of tok_min_capacity.  A gap after a selected column
+ * ("1,3") is exact when records fit in a buffer. */
 START_TEST(test_prop_fields)
 {
-	static const char *const lists[] = { "1", "1-2", "1-", "1,2" };
+	static const char *const lists[] = { "1", "1-2", "1-", "2", "2-", "3-4", "2,3", "3" };
 	tally_config cfg = base_cfg();
 	cfg.mode = TALLY_MODE_FIELDS;
 	cfg.max_key_bytes = max_keys[_i % 2];
-	cfg.fields = lists[_i / 2 % 4];
-	cfg.csv = _i / 8 % 2;
-	cfg.delimiter = _i / 16 % 2 ? ';' : 0;
-	cfg.casemode = _i / 16 % 2 ? TALLY_CASE_LOWER : TALLY_CASE_DEFAULT;
-	check_chunking(&cfg, 30, 0);
-	static const char *const gaps[] = { "2", "1,3", "2-", "3-4" };
-	cfg.fields = gaps[_i / 2 % 4];
-	check_chunking(&cfg, 15, 1);
+	cfg.fields = lists[_i / 2 % 8];
+	cfg.csv = _i / 16 % 2;
+	cfg.delimiter = _i / 32 % 2 ? ';' : 0;
+	cfg.casemode = _i / 32 % 2 ? TALLY_CASE_LOWER : TALLY_CASE_DEFAULT;
+	check_chunking(&cfg, 20, 0);
+	cfg.fields = "1,3";
+	check_chunking(&cfg, 10, 1);
 }
 END_TEST
 
@@ -794,6 +865,7 @@ static Suite *tokenize_suite(void)
 {
 	Suite *s = suite_create("tokenize");
 	TCase *tc = tcase_create("keys");
+	tcase_set_timeout(tc, 20);  /* sanitizer builds are slow */
 	tcase_add_test(tc, test_apostrophes);
 	tcase_add_test(tc, test_marks_cjk_numbers);
 	tcase_add_test(tc, test_illformed);
@@ -802,6 +874,7 @@ static Suite *tokenize_suite(void)
 	tcase_add_test(tc, test_max_key);
 	tcase_add_test(tc, test_long_word_chunks);
 	tcase_add_test(tc, test_cut_basics);
+	tcase_add_test(tc, test_long_records);
 	tcase_add_test(tc, test_lines);
 	tcase_add_test(tc, test_tsv);
 	tcase_add_test(tc, test_csv);
@@ -815,7 +888,7 @@ static Suite *tokenize_suite(void)
 	tcase_set_timeout(tp, 30);
 	tcase_add_loop_test(tp, test_prop_words, 0, 8);
 	tcase_add_loop_test(tp, test_prop_lines, 0, 8);
-	tcase_add_loop_test(tp, test_prop_fields, 0, 32);
+	tcase_add_loop_test(tp, test_prop_fields, 0, 64);
 	tcase_add_loop_test(tp, test_prop_ngrams, 0, 12);
 	suite_add_tcase(s, tp);
 	return s;
