@@ -729,12 +729,17 @@ int tally_finish(tally_engine *e)
 		e->evictions += ev;
 	}
 
-	/* What the tables hold now is what order may not take from the budget. */
+	/* The order's share of the budget: after a spill the tables are written
+	 * out and freed, and the merge's readers take at most a quarter; without
+	 * one the tables stay while order copies the keys, so it gets what they
+	 * leave (and sorts externally past that). */
+	int spilled = spill_runs(e->spill) > 0;
 	uint64_t held = mem_current(MEM_TABLE) + mem_current(MEM_POOL);
+	uint64_t share = spilled ? e->cfg.memory / 2
+		: e->cfg.memory > held + e->cfg.memory / 8 ? e->cfg.memory - held : e->cfg.memory / 8;
 	order_config oc = {
 		.sort = e->cfg.sort, .top = e->cfg.top, .min_count = e->cfg.min_count,
-		.budget = e->cfg.memory > held + (1u << 20) ? e->cfg.memory - held : (1u << 20),
-		.spill = e->spill,
+		.budget = share, .spill = e->spill,
 	};
 	e->ord = order_create(&oc);
 	if (!e->ord) {
@@ -742,7 +747,7 @@ int tally_finish(tally_engine *e)
 		return -2;
 	}
 	double t0 = stats_now();
-	int rc = spill_runs(e->spill) ? finish_from_runs(e, tables, ntables)
+	int rc = spilled ? finish_from_runs(e, tables, ntables)
 		: finish_in_memory(e, tables, ntables);
 	if (rc)
 		return -2;

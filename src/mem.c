@@ -5,6 +5,9 @@
 
 #include <stdatomic.h>
 #include <stdlib.h>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 
 /* One counter pair per cache line so workers do not share lines. */
 typedef struct mem_counter {
@@ -40,11 +43,25 @@ void mem_account(mem_component c, int64_t delta)
 	}
 }
 
+/* Large blocks (table arrays, arena blocks, buffers) are mapped on their
+ * own, so that freeing them gives the memory back to the kernel at once.
+ * Without a fixed threshold glibc raises it as blocks are freed and keeps
+ * them in per-thread arenas, where the next phase cannot reuse them: the
+ * resident size would then exceed what the components hold. */
+static void tune_malloc(void)
+{
+#ifdef __GLIBC__
+	mallopt(M_MMAP_THRESHOLD, 256 * 1024);
+	mallopt(M_TRIM_THRESHOLD, 1024 * 1024);
+#endif
+}
+
 /* Returns 1 when this allocation must fail (fault injection). */
 static int inject_failure(void)
 {
 	if (!atomic_load_explicit(&fail_env_read, memory_order_relaxed)) {
 		atomic_store(&fail_env_read, 1);
+		tune_malloc();
 		const char *s = getenv("TALLY_FAIL_ALLOC");
 		if (s && *s)
 			atomic_store(&fail_countdown, strtoull(s, NULL, 10));

@@ -30,6 +30,10 @@
 #define CLOCK_MAX   TABLE_CLOCK_MAX
 #define CLOCK_DEAD  0xffffffffu
 #define PART_MIN    16u
+/* Evict when slots and keys pass EVICT_AT percent of the budget, down to
+ * EVICT_TO percent: the rest is headroom for the eviction's temporaries. */
+#define EVICT_AT    80u
+#define EVICT_TO    40u
 
 struct table {
 	table_hot        hot;        /* first: the inline table_add reads it */
@@ -180,7 +184,8 @@ int table_add_new(table *t, table_part *pt, table_entry *e, const char *key, siz
 		errno = ENOMEM;
 		return -1;
 	}
-	if (t->budget && t->spill && atomic_load_explicit(&t->slot_bytes, memory_order_relaxed) + pool_bytes(t->pool) > t->budget)
+	if (t->budget && t->spill && atomic_load_explicit(&t->slot_bytes, memory_order_relaxed) +
+			pool_bytes(t->pool) > t->budget / 100 * EVICT_AT)
 		return evict(t);
 	return 0;
 }
@@ -253,19 +258,38 @@ static int sweep_dead(table *t)
 	return 0;
 }
 
-/* Evict least recently used keys until the table uses at most half its
- * budget.  Returns 0 or -1 (spill failed: errno set). */
+/* Gather the dead entries (the victims) into one run.  Returns 0 or -1. */
+static int spill_dead(table *t, size_t nv)
+{
+	if (nv == 0)
+		return 0;
+	table_entry *v = mem_alloc(MEM_TABLE, nv * sizeof *v);
+	if (!v)
+		return -1;
+	size_t k = 0, nparts = table_partitions(t);
+	for (size_t p = 0; p < nparts; p++)
+		for (size_t i = 0; i <= t->hot.parts[p].mask; i++) {
+			table_entry *e = &t->hot.parts[p].slots[i];
+			if (e->count && e->clock == CLOCK_DEAD)
+				v[k++] = *e;
+		}
+	int rc = write_run(t, v, k);
+	mem_free(MEM_TABLE, v, nv * sizeof *v);
+	return rc;
+}
+
+/* Evict least recently used keys until the table holds at most EVICT_TO of
+ * its budget.  The victims are marked in place, then copied out in one
+ * array of their own: the temporaries stay below a quarter of the slots,
+ * within the headroom left by EVICT_AT.  Returns 0 or -1 (errno set). */
 static int evict(table *t)
 {
 	uint64_t used = atomic_load_explicit(&t->slot_bytes, memory_order_relaxed) + pool_bytes(t->pool);
-	uint64_t need = used - t->budget / 2;
-	size_t nparts = table_partitions(t), total = 0;
+	uint64_t goal = t->budget / 100 * EVICT_TO;
+	uint64_t need = used > goal ? used - goal : 0;
+	size_t nparts = table_partitions(t), total = 0, nv = 0;
 	for (size_t p = 0; p < nparts; p++)
 		total += t->hot.parts[p].count;
-	table_entry *v = mem_alloc(MEM_TABLE, (total ? total : 1) * sizeof *v);
-	if (!v)
-		return -1;
-	size_t nv = 0;
 	uint64_t freed = 0;
 	/* A key costs its bytes and, at half load, two slots. */
 	size_t slot_cost = 2 * sizeof(table_entry);
@@ -281,8 +305,8 @@ static int evict(table *t)
 					e->clock--;
 					continue;
 				}
-				v[nv++] = *e;
 				e->clock = CLOCK_DEAD;
+				nv++;
 				freed += e->len + slot_cost;
 			}
 			if (t->hand_slot > pt->mask) {
@@ -291,9 +315,7 @@ static int evict(table *t)
 			}
 		}
 	}
-	int rc = write_run(t, v, nv);
-	mem_free(MEM_TABLE, v, (total ? total : 1) * sizeof *v);
-	if (rc)
+	if (spill_dead(t, nv))
 		return -1;
 	t->evictions += nv;
 	return sweep_dead(t);
@@ -301,26 +323,16 @@ static int evict(table *t)
 
 int table_spill_all(table *t)
 {
-	size_t nparts = table_partitions(t), total = 0;
-	for (size_t p = 0; p < nparts; p++)
-		total += t->hot.parts[p].count;
-	if (total == 0)
-		return 0;
-	table_entry *v = mem_alloc(MEM_TABLE, total * sizeof *v);
-	if (!v)
-		return -1;
-	size_t nv = 0;
+	size_t nparts = table_partitions(t), nv = 0;
 	for (size_t p = 0; p < nparts; p++)
 		for (size_t i = 0; i <= t->hot.parts[p].mask; i++) {
 			table_entry *e = &t->hot.parts[p].slots[i];
 			if (e->count) {
-				v[nv++] = *e;
 				e->clock = CLOCK_DEAD;
+				nv++;
 			}
 		}
-	int rc = write_run(t, v, nv);
-	mem_free(MEM_TABLE, v, total * sizeof *v);
-	if (rc)
+	if (spill_dead(t, nv))
 		return -1;
 	return sweep_dead(t);
 }
