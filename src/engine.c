@@ -262,8 +262,10 @@ tally_engine *tally_create(const tally_config *cfg, char *err, size_t errlen, in
 	if (!e->spill)
 		goto fail;
 	/* The final merge reads many runs at once: keep their buffers within a
-	 * quarter of the budget (at least a two-way merge). */
-	spill_set_memory(e->spill, e->cfg.memory / 4);
+	 * quarter of the budget, but never under 8 MiB (a merge of some 25 runs
+	 * per pass), or tiny budgets would merge two runs at a time. */
+	uint64_t merge_mem = e->cfg.memory / 4;
+	spill_set_memory(e->spill, merge_mem > (8u << 20) ? merge_mem : (8u << 20));
 
 	/* Small budgets get few partitions so that the empty tables fit. */
 	table_config tc = { .part_bits = e->cfg.memory >= (64u << 20) ? 8 : 4,
