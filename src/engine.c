@@ -742,6 +742,8 @@ int tally_finish(tally_engine *e)
 	order_config oc = {
 		.sort = e->cfg.sort, .top = e->cfg.top, .min_count = e->cfg.min_count,
 		.budget = share, .spill = e->spill,
+		/* In memory the keys stay in the tables' pools until the end. */
+		.borrow_keys = !spilled,
 	};
 	e->ord = order_create(&oc);
 	if (!e->ord) {

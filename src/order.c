@@ -607,7 +607,9 @@ int order_add(order *o, const char *key, size_t len, uint64_t count)
 		    !before(&it, &o->thr, o->bycount))
 			return 0;
 	}
-	if (len) {
+	if (len && o->cfg.borrow_keys) {
+		it.key = key;
+	} else if (len) {
 		size_t need = arena_need(o, len);
 		if (need && over_budget(o, need)) {
 			if (flush_run(o))

@@ -25,10 +25,11 @@ typedef struct order_config {
 	uint64_t   min_count;   /* items with a smaller count are dropped; 0/1 = none */
 	uint64_t   budget;      /* bytes of keys and items before spilling sorted runs */
 	spill     *spill;       /* where sorted runs go (may be NULL: never spill) */
+	int        borrow_keys; /* keys outlive the order: keep pointers, copy nothing */
 } order_config;
 
 order *order_create(const order_config *cfg);
-/* Add one pair (key copied).  Returns 0 or -1 (out of memory or disk; errno). */
+/* Add one pair (key copied, unless borrow_keys).  Returns 0 or -1 (out of memory or disk; errno). */
 int order_add(order *o, const char *key, size_t len, uint64_t count);
 /* Done adding: sort (and merge runs).  Returns 0 or -1. */
 int order_finish(order *o);
