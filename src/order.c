@@ -243,59 +243,85 @@ static inline unsigned radix_byte(const order_item *it, unsigned d, int bycount)
 	return (unsigned)(k >> (56 - 8 * (d & 7))) & 0xff;
 }
 
+/* Reload the prefixes of a range whose keys agree on their first kofs
+ * bytes with the next 8 bytes of each key. */
+static void reload_prefixes(order_item *v, size_t n, size_t kofs)
+{
+	for (size_t i = 0; i < n; i++) {
+		size_t len = v[i].len;
+		v[i].prefix = len > kofs ? key_prefix(v[i].key + kofs, len - kofs) : 0;
+	}
+}
+
 /* In-place MSD radix sort (American flag sort) on the radix key, byte d
- * on; ranges that are short or tie on the whole radix key finish with the
- * comparison sort, which also orders keys past their first 8 bytes. */
-static void radix_sort_count(order_item *v, size_t n, unsigned d);
-static void radix_sort_key(order_item *v, size_t n, unsigned d);
+ * on.  When a range still ties after the prefix, the prefix is reloaded
+ * from the next 8 key bytes and the sort goes on (keys such as log lines
+ * share long beginnings); short ranges finish with the comparison sort.
+ * Prefixes are left reloaded: sort_items restores them. */
+static void radix_sort_count(order_item *v, size_t n, unsigned d, size_t kofs);
+static void radix_sort_key(order_item *v, size_t n, unsigned d, size_t kofs);
 
 static inline __attribute__((always_inline))
-void radix_sort(order_item *v, size_t n, unsigned d, int bycount)
+void radix_sort(order_item *v, size_t n, unsigned d, int bycount, size_t kofs)
 {
 	unsigned maxd = bycount ? 16 : 8;
-	while (n > 64 && d < maxd) {
-		size_t count[256] = { 0 };
-		for (size_t i = 0; i < n; i++)
-			count[radix_byte(&v[i], d, bycount)]++;
-		if (count[radix_byte(&v[0], d, bycount)] == n) {
-			d++;       /* all alike here: next byte */
-			continue;
-		}
-		size_t start[256], next[256], pos = 0;
-		for (unsigned b = 0; b < 256; b++) {
-			start[b] = next[b] = pos;
-			pos += count[b];
-		}
-		for (unsigned b = 0; b < 256; b++) {
-			size_t end = start[b] + count[b];
-			while (next[b] < end) {
-				order_item x = v[next[b]];
-				unsigned xb = radix_byte(&x, d, bycount);
-				while (xb != b) {
-					order_item y = v[next[xb]];
-					v[next[xb]++] = x;
-					x = y;
-					xb = radix_byte(&x, d, bycount);
-				}
-				v[next[b]++] = x;
+	for (;;) {
+		while (n > 64 && d < maxd) {
+			size_t count[256] = { 0 };
+			for (size_t i = 0; i < n; i++)
+				count[radix_byte(&v[i], d, bycount)]++;
+			if (count[radix_byte(&v[0], d, bycount)] == n) {
+				d++;       /* all alike here: next byte */
+				continue;
 			}
+			size_t start[256], next[256], pos = 0;
+			for (unsigned b = 0; b < 256; b++) {
+				start[b] = next[b] = pos;
+				pos += count[b];
+			}
+			for (unsigned b = 0; b < 256; b++) {
+				size_t end = start[b] + count[b];
+				while (next[b] < end) {
+					order_item x = v[next[b]];
+					unsigned xb = radix_byte(&x, d, bycount);
+					while (xb != b) {
+						order_item y = v[next[xb]];
+						v[next[xb]++] = x;
+						x = y;
+						xb = radix_byte(&x, d, bycount);
+					}
+					v[next[b]++] = x;
+				}
+			}
+			for (unsigned b = 0; b < 256; b++)
+				if (count[b] > 1)
+					(bycount ? radix_sort_count : radix_sort_key)(v + start[b],
+						count[b], d + 1, kofs);
+			return;
 		}
-		for (unsigned b = 0; b < 256; b++)
-			if (count[b] > 1)
-				(bycount ? radix_sort_count : radix_sort_key)(v + start[b], count[b], d + 1);
-		return;
+		/* Tied on count and 8 key bytes: look at the next 8, if any key
+		 * has them (keys here agree on everything before). */
+		size_t maxlen = 0;
+		for (size_t i = 0; i < n && n > 64; i++)
+			if (v[i].len > maxlen)
+				maxlen = v[i].len;
+		if (n <= 64 || maxlen <= kofs + 8)
+			break;
+		kofs += 8;
+		reload_prefixes(v, n, kofs);
+		d = bycount ? 8 : 0;
 	}
 	intro_sort(v, n, bycount);
 }
 
-static void radix_sort_count(order_item *v, size_t n, unsigned d)
+static void radix_sort_count(order_item *v, size_t n, unsigned d, size_t kofs)
 {
-	radix_sort(v, n, d, 1);
+	radix_sort(v, n, d, 1, kofs);
 }
 
-static void radix_sort_key(order_item *v, size_t n, unsigned d)
+static void radix_sort_key(order_item *v, size_t n, unsigned d, size_t kofs)
 {
-	radix_sort(v, n, d, 0);
+	radix_sort(v, n, d, 0, kofs);
 }
 
 /* The first radix byte where the items differ (skips the high count bytes
@@ -322,7 +348,7 @@ static unsigned first_varying_byte(const order_item *v, size_t n, int bycount)
 static void sort_by_count(order_item *v, size_t n)
 {
 	if (n > 64)
-		radix_sort_count(v, n, first_varying_byte(v, n, 1));
+		radix_sort_count(v, n, first_varying_byte(v, n, 1), 0);
 	else
 		intro_sort(v, n, 1);
 }
@@ -330,7 +356,7 @@ static void sort_by_count(order_item *v, size_t n)
 static void sort_by_key(order_item *v, size_t n)
 {
 	if (n > 64)
-		radix_sort_key(v, n, first_varying_byte(v, n, 0));
+		radix_sort_key(v, n, first_varying_byte(v, n, 0), 0);
 	else
 		intro_sort(v, n, 0);
 }
@@ -341,6 +367,12 @@ static void sort_items(order *o)
 		sort_by_count(o->items, o->n);
 	else if (o->cfg.sort == TALLY_SORT_KEY)
 		sort_by_key(o->items, o->n);
+	else
+		return;
+	/* The radix sort may have reloaded prefixes from deeper key bytes;
+	 * comparisons elsewhere expect the first 8. */
+	if (o->n > 64)
+		reload_prefixes(o->items, o->n, 0);
 }
 
 /* ---- Memory ---------------------------------------------------------- */
