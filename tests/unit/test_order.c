@@ -132,6 +132,9 @@ static int count_entries(const char *dir)
 	return n;
 }
 
+/* 1: the order borrows the keys instead of copying them. */
+static int borrow_mode;
+
 /* Run one configuration and compare with the reference.  Returns the
  * number of runs the spill wrote. */
 static uint64_t check_config(const pair *in, size_t n, tally_sort sort, uint64_t top,
@@ -146,7 +149,7 @@ static uint64_t check_config(const pair *in, size_t n, tally_sort sort, uint64_t
 		if (fanin)
 			spill_set_fanin(sp, fanin);
 	}
-	order_config cfg = { sort, top, min_count, budget, sp };
+	order_config cfg = { sort, top, min_count, budget, sp, borrow_mode };
 	order *o = order_create(&cfg);
 	ck_assert_ptr_nonnull(o);
 	/* Assertions in the loops only on failure: each one costs a write. */
@@ -191,7 +194,7 @@ static uint64_t check_config(const pair *in, size_t n, tally_sort sort, uint64_t
 START_TEST(test_small_exact)
 {
 	/* Equal counts go by key bytes, a key before the keys it prefixes. */
-	order_config cfg = { TALLY_SORT_COUNT, 0, 0, 0, NULL };
+	order_config cfg = { TALLY_SORT_COUNT, 0, 0, 0, NULL, 0 };
 	order *o = order_create(&cfg);
 	ck_assert_int_eq(order_add(o, "b", 1, 2), 0);
 	ck_assert_int_eq(order_add(o, "ab", 2, 2), 0);
@@ -214,7 +217,7 @@ START_TEST(test_small_exact)
 	order_destroy(o);
 
 	/* Key order ignores counts; none keeps the order given; min-count. */
-	order_config kc = { TALLY_SORT_KEY, 0, 3, 0, NULL };
+	order_config kc = { TALLY_SORT_KEY, 0, 3, 0, NULL, 0 };
 	o = order_create(&kc);
 	ck_assert_int_eq(order_add(o, "b", 1, 5), 0);
 	ck_assert_int_eq(order_add(o, "a", 1, 3), 0);
@@ -227,7 +230,7 @@ START_TEST(test_small_exact)
 	ck_assert_int_eq(order_next(o, &it), 0);
 	order_destroy(o);
 
-	order_config nc = { TALLY_SORT_NONE, 2, 0, 0, NULL };
+	order_config nc = { TALLY_SORT_NONE, 2, 0, 0, NULL, 0 };
 	o = order_create(&nc);
 	ck_assert_int_eq(order_add(o, "z", 1, 1), 0);
 	ck_assert_int_eq(order_add(o, "y", 1, 7), 0);
@@ -247,7 +250,7 @@ START_TEST(test_empty)
 {
 	static const tally_sort sorts[] = { TALLY_SORT_COUNT, TALLY_SORT_KEY, TALLY_SORT_NONE };
 	for (int s = 0; s < 3; s++) {
-		order_config cfg = { sorts[s], 5, 0, 0, NULL };
+		order_config cfg = { sorts[s], 5, 0, 0, NULL, 0 };
 		order *o = order_create(&cfg);
 		tally_item it;
 		ck_assert_int_eq(order_finish(o), 0);
@@ -269,6 +272,52 @@ START_TEST(test_in_memory_against_reference)
 			for (uint64_t mc = 0; mc <= 4; mc += 4)
 				check_config(v, n, sorts[s], tops[t], mc, 0, 0);
 	free_pairs(v, n);
+}
+END_TEST
+
+/* Keys that agree on long beginnings (log lines, paths) and tie on their
+ * counts: the radix sort must look past its first 8 bytes, in steps, and
+ * the order must be the same whether it copies or borrows the keys. */
+START_TEST(test_long_shared_beginnings)
+{
+	rng_state = 0x5eed;
+	size_t n = 5000;
+	pair *v = calloc(n, sizeof *v);
+	ck_assert_ptr_nonnull(v);
+	for (size_t i = 0; i < n; i++) {
+		char buf[96];
+		int len = snprintf(buf, sizeof buf, "2026-03-01T00:00:00.%06lluZ INFO [w-%llu] GET /api/%llu",
+			(unsigned long long)(rng() % 50), (unsigned long long)(rng() % 3),
+			(unsigned long long)i);
+		if (i % 7 == 0)
+			len = 20 + (int)(rng() % 12);   /* some keys end inside the shared part */
+		v[i].key = malloc((size_t)len + 1);
+		ck_assert_ptr_nonnull(v[i].key);
+		memcpy(v[i].key, buf, (size_t)len);
+		v[i].len = (size_t)len;
+		v[i].count = 1 + rng() % 3;
+	}
+	/* Truncation may repeat keys: keep the first of each. */
+	size_t m = 0;
+	for (size_t i = 0; i < n; i++) {
+		size_t j = 0;
+		for (; j < m; j++)
+			if (v[j].len == v[i].len && memcmp(v[j].key, v[i].key, v[i].len) == 0)
+				break;
+		if (j < m)
+			free(v[i].key);
+		else
+			v[m++] = v[i];
+	}
+	static const tally_sort sorts[] = { TALLY_SORT_COUNT, TALLY_SORT_KEY };
+	for (borrow_mode = 0; borrow_mode <= 1; borrow_mode++)
+		for (int s = 0; s < 2; s++) {
+			check_config(v, m, sorts[s], 0, 0, 0, 0);
+			check_config(v, m, sorts[s], 10, 0, 0, 0);
+			check_config(v, m, sorts[s], 0, 0, 16384, 0);
+		}
+	borrow_mode = 0;
+	free_pairs(v, m);
 }
 END_TEST
 
@@ -311,7 +360,7 @@ END_TEST
 START_TEST(test_top_memory_bounded)
 {
 	/* --top 10 over 200000 distinct keys holds O(10) items, not O(keys). */
-	order_config cfg = { TALLY_SORT_COUNT, 10, 0, 0, NULL };
+	order_config cfg = { TALLY_SORT_COUNT, 10, 0, 0, NULL, 0 };
 	order *o = order_create(&cfg);
 	char key[32];
 	uint64_t before = mem_current(MEM_SPILL);
@@ -346,7 +395,7 @@ START_TEST(test_full_disk)
 		return;
 	}
 	spill *sp = spill_create(base, NULL, 0);
-	order_config cfg = { TALLY_SORT_KEY, 0, 0, 16384, sp };
+	order_config cfg = { TALLY_SORT_KEY, 0, 0, 16384, sp, 0 };
 	order *o = order_create(&cfg);
 	char key[200];
 	rng_state = 5;
@@ -390,7 +439,7 @@ START_TEST(test_out_of_memory)
 		int ok = 0;
 		if (sp) {
 			spill_set_fanin(sp, 2);
-			order_config cfg = { TALLY_SORT_COUNT, 0, 0, 2048, sp };
+			order_config cfg = { TALLY_SORT_COUNT, 0, 0, 2048, sp, 0 };
 			o = order_create(&cfg);
 		}
 		if (o) {
@@ -435,6 +484,7 @@ static Suite *order_suite(void)
 	tcase_add_test(tc, test_small_exact);
 	tcase_add_test(tc, test_empty);
 	tcase_add_test(tc, test_in_memory_against_reference);
+	tcase_add_test(tc, test_long_shared_beginnings);
 	tcase_add_test(tc, test_spilled_same_output);
 	tcase_add_test(tc, test_tiny_budget_many_runs);
 	tcase_add_test(tc, test_top_memory_bounded);
