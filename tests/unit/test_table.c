@@ -53,6 +53,20 @@ static found lookup(table *t, const char *key)
 	return f;
 }
 
+/* table_hash is XXH3_64bits, whatever path it takes. */
+START_TEST(hash_is_xxh3)
+{
+	char buf[64];
+	for (size_t len = 0; len <= sizeof buf; len++) {
+		for (int trial = 0; trial < 50; trial++) {
+			for (size_t i = 0; i < len; i++)
+				buf[i] = (char)(rand() & 0xff);
+			ck_assert_uint_eq(table_hash(buf, len), XXH3_64bits(buf, len));
+		}
+	}
+}
+END_TEST
+
 START_TEST(counts_and_growth)
 {
 	table *t = new_table(4, 0, NULL);
@@ -282,6 +296,7 @@ static Suite *table_suite(void)
 	Suite *s = suite_create("table");
 	TCase *tc = tcase_create("core");
 	tcase_set_timeout(tc, 60);
+	tcase_add_test(tc, hash_is_xxh3);
 	tcase_add_test(tc, counts_and_growth);
 	tcase_add_test(tc, collisions_and_empty_key);
 	tcase_add_test(tc, millions_of_keys);
