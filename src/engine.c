@@ -606,16 +606,6 @@ static int collect_entry(void *ctx, const table_entry *ent)
 	return 0;
 }
 
-static int cmp_hash_key(const void *a, const void *b)
-{
-	const table_entry *x = a, *y = b;
-	if (x->hash != y->hash)
-		return x->hash < y->hash ? -1 : 1;
-	size_t n = x->len < y->len ? x->len : y->len;
-	int c = memcmp(x->key, y->key, n);
-	return c ? c : (x->len > y->len) - (x->len < y->len);
-}
-
 static int add_result(tally_engine *e, const char *key, size_t len, uint64_t count)
 {
 	e->distinct++;
@@ -658,7 +648,7 @@ static int finish_in_memory(tally_engine *e, table **tables, unsigned ntables)
 			break;
 		}
 		if (e->cfg.sort == TALLY_SORT_NONE && c.n > 1)
-			qsort(c.v, c.n, sizeof *c.v, cmp_hash_key);
+			qsort(c.v, c.n, sizeof *c.v, table_entry_cmp);
 		for (size_t i = 0; i < c.n && !rc; i++)
 			rc = add_result(e, c.v[i].key, c.v[i].len, c.v[i].count);
 	}

@@ -190,7 +190,7 @@ int table_add_new(table *t, table_part *pt, table_entry *e, const char *key, siz
 	return 0;
 }
 
-static int cmp_entry(const void *a, const void *b)
+int table_entry_cmp(const void *a, const void *b)
 {
 	const table_entry *x = a, *y = b;
 	if (x->hash != y->hash)
@@ -207,7 +207,7 @@ static int write_run(table *t, table_entry *v, size_t n)
 {
 	if (n == 0)
 		return 0;
-	qsort(v, n, sizeof *v, cmp_entry);
+	qsort(v, n, sizeof *v, table_entry_cmp);
 	spill_writer *w = spill_run_begin(t->spill);
 	if (!w)
 		return -1;

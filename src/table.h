@@ -124,6 +124,11 @@ static inline int table_add(table *t, const char *key, size_t len, uint64_t hash
 	}
 }
 
+/* qsort comparison of two table_entry: by hash, then key bytes (a key
+ * before the longer keys it prefixes): the order of runs and of
+ * --sort=none. */
+int table_entry_cmp(const void *a, const void *b);
+
 /* Merge partition p of src into dst (same part_bits), then empty that
  * partition of src.  Keys of src stay owned by src's pool: dst must not
  * outlive src.  Returns 0 or -1 (out of memory).  Different partitions may be

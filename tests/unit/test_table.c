@@ -207,16 +207,6 @@ static int collect_fn(void *ctx, const table_entry *e)
 	return 0;
 }
 
-static int cmp_hash_key(const void *a, const void *b)
-{
-	const table_entry *x = a, *y = b;
-	if (x->hash != y->hash)
-		return x->hash < y->hash ? -1 : 1;
-	size_t n = x->len < y->len ? x->len : y->len;
-	int d = memcmp(x->key, y->key, n);
-	return d ? d : (x->len > y->len) - (x->len < y->len);
-}
-
 /* A table under a tight budget evicts into runs; resident keys plus runs,
  * merged, give exactly the unbounded counts, and memory stays bounded. */
 static void evict_and_compare(int zipf, uint64_t *evictions)
@@ -249,7 +239,7 @@ static void evict_and_compare(int zipf, uint64_t *evictions)
 	collected c = { 0 };
 	for (unsigned p = 0; p < table_partitions(ref); p++)
 		table_each(ref, p, collect_fn, &c);
-	qsort(c.v, c.n, sizeof *c.v, cmp_hash_key);
+	qsort(c.v, c.n, sizeof *c.v, table_entry_cmp);
 	spill_merge *mg = spill_merge_open(sp);
 	ck_assert_ptr_nonnull(mg);
 	spill_rec r;
