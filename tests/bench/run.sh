@@ -263,7 +263,7 @@ if want 1 countwords; then
 		G1=kjv-x$KJV_SMALL G2=kjv-x$KJV_BIG
 		kjv "$K1" "$KJV_SMALL" && kjv "$K2" "$KJV_BIG"
 		B1=$(bytes "$K1") B2=$(bytes "$K2")
-		note "Inputs: $G1 = kjvbible.txt concatenated: x$KJV_SMALL is $B1 bytes, x$KJV_BIG is $B2 bytes."
+		note "Inputs: kjvbible.txt concatenated $KJV_SMALL times ($G1, $B1 bytes) and $KJV_BIG times ($G2, $B2 bytes)."
 		note "mawk, Python and the sort pipeline run on $G1 only (on $G2 they would take minutes per run); wc -w and tally run on both."
 		note "The peers sort their output by count as tally does (mawk through sort -rn, Python by most_common); wc -w only counts."
 		TW="$T --split=space --case=ascii"
