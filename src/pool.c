@@ -127,6 +127,53 @@ static int cmp_ref(const void *a, const void *b)
 	return (x > y) - (x < y);
 }
 
+/* Sort refs by the address of their key: a least-significant-digit radix
+ * sort, 11 bits a pass over the bits where the addresses differ (an
+ * eviction sorts hundreds of thousands of survivors; a comparison sort
+ * through a callback costs several times more).  Falls back on qsort when
+ * the scratch array cannot be had. */
+static void sort_refs(pool_ref *v, size_t n)
+{
+	if (n < 256) {
+		qsort(v, n, sizeof *v, cmp_ref);
+		return;
+	}
+	uintptr_t lo = UINTPTR_MAX, hi = 0;
+	for (size_t i = 0; i < n; i++) {
+		uintptr_t a = (uintptr_t)*v[i].key;
+		lo = a < lo ? a : lo;
+		hi = a > hi ? a : hi;
+	}
+	pool_ref *tmp = mem_alloc(MEM_POOL, n * sizeof *tmp);
+	if (!tmp) {
+		qsort(v, n, sizeof *v, cmp_ref);
+		return;
+	}
+	enum { BITS = 11, RADIX = 1 << BITS };
+	size_t count[RADIX];   /* on the stack: workers evict concurrently */
+	pool_ref *src = v, *dst = tmp;
+	uintptr_t span = hi - lo;
+	for (unsigned shift = 0; shift == 0 || (shift < 64 && (span >> shift)); shift += BITS) {
+		memset(count, 0, sizeof count);
+		for (size_t i = 0; i < n; i++)
+			count[(((uintptr_t)*src[i].key - lo) >> shift) & (RADIX - 1)]++;
+		size_t pos = 0;
+		for (size_t d = 0; d < RADIX; d++) {
+			size_t c = count[d];
+			count[d] = pos;
+			pos += c;
+		}
+		for (size_t i = 0; i < n; i++)
+			dst[count[(((uintptr_t)*src[i].key - lo) >> shift) & (RADIX - 1)]++] = src[i];
+		pool_ref *t = src;
+		src = dst;
+		dst = t;
+	}
+	if (src != v)
+		memcpy(v, src, n * sizeof *v);
+	mem_free(MEM_POOL, tmp, n * sizeof *tmp);
+}
+
 static int cmp_block(const void *a, const void *b)
 {
 	uintptr_t x = (uintptr_t)*(pool_block *const *)a;
@@ -146,7 +193,7 @@ int pool_compact(pool *p, pool_ref *live, size_t n)
 	/* Survivors and blocks both in address order: sliding each survivor
 	 * down to the write cursor never overwrites a survivor not yet moved. */
 	if (n > 1)
-		qsort(live, n, sizeof *live, cmp_ref);
+		sort_refs(live, n);
 	if (p->nblocks > 1)
 		qsort(p->blocks, p->nblocks, sizeof *p->blocks, cmp_block);
 	if (p->nlarge > 1)

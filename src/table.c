@@ -202,12 +202,57 @@ int table_entry_cmp(const void *a, const void *b)
 	return (x->len > y->len) - (x->len < y->len);
 }
 
+/* Sort entries by (hash, key): a least-significant-digit radix sort on the
+ * hash, 11 bits a pass, then the rare runs of equal hashes by key.  Falls
+ * back on qsort when the scratch array cannot be had. */
+static void sort_entries(table_entry *v, size_t n)
+{
+	table_entry *tmp = n >= 256 ? mem_alloc(MEM_TABLE, n * sizeof *tmp) : NULL;
+	if (!tmp) {
+		qsort(v, n, sizeof *v, table_entry_cmp);
+		return;
+	}
+	enum { BITS = 11, RADIX = 1 << BITS };
+	size_t count[RADIX];
+	table_entry *src = v, *dst = tmp;
+	for (unsigned shift = 0; shift < 64; shift += BITS) {
+		memset(count, 0, sizeof count);
+		for (size_t i = 0; i < n; i++)
+			count[(src[i].hash >> shift) & (RADIX - 1)]++;
+		size_t pos = 0;
+		for (size_t d = 0; d < RADIX; d++) {
+			size_t c = count[d];
+			count[d] = pos;
+			pos += c;
+		}
+		for (size_t i = 0; i < n; i++)
+			dst[count[(src[i].hash >> shift) & (RADIX - 1)]++] = src[i];
+		table_entry *x = src;
+		src = dst;
+		dst = x;
+	}
+	if (src != v)
+		memcpy(v, src, n * sizeof *v);
+	mem_free(MEM_TABLE, tmp, n * sizeof *tmp);
+	for (size_t i = 1; i < n; i++)
+		if (v[i].hash == v[i - 1].hash) {
+			size_t j = i - 1;
+			while (j > 0 && v[j - 1].hash == v[i].hash)
+				j--;
+			size_t k = i;
+			while (k + 1 < n && v[k + 1].hash == v[i].hash)
+				k++;
+			qsort(v + j, k - j + 1, sizeof *v, table_entry_cmp);
+			i = k;
+		}
+}
+
 /* Write entries (sorted here) as one run.  Returns 0 or -1. */
 static int write_run(table *t, table_entry *v, size_t n)
 {
 	if (n == 0)
 		return 0;
-	qsort(v, n, sizeof *v, table_entry_cmp);
+	sort_entries(v, n);
 	spill_writer *w = spill_run_begin(t->spill);
 	if (!w)
 		return -1;
