@@ -44,6 +44,7 @@ struct table {
 	_Atomic size_t   slot_bytes; /* partitions may be merged concurrently */
 	_Atomic uint64_t size;
 	uint64_t         misses, evictions;
+	int              failed;     /* errno of a failed eviction: sticky */
 	unsigned         hand_part;  /* where the clock hand stopped */
 	size_t           hand_slot;
 };
@@ -165,6 +166,10 @@ static int evict(table *t);
 int table_add_new(table *t, table_part *pt, table_entry *e, const char *key, size_t len,
 	uint64_t hash, uint64_t n)
 {
+	if (t->failed) {
+		errno = t->failed;
+		return -1;
+	}
 	/* The key is copied before the slot is written, so a fault while reading
 	 * it (a mapped input that shrank) leaves the table consistent. */
 	const char *k = pool_intern(t->pool, key, len);
@@ -323,6 +328,22 @@ static int spill_dead(table *t, size_t nv)
 	return rc;
 }
 
+/* A run could not be written: keep the victims resident (the table stays
+ * whole and consistent) and refuse new keys from now on.  Returns -1 with
+ * errno kept. */
+static int evict_failed(table *t)
+{
+	int err = errno ? errno : EIO;
+	size_t nparts = table_partitions(t);
+	for (size_t p = 0; p < nparts; p++)
+		for (size_t i = 0; i <= t->hot.parts[p].mask; i++)
+			if (t->hot.parts[p].slots[i].clock == CLOCK_DEAD)
+				t->hot.parts[p].slots[i].clock = 0;
+	t->failed = err;
+	errno = err;
+	return -1;
+}
+
 /* Evict least recently used keys until the table holds at most EVICT_TO of
  * its budget.  The victims are marked in place, then copied out in one
  * array of their own: the temporaries stay below a quarter of the slots,
@@ -361,9 +382,14 @@ static int evict(table *t)
 		}
 	}
 	if (spill_dead(t, nv))
-		return -1;
+		return evict_failed(t);
 	t->evictions += nv;
-	return sweep_dead(t);
+	if (sweep_dead(t)) {
+		t->failed = ENOMEM;   /* the victims are in the run: no going back */
+		errno = ENOMEM;
+		return -1;
+	}
+	return 0;
 }
 
 int table_spill_all(table *t)
@@ -378,7 +404,7 @@ int table_spill_all(table *t)
 			}
 		}
 	if (spill_dead(t, nv))
-		return -1;
+		return evict_failed(t);
 	return sweep_dead(t);
 }
 

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "mem.h"
 #include "pool.h"
@@ -281,6 +282,40 @@ START_TEST(eviction_keeps_hot_keys)
 }
 END_TEST
 
+/* A run that cannot be written (here: the tmpdir is gone) fails the
+ * add that needed it; the table stays whole, keeps failing new keys without
+ * touching memory it does not own, and still counts the keys it holds. */
+START_TEST(failed_spill_is_sticky)
+{
+	char err[256], dir[] = "/tmp/test_table.XXXXXX";
+	ck_assert_ptr_nonnull(mkdtemp(dir));
+	spill *sp = spill_create(dir, err, sizeof err);
+	ck_assert_ptr_nonnull(sp);
+	ck_assert_int_eq(rmdir(dir), 0);   /* gone before the first run */
+	table *t = new_table(4, 64 * 1024, sp);
+	char k[32];
+	int failures = 0, first = -1;
+	for (int i = 0; i < 20000; i++) {
+		int n = snprintf(k, sizeof k, "key%d", i);
+		if (table_add(t, k, (size_t)n, table_hash(k, (size_t)n), 1)) {
+			failures++;
+			if (first < 0)
+				first = i;
+		}
+	}
+	ck_assert_int_ge(first, 0);
+	ck_assert_int_eq(failures, 20000 - first);
+	/* A key added before the failure is still there and still counts. */
+	ck_assert_int_eq(add(t, "key0"), 0);
+	ck_assert_uint_eq(lookup(t, "key0").count, 2);
+	uint64_t h, m, ev;
+	table_counters(t, &h, &m, &ev);
+	ck_assert_uint_eq(ev, 0);
+	table_destroy(t);
+	spill_destroy(sp);
+}
+END_TEST
+
 static Suite *table_suite(void)
 {
 	Suite *s = suite_create("table");
@@ -294,6 +329,7 @@ static Suite *table_suite(void)
 	tcase_add_test(tc, pool_compacts_in_place);
 	tcase_add_test(tc, eviction_is_exact);
 	tcase_add_test(tc, eviction_keeps_hot_keys);
+	tcase_add_test(tc, failed_spill_is_sticky);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -1,0 +1,193 @@
+# Data modes against independent references: CSV fields against Python's csv
+# module, TSV fields against cut, n-grams against a Python reference, and
+# --files0-from on a tree of files.
+
+REFK=$HERE/ref_keys.py
+export REFK
+
+# --- CSV against Python's csv module ---
+
+have python3 && python3 "$REFK" csvgen 1500 7 > "$WORK/gen.csv"
+GENCSV=$WORK/gen.csv
+export GENCSV
+
+# csv_case NAME LIST: every thread count and chunk size gives the reference,
+# and skipped_records is the reference's count of records lacking a column.
+cat > "$WORK/csv.sh" <<'EOF'
+list=$1
+python3 "$REFK" csvcount "$GENCSV" 1 "$list" > ref 2> skipped || echo "reference failed"
+[ -s ref ] || echo "empty reference"
+want=$(sed -n 's/^skipped //p' skipped)
+for j in 1 2 3 4; do
+	for c in 1 7 100 4K; do
+		"$T" --csv --header -f "$list" -j $j --chunk-size $c --stats-json s.json "$GENCSV" > got || echo "failed: -j $j --chunk-size $c"
+		cmp -s ref got || echo "differs: -j $j --chunk-size $c"
+		grep -q "\"skipped_records\":$want," s.json || echo "skipped_records: want $want, $(grep -o '"skipped_records":[0-9]*' s.json)"
+	done
+done
+"$T" --csv --header -f "$list" < "$GENCSV" | cmp -s ref - || echo "differs: stdin"
+EOF
+CSVSH=$WORK/csv.sh
+export CSVSH
+
+requires python3
+check csv-ref-name 0 'sh "$CSVSH" text'
+requires python3
+check csv-ref-name-kind 0 'sh "$CSVSH" kind'
+requires python3
+check csv-ref-columns 0 'sh "$CSVSH" 2,3'
+requires python3
+check csv-ref-range 0 'sh "$CSVSH" 3-4'
+requires python3
+check csv-ref-names-several 0 'sh "$CSVSH" tag,kind'
+
+# Without --header the header is a record like the others.
+requires python3
+check csv-ref-no-header 0 'python3 "$REFK" csvcount "$GENCSV" 0 2 > ref 2>/dev/null; $T --csv -f 2 "$GENCSV" > got; cmp ref got'
+
+# The last record without a line end.
+requires python3
+check csv-ref-no-final-newline 0 'python3 -c "import sys; sys.stdout.buffer.write(open(sys.argv[1], \"rb\").read().rstrip(b\"\\r\\n\"))" "$GENCSV" > in; python3 "$REFK" csvcount in 1 tag > ref 2>/dev/null; for c in 1 7 4K; do $T --csv --header -f tag --chunk-size $c -j2 in | cmp -s ref - || echo "differs: $c"; done'
+
+# --- Malformed CSV ---
+
+# An unterminated quote at the end of the input: the field runs to the end
+# of the input, line ends included, as Python's csv module reads it; not an
+# error.
+expect_out <<'EOF'
+a	1
+x,y\nz,w\n	1
+EOF
+check csv-unterminated-quote 0 'printf "a,b\n\"x,y\nz,w\n" | $T --csv -f 1'
+
+expect_out <<'EOF'
+tail	1
+x\n	1
+EOF
+check csv-unterminated-quote-no-newline 0 'printf "tail\n\"x\n" > in; $T --csv -f 1 --sort=key in; printf "\"x" | $T --csv -f 1 > /dev/null'
+
+# A quote inside an unquoted field is an ordinary character; text after a
+# closing quote is appended to the field (Python's csv module does both).
+expect_out <<'EOF'
+a"b	1
+abcd	1
+x "y" z	1
+EOF
+check csv-stray-quote 0 'printf "a\"b,c\nx \"y\" z,q\n\"ab\"cd,e\n" | $T --csv -f 1 --sort=key'
+
+expect_out <<'EOF'
+same
+EOF
+requires python3
+check csv-malformed-like-python 0 'printf "a\"b,c\nx \"y\" z,q\n\"ab\"cd,e\n\"\"x,1\n\"un,2\nterminated\n" > in; python3 "$REFK" csvcount in 0 1 > ref 2>/dev/null; for c in 1 3 4K; do $T --csv -f 1 --chunk-size $c in | cmp -s ref - || echo "differs: $c"; done; echo same'
+
+# --- Records missing a column ---
+
+expect_out <<'EOF'
+b\tz	1
+"skipped_records":4
+"skipped_records":2
+EOF
+check field-skipped-records 0 'printf "a\tb\nb\tq\tz\n\nc\n\t\n" > in; $T -f 1,3 --stats-json s.json in; grep -o "\"skipped_records\":[0-9]*" s.json; $T -f 2 --stats-json s.json in > /dev/null; grep -o "\"skipped_records\":[0-9]*" s.json'
+
+expect_out <<'EOF'
+y	1
+"skipped_records":2
+EOF
+check csv-skipped-records 0 'printf "h1,h2\n1\n\n2,y\n3\n" | $T --csv --header -f h2 --stats-json s.json; grep -o "\"skipped_records\":[0-9]*" s.json'
+
+# --- TSV fields against cut ---
+
+# Lines of 0 to 5 fields: empty fields, spaces, backslashes, repeats.
+awk 'BEGIN { srand(3); split("a b c a\\b x\\ny  ", v, " ")
+	for (i = 0; i < 4000; i++) {
+		n = int(rand() * 6); line = ""
+		for (k = 0; k < n; k++) {
+			f = (rand() < 0.15) ? "" : v[int(rand() * 5) + 1] (rand() < 0.3 ? " " int(rand() * 3) : "")
+			line = line (k ? "\t" : "") f
+		}
+		print line
+	} }' > "$WORK/gen.tsv"
+GENTSV=$WORK/gen.tsv
+export GENTSV
+
+# tsv.sh LIST MAXCOL: cut the lines with at least MAXCOL fields, count with
+# sort | uniq -c, order by count then key bytes, then escape as tally's tsv
+# does (the count goes first meanwhile: the keys hold TABs).
+cat > "$WORK/tsv.sh" <<'EOF'
+list=$1 max=$2
+tab=$(printf '\t')
+grep -E "^([^$tab]*$tab){$((max - 1))}" "$GENTSV" | cut -f "$list" | sort | uniq -c |
+	sed -E "s/^ *([0-9]+) /\\1$tab/" | sort -t "$tab" -k1,1nr -k2 |
+	sed -E 's/\\/\\\\/g; s/\t/\\t/g; s/^([0-9]+)\\t(.*)$/\2\t\1/' > ref
+[ -s ref ] || echo "empty reference"
+for v in "-j 1" "-j 2 --chunk-size 1" "-j 3 --chunk-size 7" "-j 4 --chunk-size 100"; do
+	"$T" -f "$list" $v "$GENTSV" > got || echo "failed: $v"
+	cmp -s ref got || echo "differs: $v"
+done
+EOF
+TSVSH=$WORK/tsv.sh
+export TSVSH
+
+check tsv-cut-1 0 'sh "$TSVSH" 1 1'
+check tsv-cut-3 0 'sh "$TSVSH" 3 3'
+check tsv-cut-2-4 0 'sh "$TSVSH" 2,4 4'
+check tsv-cut-range 0 'sh "$TSVSH" 1-3 3'
+check tsv-cut-5 0 'sh "$TSVSH" 5 5'
+check tsv-cut-open-range 0 'sh "$TSVSH" 3- 3'
+check tsv-cut-reversed 0 'sh "$TSVSH" 4,2,2 4'
+
+# --- N-grams against a reference ---
+
+requires python3
+check ngram-ref-2 0 'python3 "$REFK" ngram 2 "$DATA/kjv-genesis.txt" > ref; for v in "-j 1" "-j 2" "-j 3 --chunk-size 7" "-j 4 --chunk-size 1K"; do $T --ngram 2 --split=space --case=ascii $v "$DATA/kjv-genesis.txt" | cmp -s ref - || echo "differs: $v"; done'
+requires python3
+check ngram-ref-3 0 'python3 "$REFK" ngram 3 "$DATA/kjv-genesis.txt" > ref; for v in "-j 1" "-j 2" "-j 3 --chunk-size 7" "-j 4 --chunk-size 1K"; do $T --ngram 3 --split=space --case=ascii $v "$DATA/kjv-genesis.txt" | cmp -s ref - || echo "differs: $v"; done'
+
+# Two files: no n-gram across them; the concatenation has the n-grams at the
+# seam, and only those more.
+expect_out <<'EOF'
+files
+cat
+seam
+EOF
+requires python3
+check ngram-ref-files 0 'head -n 777 "$DATA/kjv-genesis.txt" > a; tail -n +778 "$DATA/kjv-genesis.txt" > b; python3 "$REFK" ngram 3 a b > ref2; cat a b > ab; python3 "$REFK" ngram 3 ab > ref1; $T --ngram 3 --split=space --case=ascii -j2 --chunk-size 5K a b | cmp -s ref2 - && echo files; $T --ngram 3 --split=space --case=ascii -j2 --chunk-size 5K ab | cmp -s ref1 - && echo cat; cmp -s ref1 ref2 || echo seam; n1=$($T --ngram 3 --split=space --case=ascii ab | awk -F "\t" "{ s += \$2 } END { print s }"); n2=$($T --ngram 3 --split=space --case=ascii a b | awk -F "\t" "{ s += \$2 } END { print s }"); [ $((n1 - n2)) = 2 ] || echo "n-grams: $n1 in the concatenation, $n2 in the files"'
+
+# --- --files0-from ---
+
+# A tree of pieces of Genesis, some with awkward names; the names come from
+# a file and from find on stdin, and give what cat of the files gives.
+cat > "$WORK/tree.sh" <<'EOF'
+mkdir -p d/sub
+split -l 800 "$DATA/kjv-genesis.txt" d/part.
+mv d/part.ab "d/with space"
+mv d/part.ac "d/sub/new
+line"
+mv d/part.ad "d/sub/-dash"
+EOF
+TREE=$WORK/tree.sh
+export TREE
+
+expect_out <<'EOF'
+list
+find
+EOF
+check files0-from-tree 0 '. "$TREE"; [ $(find d -type f -print0 | tr -cd "\\000" | wc -c) = 6 ] || echo "not 6 files"; find d -type f -exec cat {} + | $T > ref; find d -type f -print0 > list; $T --files0-from list | cmp -s ref - && echo list; find d -type f -print0 | $T --files0-from=- -j2 --chunk-size 3K | cmp -s ref - && echo find'
+
+expect_err <<'EOF'
+tally: d/missing: No such file or directory
+tally: d/sub: Is a directory
+EOF
+expect_out <<'EOF'
+same
+EOF
+check files0-from-failing-entries 1 '. "$TREE"; find d -type f -exec cat {} + | $T > ref; { find d -type f -print0 | head -z -n 3; printf "d/missing\000d/sub\000"; find d -type f -print0 | tail -z -n +4; } > list; $T --files0-from list > got; st=$?; cmp -s ref got && echo same; exit $st'
+
+expect_err <<'EOF'
+tally: d/missing: No such file or directory
+EOF
+expect_out <<'EOF'
+same
+EOF
+check files0-from-stdin-failing 1 '. "$TREE"; find d -type f -exec cat {} + | $T -l --sort=key > ref; { printf "d/missing\000"; find d -type f -print0; } | $T -l --sort=key --files0-from=- > got; st=$?; cmp -s ref got && echo same; exit $st'

@@ -1,0 +1,181 @@
+# Observability: the statistics agree with independent measurement, the
+# progress line shows on a terminal only, and the report is a well-formed
+# picture with the series it promises.
+
+# skip_case NAME REASON: count a case that cannot run on this machine.
+skip_case() {
+	skipped=$((skipped + 1))
+	echo "SKIP $1: $2"
+	: > "$WORK/exp.out"
+	: > "$WORK/exp.err"
+}
+
+# 64 MB of text (Genesis 320 times; 16 MB for the slower sanitizer builds)
+# and 400 000 distinct numbers.
+if [ "${TALLY_CLI_QUICK:-0}" = 1 ]; then copies=80; else copies=320; fi
+i=0
+while [ $i -lt $copies ]; do
+	cat "$DATA/kjv-genesis.txt"
+	i=$((i + 1))
+done > "$WORK/big.txt"
+seq 1 400000 > "$WORK/seq400k"
+BIG=$WORK/big.txt
+SEQ400K=$WORK/seq400k
+export BIG SEQ400K
+
+# obs.sh is sourced by the cases: jget FIELD FILE prints a number from a
+# --stats-json file; same NAME GOT WANT says "NAME ok" or shows both.
+cat > "$WORK/obs.sh" <<'EOF'
+jget() { sed -n "s/.*\"$1\":\([0-9.]*\).*/\1/p" "$2"; }
+same() { if [ "$2" = "$3" ]; then echo "$1 ok"; else echo "$1 $2, expected $3"; fi; }
+# agree STATS OUTPUT [DISTINCT]: tokens, distinct and hapax against the
+# output (tsv, every key): the sum of counts, the lines, the 1s.
+agree() {
+	same tokens "$(jget tokens "$1")" "$(awk -F '\t' '{ s += $NF } END { print s + 0 }' "$2")"
+	same distinct "$(jget distinct "$1")" "${3:-$(wc -l < "$2" | tr -d ' ')}"
+	same hapax "$(jget hapax "$1")" "$(awk -F '\t' '$NF == 1 { n++ } END { print n + 0 }' "$2")"
+}
+EOF
+OBS=$WORK/obs.sh
+export OBS
+
+# --- Statistics against measurement ---
+
+expect_out <<'EOF'
+bytes_read ok
+bytes_decoded ok
+files ok
+tokens ok
+distinct ok
+hapax ok
+EOF
+check stats-agree-words 0 '. "$OBS"; printf "one two two\nthree\n" > small; $T --stats-json s.json "$DATA/kjv-genesis.txt" small "$SEQ400K" > out; same bytes_read "$(jget bytes_read s.json)" "$(cat "$DATA/kjv-genesis.txt" small "$SEQ400K" | wc -c)"; same bytes_decoded "$(jget bytes_decoded s.json)" "$(jget bytes_read s.json)"; same files "$(jget files s.json)" 3; agree s.json out'
+
+# A zstd input: bytes_read is its compressed size, bytes_decoded what it holds.
+expect_out <<'EOF'
+bytes_read ok
+bytes_decoded ok
+files_compressed ok
+tokens ok
+distinct ok
+hapax ok
+EOF
+check stats-agree-zstd 0 '. "$OBS"; zstd -q -19 < "$DATA/kjv-genesis.txt" > g.zst; printf "x y\n" > plain; $T -l --stats-json s.json g.zst plain > out; same bytes_read "$(jget bytes_read s.json)" "$(cat g.zst plain | wc -c)"; same bytes_decoded "$(jget bytes_decoded s.json)" "$(cat "$DATA/kjv-genesis.txt" plain | wc -c)"; same files_compressed "$(jget files_compressed s.json)" 1; agree s.json out'
+
+# Bigrams and fields, and when spilling.
+expect_out <<'EOF'
+tokens ok
+distinct ok
+hapax ok
+tokens ok
+distinct ok
+hapax ok
+tokens ok
+distinct ok
+hapax ok
+EOF
+check stats-agree-modes 0 '. "$OBS"; $T --ngram 2 --stats-json s.json "$DATA/kjv-genesis.txt" > out; agree s.json out; tr " " "\t" < "$DATA/kjv-genesis.txt" > tsv; $T -f 3 --stats-json s.json tsv > out; agree s.json out; $T -j2 -m 64K --stats-json s.json "$DATA/kjv-genesis.txt" "$SEQ400K" > out; agree s.json out; [ "$(jget runs_spilled s.json)" -gt 0 ] || echo "no spill"'
+
+# distinct is before --min-count and --top; tokens counts every key.
+expect_out <<'EOF'
+tokens ok
+distinct ok
+hapax ok
+tokens ok
+distinct ok
+hapax ok
+EOF
+check stats-before-filters 0 '. "$OBS"; $T "$DATA/kjv-genesis.txt" > all; $T --min-count 5 --stats-json s1.json "$DATA/kjv-genesis.txt" > /dev/null; $T --top 3 --stats-json s2.json "$DATA/kjv-genesis.txt" > /dev/null; agree s1.json all; agree s2.json all'
+
+# peak_rss against GNU time's maximum resident set size, on 64 MB of text
+# and 400 000 distinct keys: within 10% or 2 MiB.
+if [ -x /usr/bin/time ] && /usr/bin/time -f %M true > /dev/null 2>&1; then
+	expect_out <<'EOF'
+peak_rss ok
+peak_rss ok
+EOF
+	check stats-peak-rss 0 '. "$OBS"; for j in 1 2; do /usr/bin/time -o t.txt -f %M $T -j$j --stats-json s.json "$BIG" "$SEQ400K" > /dev/null; got=$(jget peak_rss s.json); want=$(($(tail -n 1 t.txt) * 1024)); d=$((got > want ? got - want : want - got)); tol=$((want / 10 > 2097152 ? want / 10 : 2097152)); if [ $d -le $tol ]; then echo peak_rss ok; else echo "peak_rss $got, time says $want"; fi; done'
+else
+	skip_case stats-peak-rss "GNU time (/usr/bin/time) is not installed"
+fi
+
+# --- Progress ---
+
+# On a terminal (script(1) gives one), --progress redraws one line with CR:
+# percent and MB/s; the line is erased at the end; stdout holds only the
+# results.  The run reads 64 MB in 1 KiB units on one thread, which takes
+# over a second.
+expect_out <<'EOF'
+progress
+erased
+clean stdout
+same results
+EOF
+requires script
+check progress-terminal 0 '$T -j1 "$BIG" > ref; script -q -e -c "$T -j1 --chunk-size 1K --progress \"$BIG\" > out" log < /dev/null > /dev/null || echo "script failed"; tr "\r" "\n" < log | grep -q "^ *[0-9][0-9]*% .*MB/s" && echo progress; tr "\r" "\n" < log | grep -v "^Script " | grep -v "^\$" | tail -n 1 | grep -q "%" || echo erased; if LC_ALL=C grep -q "$(printf "[\r\033]")" out; then echo "CR or ESC in stdout"; else echo clean stdout; fi; cmp -s ref out && echo same results'
+
+# --no-progress on a terminal: not a byte on stderr.
+expect_out <<'EOF'
+no progress
+same results
+EOF
+requires script
+check progress-off-terminal 0 '$T -j1 "$BIG" > ref; script -q -e -c "$T -j1 --chunk-size 1K --no-progress \"$BIG\" > out" log < /dev/null > /dev/null || echo "script failed"; if grep -q "MB/s" log || [ -n "$(tr -cd "\r" < log)" ]; then echo progress shown; else echo no progress; fi; cmp -s ref out && echo same results'
+
+# Standard error is a file, not a terminal: no progress unless asked.
+expect_out <<'EOF'
+same results
+EOF
+check progress-not-terminal 0 '$T -j1 "$BIG" > ref; $T -j1 --chunk-size 1K "$BIG" > out; cmp -s ref out && echo same results'
+
+# Asked for, it is shown on a file as well.
+expect_out <<'EOF'
+progress
+EOF
+check progress-forced-file 0 '$T -j1 --chunk-size 1K --progress "$BIG" > /dev/null 2> err; tr "\r" "\n" < err | grep -q "^ *[0-9][0-9]*% .*MB/s" && echo progress'
+
+# --- Report ---
+
+# report.sh SVG: well-formed, has every series, and prints how many points
+# the throughput line has.
+cat > "$WORK/report.sh" <<'EOF'
+xmllint --noout "$1" || echo "not well-formed"
+for id in series-throughput series-rss series-tables series-pool series-io series-spill budget-line; do
+	[ "$(xmllint --xpath "count(//*[@id='$id'])" "$1")" = 1 ] || echo "no element with id $id"
+done
+n=$(xmllint --xpath "string(//*[@id='series-throughput']//*[local-name()='polyline']/@points)" "$1" | wc -w)
+if [ "$n" -gt 1 ]; then echo "throughput: several points"; else echo "throughput: $n points"; fi
+EOF
+REPORT=$WORK/report.sh
+export REPORT
+
+expect_out <<'EOF'
+throughput: several points
+EOF
+requires xmllint
+check report-series 0 '$T -j1 --chunk-size 1K --report r.svg "$BIG" > /dev/null; sh "$REPORT" r.svg'
+
+# A spilling run: the same series, and the results are unchanged.
+expect_out <<'EOF'
+throughput: several points
+same results
+EOF
+requires xmllint
+check report-spilling 0 '$T -l "$SEQ400K" > ref; $T -l -j2 -m 256K --chunk-size 4K --report r.svg "$SEQ400K" > out; sh "$REPORT" r.svg; cmp -s ref out && echo same results'
+
+# A run too short for samples still gives a well-formed picture.
+expect_out <<'EOF'
+ok
+EOF
+requires xmllint
+check report-short-run 0 'printf "a b a\n" | $T --report r.svg > /dev/null; xmllint --noout r.svg && for id in series-throughput series-rss budget-line; do [ "$(xmllint --xpath "count(//*[@id=\"$id\"])" r.svg)" = 1 ] || echo "no $id"; done; echo ok'
+
+expect_err <<'EOF'
+tally: nodir/r.svg: No such file or directory
+EOF
+expect_out <<'EOF'
+a	1
+EOF
+check report-bad-path 1 'printf "a\n" | $T --report nodir/r.svg'
+
+rm -f "$BIG" "$SEQ400K"
