@@ -244,11 +244,14 @@ tally_engine *tally_create(const tally_config *cfg, char *err, size_t errlen, in
 		e->nworkers = 1024;
 	int ngram = e->cfg.mode == TALLY_MODE_WORDS && e->cfg.ngram > 1;
 	unsigned ntables = e->nworkers + (ngram ? 1 : 0);
-	if (!e->cfg.memory)
+	int by_default = !e->cfg.memory;
+	if (by_default)
 		e->cfg.memory = tally_default_memory(NULL);
 	uint64_t min_budget = (uint64_t)MIN_TABLE_BUDGET * ntables;
 	if (e->cfg.memory < min_budget) {
-		snprintf(err, errlen, "--memory %llu bytes is too small: at least %llu KiB needed for %u thread%s",
+		snprintf(err, errlen, by_default
+			? "the default memory budget, %llu bytes (half the memory limit), is too small: at least %llu KiB needed for %u thread%s"
+			: "--memory %llu bytes is too small: at least %llu KiB needed for %u thread%s",
 			(unsigned long long)e->cfg.memory, (unsigned long long)(min_budget / 1024),
 			e->nworkers, e->nworkers == 1 ? "" : "s");
 		*usage = 1;

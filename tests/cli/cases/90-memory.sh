@@ -134,6 +134,18 @@ small_case memory-too-small-j2    '-j 2 --memory=48K'      "--memory 49152 bytes
 small_case memory-too-small-j4    '-l -j4 -m 64K'          "--memory 65536 bytes is too small: at least 128 KiB needed for 4 threads"
 small_case memory-too-small-ngram '--ngram 2 -j2 -m 64K'   "--memory 65536 bytes is too small: at least 96 KiB needed for 2 threads"
 
+# The same limit met by default (a 32 KiB cgroup limit, so a 16 KiB budget)
+# names where the budget came from rather than an option never given.
+if [ "$cg_v1" -gt 0 ] || [ "$cg_v2" -gt 0 ]; then
+	[ "$cg_v1" -gt 0 ] && cg_kind=v1 || cg_kind=v2
+	export cg_kind
+	printf 'tally: %s\nTry '\''tally --help'\''.\n' \
+		"the default memory budget, 16384 bytes (half the memory limit), is too small: at least 64 KiB needed for 2 threads" | expect_err
+	check memory-too-small-default 2 'sh "$CGROUP" cg $cg_kind 32768 || exit 99; printf "a b\n" | TALLY_CGROUP_ROOT=cg $T -j2'
+else
+	skip_case memory-too-small-default "no cgroup line in /proc/self/cgroup"
+fi
+
 # Exactly the minimum named works (and spills on real text).
 expect_out <<'EOF'
 ok 1
