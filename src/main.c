@@ -21,6 +21,7 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+#include <sys/stat.h>
 
 #include "tally.h"
 
@@ -525,6 +526,20 @@ static double now(void)
 }
 
 /* Count one input.  Returns 0, 1 when it failed (reported), or -2 fatal. */
+/* Tell the engine the size of all the named regular files up front, so that
+ * the progress line's percentage covers the whole run, not the inputs opened
+ * so far.  Inputs whose size is unknown (stdin, pipes) are left out. */
+static void declare_sizes(tally_engine *e, char **names, int n)
+{
+	uint64_t total = 0;
+	for (int i = 0; i < n; i++) {
+		struct stat sb;
+		if (strcmp(names[i], "-") != 0 && stat(names[i], &sb) == 0 && S_ISREG(sb.st_mode))
+			total += (uint64_t)sb.st_size;
+	}
+	tally_expect_bytes(e, total);
+}
+
 static int add_input(tally_engine *e, const char *path)
 {
 	int rc = tally_add_path(e, path);
@@ -717,6 +732,7 @@ int main(int argc, char **argv)
 		if (add_input(e, "-") == -2)
 			goto fatal;
 	} else {
+		declare_sizes(e, argv + first, argc - first);
 		for (int i = first; i < argc; i++)
 			if (add_input(e, argv[i]) == -2)
 				goto fatal;
