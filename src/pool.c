@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "mem.h"
+#include "radix.h"
 
 typedef struct pool_block {
 	size_t cap;
@@ -127,50 +128,21 @@ static int cmp_ref(const void *a, const void *b)
 	return (x > y) - (x < y);
 }
 
-/* Sort refs by the address of their key: a least-significant-digit radix
- * sort, 11 bits a pass over the bits where the addresses differ (an
- * eviction sorts hundreds of thousands of survivors; a comparison sort
- * through a callback costs several times more).  Falls back on qsort when
- * the scratch array cannot be had. */
+static uint64_t ref_address(const void *r)
+{
+	return (uint64_t)(uintptr_t)*((const pool_ref *)r)->key;
+}
+
+/* Sort refs by the address of their key (radix.h; qsort when the scratch
+ * array cannot be had). */
 static void sort_refs(pool_ref *v, size_t n)
 {
-	if (n < 256) {
-		qsort(v, n, sizeof *v, cmp_ref);
-		return;
-	}
-	uintptr_t lo = UINTPTR_MAX, hi = 0;
-	for (size_t i = 0; i < n; i++) {
-		uintptr_t a = (uintptr_t)*v[i].key;
-		lo = a < lo ? a : lo;
-		hi = a > hi ? a : hi;
-	}
-	pool_ref *tmp = mem_alloc(MEM_POOL, n * sizeof *tmp);
+	pool_ref *tmp = n >= 256 ? mem_alloc(MEM_POOL, n * sizeof *tmp) : NULL;
 	if (!tmp) {
 		qsort(v, n, sizeof *v, cmp_ref);
 		return;
 	}
-	enum { BITS = 11, RADIX = 1 << BITS };
-	size_t count[RADIX];   /* on the stack: workers evict concurrently */
-	pool_ref *src = v, *dst = tmp;
-	uintptr_t span = hi - lo;
-	for (unsigned shift = 0; shift == 0 || (shift < 64 && (span >> shift)); shift += BITS) {
-		memset(count, 0, sizeof count);
-		for (size_t i = 0; i < n; i++)
-			count[(((uintptr_t)*src[i].key - lo) >> shift) & (RADIX - 1)]++;
-		size_t pos = 0;
-		for (size_t d = 0; d < RADIX; d++) {
-			size_t c = count[d];
-			count[d] = pos;
-			pos += c;
-		}
-		for (size_t i = 0; i < n; i++)
-			dst[count[(((uintptr_t)*src[i].key - lo) >> shift) & (RADIX - 1)]++] = src[i];
-		pool_ref *t = src;
-		src = dst;
-		dst = t;
-	}
-	if (src != v)
-		memcpy(v, src, n * sizeof *v);
+	radix_sort64(v, tmp, n, sizeof *v, ref_address);
 	mem_free(MEM_POOL, tmp, n * sizeof *tmp);
 }
 

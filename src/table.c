@@ -25,6 +25,7 @@
 
 #include "mem.h"
 #include "pool.h"
+#include "radix.h"
 #include "spill.h"
 
 #define CLOCK_MAX   TABLE_CLOCK_MAX
@@ -207,9 +208,14 @@ int table_entry_cmp(const void *a, const void *b)
 	return (x->len > y->len) - (x->len < y->len);
 }
 
-/* Sort entries by (hash, key): a least-significant-digit radix sort on the
- * hash, 11 bits a pass, then the rare runs of equal hashes by key.  Falls
- * back on qsort when the scratch array cannot be had. */
+static uint64_t entry_hash(const void *e)
+{
+	return ((const table_entry *)e)->hash;
+}
+
+/* Sort entries by (hash, key): radix on the hash (radix.h), then the rare
+ * runs of equal hashes by key.  Falls back on qsort when the scratch array
+ * cannot be had. */
 static void sort_entries(table_entry *v, size_t n)
 {
 	table_entry *tmp = n >= 256 ? mem_alloc(MEM_TABLE, n * sizeof *tmp) : NULL;
@@ -217,27 +223,7 @@ static void sort_entries(table_entry *v, size_t n)
 		qsort(v, n, sizeof *v, table_entry_cmp);
 		return;
 	}
-	enum { BITS = 11, RADIX = 1 << BITS };
-	size_t count[RADIX];
-	table_entry *src = v, *dst = tmp;
-	for (unsigned shift = 0; shift < 64; shift += BITS) {
-		memset(count, 0, sizeof count);
-		for (size_t i = 0; i < n; i++)
-			count[(src[i].hash >> shift) & (RADIX - 1)]++;
-		size_t pos = 0;
-		for (size_t d = 0; d < RADIX; d++) {
-			size_t c = count[d];
-			count[d] = pos;
-			pos += c;
-		}
-		for (size_t i = 0; i < n; i++)
-			dst[count[(src[i].hash >> shift) & (RADIX - 1)]++] = src[i];
-		table_entry *x = src;
-		src = dst;
-		dst = x;
-	}
-	if (src != v)
-		memcpy(v, src, n * sizeof *v);
+	radix_sort64(v, tmp, n, sizeof *v, entry_hash);
 	mem_free(MEM_TABLE, tmp, n * sizeof *tmp);
 	for (size_t i = 1; i < n; i++)
 		if (v[i].hash == v[i - 1].hash) {
