@@ -26,6 +26,7 @@
 
 #include "input.h"
 #include "mem.h"
+#include "testutil.h"
 
 /* ---- Fixture: a private directory for the test files ------------------ */
 
@@ -1102,9 +1103,5 @@ static Suite *input_suite(void)
 
 int main(void)
 {
-	SRunner *sr = srunner_create(input_suite());
-	srunner_run_all(sr, CK_NORMAL);
-	int failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return test_run_suite(input_suite());
 }

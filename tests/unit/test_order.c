@@ -4,7 +4,6 @@
  * tiny budget forces sorted runs, many of them, and multi-pass merges.
  */
 #include <check.h>
-#include <dirent.h>
 #include <errno.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -16,6 +15,7 @@
 #include "mem.h"
 #include "order.h"
 #include "spill.h"
+#include "testutil.h"
 
 static uint64_t rng_state;
 
@@ -118,20 +118,6 @@ static pair *reference(const pair *in, size_t n, tally_sort sort, uint64_t top,
 	return v;
 }
 
-static int count_entries(const char *dir)
-{
-	DIR *d = opendir(dir);
-	if (!d)
-		return -1;
-	int n = 0;
-	struct dirent *e;
-	while ((e = readdir(d)))
-		if (strcmp(e->d_name, ".") && strcmp(e->d_name, ".."))
-			n++;
-	closedir(d);
-	return n;
-}
-
 /* 1: the order borrows the keys instead of copying them. */
 static int borrow_mode;
 
@@ -181,10 +167,10 @@ static uint64_t check_config(const pair *in, size_t n, tally_sort sort, uint64_t
 	order_destroy(o);
 	if (sp) {
 		if (spill_dir(sp))
-			ck_assert_int_eq(count_entries(spill_dir(sp)), 0);
+			ck_assert_int_eq(test_count_entries(spill_dir(sp)), 0);
 		spill_destroy(sp);
 	}
-	ck_assert_int_eq(count_entries(base), 0);
+	ck_assert_int_eq(test_count_entries(base), 0);
 	rmdir(base);
 	free(ref);
 	ck_assert_uint_eq(mem_current(MEM_SPILL), 0);
@@ -413,7 +399,7 @@ START_TEST(test_full_disk)
 	ck_assert_int_eq(order_add(o, "x", 1, 1), -1);   /* stays failed */
 	order_destroy(o);
 	spill_destroy(sp);
-	ck_assert_int_eq(count_entries(base), 0);
+	ck_assert_int_eq(test_count_entries(base), 0);
 	umount(base);
 	rmdir(base);
 }
@@ -465,7 +451,7 @@ START_TEST(test_out_of_memory)
 		completed = ok ? completed + 1 : 0;
 		order_destroy(o);
 		spill_destroy(sp);
-		ck_assert_msg(count_entries(base) == 0, "failure %llu left files", (unsigned long long)k);
+		ck_assert_msg(test_count_entries(base) == 0, "failure %llu left files", (unsigned long long)k);
 		rmdir(base);
 		ck_assert_msg(mem_current(MEM_SPILL) == 0, "failure %llu leaked %llu bytes",
 			(unsigned long long)k, (unsigned long long)mem_current(MEM_SPILL));
@@ -496,9 +482,5 @@ static Suite *order_suite(void)
 
 int main(void)
 {
-	SRunner *sr = srunner_create(order_suite());
-	srunner_run_all(sr, CK_NORMAL);
-	int failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return test_run_suite(order_suite());
 }

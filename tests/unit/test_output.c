@@ -23,6 +23,7 @@
 #include "tally.h"
 #include "output.h"
 #include "mem.h"
+#include "testutil.h"
 
 /* ---- Helpers -------------------------------------------------------- */
 
@@ -97,20 +98,6 @@ static void remove_testdir(void)
 	}
 	closedir(d);
 	rmdir(testdir);
-}
-
-/* Number of entries in testdir other than . and .. */
-static int count_entries(void)
-{
-	DIR *d = opendir(testdir);
-	ck_assert_ptr_nonnull(d);
-	int n = 0;
-	struct dirent *de;
-	while ((de = readdir(d)))
-		if (strcmp(de->d_name, ".") && strcmp(de->d_name, ".."))
-			n++;
-	closedir(d);
-	return n;
 }
 
 static void put(tally_writer *w, const char *key, size_t len, uint64_t count)
@@ -484,7 +471,7 @@ START_TEST(empty_results)
 	b = write_sample(TALLY_FORMAT_UNIQ, 0, "e.txt");
 	assert_bytes(b, "", 0);
 	free(b.p);
-	ck_assert_int_eq(count_entries(), 5);
+	ck_assert_int_eq(test_count_entries(testdir), 5);
 	remove_testdir();
 }
 END_TEST
@@ -695,7 +682,7 @@ START_TEST(replace_commit_and_discard)
 	/* Discarded: the target is untouched and no temporary file is left. */
 	tally_writer *w = tally_writer_open(path, TALLY_FORMAT_TSV, err, sizeof err);
 	ck_assert_ptr_nonnull(w);
-	ck_assert_int_eq(count_entries(), 2);     /* the target and the temporary */
+	ck_assert_int_eq(test_count_entries(testdir), 2);     /* the target and the temporary */
 	put(w, "new", 3, 2);
 	bytes b = read_file(path);
 	assert_bytes(b, WANT("old\t1\n"));        /* nothing shows while writing */
@@ -704,7 +691,7 @@ START_TEST(replace_commit_and_discard)
 	b = read_file(path);
 	assert_bytes(b, WANT("old\t1\n"));
 	free(b.p);
-	ck_assert_int_eq(count_entries(), 1);
+	ck_assert_int_eq(test_count_entries(testdir), 1);
 
 	/* Committed: replaced. */
 	w = tally_writer_open(path, TALLY_FORMAT_TSV, err, sizeof err);
@@ -714,7 +701,7 @@ START_TEST(replace_commit_and_discard)
 	b = read_file(path);
 	assert_bytes(b, WANT("new\t2\n"));
 	free(b.p);
-	ck_assert_int_eq(count_entries(), 1);
+	ck_assert_int_eq(test_count_entries(testdir), 1);
 
 	/* A new file with discard leaves nothing at all. */
 	snprintf(path, sizeof path, "%s/fresh.tsv", testdir);
@@ -723,7 +710,7 @@ START_TEST(replace_commit_and_discard)
 	put(w, "x", 1, 1);
 	ck_assert_int_eq(tally_writer_close(w, 0, err, sizeof err), 0);
 	ck_assert_int_eq(access(path, F_OK), -1);
-	ck_assert_int_eq(count_entries(), 1);
+	ck_assert_int_eq(test_count_entries(testdir), 1);
 	remove_testdir();
 }
 END_TEST
@@ -740,7 +727,7 @@ START_TEST(relative_path)
 	bytes b = read_file("rel.tsv");
 	assert_bytes(b, WANT("k\t1\n"));
 	free(b.p);
-	ck_assert_int_eq(count_entries(), 1);
+	ck_assert_int_eq(test_count_entries(testdir), 1);
 	ck_assert_int_eq(chdir("/"), 0);
 	remove_testdir();
 }
@@ -805,7 +792,7 @@ START_TEST(symlink_target_replaced_through_link)
 	bytes b = read_file(real);
 	assert_bytes(b, WANT("k\t5\n"));
 	free(b.p);
-	ck_assert_int_eq(count_entries(), 2);
+	ck_assert_int_eq(test_count_entries(testdir), 2);
 	remove_testdir();
 }
 END_TEST
@@ -844,7 +831,7 @@ START_TEST(open_errors)
 		ck_assert_str_eq(err, want);
 		rmdir(ro);
 	}
-	ck_assert_int_eq(count_entries(), 0);
+	ck_assert_int_eq(test_count_entries(testdir), 0);
 	remove_testdir();
 }
 END_TEST
@@ -863,7 +850,7 @@ START_TEST(open_fails_without_memory)
 		ck_assert_str_eq(err, want);
 	}
 	mem_fail_after(0);
-	ck_assert_int_eq(count_entries(), 0);
+	ck_assert_int_eq(test_count_entries(testdir), 0);
 	ck_assert_uint_eq(mem_current(MEM_IO), 0);
 	ck_assert_uint_eq(mem_current(MEM_OTHER), 0);
 	remove_testdir();
@@ -931,7 +918,7 @@ START_TEST(write_failure_keeps_target)
 	bytes b = read_file(path);
 	assert_bytes(b, WANT("old\t1\n"));
 	free(b.p);
-	ck_assert_int_eq(count_entries(), 1);
+	ck_assert_int_eq(test_count_entries(testdir), 1);
 	remove_testdir();
 }
 END_TEST
@@ -962,7 +949,7 @@ START_TEST(failure_at_close_keeps_target)
 	bytes b = read_file(path);
 	assert_bytes(b, WANT("old"));
 	free(b.p);
-	ck_assert_int_eq(count_entries(), 1);
+	ck_assert_int_eq(test_count_entries(testdir), 1);
 	remove_testdir();
 }
 END_TEST
@@ -974,13 +961,13 @@ START_TEST(signal_cleanup_removes_temporary)
 	snprintf(path, sizeof path, "%s/out.tsv", testdir);
 	tally_writer *w = tally_writer_open(path, TALLY_FORMAT_TSV, err, sizeof err);
 	ck_assert_ptr_nonnull(w);
-	ck_assert_int_eq(count_entries(), 1);
+	ck_assert_int_eq(test_count_entries(testdir), 1);
 	output_signal_cleanup();
-	ck_assert_int_eq(count_entries(), 0);
+	ck_assert_int_eq(test_count_entries(testdir), 0);
 	/* The rename then fails, and the target never appears. */
 	ck_assert_int_eq(tally_writer_close(w, 1, err, sizeof err), -1);
 	ck_assert_int_eq(errno, ENOENT);
-	ck_assert_int_eq(count_entries(), 0);
+	ck_assert_int_eq(test_count_entries(testdir), 0);
 	/* Nothing registered any more. */
 	output_signal_cleanup();
 	remove_testdir();
@@ -1264,9 +1251,5 @@ static Suite *output_suite(void)
 
 int main(void)
 {
-	SRunner *sr = srunner_create(output_suite());
-	srunner_run_all(sr, CK_NORMAL);
-	int failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return test_run_suite(output_suite());
 }

@@ -21,6 +21,7 @@
 
 #include "mem.h"
 #include "spill.h"
+#include "testutil.h"
 
 /* ---- Helpers ---------------------------------------------------------- */
 
@@ -147,21 +148,6 @@ static void check_merge(spill *s, const tkey *v, size_t n)
 	spill_merge_close(m);
 }
 
-/* Entries in a directory, "." and ".." aside; -1 when it does not exist. */
-static int count_entries(const char *dir)
-{
-	DIR *d = opendir(dir);
-	if (!d)
-		return -1;
-	int n = 0;
-	struct dirent *e;
-	while ((e = readdir(d)))
-		if (strcmp(e->d_name, ".") && strcmp(e->d_name, ".."))
-			n++;
-	closedir(d);
-	return n;
-}
-
 static char tmp_base[64];
 
 static void make_base(void)
@@ -172,7 +158,7 @@ static void make_base(void)
 
 static void remove_base(void)
 {
-	ck_assert_int_eq(count_entries(tmp_base), 0);
+	ck_assert_int_eq(test_count_entries(tmp_base), 0);
 	rmdir(tmp_base);
 }
 
@@ -200,18 +186,18 @@ START_TEST(test_roundtrip_sums)
 	spill *s = spill_create(tmp_base, err, sizeof err);
 	ck_assert_ptr_nonnull(s);
 	ck_assert_ptr_null(spill_dir(s));   /* nothing on disk yet */
-	ck_assert_int_eq(count_entries(tmp_base), 0);
+	ck_assert_int_eq(test_count_entries(tmp_base), 0);
 	size_t n = 5000;
 	tkey *v = make_keys(n, 0x3f);       /* 64 hashes: many ties */
 	for (int r = 0; r < 7; r++)
 		write_run(s, v, n);
 	ck_assert_uint_eq(spill_runs(s), 7);
 	ck_assert_uint_gt(spill_bytes(s), 0);
-	ck_assert_int_eq(count_entries(spill_dir(s)), 7);
+	ck_assert_int_eq(test_count_entries(spill_dir(s)), 7);
 	check_merge(s, v, n);
 	ck_assert_uint_eq(spill_passes(s), 1);
 	/* Consumed runs are gone; the directory stays until destroy. */
-	ck_assert_int_eq(count_entries(spill_dir(s)), 0);
+	ck_assert_int_eq(test_count_entries(spill_dir(s)), 0);
 	spill_destroy(s);
 	remove_base();
 	free_keys(v, n);
@@ -310,7 +296,7 @@ START_TEST(test_multipass)
 		check_merge(s, v, n);
 		ck_assert_uint_eq(spill_passes(s), expected_passes(runs, fanins[k]));
 		ck_assert_uint_gt(spill_runs(s), runs);   /* intermediate runs */
-		ck_assert_int_eq(count_entries(spill_dir(s)), 0);
+		ck_assert_int_eq(test_count_entries(spill_dir(s)), 0);
 		spill_destroy(s);
 		remove_base();
 		free_keys(v, n);
@@ -513,7 +499,7 @@ START_TEST(test_missing_tmpdir)
 	ck_assert_ptr_nonnull(w);
 	ck_assert_int_eq(spill_run_end(w), 0);
 	ck_assert(strncmp(spill_dir(s), tmp_base, strlen(tmp_base)) == 0);
-	ck_assert_int_eq(count_entries(tmp_base), 1);
+	ck_assert_int_eq(test_count_entries(tmp_base), 1);
 	spill_destroy(s);
 	remove_base();
 }
@@ -554,10 +540,10 @@ START_TEST(test_full_disk)
 	char want[256];
 	snprintf(want, sizeof want, "%s: No space left on device", tmp_base);
 	ck_assert_str_eq(spill_errmsg(s), want);
-	ck_assert_int_eq(count_entries(spill_dir(s)), 0);   /* the partial file is gone */
+	ck_assert_int_eq(test_count_entries(spill_dir(s)), 0);   /* the partial file is gone */
 	ck_assert_uint_eq(spill_runs(s), 0);
 	spill_destroy(s);
-	ck_assert_int_eq(count_entries(tmp_base), 0);
+	ck_assert_int_eq(test_count_entries(tmp_base), 0);
 	umount(tmp_base);
 	remove_base();
 }
@@ -618,7 +604,7 @@ static void fork_and_check(int sig)
 	ck_assert_int_gt(got, 1);
 	dir[got - 1] = '\0';
 	if (sig) {
-		ck_assert_int_eq(count_entries(dir), 2);
+		ck_assert_int_eq(test_count_entries(dir), 2);
 		kill(pid, sig);
 	}
 	int status;
@@ -629,7 +615,7 @@ static void fork_and_check(int sig)
 	} else {
 		ck_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0);
 	}
-	ck_assert_int_eq(count_entries(dir), -1);   /* directory gone */
+	ck_assert_int_eq(test_count_entries(dir), -1);   /* directory gone */
 	remove_base();
 }
 
@@ -661,18 +647,18 @@ START_TEST(test_destroy_removes_all)
 	spill_writer *w = spill_run_begin(s);
 	ck_assert_int_eq(spill_run_put(w, &rec), 0);
 	spill_run_abort(w);
-	ck_assert_int_eq(count_entries(spill_dir(s)), 3);
+	ck_assert_int_eq(test_count_entries(spill_dir(s)), 3);
 	/* A merge closed early removes the runs it took. */
 	spill_merge *m = spill_merge_open(s);
 	spill_rec r;
 	ck_assert_int_eq(spill_merge_next(m, &r), 1);
 	ck_assert_uint_eq(r.count, 3);
 	spill_merge_close(m);
-	ck_assert_int_eq(count_entries(spill_dir(s)), 0);
+	ck_assert_int_eq(test_count_entries(spill_dir(s)), 0);
 	w = spill_run_begin(s);
 	ck_assert_int_eq(spill_run_end(w), 0);
 	spill_destroy(s);
-	ck_assert_int_eq(count_entries(tmp_base), 0);
+	ck_assert_int_eq(test_count_entries(tmp_base), 0);
 	remove_base();
 }
 END_TEST
@@ -693,7 +679,7 @@ START_TEST(test_detached_files)
 	ck_assert_ptr_nonnull(f);
 	spill_file *g = spill_run_end_file(spill_run_begin(s));
 	ck_assert_ptr_nonnull(g);
-	ck_assert_int_eq(count_entries(spill_dir(s)), 2);
+	ck_assert_int_eq(test_count_entries(spill_dir(s)), 2);
 	/* Detached runs do not join the merge. */
 	spill_merge *m = spill_merge_open(s);
 	spill_rec r;
@@ -710,9 +696,9 @@ START_TEST(test_detached_files)
 	}
 	ck_assert_int_eq(spill_reader_next(rd, &r), 0);
 	spill_reader_close(rd);
-	ck_assert_int_eq(count_entries(spill_dir(s)), 1);
+	ck_assert_int_eq(test_count_entries(spill_dir(s)), 1);
 	spill_file_remove(g);
-	ck_assert_int_eq(count_entries(spill_dir(s)), 0);
+	ck_assert_int_eq(test_count_entries(spill_dir(s)), 0);
 	spill_destroy(s);
 	remove_base();
 }
@@ -742,9 +728,5 @@ static Suite *spill_suite(void)
 
 int main(void)
 {
-	SRunner *sr = srunner_create(spill_suite());
-	srunner_run_all(sr, CK_NORMAL);
-	int failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return test_run_suite(spill_suite());
 }

@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "stats.h"
+#include "testutil.h"
 
 #define MiB (1024ull * 1024)
 
@@ -784,9 +785,5 @@ static Suite *stats_suite(void)
 
 int main(void)
 {
-	SRunner *sr = srunner_create(stats_suite());
-	srunner_run_all(sr, CK_NORMAL);
-	int failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return test_run_suite(stats_suite());
 }

@@ -13,6 +13,7 @@
 #include "pool.h"
 #include "spill.h"
 #include "table.h"
+#include "testutil.h"
 
 static table *new_table(unsigned bits, uint64_t budget, spill *sp)
 {
@@ -336,9 +337,5 @@ static Suite *table_suite(void)
 
 int main(void)
 {
-	SRunner *sr = srunner_create(table_suite());
-	srunner_run_all(sr, CK_NORMAL);
-	int failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return test_run_suite(table_suite());
 }

@@ -16,6 +16,7 @@
 #include "tally.h"
 #include "table.h"
 #include "tokenize.h"
+#include "testutil.h"
 
 /* ---- Harness --------------------------------------------------------- */
 
@@ -896,9 +897,5 @@ static Suite *tokenize_suite(void)
 
 int main(void)
 {
-	SRunner *sr = srunner_create(tokenize_suite());
-	srunner_run_all(sr, CK_NORMAL);
-	int failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return test_run_suite(tokenize_suite());
 }
