@@ -5,6 +5,8 @@
 
 #include <stdatomic.h>
 #include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
 #ifdef __GLIBC__
 #include <malloc.h>
 #endif
@@ -104,6 +106,50 @@ void *mem_realloc(mem_component c, void *p, size_t old_size, size_t new_size)
 	if (q)
 		mem_account(c, (int64_t)new_size - (int64_t)old_size);
 	return q;
+}
+
+void *mem_alloc_zeroed(mem_component c, size_t size)
+{
+	if (size < MEM_HUGE_MIN) {
+		/* Written here rather than left to calloc: a fresh mapping that
+		 * is read first gets the shared zero page, and the write that
+		 * follows faults again and flushes the TLB of every thread. */
+		void *p = mem_alloc(c, size);
+		if (p)
+			memset(p, 0, size);
+		return p;
+	}
+	if (inject_failure())
+		return NULL;
+	/* Map one huge page more than needed and trim to a 2 MiB boundary. */
+	size_t align = MEM_HUGE_MIN, len = size + align;
+	char *m = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (m == MAP_FAILED)
+		return NULL;
+	char *p = (char *)(((uintptr_t)m + align - 1) & ~(uintptr_t)(align - 1));
+	if (p > m)
+		munmap(m, (size_t)(p - m));
+	size_t tail = len - (size_t)(p - m) - size;
+	if (tail)
+		munmap(p + size, tail);
+#ifdef MADV_HUGEPAGE
+	madvise(p, size, MADV_HUGEPAGE);
+#endif
+	memset(p, 0, size);
+	mem_account(c, (int64_t)size);
+	return p;
+}
+
+void mem_free_zeroed(mem_component c, void *p, size_t size)
+{
+	if (!p)
+		return;
+	if (size < MEM_HUGE_MIN) {
+		mem_free(c, p, size);
+		return;
+	}
+	munmap(p, size);
+	mem_account(c, -(int64_t)size);
 }
 
 void mem_free(mem_component c, void *p, size_t size)

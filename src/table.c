@@ -57,7 +57,7 @@ static size_t part_bytes(size_t cap)
 
 static int part_alloc(table *t, table_part *pt, size_t cap)
 {
-	pt->slots = mem_calloc(MEM_TABLE, cap, sizeof(table_entry));
+	pt->slots = mem_alloc_zeroed(MEM_TABLE, part_bytes(cap));
 	if (!pt->slots)
 		return -1;
 	pt->mask = cap - 1;
@@ -70,7 +70,7 @@ static void part_free(table *t, table_part *pt)
 {
 	if (!pt->slots)
 		return;
-	mem_free(MEM_TABLE, pt->slots, part_bytes(pt->mask + 1));
+	mem_free_zeroed(MEM_TABLE, pt->slots, part_bytes(pt->mask + 1));
 	atomic_fetch_sub_explicit(&t->slot_bytes, part_bytes(pt->mask + 1), memory_order_relaxed);
 	pt->slots = NULL;
 	pt->mask = 0;
