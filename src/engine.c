@@ -69,6 +69,9 @@ typedef struct eng_worker {
 	int            started;
 } eng_worker;
 
+/* Most orders sorted in parallel at the end. */
+#define ENG_MAX_ORDERS 16
+
 struct tally_engine {
 	tally_config  cfg;
 	tok_shared   *tok;
@@ -104,7 +107,16 @@ struct tally_engine {
 	uint64_t        distinct, hapax;
 	uint64_t        hits, misses, evictions;
 
-	order          *ord;
+	/* Output order: in memory, one order per thread over a range of
+	 * partitions, sorted in parallel and merged as the items are read
+	 * (heap of order indexes by their head items); after a spill, one. */
+	order          *ords[ENG_MAX_ORDERS];
+	unsigned        nord;
+	tally_item      heads[ENG_MAX_ORDERS];
+	unsigned        heap[ENG_MAX_ORDERS], nheap;
+	int             refill;         /* order whose head went out: advance it next */
+	unsigned        ord_at;         /* --sort=none: order being read */
+	uint64_t        emitted;
 	stats_sampler  *sampler;
 	char            errmsg[512];
 };
@@ -565,17 +577,35 @@ void tally_expect_bytes(tally_engine *e, uint64_t bytes)
 
 /* ---- Finishing -------------------------------------------------------- */
 
+/* Run fn(ctx + i * stride) for i < n, on n - 1 new threads and this one
+ * (on this one alone where a thread cannot be had). */
+static void run_parallel(unsigned n, void *(*fn)(void *), void *ctx, size_t stride)
+{
+	pthread_t th[ENG_MAX_ORDERS];
+	unsigned ok[ENG_MAX_ORDERS] = { 0 };
+	if (n > ENG_MAX_ORDERS)
+		n = ENG_MAX_ORDERS;
+	for (unsigned i = 1; i < n; i++)
+		ok[i] = pthread_create(&th[i], NULL, fn, (char *)ctx + i * stride) == 0;
+	fn(ctx);
+	for (unsigned i = 1; i < n; i++) {
+		if (ok[i])
+			pthread_join(th[i], NULL);
+		else
+			fn((char *)ctx + i * stride);
+	}
+}
+
 typedef struct merge_ctx {
-	tally_engine   *e;
-	table         **tables;
-	unsigned        ntables;
+	table          **tables;
+	unsigned         ntables;
 	_Atomic unsigned next;
-	_Atomic int     failed;
+	_Atomic int      failed;
 } merge_ctx;
 
 static void *merge_main(void *p)
 {
-	merge_ctx *m = p;
+	merge_ctx *m = *(merge_ctx **)p;
 	unsigned nparts = table_partitions(m->tables[0]);
 	for (;;) {
 		unsigned part = atomic_fetch_add(&m->next, 1);
@@ -588,10 +618,17 @@ static void *merge_main(void *p)
 	return NULL;
 }
 
+/* One thread's share of the output: partitions [p0, p1) of the merged
+ * table into one order. */
 typedef struct collect_ctx {
-	tally_engine *e;
+	table        *t;
+	order        *ord;
+	tally_sort    sort;
+	unsigned      p0, p1;
 	table_entry  *v;
 	size_t        n, cap;
+	uint64_t      distinct, hapax;
+	int           err;            /* errno of a failure, or 0 */
 } collect_ctx;
 
 static int collect_entry(void *ctx, const table_entry *ent)
@@ -609,54 +646,68 @@ static int collect_entry(void *ctx, const table_entry *ent)
 	return 0;
 }
 
-static int add_result(tally_engine *e, const char *key, size_t len, uint64_t count)
+static void *collect_main(void *p)
 {
-	e->distinct++;
-	e->hapax += count == 1;
-	if (order_add(e->ord, key, len, count)) {
-		set_err(e, "%s", errno == ENOMEM ? "out of memory" : spill_errmsg(e->spill));
-		return -1;
+	collect_ctx *c = p;
+	for (unsigned part = c->p0; part < c->p1 && !c->err; part++) {
+		c->n = 0;
+		if (table_each(c->t, part, collect_entry, c)) {
+			c->err = ENOMEM;
+			break;
+		}
+		/* Partitions in order, each in hash order: a deterministic
+		 * sequence. */
+		if (c->sort == TALLY_SORT_NONE && c->n > 1)
+			qsort(c->v, c->n, sizeof *c->v, table_entry_cmp);
+		for (size_t i = 0; i < c->n; i++) {
+			c->distinct++;
+			c->hapax += c->v[i].count == 1;
+			if (order_add(c->ord, c->v[i].key, c->v[i].len, c->v[i].count)) {
+				c->err = errno ? errno : ENOMEM;
+				break;
+			}
+		}
 	}
-	return 0;
+	mem_free(MEM_OTHER, c->v, c->cap * sizeof *c->v);
+	c->v = NULL;
+	return NULL;
 }
 
-/* All keys are in the tables: merge them in memory, in parallel. */
+static void set_order_err(tally_engine *e, int err)
+{
+	set_err(e, "%s", err == ENOMEM ? "out of memory" : spill_errmsg(e->spill));
+}
+
+/* All keys are in the tables: merge them in memory, then give each order
+ * a range of partitions, in parallel. */
 static int finish_in_memory(tally_engine *e, table **tables, unsigned ntables)
 {
-	merge_ctx m = { .e = e, .tables = tables, .ntables = ntables };
-	unsigned nthreads = e->nworkers;
-	pthread_t th[64];
-	unsigned started = 0;
-	if (nthreads > 64)
-		nthreads = 64;
-	for (unsigned i = 1; i < nthreads; i++)
-		if (pthread_create(&th[started], NULL, merge_main, &m) == 0)
-			started++;
-	merge_main(&m);
-	for (unsigned i = 0; i < started; i++)
-		pthread_join(th[i], NULL);
+	merge_ctx m = { .tables = tables, .ntables = ntables };
+	merge_ctx *mp[ENG_MAX_ORDERS];
+	for (unsigned i = 0; i < ENG_MAX_ORDERS; i++)
+		mp[i] = &m;
+	run_parallel(e->nworkers, merge_main, mp, sizeof *mp);
 	if (atomic_load(&m.failed)) {
 		set_err(e, "out of memory");
 		return -1;
 	}
-	/* Partitions in order, each in hash order: a deterministic sequence. */
-	collect_ctx c = { .e = e };
+	collect_ctx c[ENG_MAX_ORDERS];
 	unsigned nparts = table_partitions(tables[0]);
-	int rc = 0;
-	for (unsigned p = 0; p < nparts && !rc; p++) {
-		c.n = 0;
-		if (table_each(tables[0], p, collect_entry, &c)) {
-			set_err(e, "out of memory");
-			rc = -1;
-			break;
-		}
-		if (e->cfg.sort == TALLY_SORT_NONE && c.n > 1)
-			qsort(c.v, c.n, sizeof *c.v, table_entry_cmp);
-		for (size_t i = 0; i < c.n && !rc; i++)
-			rc = add_result(e, c.v[i].key, c.v[i].len, c.v[i].count);
+	for (unsigned i = 0; i < e->nord; i++)
+		c[i] = (collect_ctx){ .t = tables[0], .ord = e->ords[i], .sort = e->cfg.sort,
+			.p0 = (unsigned)((uint64_t)nparts * i / e->nord),
+			.p1 = (unsigned)((uint64_t)nparts * (i + 1) / e->nord) };
+	run_parallel(e->nord, collect_main, c, sizeof *c);
+	for (unsigned i = 0; i < e->nord; i++) {
+		e->distinct += c[i].distinct;
+		e->hapax += c[i].hapax;
 	}
-	mem_free(MEM_OTHER, c.v, c.cap * sizeof *c.v);
-	return rc;
+	for (unsigned i = 0; i < e->nord; i++)
+		if (c[i].err) {
+			set_order_err(e, c[i].err);
+			return -1;
+		}
+	return 0;
 }
 
 /* Some keys were evicted: write out the rest, merge every run by key. */
@@ -674,11 +725,15 @@ static int finish_from_runs(tally_engine *e, table **tables, unsigned ntables)
 	}
 	spill_rec r;
 	int rc;
-	while ((rc = spill_merge_next(m, &r)) == 1)
-		if (add_result(e, r.key, r.len, r.count)) {
+	while ((rc = spill_merge_next(m, &r)) == 1) {
+		e->distinct++;
+		e->hapax += r.count == 1;
+		if (order_add(e->ords[0], r.key, r.len, r.count)) {
+			set_order_err(e, errno);
 			spill_merge_close(m);
 			return -1;
 		}
+	}
 	spill_merge_close(m);
 	if (rc < 0) {
 		set_err(e, "%s", spill_errmsg(e->spill));
@@ -698,6 +753,111 @@ static void stop_workers(tally_engine *e)
 			pthread_join(e->workers[i].thread, NULL);
 			e->workers[i].started = 0;
 		}
+}
+
+typedef struct order_job {
+	order *ord;
+	int    err;
+} order_job;
+
+static void *order_finish_main(void *p)
+{
+	order_job *j = p;
+	if (order_finish(j->ord))
+		j->err = errno ? errno : ENOMEM;
+	return NULL;
+}
+
+/* ---- Reading the orders in output order ------------------------------- */
+
+static int head_before(const tally_engine *e, unsigned a, unsigned b)
+{
+	return order_item_before(e->cfg.sort, &e->heads[a], &e->heads[b]);
+}
+
+static void heap_down(tally_engine *e, unsigned i)
+{
+	unsigned n = e->nheap, *h = e->heap;
+	for (;;) {
+		unsigned l = 2 * i + 1, m = i;
+		if (l < n && head_before(e, h[l], h[m]))
+			m = l;
+		if (l + 1 < n && head_before(e, h[l + 1], h[m]))
+			m = l + 1;
+		if (m == i)
+			return;
+		unsigned t = h[i];
+		h[i] = h[m];
+		h[m] = t;
+		i = m;
+	}
+}
+
+/* Read order k's next item into heads[k]: 1, 0 at its end, -1 on error. */
+static int head_read(tally_engine *e, unsigned k)
+{
+	int rc = order_next(e->ords[k], &e->heads[k]);
+	if (rc < 0)
+		set_err(e, "%s", spill_errmsg(e->spill));
+	return rc;
+}
+
+/* Sorted output from several orders: a heap of their first items. */
+static int heads_start(tally_engine *e)
+{
+	e->refill = -1;
+	e->nheap = 0;
+	if (e->nord < 2 || e->cfg.sort == TALLY_SORT_NONE)
+		return 0;
+	for (unsigned k = 0; k < e->nord; k++) {
+		int rc = head_read(e, k);
+		if (rc < 0)
+			return -1;
+		if (rc)
+			e->heap[e->nheap++] = k;
+	}
+	for (unsigned i = e->nheap / 2; i-- > 0;)
+		heap_down(e, i);
+	return 0;
+}
+
+static int next_item(tally_engine *e, tally_item *it)
+{
+	if (e->nord == 1) {
+		int rc = order_next(e->ords[0], it);
+		if (rc < 0)
+			set_err(e, "%s", spill_errmsg(e->spill));
+		return rc;
+	}
+	if (e->cfg.sort == TALLY_SORT_NONE) {
+		/* The orders hold consecutive partitions: one after another. */
+		for (; e->ord_at < e->nord; e->ord_at++) {
+			int rc = order_next(e->ords[e->ord_at], it);
+			if (rc) {
+				if (rc < 0)
+					set_err(e, "%s", spill_errmsg(e->spill));
+				return rc;
+			}
+		}
+		return 0;
+	}
+	/* The item given out last stays valid until now: only then advance
+	 * its order. */
+	if (e->refill >= 0) {
+		int rc = head_read(e, (unsigned)e->refill);
+		if (rc < 0)
+			return -1;
+		if (!rc)
+			e->heap[0] = e->heap[--e->nheap];
+		heap_down(e, 0);
+		e->refill = -1;
+	}
+	if (!e->nheap)
+		return 0;
+	unsigned k = e->heap[0];
+	*it = e->heads[k];
+	e->refill = (int)k;
+	return 1;
 }
 
 int tally_finish(tally_engine *e)
@@ -732,17 +892,24 @@ int tally_finish(tally_engine *e)
 	uint64_t held = mem_current(MEM_TABLE) + mem_current(MEM_POOL);
 	uint64_t share = spilled ? e->cfg.memory / 2
 		: e->cfg.memory > held + e->cfg.memory / 8 ? e->cfg.memory - held : e->cfg.memory / 8;
+	/* In memory, each thread sorts the keys of a range of partitions. */
+	e->nord = 1;
+	if (!spilled) {
+		e->nord = e->nworkers < ENG_MAX_ORDERS ? e->nworkers : ENG_MAX_ORDERS;
+		if (e->nord > table_partitions(tables[0]))
+			e->nord = table_partitions(tables[0]);
+	}
 	order_config oc = {
 		.sort = e->cfg.sort, .top = e->cfg.top, .min_count = e->cfg.min_count,
-		.budget = share, .spill = e->spill,
+		.budget = share / e->nord, .spill = e->spill,
 		/* In memory the keys stay in the tables' pools until the end. */
 		.borrow_keys = !spilled,
 	};
-	e->ord = order_create(&oc);
-	if (!e->ord) {
-		set_err(e, "out of memory");
-		return -2;
-	}
+	for (unsigned i = 0; i < e->nord; i++)
+		if (!(e->ords[i] = order_create(&oc))) {
+			set_err(e, "out of memory");
+			return -2;
+		}
 	double t0 = stats_now();
 	int rc = spilled ? finish_from_runs(e, tables, ntables)
 		: finish_in_memory(e, tables, ntables);
@@ -750,10 +917,17 @@ int tally_finish(tally_engine *e)
 		return -2;
 	double t1 = stats_now();
 	e->t_merge = t1 - t0;
-	if (order_finish(e->ord)) {
-		set_err(e, "%s", errno == ENOMEM ? "out of memory" : spill_errmsg(e->spill));
+	order_job jobs[ENG_MAX_ORDERS];
+	for (unsigned i = 0; i < e->nord; i++)
+		jobs[i] = (order_job){ .ord = e->ords[i] };
+	run_parallel(e->nord, order_finish_main, jobs, sizeof *jobs);
+	for (unsigned i = 0; i < e->nord; i++)
+		if (jobs[i].err) {
+			set_order_err(e, jobs[i].err);
+			return -2;
+		}
+	if (heads_start(e))
 		return -2;
-	}
 	e->t_sort = stats_now() - t1;
 	e->finished = 1;
 	/* The sampler ran through the merge and sort so the report shows them. */
@@ -791,11 +965,13 @@ int tally_next(tally_engine *e, tally_item *it)
 {
 	if (!e->finished)
 		return 0;
-	int rc = order_next(e->ord, it);
-	if (rc < 0) {
-		set_err(e, "%s", spill_errmsg(e->spill));
+	/* Each order keeps its own --top N: the merged stream stops at N. */
+	if (e->cfg.top && e->emitted >= e->cfg.top)
+		return 0;
+	int rc = next_item(e, it);
+	if (rc < 0)
 		return -2;
-	}
+	e->emitted += (uint64_t)rc;
 	return rc;
 }
 
@@ -879,7 +1055,8 @@ void tally_destroy(tally_engine *e)
 		stats_sampler_stop(e->sampler);
 		stats_sampler_free(e->sampler);
 	}
-	order_destroy(e->ord);
+	for (unsigned i = 0; i < e->nord; i++)
+		order_destroy(e->ords[i]);
 	for (unsigned k = 0; e->pending && k < e->qcap; k++)
 		tok_edge_free(e->pending[k]);
 	if (e->workers)

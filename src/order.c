@@ -952,3 +952,14 @@ void order_destroy(order *o)
 	arena_free(o);
 	mem_free(MEM_SPILL, o, sizeof *o);
 }
+
+int order_item_before(tally_sort sort, const tally_item *a, const tally_item *b)
+{
+	if (sort == TALLY_SORT_COUNT && a->count != b->count)
+		return a->count > b->count;
+	size_t n = a->len < b->len ? a->len : b->len;
+	int c = n ? memcmp(a->key, b->key, n) : 0;
+	if (c)
+		return c < 0;
+	return a->len < b->len;
+}
