@@ -31,7 +31,7 @@ struct pool {
 	size_t       bytes;
 };
 
-static const char empty_key[1] = "";
+static const char empty_key[POOL_READ] = "";  /* readable as any short key */
 
 pool *pool_create(size_t block_size)
 {
@@ -46,7 +46,7 @@ pool *pool_create(size_t block_size)
 
 static void free_block(pool_block *b)
 {
-	mem_free(MEM_POOL, b, sizeof *b + b->cap);
+	mem_free(MEM_POOL, b, sizeof *b + b->cap + POOL_READ);
 }
 
 void pool_destroy(pool *p)
@@ -107,13 +107,13 @@ const char *pool_intern(pool *p, const char *key, size_t len)
 	if (!b || b->cap - b->used < len) {
 		if (grow((void **)&p->blocks, &p->blocks_cap, p->nblocks, sizeof *p->blocks, &p->bytes))
 			return NULL;
-		b = mem_alloc(MEM_POOL, sizeof *b + p->block_size);
+		b = mem_alloc(MEM_POOL, sizeof *b + p->block_size + POOL_READ);
 		if (!b)
 			return NULL;
 		b->cap = p->block_size;
 		b->used = 0;
 		p->blocks[p->nblocks++] = b;
-		p->bytes += sizeof *b + p->block_size;
+		p->bytes += sizeof *b + p->block_size + POOL_READ;
 	}
 	char *k = b->data + b->used;
 	memcpy(k, key, len);
@@ -212,7 +212,7 @@ int pool_compact(pool *p, pool_ref *live, size_t n)
 	if (keep)
 		p->blocks[bi]->used = off;
 	for (size_t i = keep; i < p->nblocks; i++) {
-		p->bytes -= sizeof *p->blocks[i] + p->blocks[i]->cap;
+		p->bytes -= sizeof *p->blocks[i] + p->blocks[i]->cap + POOL_READ;
 		free_block(p->blocks[i]);
 	}
 	p->nblocks = keep;

@@ -21,6 +21,11 @@ typedef struct pool pool;
 pool *pool_create(size_t block_size);
 void  pool_destroy(pool *p);
 
+/* Readable bytes from the start of any stored key of 1 to POOL_READ bytes
+ * (the blocks have that much slack at their end), so that short keys can be
+ * compared a vector at a time. */
+#define POOL_READ 16
+
 /* Copy len bytes of key into the pool.  Returns the stored copy (stable until
  * the next pool_compact), or NULL when out of memory.  The copy is written
  * before the pool's bookkeeping changes, so a fault while reading key leaves

@@ -28,9 +28,22 @@ typedef struct table_config {
 	struct spill *spill;     /* where evicted keys go; NULL = never evict */
 } table_config;
 
-/* The hash every module uses for keys. */
+/* The hash every module uses for keys: XXH3 (64 bits, seed 0).  Most keys
+ * are short words; XXH3_64bits is too large to be inlined, so its own code
+ * for 0 to 16 bytes is called directly (the same function XXH3_64bits
+ * takes for these lengths; test_table checks that the values agree).
+ * table_hash_short: len <= 16 only, always inlined (the tokenizers' hot
+ * path). */
+static inline __attribute__((always_inline))
+uint64_t table_hash_short(const void *key, size_t len)
+{
+	return XXH3_len_0to16_64b((const xxh_u8 *)key, len, XXH3_kSecret, 0);
+}
+
 static inline uint64_t table_hash(const void *key, size_t len)
 {
+	if (len <= 16)
+		return table_hash_short(key, len);
 	return XXH3_64bits(key, len);
 }
 

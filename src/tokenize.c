@@ -989,6 +989,105 @@ static inline void emit(tok_worker *w, const uint8_t *key, size_t len, int cut)
 		emit_slow(w, key, len, cut);
 }
 
+#if defined(__SSE2__)
+/* ---- Short keys, the hot path ------------------------------------------
+ *
+ * With no filters and no n-grams (w->plain), a key of 1 to 16 bytes is
+ * counted a vector at a time: masked to its length, hashed, and compared
+ * with the pool's copy in one instruction, with the table's state in
+ * registers.  Both word tokenizers send their short words here.  The mask
+ * for length n is the 16 bytes at len_mask + 16 - n. */
+static const uint8_t len_mask[32] = {
+	0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+	0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+};
+
+/* Count a key of 1 to 16 bytes held in b, zero past len: hash it and probe
+ * the table with its state in registers.  Returns 0, or -1 on a fatal
+ * table error (w->failed set). */
+/* Count a key of 1 to 16 bytes held in b, zero past len, with its hash.
+ * Returns 0, or -1 on a fatal table error (w->failed set). */
+static inline __attribute__((always_inline))
+int count_vec16_hashed(tok_worker *w, __m128i b, size_t len, uint64_t hash, uint64_t *hits)
+{
+	const __m128i mask = _mm_loadu_si128((const __m128i *)(const void *)(len_mask + 16 - len));
+	table_hot *h = (table_hot *)w->t;
+	table_part *pt = &h->parts[hash >> h->shift];
+	for (size_t i = hash & pt->mask;; i = (i + 1) & pt->mask) {
+		table_entry *e = &pt->slots[i];
+		if (!e->count) {
+			uint8_t key[16];
+			_mm_storeu_si128((__m128i *)(void *)key, b);
+			if (table_add_new(w->t, pt, e, (const char *)key, len, hash, 1)) {
+				w->failed = 1;
+				return -1;
+			}
+			return 0;
+		}
+		/* Pool keys of up to 16 bytes can be read 16 bytes at a time
+		 * (pool.h): one masked compare, no branch on the length. */
+		__m128i k = _mm_loadu_si128((const __m128i *)(const void *)e->key);
+		k = _mm_and_si128(k, mask);
+		if (e->hash == hash && e->len == len && _mm_movemask_epi8(_mm_cmpeq_epi8(k, b)) == 0xffff) {
+			e->count++;
+			e->clock = TABLE_CLOCK_MAX;
+			++*hits;
+			return 0;
+		}
+	}
+}
+
+static inline uint64_t hash_vec16(__m128i b, size_t len)
+{
+	uint8_t key[16];
+	_mm_storeu_si128((__m128i *)(void *)key, b);
+	return table_hash_short(key, len);
+}
+
+/* Short keys in batches: each key is hashed and its slot prefetched when
+ * it is added, and the batch is counted when full, so the slot loads of a
+ * batch overlap instead of waiting one after the other (the table outgrows
+ * the caches long before the vocabulary outgrows memory).  Keys are counted
+ * in the order given. */
+#define BATCH 16
+typedef struct short_batch {
+	__m128i  v[BATCH];
+	uint64_t h[BATCH];
+	uint32_t len[BATCH];
+	unsigned n;
+} short_batch;
+
+static inline int batch_flush(tok_worker *w, short_batch *bt, uint64_t *hits)
+{
+	unsigned n = bt->n;
+	bt->n = 0;
+	/* The slots are on their way: fetch the keys they point to. */
+	const table_hot *h = (const table_hot *)w->t;
+	for (unsigned i = 0; i < n; i++) {
+		const table_part *pt = &h->parts[bt->h[i] >> h->shift];
+		__builtin_prefetch(pt->slots[bt->h[i] & pt->mask].key);
+	}
+	for (unsigned i = 0; i < n; i++)
+		if (count_vec16_hashed(w, bt->v[i], bt->len[i], bt->h[i], hits))
+			return -1;
+	return 0;
+}
+
+static inline __attribute__((always_inline))
+int batch_add(tok_worker *w, short_batch *bt, __m128i b, size_t len, uint64_t *hits)
+{
+	uint64_t hash = hash_vec16(b, len);
+	const table_hot *h = (const table_hot *)w->t;
+	const table_part *pt = &h->parts[hash >> h->shift];
+	__builtin_prefetch(&pt->slots[hash & pt->mask]);
+	unsigned i = bt->n++;
+	bt->v[i] = b;
+	bt->h[i] = hash;
+	bt->len[i] = (uint32_t)len;
+	return bt->n == BATCH ? batch_flush(w, bt, hits) : 0;
+}
+#endif
+
 /* ---- Unicode words --------------------------------------------------- */
 
 /* Is the code point at p (p < end) a word character? */
@@ -1082,7 +1181,11 @@ static void run_unicode(tok_worker *w, const uint8_t *p, const uint8_t *end)
 	const int lower = s->casemode == TALLY_CASE_LOWER;
 	const size_t max = s->max_key;
 	uint8_t *key = w->kb.b;
-	uint64_t ill = 0;
+	uint64_t ill = 0, hits = 0, tokens = 0;
+#if defined(__SSE2__)
+	short_batch bt;
+	bt.n = 0;
+#endif
 
 	while (p < end) {
 		uint32_t c = *p, cp;
@@ -1174,8 +1277,28 @@ static void run_unicode(tok_worker *w, const uint8_t *p, const uint8_t *end)
 		}
 		if (cut)
 			p = uni_skip(s, p, end);
+#if defined(__SSE2__)
+		/* The key buffer has more than 16 bytes: a short key can be read
+		 * a vector at a time. */
+		if (w->plain && !cut && k - 1 < 16) {
+			__m128i v = _mm_loadu_si128((const __m128i *)(const void *)key);
+			v = _mm_and_si128(v, _mm_loadu_si128((const __m128i *)(const void *)(len_mask + 16 - k)));
+			tokens++;
+			if (batch_add(w, &bt, v, k, &hits))
+				break;
+			continue;
+		}
+		if (batch_flush(w, &bt, &hits))
+			break;
+#endif
 		emit(w, key, k, cut);
 	}
+#if defined(__SSE2__)
+	if (!w->failed)
+		batch_flush(w, &bt, &hits);
+#endif
+	((table_hot *)w->t)->hits += hits;
+	w->tokens += tokens;
 	w->ill += ill;
 }
 
@@ -1278,10 +1401,97 @@ static inline void space_word(tok_worker *w, const uint8_t *st, size_t len, cons
 	emit(w, kb->b, kb->len, cut);
 }
 
+#if defined(__SSE2__)
+/* A space-separated word of 1 to 16 bytes with 16 readable bytes from its
+ * start: masked to its length and case-mapped in one vector. */
+static inline __attribute__((always_inline))
+int word16(tok_worker *w, short_batch *bt, const uint8_t *st, size_t len, const uint8_t *end,
+	uint64_t *hits, uint64_t *tokens)
+{
+	const tok_shared *s = w->s;
+	__m128i b = _mm_loadu_si128((const __m128i *)(const void *)st);
+	b = _mm_and_si128(b, _mm_loadu_si128((const __m128i *)(const void *)(len_mask + 16 - len)));
+	if (s->casemode != TALLY_CASE_KEEP) {
+		if (s->casemode == TALLY_CASE_LOWER && _mm_movemask_epi8(b)) {
+			/* Not ASCII: Unicode lowercase, after the keys before it. */
+			if (batch_flush(w, bt, hits))
+				return -1;
+			space_word(w, st, len, end);
+			return w->failed ? -1 : 0;
+		}
+		const __m128i a = _mm_set1_epi8('A'), bias = _mm_set1_epi8((char)0x80);
+		const __m128i lim = _mm_set1_epi8((char)(0x80 + 26)), bit = _mm_set1_epi8(0x20);
+		__m128i up = _mm_cmplt_epi8(_mm_xor_si128(_mm_sub_epi8(b, a), bias), lim);
+		b = _mm_or_si128(b, _mm_and_si128(up, bit));
+	}
+	++*tokens;
+	return batch_add(w, bt, b, len, hits);
+}
+
+static void run_space_plain(tok_worker *w, const uint8_t *p, const uint8_t *end)
+{
+	const uint8_t *start = p;
+	uint64_t prev = 1, hits = 0, tokens = 0;
+	int inword = 0;
+	short_batch bt;
+	bt.n = 0;
+	while (p < end) {
+		size_t n = (size_t)(end - p);
+		uint64_t m;
+		if (n >= 64) {
+			m = space_mask64(p);
+		} else {
+			const uint8_t *sp = w->s->space;
+			m = ~(uint64_t)0;
+			for (size_t i = 0; i < n; i++)
+				if (!sp[p[i]])
+					m &= ~((uint64_t)1 << i);
+		}
+		uint64_t trans = m ^ ((m << 1) | prev);
+		prev = m >> 63;
+		while (trans) {
+			const uint8_t *q = p + __builtin_ctzll(trans);
+			trans &= trans - 1;
+			if (!inword) {
+				start = q;
+				inword = 1;
+				continue;
+			}
+			inword = 0;
+			size_t len = (size_t)(q - start);
+			if (len <= 16 && (size_t)(end - start) >= 16) {
+				if (word16(w, &bt, start, len, end, &hits, &tokens))
+					goto out;
+			} else {
+				if (batch_flush(w, &bt, &hits))
+					goto out;
+				space_word(w, start, len, end);
+				if (w->failed)
+					goto out;
+			}
+		}
+		p += n >= 64 ? 64 : n;
+	}
+	if (batch_flush(w, &bt, &hits))
+		goto out;
+	if (inword)
+		space_word(w, start, (size_t)(end - start), end);
+out:
+	((table_hot *)w->t)->hits += hits;
+	w->tokens += tokens;
+}
+#endif
+
 /* Words are the runs between whitespace: find the changes between space
  * and non-space 64 bytes at a time and take the words between them. */
 static void run_space(tok_worker *w, const uint8_t *p, const uint8_t *end)
 {
+#if defined(__SSE2__)
+	if (w->plain && w->s->max_key >= 16) {
+		run_space_plain(w, p, end);
+		return;
+	}
+#endif
 	const uint8_t *sp = w->s->space, *start = p;
 	uint64_t prev = 1;   /* the byte before p counts as whitespace */
 	int inword = 0;

@@ -192,6 +192,27 @@ START_TEST(pool_compacts_in_place)
 }
 END_TEST
 
+/* POOL_READ bytes can be read from any short key, also the last key of a
+ * block and the empty key (under AddressSanitizer an overrun fails). */
+START_TEST(short_keys_readable)
+{
+	pool *p = pool_create(4096);
+	unsigned sum = 0;
+	for (int i = 0; i < 20000; i++) {
+		size_t len = (size_t)(i % (POOL_READ + 1));
+		char key[POOL_READ] = { 0 }, copy[POOL_READ];
+		memset(key, 'a' + i % 26, len);
+		const char *k = pool_intern(p, key, len);
+		ck_assert_ptr_nonnull(k);
+		memcpy(copy, k, POOL_READ);
+		ck_assert_int_eq(memcmp(copy, key, len), 0);
+		sum += (unsigned char)copy[POOL_READ - 1];
+	}
+	ck_assert_uint_ge(sum, 0);
+	pool_destroy(p);
+}
+END_TEST
+
 typedef struct collected {
 	table_entry *v;
 	size_t       n, cap;
@@ -328,6 +349,7 @@ static Suite *table_suite(void)
 	tcase_add_test(tc, millions_of_keys);
 	tcase_add_test(tc, merge_partitions);
 	tcase_add_test(tc, pool_compacts_in_place);
+	tcase_add_test(tc, short_keys_readable);
 	tcase_add_test(tc, eviction_is_exact);
 	tcase_add_test(tc, eviction_keeps_hot_keys);
 	tcase_add_test(tc, failed_spill_is_sticky);
