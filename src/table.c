@@ -35,6 +35,8 @@
  * EVICT_TO percent: the rest is headroom for the eviction's temporaries. */
 #define EVICT_AT    80u
 #define EVICT_TO    40u
+/* Entries ahead whose keys are prefetched when a run is written. */
+#define PREFETCH_AHEAD 8
 
 struct table {
 	table_hot        hot;        /* first: the inline table_add reads it */
@@ -45,6 +47,7 @@ struct table {
 	_Atomic size_t   slot_bytes; /* partitions may be merged concurrently */
 	_Atomic uint64_t size;
 	uint64_t         misses, evictions;
+	uint64_t         hits_mark, misses_mark;  /* hits and misses at the last eviction */
 	int              failed;     /* errno of a failed eviction: sticky */
 	unsigned         hand_part;  /* where the clock hand stopped */
 	size_t           hand_slot;
@@ -238,23 +241,19 @@ static void sort_entries(table_entry *v, size_t n)
 		}
 }
 
-/* Write entries (sorted here) as one run.  Returns 0 or -1. */
-static int write_run(table *t, table_entry *v, size_t n)
+/* Append entries (sorted here) to a run.  Returns 0 or -1. */
+static int write_entries(spill_writer *w, table_entry *v, size_t n)
 {
-	if (n == 0)
-		return 0;
 	sort_entries(v, n);
-	spill_writer *w = spill_run_begin(t->spill);
-	if (!w)
-		return -1;
 	for (size_t i = 0; i < n; i++) {
+		/* Sorted by hash, the keys lie all over the pool: fetch ahead. */
+		if (i + PREFETCH_AHEAD < n)
+			__builtin_prefetch(v[i + PREFETCH_AHEAD].key);
 		spill_rec r = { v[i].hash, v[i].count, v[i].key, v[i].len };
-		if (spill_run_put(w, &r)) {
-			spill_run_abort(w);
+		if (spill_run_put(w, &r))
 			return -1;
-		}
 	}
-	return spill_run_end(w);
+	return 0;
 }
 
 /* Drop dead entries: compact the pool around the survivors, then rebuild
@@ -294,24 +293,75 @@ static int sweep_dead(table *t)
 	return 0;
 }
 
-/* Gather the dead entries (the victims) into one run.  Returns 0 or -1. */
+/* Write the dead entries (the victims) as one run.  Partitions are ranges
+ * of the hash, in order, so the run is written a partition at a time and
+ * the temporaries are the size of one partition's victims.  Returns 0 or
+ * -1. */
 static int spill_dead(table *t, size_t nv)
 {
 	if (nv == 0)
 		return 0;
-	table_entry *v = mem_alloc(MEM_TABLE, nv * sizeof *v);
+	size_t nparts = table_partitions(t), most = 0;
+	for (size_t p = 0; p < nparts; p++)
+		if (t->hot.parts[p].count > most)
+			most = t->hot.parts[p].count;
+	if (most > nv)
+		most = nv;
+	table_entry *v = mem_alloc(MEM_TABLE, most * sizeof *v);
 	if (!v)
 		return -1;
-	size_t k = 0, nparts = table_partitions(t);
-	for (size_t p = 0; p < nparts; p++)
+	spill_writer *w = spill_run_begin(t->spill);
+	if (!w) {
+		mem_free(MEM_TABLE, v, most * sizeof *v);
+		return -1;
+	}
+	int rc = 0;
+	for (size_t p = 0; p < nparts && !rc; p++) {
+		size_t k = 0;
 		for (size_t i = 0; i <= t->hot.parts[p].mask; i++) {
 			table_entry *e = &t->hot.parts[p].slots[i];
 			if (e->count && e->clock == CLOCK_DEAD)
 				v[k++] = *e;
 		}
-	int rc = write_run(t, v, k);
-	mem_free(MEM_TABLE, v, nv * sizeof *v);
-	return rc;
+		rc = write_entries(w, v, k);
+	}
+	mem_free(MEM_TABLE, v, most * sizeof *v);
+	if (rc) {
+		spill_run_abort(w);
+		return -1;
+	}
+	return spill_run_end(w);
+}
+
+static int evict_failed(table *t);
+
+/* Write the nv victims marked and drop them.  Returns 0 or -1 (errno). */
+static int evict_marked(table *t, size_t nv)
+{
+	if (spill_dead(t, nv))
+		return evict_failed(t);
+	t->evictions += nv;
+	if (sweep_dead(t)) {
+		t->failed = ENOMEM;   /* the victims are in the run: no going back */
+		errno = ENOMEM;
+		return -1;
+	}
+	return 0;
+}
+
+/* Mark every key as a victim; returns how many. */
+static size_t mark_all(table *t)
+{
+	size_t nparts = table_partitions(t), nv = 0;
+	for (size_t p = 0; p < nparts; p++)
+		for (size_t i = 0; i <= t->hot.parts[p].mask; i++) {
+			table_entry *e = &t->hot.parts[p].slots[i];
+			if (e->count) {
+				e->clock = CLOCK_DEAD;
+				nv++;
+			}
+		}
+	return nv;
 }
 
 /* A run could not be written: keep the victims resident (the table stays
@@ -331,11 +381,19 @@ static int evict_failed(table *t)
 }
 
 /* Evict least recently used keys until the table holds at most EVICT_TO of
- * its budget.  The victims are marked in place, then copied out in one
- * array of their own: the temporaries stay below a quarter of the slots,
- * within the headroom left by EVICT_AT.  Returns 0 or -1 (errno set). */
+ * its budget.  The victims are marked in place, then copied out a
+ * partition at a time.  When keys have hardly recurred since the last
+ * eviction (fewer hits than an eighth of the new keys: near-unique keys
+ * such as the bigrams of a large vocabulary), keeping any of them buys
+ * nothing, and all are evicted: no pool compaction, no survivors to move.
+ * Returns 0 or -1 (errno set). */
 static int evict(table *t)
 {
+	uint64_t dh = t->hot.hits - t->hits_mark, dm = t->misses - t->misses_mark;
+	t->hits_mark = t->hot.hits;
+	t->misses_mark = t->misses;
+	if (dh < dm / 8)
+		return evict_marked(t, mark_all(t));
 	uint64_t used = atomic_load_explicit(&t->slot_bytes, memory_order_relaxed) + pool_bytes(t->pool);
 	uint64_t goal = t->budget / 100 * EVICT_TO;
 	uint64_t need = used > goal ? used - goal : 0;
@@ -367,31 +425,15 @@ static int evict(table *t)
 			}
 		}
 	}
-	if (spill_dead(t, nv))
-		return evict_failed(t);
-	t->evictions += nv;
-	if (sweep_dead(t)) {
-		t->failed = ENOMEM;   /* the victims are in the run: no going back */
-		errno = ENOMEM;
-		return -1;
-	}
-	return 0;
+	return evict_marked(t, nv);
 }
 
 int table_spill_all(table *t)
 {
-	size_t nparts = table_partitions(t), nv = 0;
-	for (size_t p = 0; p < nparts; p++)
-		for (size_t i = 0; i <= t->hot.parts[p].mask; i++) {
-			table_entry *e = &t->hot.parts[p].slots[i];
-			if (e->count) {
-				e->clock = CLOCK_DEAD;
-				nv++;
-			}
-		}
-	if (spill_dead(t, nv))
-		return evict_failed(t);
-	return sweep_dead(t);
+	uint64_t evictions = t->evictions;
+	int rc = evict_marked(t, mark_all(t));
+	t->evictions = evictions;   /* the final spill is not an eviction */
+	return rc;
 }
 
 int table_merge_partition(table *dst, table *src, unsigned p)

@@ -304,6 +304,40 @@ START_TEST(eviction_keeps_hot_keys)
 }
 END_TEST
 
+/* Keys that do not recur are evicted all at once (nothing stays resident
+ * after an eviction); keys that do recur keep their hot part resident. */
+START_TEST(eviction_without_reuse_takes_all)
+{
+	char err[256];
+	for (int skewed = 0; skewed < 2; skewed++) {
+		spill *sp = spill_create(NULL, err, sizeof err);
+		ck_assert_msg(sp != NULL, "%s", err);
+		table *t = new_table(4, 256 * 1024, sp);
+		char k[32];
+		uint64_t before = 0, h, m, ev;
+		int evictions = 0, emptied = 0;
+		for (int i = 0; i < 100000; i++) {
+			int id = skewed && i % 4 ? i % 20 : i;
+			int n = snprintf(k, sizeof k, "key%d", id);
+			ck_assert_int_eq(table_add(t, k, (size_t)n, table_hash(k, (size_t)n), 1), 0);
+			table_counters(t, &h, &m, &ev);
+			if (ev != before) {
+				evictions++;
+				emptied += table_size(t) == 0;
+				before = ev;
+			}
+		}
+		ck_assert_int_gt(evictions, 2);
+		if (skewed)
+			ck_assert_int_eq(emptied, 0);
+		else
+			ck_assert_int_eq(emptied, evictions);
+		table_destroy(t);
+		spill_destroy(sp);
+	}
+}
+END_TEST
+
 /* A run that cannot be written (here: the tmpdir is gone) fails the
  * add that needed it; the table stays whole, keeps failing new keys without
  * touching memory it does not own, and still counts the keys it holds. */
@@ -352,6 +386,7 @@ static Suite *table_suite(void)
 	tcase_add_test(tc, short_keys_readable);
 	tcase_add_test(tc, eviction_is_exact);
 	tcase_add_test(tc, eviction_keeps_hot_keys);
+	tcase_add_test(tc, eviction_without_reuse_takes_all);
 	tcase_add_test(tc, failed_spill_is_sticky);
 	suite_add_tcase(s, tc);
 	return s;
