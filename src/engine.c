@@ -282,9 +282,18 @@ tally_engine *tally_create(const tally_config *cfg, char *err, size_t errlen, in
 	uint64_t merge_mem = e->cfg.memory / 4;
 	spill_set_memory(e->spill, merge_mem > (8u << 20) ? merge_mem : (8u << 20));
 
-	/* Small budgets get few partitions so that the empty tables fit. */
+	/* Small budgets get few partitions so that the empty tables fit.  The
+	 * n-gram stitcher only counts the n-grams that cross chunk edges: it
+	 * gets a thirty-second of the budget (at least the minimum), the
+	 * workers share the rest. */
+	uint64_t stitch_budget = 0;
+	if (ngram) {
+		stitch_budget = e->cfg.memory / 32;
+		if (stitch_budget < MIN_TABLE_BUDGET)
+			stitch_budget = MIN_TABLE_BUDGET;
+	}
 	table_config tc = { .part_bits = e->cfg.memory >= (64u << 20) ? 8 : 4,
-		.budget = e->cfg.memory / ntables, .spill = e->spill };
+		.budget = (e->cfg.memory - stitch_budget) / e->nworkers, .spill = e->spill };
 	e->workers = mem_calloc(MEM_OTHER, e->nworkers, sizeof *e->workers);
 	if (!e->workers)
 		goto oom;
@@ -297,6 +306,7 @@ tally_engine *tally_create(const tally_config *cfg, char *err, size_t errlen, in
 			goto oom;
 	}
 	if (ngram) {
+		tc.budget = stitch_budget;
 		e->stitch_table = table_create(&tc);
 		e->stitcher = e->stitch_table ? tok_worker_create(e->tok, e->stitch_table) : NULL;
 		if (!e->stitcher)
