@@ -131,6 +131,12 @@ def section(case, env):
 
 def update(results, name, body, machine):
     text = open(results, encoding="utf-8").read() if os.path.exists(results) else HEAD
+    # Text after the last case (the notes on the profiles) stays last.
+    ends = list(re.finditer(r"<!-- /case:\S+ -->", text))
+    tail = ""
+    if ends:
+        tail = text[ends[-1].end():].strip("\n")
+        text = text[:ends[-1].end()] + "\n"
     begin, end = "<!-- case:%s -->" % name, "<!-- /case:%s -->" % name
     block = "%s\n%s\n%s" % (begin, body.rstrip("\n"), end)
     pat = re.compile(re.escape(begin) + ".*?" + re.escape(end), re.S)
@@ -152,6 +158,8 @@ def update(results, name, body, machine):
     first = text.find("<!-- case:")
     if first >= 0:
         text = text[:first].rstrip("\n") + "\n\n" + "\n\n".join(full[b] for b in sorted(full)) + "\n"
+    if tail:
+        text += "\n" + tail + "\n"
     tmp = results + ".tmp"
     with open(tmp, "w", encoding="utf-8") as f:
         f.write(text)
