@@ -294,6 +294,9 @@ tally_engine *tally_create(const tally_config *cfg, char *err, size_t errlen, in
 	}
 	table_config tc = { .part_bits = e->cfg.memory >= (64u << 20) ? 8 : 4,
 		.budget = (e->cfg.memory - stitch_budget) / e->nworkers, .spill = e->spill };
+	/* Runs are cut by partition, so that the final merge runs in parallel
+	 * over ranges of partitions. */
+	spill_set_partitions(e->spill, tc.part_bits);
 	e->workers = mem_calloc(MEM_OTHER, e->nworkers, sizeof *e->workers);
 	if (!e->workers)
 		goto oom;
@@ -723,7 +726,41 @@ static int finish_in_memory(tally_engine *e, table **tables, unsigned ntables)
 	return 0;
 }
 
-/* Some keys were evicted: write out the rest, merge every run by key. */
+/* One thread's share of a merge of the runs: partitions [p0, p1). */
+typedef struct range_ctx {
+	spill_ranges *g;
+	order        *ord;
+	unsigned      p0, p1;
+	uint64_t      distinct, hapax;
+	int           err;
+} range_ctx;
+
+static void *range_main(void *p)
+{
+	range_ctx *c = p;
+	spill_merge *m = spill_ranges_merge(c->g, c->p0, c->p1);
+	if (!m) {
+		c->err = errno ? errno : EIO;
+		return NULL;
+	}
+	spill_rec r;
+	int rc;
+	while ((rc = spill_merge_next(m, &r)) == 1) {
+		c->distinct++;
+		c->hapax += r.count == 1;
+		if (order_add(c->ord, r.key, r.len, r.count)) {
+			c->err = errno ? errno : ENOMEM;
+			break;
+		}
+	}
+	if (rc < 0)
+		c->err = EIO;
+	spill_merge_close(m);
+	return NULL;
+}
+
+/* Some keys were evicted: write out the rest, then merge the runs by key,
+ * each thread a range of partitions into its own order. */
 static int finish_from_runs(tally_engine *e, table **tables, unsigned ntables)
 {
 	for (unsigned i = 0; i < ntables; i++)
@@ -731,27 +768,28 @@ static int finish_from_runs(tally_engine *e, table **tables, unsigned ntables)
 			set_err(e, "%s", errno == ENOMEM ? "out of memory" : spill_errmsg(e->spill));
 			return -1;
 		}
-	spill_merge *m = spill_merge_open(e->spill);
-	if (!m) {
+	spill_ranges *g = spill_ranges_open(e->spill, e->nord);
+	if (!g) {
 		set_err(e, "%s", errno == ENOMEM ? "out of memory" : spill_errmsg(e->spill));
 		return -1;
 	}
-	spill_rec r;
-	int rc;
-	while ((rc = spill_merge_next(m, &r)) == 1) {
-		e->distinct++;
-		e->hapax += r.count == 1;
-		if (order_add(e->ords[0], r.key, r.len, r.count)) {
-			set_order_err(e, errno);
-			spill_merge_close(m);
+	range_ctx c[ENG_MAX_ORDERS];
+	unsigned nparts = table_partitions(tables[0]);
+	for (unsigned i = 0; i < e->nord; i++)
+		c[i] = (range_ctx){ .g = g, .ord = e->ords[i],
+			.p0 = (unsigned)((uint64_t)nparts * i / e->nord),
+			.p1 = (unsigned)((uint64_t)nparts * (i + 1) / e->nord) };
+	run_parallel(e->nord, range_main, c, sizeof *c);
+	spill_ranges_close(g);
+	for (unsigned i = 0; i < e->nord; i++) {
+		e->distinct += c[i].distinct;
+		e->hapax += c[i].hapax;
+	}
+	for (unsigned i = 0; i < e->nord; i++)
+		if (c[i].err) {
+			set_order_err(e, c[i].err);
 			return -1;
 		}
-	}
-	spill_merge_close(m);
-	if (rc < 0) {
-		set_err(e, "%s", spill_errmsg(e->spill));
-		return -1;
-	}
 	return 0;
 }
 
@@ -905,13 +943,10 @@ int tally_finish(tally_engine *e)
 	uint64_t held = mem_current(MEM_TABLE) + mem_current(MEM_POOL);
 	uint64_t share = spilled ? e->cfg.memory / 2
 		: e->cfg.memory > held + e->cfg.memory / 8 ? e->cfg.memory - held : e->cfg.memory / 8;
-	/* In memory, each thread sorts the keys of a range of partitions. */
-	e->nord = 1;
-	if (!spilled) {
-		e->nord = e->nworkers < ENG_MAX_ORDERS ? e->nworkers : ENG_MAX_ORDERS;
-		if (e->nord > table_partitions(tables[0]))
-			e->nord = table_partitions(tables[0]);
-	}
+	/* Each thread sorts the keys of a range of partitions. */
+	e->nord = e->nworkers < ENG_MAX_ORDERS ? e->nworkers : ENG_MAX_ORDERS;
+	if (e->nord > table_partitions(tables[0]))
+		e->nord = table_partitions(tables[0]);
 	order_config oc = {
 		.sort = e->cfg.sort, .top = e->cfg.top, .min_count = e->cfg.min_count,
 		.budget = share / e->nord, .spill = e->spill,

@@ -287,6 +287,10 @@ struct spill_file {
 	reg_node   *node;
 	spill_file *prev, *next;  /* the spill's live files, under s->lock */
 	uint64_t    records;
+	/* With partitions: where each partition's frame starts, ascending. */
+	uint64_t   *ix_off;
+	uint32_t   *ix_part;
+	size_t      nix, capix;
 };
 
 struct spill {
@@ -299,6 +303,7 @@ struct spill {
 	size_t          nruns, caprun;
 	uint64_t        nwritten, bytes, passes;
 	unsigned        fanin;
+	unsigned        part_bits;       /* runs cut into frames by the hash's top bits */
 	char            errmsg[512];
 };
 
@@ -389,7 +394,33 @@ static void file_remove(spill_file *f)
 	if (f->next)
 		f->next->prev = f->prev;
 	pthread_mutex_unlock(&s->lock);
+	mem_free(MEM_SPILL, f->ix_off, f->capix * sizeof *f->ix_off);
+	mem_free(MEM_SPILL, f->ix_part, f->capix * sizeof *f->ix_part);
 	mem_free(MEM_SPILL, f, sizeof *f);
+}
+
+/* Record that partition part starts at offset off.  Returns 0 or -1. */
+static int index_add(spill_file *f, uint32_t part, uint64_t off)
+{
+	if (f->nix == f->capix) {
+		size_t cap = f->capix ? f->capix * 2 : 16;
+		uint64_t *o = mem_realloc(MEM_SPILL, f->ix_off, f->capix * sizeof *o, cap * sizeof *o);
+		if (!o)
+			return -1;
+		f->ix_off = o;
+		uint32_t *q = mem_realloc(MEM_SPILL, f->ix_part, f->capix * sizeof *q, cap * sizeof *q);
+		if (!q) {
+			/* Keep the two arrays the same size. */
+			f->ix_off = mem_realloc(MEM_SPILL, f->ix_off, cap * sizeof *o, f->capix * sizeof *o);
+			return -1;
+		}
+		f->ix_part = q;
+		f->capix = cap;
+	}
+	f->ix_off[f->nix] = off;
+	f->ix_part[f->nix] = part;
+	f->nix++;
+	return 0;
 }
 
 void spill_file_remove(spill_file *f)
@@ -552,6 +583,8 @@ struct spill_writer {
 	unsigned char *out;
 	size_t         outcap;
 	uint64_t       records, bytes;
+	int            have_part;   /* with partitions: the current frame's */
+	uint32_t       part;
 };
 
 static size_t put_varint(unsigned char *p, uint64_t v)
@@ -689,6 +722,18 @@ int spill_run_put(spill_writer *w, const spill_rec *r)
 	}
 	if (SPILL_BLOCK - w->inlen < SPILL_REC_MAX && writer_flush(w, ZSTD_e_continue))
 		return -1;
+	if (w->s->part_bits) {
+		/* One frame per partition, so that a merge can start at any. */
+		uint32_t part = (uint32_t)(r->hash >> (64 - w->s->part_bits));
+		if (!w->have_part || part != w->part) {
+			if (w->have_part && writer_flush(w, ZSTD_e_end))
+				return -1;
+			if (index_add(w->f, part, w->bytes))
+				return writer_fail(w, NULL, ENOMEM);
+			w->part = part;
+			w->have_part = 1;
+		}
+	}
 	unsigned char *p = w->in + w->inlen;
 	p += put_varint(p, (uint64_t)r->len + 1);
 	put_le64(p, r->hash);
@@ -814,6 +859,10 @@ struct spill_reader {
 	unsigned char *buf;          /* plain bytes, grown for long keys */
 	size_t         cap, pos, end;
 	uint64_t       records;
+	int            owns;         /* the file goes when the reader closes */
+	int            ranged;       /* reads partitions up to hi_part only */
+	int            empty;        /* ranged, and no partition of the range */
+	uint32_t       hi_part;
 	/* The current record (for the merge). */
 	uint64_t       hash, count;
 	const char    *key;
@@ -837,7 +886,27 @@ static int reader_fill(spill_reader *r, size_t need)
 		r->end -= r->pos;
 		r->pos = 0;
 	}
-	while (r->end < need && !r->frame_done) {
+	while (r->end < need) {
+		if (r->frame_done) {
+			/* A run holds a frame per partition: go on to the next
+			 * one, if there is more. */
+			if (r->inpos == r->inlen && !r->in_eof) {
+				ssize_t k;
+				do
+					k = read(r->fd, r->in, SPILL_READ);
+				while (k < 0 && errno == EINTR);
+				if (k < 0) {
+					spill_fail_errno(r->s, r->f->node->path, errno);
+					return -1;
+				}
+				r->inpos = 0;
+				r->inlen = (size_t)k;
+				r->in_eof = k == 0;
+			}
+			if (r->inpos == r->inlen)
+				break;
+			r->frame_done = 0;
+		}
 		/* Grow for a long key as its bytes arrive, so that a corrupt
 		 * length costs no more memory than the data there is. */
 		if (r->end == r->cap) {
@@ -922,6 +991,8 @@ static int reader_check_end(spill_reader *r)
 /* Read the next record into r's current one.  1, 0 at the end, -1. */
 static int reader_next(spill_reader *r)
 {
+	if (r->empty)
+		return 0;
 	if (reader_fill(r, SPILL_REC_MAX))
 		return -1;
 	const unsigned char *p = r->buf + r->pos;
@@ -930,6 +1001,8 @@ static int reader_next(spill_reader *r)
 	size_t n = get_varint(p, avail, &lenp1);
 	if (n == 0)
 		return reader_corrupt(r, avail ? "corrupt run file" : "truncated run file");
+	if (lenp1 == 0 && r->ranged)
+		return 0;   /* the terminator: the counts cover the whole run */
 	if (lenp1 == 0) {
 		uint64_t nrec;
 		size_t m = get_varint(p + n, avail - n, &nrec);
@@ -941,6 +1014,8 @@ static int reader_next(spill_reader *r)
 	if (lenp1 - 1 > UINT32_MAX || avail - n < 9)
 		return reader_corrupt(r, "corrupt run file");
 	uint64_t hash = get_le64(p + n);
+	if (r->ranged && (uint32_t)(hash >> (64 - r->s->part_bits)) >= r->hi_part)
+		return 0;
 	size_t m = get_varint(p + n + 8, avail - n - 8, &count);
 	if (m == 0)
 		return reader_corrupt(r, "corrupt run file");
@@ -988,6 +1063,34 @@ spill_reader *spill_reader_open(spill_file *f)
 		return NULL;
 	}
 	r->f = f;
+	r->owns = 1;
+	return r;
+}
+
+/* A reader of the partitions [p0, p1) of f (written with partitions),
+ * which leaves the file in place.  Returns NULL on failure. */
+static spill_reader *reader_open_range(spill_file *f, uint32_t p0, uint32_t p1)
+{
+	spill_reader *r = spill_reader_open(f);
+	if (!r)
+		return NULL;
+	r->owns = 0;
+	r->ranged = 1;
+	r->hi_part = p1;
+	size_t i = 0;
+	while (i < f->nix && f->ix_part[i] < p0)
+		i++;
+	if (i == f->nix || f->ix_part[i] >= p1) {
+		r->empty = 1;
+		return r;
+	}
+	if (lseek(r->fd, (off_t)f->ix_off[i], SEEK_SET) < 0) {
+		int e = errno;
+		spill_fail_errno(f->s, f->node->path, e);
+		spill_reader_close(r);
+		errno = e;
+		return NULL;
+	}
 	return r;
 }
 
@@ -1011,7 +1114,8 @@ void spill_reader_close(spill_reader *r)
 		return;
 	if (r->fd >= 0)
 		close(r->fd);
-	file_remove(r->f);
+	if (r->owns)
+		file_remove(r->f);
 	ZSTD_freeDCtx(r->dctx);
 	mem_free(MEM_SPILL, r->in, SPILL_READ);
 	mem_free(MEM_SPILL, r->buf, r->cap);
@@ -1107,9 +1211,12 @@ static int merge_advance(spill_merge *m, spill_reader *r)
 	return 0;
 }
 
-/* Open a merge of files[0..n) (taking them over: they are removed as they
- * are consumed, or at close).  Returns NULL on failure, files removed. */
-static spill_merge *merge_open_files(spill *s, spill_file **files, size_t n)
+/* Open a merge of files[0..n).  Whole files are taken over: removed as
+ * they are consumed, or at close, or on failure.  ranged: only the
+ * partitions [p0, p1), and the files stay the caller's.  Returns NULL on
+ * failure. */
+static spill_merge *merge_open(spill *s, spill_file **files, size_t n, int ranged,
+	uint32_t p0, uint32_t p1)
 {
 	spill_merge *m = mem_calloc(MEM_SPILL, 1, sizeof *m);
 	size_t bytes;
@@ -1118,7 +1225,7 @@ static spill_merge *merge_open_files(spill *s, spill_file **files, size_t n)
 		v = mem_alloc(MEM_SPILL, bytes);
 	if (!v) {
 		mem_free(MEM_SPILL, m, sizeof *m);
-		for (size_t i = 0; i < n; i++)
+		for (size_t i = 0; i < n && !ranged; i++)
 			file_remove(files[i]);
 		spill_fail_errno(s, s->tmpdir, ENOMEM);
 		return NULL;
@@ -1130,14 +1237,15 @@ static spill_merge *merge_open_files(spill *s, spill_file **files, size_t n)
 	m->all = v + 2 * (n ? n : 1);
 	size_t i;
 	for (i = 0; i < n; i++) {
-		spill_reader *r = spill_reader_open(files[i]);
+		spill_reader *r = ranged ? reader_open_range(files[i], p0, p1)
+			: spill_reader_open(files[i]);
 		if (!r)
 			break;
 		m->all[m->nall++] = r;
 	}
 	if (i < n) {
 		int e = errno;
-		for (size_t j = i; j < n; j++)
+		for (size_t j = i; j < n && !ranged; j++)
 			file_remove(files[j]);
 		for (size_t j = 0; j < m->nall; j++)
 			spill_reader_close(m->all[j]);
@@ -1199,7 +1307,7 @@ static int merge_step(spill_merge *m, spill_rec *r)
 /* Merge files[0..n) into one new run (a pass step).  Returns it or NULL. */
 static spill_file *merge_into_run(spill *s, spill_file **files, size_t n)
 {
-	spill_merge *m = merge_open_files(s, files, n);
+	spill_merge *m = merge_open(s, files, n, 0, 0, 0);
 	if (!m)
 		return NULL;
 	spill_writer *w = spill_run_begin(s);
@@ -1223,20 +1331,28 @@ static spill_file *merge_into_run(spill *s, spill_file **files, size_t n)
 	return spill_run_end_file(w);
 }
 
-spill_merge *spill_merge_open(spill *s)
+/* Take every run written so far; *n of them in *files (*cap allocated). */
+static spill_file **take_runs(spill *s, size_t *n, size_t *cap)
 {
 	pthread_mutex_lock(&s->lock);
 	spill_file **files = s->runs;
-	size_t n = s->nruns, cap = s->caprun;
+	*n = s->nruns;
+	*cap = s->caprun;
 	s->runs = NULL;
 	s->nruns = s->caprun = 0;
 	pthread_mutex_unlock(&s->lock);
+	return files;
+}
 
-	/* Passes over groups of fan-in runs until one merge can take them. */
-	while (n > s->fanin) {
+/* Passes over groups of fan runs until at most fan are left.  Returns 0, or
+ * -1 with every file removed and files freed. */
+static int merge_passes(spill *s, spill_file **files, size_t *np, size_t cap, unsigned fan)
+{
+	size_t n = *np;
+	while (n > fan) {
 		size_t out = 0;
-		for (size_t i = 0; i < n; i += s->fanin) {
-			size_t g = n - i < s->fanin ? n - i : s->fanin;
+		for (size_t i = 0; i < n; i += fan) {
+			size_t g = n - i < fan ? n - i : fan;
 			spill_file *f = g == 1 ? files[i] : merge_into_run(s, files + i, g);
 			if (!f) {
 				int e = errno;
@@ -1246,7 +1362,7 @@ spill_merge *spill_merge_open(spill *s)
 					file_remove(files[j]);
 				mem_free(MEM_SPILL, files, cap * sizeof *files);
 				errno = e;
-				return NULL;
+				return -1;
 			}
 			files[out++] = f;
 		}
@@ -1255,9 +1371,73 @@ spill_merge *spill_merge_open(spill *s)
 	}
 	if (n)
 		s->passes++;
-	spill_merge *m = merge_open_files(s, files, n);
+	*np = n;
+	return 0;
+}
+
+spill_merge *spill_merge_open(spill *s)
+{
+	size_t n, cap;
+	spill_file **files = take_runs(s, &n, &cap);
+	if (merge_passes(s, files, &n, cap, s->fanin))
+		return NULL;
+	spill_merge *m = merge_open(s, files, n, 0, 0, 0);
 	mem_free(MEM_SPILL, files, cap * sizeof *files);
 	return m;
+}
+
+/* ---- Merging ranges of partitions in parallel ------------------------ */
+
+struct spill_ranges {
+	spill       *s;
+	spill_file **files;
+	size_t       n, cap;
+};
+
+void spill_set_partitions(spill *s, unsigned bits)
+{
+	s->part_bits = bits <= 24 ? bits : 24;
+}
+
+spill_ranges *spill_ranges_open(spill *s, unsigned nmerges)
+{
+	if (!s->part_bits) {
+		errno = EINVAL;
+		return NULL;
+	}
+	spill_ranges *g = mem_calloc(MEM_SPILL, 1, sizeof *g);
+	if (!g) {
+		spill_fail_errno(s, s->tmpdir, ENOMEM);
+		return NULL;
+	}
+	size_t n, cap;
+	spill_file **files = take_runs(s, &n, &cap);
+	/* The merges read at once: together within the fan-in. */
+	unsigned fan = s->fanin / (nmerges ? nmerges : 1);
+	if (merge_passes(s, files, &n, cap, fan < 2 ? 2 : fan)) {
+		mem_free(MEM_SPILL, g, sizeof *g);
+		return NULL;
+	}
+	g->s = s;
+	g->files = files;
+	g->n = n;
+	g->cap = cap;
+	return g;
+}
+
+spill_merge *spill_ranges_merge(spill_ranges *g, unsigned p0, unsigned p1)
+{
+	return merge_open(g->s, g->files, g->n, 1, p0, p1);
+}
+
+void spill_ranges_close(spill_ranges *g)
+{
+	if (!g)
+		return;
+	for (size_t i = 0; i < g->n; i++)
+		file_remove(g->files[i]);
+	mem_free(MEM_SPILL, g->files, g->cap * sizeof *g->files);
+	mem_free(MEM_SPILL, g, sizeof *g);
 }
 
 int spill_merge_next(spill_merge *m, spill_rec *r)

@@ -68,6 +68,23 @@ void spill_merge_close(spill_merge *m);
  * as they are consumed, and the rest at spill_merge_close.  Runs written
  * later form the next merge. */
 
+/* ---- Merging ranges of partitions in parallel ---------------------------
+ * After spill_set_partitions(s, bits) (before the first run), each run is
+ * written as one zstd frame per value of the records' top bits of hash (a
+ * table partition), with an index of where each frame starts, so a merge can
+ * read a range of partitions alone.  spill_ranges_open takes every run
+ * written so far (merging in passes first, if need be, so that nmerges
+ * merges open at once stay within the fan-in); spill_ranges_merge opens a
+ * merge of the partitions [p0, p1) of them: the merges of different ranges
+ * may run in different threads at once, and read in (hash, key) order like
+ * spill_merge_next.  spill_ranges_close removes the files, after every merge
+ * of the ranges is closed.  Returns NULL on failure (errno, spill_errmsg). */
+typedef struct spill_ranges spill_ranges;
+void spill_set_partitions(spill *s, unsigned bits);
+spill_ranges *spill_ranges_open(spill *s, unsigned nmerges);
+spill_merge *spill_ranges_merge(spill_ranges *g, unsigned p0, unsigned p1);
+void spill_ranges_close(spill_ranges *g);
+
 /* ---- Fan-in ------------------------------------------------------------ */
 
 /* Most runs read at once.  The default comes from RLIMIT_NOFILE less a

@@ -304,6 +304,69 @@ START_TEST(test_multipass)
 }
 END_TEST
 
+/* Runs cut by partition: the full merge reads across the frames, and
+ * merges of ranges of partitions, concatenated, give the same stream, for
+ * any number of ranges and with passes first when the fan-in is small. */
+START_TEST(test_ranges)
+{
+	static const unsigned fanins[] = { 2, 256 };
+	for (int k = 0; k < 2; k++)
+		for (unsigned nm = 1; nm <= 3; nm++) {
+			rng_state = 777 + (uint64_t)(k * 10 + (int)nm);
+			make_base();
+			spill *s = spill_create(tmp_base, NULL, 0);
+			ck_assert_ptr_nonnull(s);
+			spill_set_partitions(s, 4);
+			spill_set_fanin(s, fanins[k]);
+			size_t n = 600, runs = 7;
+			tkey *v = make_keys(n, UINT64_MAX);
+			for (size_t r = 0; r < runs; r++)
+				write_run(s, v, n);
+			if (nm == 1 && k == 0) {
+				/* The whole merge over indexed runs. */
+				check_merge(s, v, n);
+				for (size_t i = 0; i < n; i++)
+					v[i].total = 0;
+				for (size_t r = 0; r < runs; r++)
+					write_run(s, v, n);
+			}
+			spill_ranges *g = spill_ranges_open(s, nm);
+			ck_assert_msg(g != NULL, "ranges_open: %s", spill_errmsg(s));
+			size_t i = 0;
+			for (unsigned j = 0; j < nm; j++) {
+				unsigned p0 = 16 * j / nm, p1 = 16 * (j + 1) / nm;
+				spill_merge *m = spill_ranges_merge(g, p0, p1);
+				ck_assert_msg(m != NULL, "ranges_merge: %s", spill_errmsg(s));
+				spill_rec r;
+				int rc;
+				while ((rc = spill_merge_next(m, &r)) == 1) {
+					while (i < n && v[i].total == 0)
+						i++;
+					if (i >= n || r.hash != v[i].hash || r.len != v[i].len ||
+					    memcmp(r.key, v[i].key, r.len) != 0 || r.count != v[i].total ||
+					    r.hash >> 60 < p0 || r.hash >> 60 >= p1)
+						ck_abort_msg("range %u: record %zu differs", j, i);
+					i++;
+				}
+				ck_assert_int_eq(rc, 0);
+				spill_merge_close(m);
+			}
+			while (i < n && v[i].total == 0)
+				i++;
+			ck_assert_uint_eq(i, n);
+			/* The files stay until the ranges are closed. */
+			ck_assert_int_gt(test_count_entries(spill_dir(s)), 0);
+			spill_ranges_close(g);
+			ck_assert_int_eq(test_count_entries(spill_dir(s)), 0);
+			if (fanins[k] == 2 && nm > 1)
+				ck_assert_uint_gt(spill_runs(s), runs);   /* passes came first */
+			spill_destroy(s);
+			remove_base();
+			free_keys(v, n);
+		}
+}
+END_TEST
+
 START_TEST(test_fanin_env)
 {
 	setenv("TALLY_SPILL_FANIN", "3", 1);
@@ -713,6 +776,7 @@ static Suite *spill_suite(void)
 	tcase_add_test(tc, test_equal_hash_key_order);
 	tcase_add_test(tc, test_empty_merge);
 	tcase_add_test(tc, test_multipass);
+	tcase_add_test(tc, test_ranges);
 	tcase_add_test(tc, test_fanin_env);
 	tcase_add_test(tc, test_concurrent_writers);
 	tcase_add_test(tc, test_corrupt_runs);
