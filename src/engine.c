@@ -632,9 +632,10 @@ static void *merge_main(void *p)
 }
 
 /* One thread's share of the output: partitions [p0, p1) of the merged
- * table into one order. */
+ * table t, or of the runs g, into one order. */
 typedef struct collect_ctx {
 	table        *t;
+	spill_ranges *g;
 	order        *ord;
 	tally_sort    sort;
 	unsigned      p0, p1;
@@ -694,6 +695,29 @@ static void set_order_err(tally_engine *e, int err)
 	set_err(e, "%s", err == ENOMEM ? "out of memory" : spill_errmsg(e->spill));
 }
 
+/* Run fn on each order's share of the nparts partitions of t (or g), in
+ * parallel, and add up what they counted.  Returns 0 or -1. */
+static int run_shares(tally_engine *e, table *t, spill_ranges *g, void *(*fn)(void *))
+{
+	collect_ctx c[ENG_MAX_ORDERS];
+	unsigned nparts = table_partitions(t);
+	for (unsigned i = 0; i < e->nord; i++)
+		c[i] = (collect_ctx){ .t = t, .g = g, .ord = e->ords[i], .sort = e->cfg.sort,
+			.p0 = (unsigned)((uint64_t)nparts * i / e->nord),
+			.p1 = (unsigned)((uint64_t)nparts * (i + 1) / e->nord) };
+	run_parallel(e->nord, fn, c, sizeof *c);
+	for (unsigned i = 0; i < e->nord; i++) {
+		e->distinct += c[i].distinct;
+		e->hapax += c[i].hapax;
+	}
+	for (unsigned i = 0; i < e->nord; i++)
+		if (c[i].err) {
+			set_order_err(e, c[i].err);
+			return -1;
+		}
+	return 0;
+}
+
 /* All keys are in the tables: merge them in memory, then give each order
  * a range of partitions, in parallel. */
 static int finish_in_memory(tally_engine *e, table **tables, unsigned ntables)
@@ -707,37 +731,13 @@ static int finish_in_memory(tally_engine *e, table **tables, unsigned ntables)
 		set_err(e, "out of memory");
 		return -1;
 	}
-	collect_ctx c[ENG_MAX_ORDERS];
-	unsigned nparts = table_partitions(tables[0]);
-	for (unsigned i = 0; i < e->nord; i++)
-		c[i] = (collect_ctx){ .t = tables[0], .ord = e->ords[i], .sort = e->cfg.sort,
-			.p0 = (unsigned)((uint64_t)nparts * i / e->nord),
-			.p1 = (unsigned)((uint64_t)nparts * (i + 1) / e->nord) };
-	run_parallel(e->nord, collect_main, c, sizeof *c);
-	for (unsigned i = 0; i < e->nord; i++) {
-		e->distinct += c[i].distinct;
-		e->hapax += c[i].hapax;
-	}
-	for (unsigned i = 0; i < e->nord; i++)
-		if (c[i].err) {
-			set_order_err(e, c[i].err);
-			return -1;
-		}
-	return 0;
+	return run_shares(e, tables[0], NULL, collect_main);
 }
 
 /* One thread's share of a merge of the runs: partitions [p0, p1). */
-typedef struct range_ctx {
-	spill_ranges *g;
-	order        *ord;
-	unsigned      p0, p1;
-	uint64_t      distinct, hapax;
-	int           err;
-} range_ctx;
-
 static void *range_main(void *p)
 {
-	range_ctx *c = p;
+	collect_ctx *c = p;
 	spill_merge *m = spill_ranges_merge(c->g, c->p0, c->p1);
 	if (!m) {
 		c->err = errno ? errno : EIO;
@@ -773,24 +773,9 @@ static int finish_from_runs(tally_engine *e, table **tables, unsigned ntables)
 		set_err(e, "%s", errno == ENOMEM ? "out of memory" : spill_errmsg(e->spill));
 		return -1;
 	}
-	range_ctx c[ENG_MAX_ORDERS];
-	unsigned nparts = table_partitions(tables[0]);
-	for (unsigned i = 0; i < e->nord; i++)
-		c[i] = (range_ctx){ .g = g, .ord = e->ords[i],
-			.p0 = (unsigned)((uint64_t)nparts * i / e->nord),
-			.p1 = (unsigned)((uint64_t)nparts * (i + 1) / e->nord) };
-	run_parallel(e->nord, range_main, c, sizeof *c);
+	int rc = run_shares(e, tables[0], g, range_main);
 	spill_ranges_close(g);
-	for (unsigned i = 0; i < e->nord; i++) {
-		e->distinct += c[i].distinct;
-		e->hapax += c[i].hapax;
-	}
-	for (unsigned i = 0; i < e->nord; i++)
-		if (c[i].err) {
-			set_order_err(e, c[i].err);
-			return -1;
-		}
-	return 0;
+	return rc;
 }
 
 static void stop_workers(tally_engine *e)

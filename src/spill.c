@@ -875,6 +875,24 @@ static int reader_corrupt(spill_reader *r, const char *why)
 	return -1;
 }
 
+/* Read up to n (<= SPILL_READ) compressed bytes.  Returns 0 or -1 (read
+ * error). */
+static int reader_read(spill_reader *r, size_t n)
+{
+	ssize_t k;
+	do
+		k = read(r->fd, r->in, n);
+	while (k < 0 && errno == EINTR);
+	if (k < 0) {
+		spill_fail_errno(r->s, r->f->node->path, errno);
+		return -1;
+	}
+	r->inpos = 0;
+	r->inlen = (size_t)k;
+	r->in_eof = k == 0;
+	return 0;
+}
+
 /* Make at least need plain bytes available from pos, or all that is left.
  * Returns 0 or -1 (read error, corrupt or truncated data). */
 static int reader_fill(spill_reader *r, size_t need)
@@ -890,19 +908,8 @@ static int reader_fill(spill_reader *r, size_t need)
 		if (r->frame_done) {
 			/* A run holds a frame per partition: go on to the next
 			 * one, if there is more. */
-			if (r->inpos == r->inlen && !r->in_eof) {
-				ssize_t k;
-				do
-					k = read(r->fd, r->in, SPILL_READ);
-				while (k < 0 && errno == EINTR);
-				if (k < 0) {
-					spill_fail_errno(r->s, r->f->node->path, errno);
-					return -1;
-				}
-				r->inpos = 0;
-				r->inlen = (size_t)k;
-				r->in_eof = k == 0;
-			}
+			if (r->inpos == r->inlen && !r->in_eof && reader_read(r, SPILL_READ))
+				return -1;
 			if (r->inpos == r->inlen)
 				break;
 			r->frame_done = 0;
@@ -919,19 +926,8 @@ static int reader_fill(spill_reader *r, size_t need)
 			r->buf = b;
 			r->cap = cap;
 		}
-		if (r->inpos == r->inlen && !r->in_eof) {
-			ssize_t k;
-			do
-				k = read(r->fd, r->in, SPILL_READ);
-			while (k < 0 && errno == EINTR);
-			if (k < 0) {
-				spill_fail_errno(r->s, r->f->node->path, errno);
-				return -1;
-			}
-			r->inpos = 0;
-			r->inlen = (size_t)k;
-			r->in_eof = k == 0;
-		}
+		if (r->inpos == r->inlen && !r->in_eof && reader_read(r, SPILL_READ))
+			return -1;
 		if (r->inpos == r->inlen && r->in_eof)
 			return reader_corrupt(r, "truncated run file");
 		ZSTD_inBuffer ib = { r->in, r->inlen, r->inpos };
@@ -971,18 +967,8 @@ static int reader_check_end(spill_reader *r)
 		return -1;
 	if (r->end != r->pos || !r->frame_done)
 		return reader_corrupt(r, "corrupt run file (data after the end)");
-	if (r->inpos == r->inlen) {
-		ssize_t k;
-		do
-			k = read(r->fd, r->in, 1);
-		while (k < 0 && errno == EINTR);
-		if (k < 0) {
-			spill_fail_errno(r->s, r->f->node->path, errno);
-			return -1;
-		}
-		r->inpos = 0;
-		r->inlen = (size_t)k;
-	}
+	if (r->inpos == r->inlen && reader_read(r, 1))
+		return -1;
 	if (r->inpos != r->inlen)
 		return reader_corrupt(r, "corrupt run file (data after the frame)");
 	return 0;

@@ -1353,6 +1353,19 @@ static inline unsigned ascii_lower16(const uint8_t *src, uint8_t *dst)
 }
 #endif
 
+/* The whitespace mask of the next min(n, 64) bytes at p; bits past the end
+ * count as whitespace, so a word ends there. */
+static inline uint64_t space_block(const tok_shared *s, const uint8_t *p, size_t n)
+{
+	if (n >= 64)
+		return space_mask64(p);
+	uint64_t m = ~(uint64_t)0;
+	for (size_t i = 0; i < n; i++)
+		if (!s->space[p[i]])
+			m &= ~((uint64_t)1 << i);
+	return m;
+}
+
 /* One space-separated word st[0..len); end is the chunk's end (vector
  * copies may read up to it). */
 static inline void space_word(tok_worker *w, const uint8_t *st, size_t len, const uint8_t *end)
@@ -1428,25 +1441,25 @@ int word16(tok_worker *w, short_batch *bt, const uint8_t *st, size_t len, const 
 	return batch_add(w, bt, b, len, hits);
 }
 
-static void run_space_plain(tok_worker *w, const uint8_t *p, const uint8_t *end)
+#endif
+
+/* Words are the runs between whitespace: find the changes between space
+ * and non-space 64 bytes at a time and take the words between them.  fast
+ * (a constant): the hot path for short words (w->plain). */
+static inline __attribute__((always_inline))
+void space_words(tok_worker *w, const uint8_t *p, const uint8_t *end, int fast)
 {
 	const uint8_t *start = p;
-	uint64_t prev = 1, hits = 0, tokens = 0;
+	uint64_t prev = 1;   /* the byte before p counts as whitespace */
+	uint64_t hits = 0, tokens = 0;
 	int inword = 0;
+#if defined(__SSE2__)
 	short_batch bt;
 	bt.n = 0;
+#endif
 	while (p < end) {
 		size_t n = (size_t)(end - p);
-		uint64_t m;
-		if (n >= 64) {
-			m = space_mask64(p);
-		} else {
-			const uint8_t *sp = w->s->space;
-			m = ~(uint64_t)0;
-			for (size_t i = 0; i < n; i++)
-				if (!sp[p[i]])
-					m &= ~((uint64_t)1 << i);
-		}
+		uint64_t m = space_block(w->s, p, n);
 		uint64_t trans = m ^ ((m << 1) | prev);
 		prev = m >> 63;
 		while (trans) {
@@ -1459,69 +1472,43 @@ static void run_space_plain(tok_worker *w, const uint8_t *p, const uint8_t *end)
 			}
 			inword = 0;
 			size_t len = (size_t)(q - start);
-			if (len <= 16 && (size_t)(end - start) >= 16) {
-				if (word16(w, &bt, start, len, end, &hits, &tokens))
-					goto out;
-			} else {
+#if defined(__SSE2__)
+			if (fast) {
+				if (len <= 16 && (size_t)(end - start) >= 16) {
+					if (word16(w, &bt, start, len, end, &hits, &tokens))
+						goto out;
+					continue;
+				}
 				if (batch_flush(w, &bt, &hits))
 					goto out;
-				space_word(w, start, len, end);
-				if (w->failed)
-					goto out;
 			}
+#endif
+			space_word(w, start, len, end);
+			if (w->failed)
+				goto out;
 		}
 		p += n >= 64 ? 64 : n;
 	}
-	if (batch_flush(w, &bt, &hits))
+#if defined(__SSE2__)
+	if (fast && batch_flush(w, &bt, &hits))
 		goto out;
+#endif
 	if (inword)
 		space_word(w, start, (size_t)(end - start), end);
 out:
 	((table_hot *)w->t)->hits += hits;
 	w->tokens += tokens;
 }
-#endif
 
-/* Words are the runs between whitespace: find the changes between space
- * and non-space 64 bytes at a time and take the words between them. */
 static void run_space(tok_worker *w, const uint8_t *p, const uint8_t *end)
 {
 #if defined(__SSE2__)
 	if (w->plain && w->s->max_key >= 16) {
-		run_space_plain(w, p, end);
+		space_words(w, p, end, 1);
 		return;
 	}
 #endif
-	const uint8_t *sp = w->s->space, *start = p;
-	uint64_t prev = 1;   /* the byte before p counts as whitespace */
-	int inword = 0;
-	while (p < end) {
-		size_t n = (size_t)(end - p);
-		uint64_t m;
-		if (n >= 64) {
-			m = space_mask64(p);
-		} else {
-			/* Bits past the end count as whitespace: a word ends there. */
-			m = ~(uint64_t)0;
-			for (size_t i = 0; i < n; i++)
-				if (!sp[p[i]])
-					m &= ~((uint64_t)1 << i);
-		}
-		uint64_t trans = m ^ ((m << 1) | prev);
-		prev = m >> 63;
-		while (trans) {
-			const uint8_t *q = p + __builtin_ctzll(trans);
-			trans &= trans - 1;
-			if (inword)
-				space_word(w, start, (size_t)(q - start), end);
-			else
-				start = q;
-			inword ^= 1;
-		}
-		p += n >= 64 ? 64 : n;
-	}
-	if (inword)
-		space_word(w, start, (size_t)(end - start), end);
+	space_words(w, p, end, 0);
 }
 
 /* ---- Lines ----------------------------------------------------------- */
