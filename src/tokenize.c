@@ -1048,8 +1048,9 @@ static inline uint64_t hash_vec16(__m128i b, size_t len)
  * it is added, and the batch is counted when full, so the slot loads of a
  * batch overlap instead of waiting one after the other (the table outgrows
  * the caches long before the vocabulary outgrows memory).  Keys are counted
- * in the order given. */
-#define BATCH 16
+ * in the order given.  32 measured 8% faster than 16 and no slower than 64
+ * (countwords rules on kjv x10). */
+#define BATCH 32
 typedef struct short_batch {
 	__m128i  v[BATCH];
 	uint64_t h[BATCH];
