@@ -107,9 +107,10 @@ struct tally_engine {
 	uint64_t        distinct, hapax;
 	uint64_t        hits, misses, evictions;
 
-	/* Output order: in memory, one order per thread over a range of
-	 * partitions, sorted in parallel and merged as the items are read
-	 * (heap of order indexes by their head items); after a spill, one. */
+	/* Output order: one order per thread over a range of partitions (of
+	 * the merged table, or of the runs after a spill), sorted in parallel
+	 * and merged as the items are read (heap of order indexes by their
+	 * head items). */
 	order          *ords[ENG_MAX_ORDERS];
 	unsigned        nord;
 	tally_item      heads[ENG_MAX_ORDERS];
@@ -591,7 +592,7 @@ void tally_expect_bytes(tally_engine *e, uint64_t bytes)
 /* ---- Finishing -------------------------------------------------------- */
 
 /* Run fn(ctx + i * stride) for i < n, on n - 1 new threads and this one
- * (on this one alone where a thread cannot be had). */
+ * (on this one alone where a thread cannot be had); stride 0: all on ctx. */
 static void run_parallel(unsigned n, void *(*fn)(void *), void *ctx, size_t stride)
 {
 	pthread_t th[ENG_MAX_ORDERS];
@@ -618,7 +619,7 @@ typedef struct merge_ctx {
 
 static void *merge_main(void *p)
 {
-	merge_ctx *m = *(merge_ctx **)p;
+	merge_ctx *m = p;
 	unsigned nparts = table_partitions(m->tables[0]);
 	for (;;) {
 		unsigned part = atomic_fetch_add(&m->next, 1);
@@ -675,8 +676,8 @@ static void *collect_main(void *p)
 			qsort(c->v, c->n, sizeof *c->v, table_entry_cmp);
 		for (size_t i = 0; i < c->n; i++) {
 			/* order_add reads the key's first bytes: fetch ahead. */
-			if (i + 8 < c->n)
-				__builtin_prefetch(c->v[i + 8].key);
+			if (i + PREFETCH_AHEAD < c->n)
+				__builtin_prefetch(c->v[i + PREFETCH_AHEAD].key);
 			c->distinct++;
 			c->hapax += c->v[i].count == 1;
 			if (order_add(c->ord, c->v[i].key, c->v[i].len, c->v[i].count)) {
@@ -690,7 +691,7 @@ static void *collect_main(void *p)
 	return NULL;
 }
 
-static void set_order_err(tally_engine *e, int err)
+static void set_spill_err(tally_engine *e, int err)
 {
 	set_err(e, "%s", err == ENOMEM ? "out of memory" : spill_errmsg(e->spill));
 }
@@ -712,7 +713,7 @@ static int run_shares(tally_engine *e, table *t, spill_ranges *g, void *(*fn)(vo
 	}
 	for (unsigned i = 0; i < e->nord; i++)
 		if (c[i].err) {
-			set_order_err(e, c[i].err);
+			set_spill_err(e, c[i].err);
 			return -1;
 		}
 	return 0;
@@ -723,10 +724,7 @@ static int run_shares(tally_engine *e, table *t, spill_ranges *g, void *(*fn)(vo
 static int finish_in_memory(tally_engine *e, table **tables, unsigned ntables)
 {
 	merge_ctx m = { .tables = tables, .ntables = ntables };
-	merge_ctx *mp[ENG_MAX_ORDERS];
-	for (unsigned i = 0; i < ENG_MAX_ORDERS; i++)
-		mp[i] = &m;
-	run_parallel(e->nworkers, merge_main, mp, sizeof *mp);
+	run_parallel(e->nworkers, merge_main, &m, 0);
 	if (atomic_load(&m.failed)) {
 		set_err(e, "out of memory");
 		return -1;
@@ -765,12 +763,12 @@ static int finish_from_runs(tally_engine *e, table **tables, unsigned ntables)
 {
 	for (unsigned i = 0; i < ntables; i++)
 		if (table_spill_all(tables[i])) {
-			set_err(e, "%s", errno == ENOMEM ? "out of memory" : spill_errmsg(e->spill));
+			set_spill_err(e, errno);
 			return -1;
 		}
 	spill_ranges *g = spill_ranges_open(e->spill, e->nord);
 	if (!g) {
-		set_err(e, "%s", errno == ENOMEM ? "out of memory" : spill_errmsg(e->spill));
+		set_spill_err(e, errno);
 		return -1;
 	}
 	int rc = run_shares(e, tables[0], g, range_main);
@@ -829,10 +827,10 @@ static void heap_down(tally_engine *e, unsigned i)
 	}
 }
 
-/* Read order k's next item into heads[k]: 1, 0 at its end, -1 on error. */
-static int head_read(tally_engine *e, unsigned k)
+/* Read order k's next item into *it: 1, 0 at its end, -1 on error. */
+static int order_read(tally_engine *e, unsigned k, tally_item *it)
 {
-	int rc = order_next(e->ords[k], &e->heads[k]);
+	int rc = order_next(e->ords[k], it);
 	if (rc < 0)
 		set_err(e, "%s", spill_errmsg(e->spill));
 	return rc;
@@ -846,7 +844,7 @@ static int heads_start(tally_engine *e)
 	if (e->nord < 2 || e->cfg.sort == TALLY_SORT_NONE)
 		return 0;
 	for (unsigned k = 0; k < e->nord; k++) {
-		int rc = head_read(e, k);
+		int rc = order_read(e, k, &e->heads[k]);
 		if (rc < 0)
 			return -1;
 		if (rc)
@@ -859,28 +857,19 @@ static int heads_start(tally_engine *e)
 
 static int next_item(tally_engine *e, tally_item *it)
 {
-	if (e->nord == 1) {
-		int rc = order_next(e->ords[0], it);
-		if (rc < 0)
-			set_err(e, "%s", spill_errmsg(e->spill));
-		return rc;
-	}
-	if (e->cfg.sort == TALLY_SORT_NONE) {
+	if (e->nord == 1 || e->cfg.sort == TALLY_SORT_NONE) {
 		/* The orders hold consecutive partitions: one after another. */
 		for (; e->ord_at < e->nord; e->ord_at++) {
-			int rc = order_next(e->ords[e->ord_at], it);
-			if (rc) {
-				if (rc < 0)
-					set_err(e, "%s", spill_errmsg(e->spill));
+			int rc = order_read(e, e->ord_at, it);
+			if (rc)
 				return rc;
-			}
 		}
 		return 0;
 	}
 	/* The item given out last stays valid until now: only then advance
 	 * its order. */
 	if (e->refill >= 0) {
-		int rc = head_read(e, (unsigned)e->refill);
+		int rc = order_read(e, (unsigned)e->refill, &e->heads[e->refill]);
 		if (rc < 0)
 			return -1;
 		if (!rc)
@@ -956,7 +945,7 @@ int tally_finish(tally_engine *e)
 	run_parallel(e->nord, order_finish_main, jobs, sizeof *jobs);
 	for (unsigned i = 0; i < e->nord; i++)
 		if (jobs[i].err) {
-			set_order_err(e, jobs[i].err);
+			set_spill_err(e, jobs[i].err);
 			return -2;
 		}
 	if (heads_start(e))

@@ -39,6 +39,10 @@ void  mem_free(mem_component c, void *p, size_t size);
 void *mem_alloc_zeroed(mem_component c, size_t size);
 void  mem_free_zeroed(mem_component c, void *p, size_t size);
 
+/* Records ahead whose keys a loop over sorted records prefetches: the keys
+ * of sorted records lie all over memory (pools, arenas). */
+#define PREFETCH_AHEAD 8
+
 /* Count bytes that are not allocated here (mapped input windows). */
 void mem_account(mem_component c, int64_t delta);
 

@@ -86,9 +86,6 @@ struct order {
 	spill_reader *run;
 };
 
-/* Items ahead whose keys are prefetched when a sorted run is written. */
-#define PREFETCH_AHEAD 8
-
 /* ---- Comparison and sorting ---------------------------------------- */
 
 static uint64_t key_prefix(const char *key, size_t len)
@@ -101,13 +98,18 @@ static uint64_t key_prefix(const char *key, size_t len)
 }
 
 /* Key bytes, a key before the longer keys it prefixes. */
-static inline int key_cmp(const order_item *a, const order_item *b)
+static inline int bytes_cmp(const char *a, size_t alen, const char *b, size_t blen)
 {
-	size_t n = a->len < b->len ? a->len : b->len;
-	int c = memcmp(a->key, b->key, n);
+	size_t n = alen < blen ? alen : blen;
+	int c = n ? memcmp(a, b, n) : 0;
 	if (c)
 		return c;
-	return (a->len > b->len) - (a->len < b->len);
+	return (alen > blen) - (alen < blen);
+}
+
+static inline int key_cmp(const order_item *a, const order_item *b)
+{
+	return bytes_cmp(a->key, a->len, b->key, b->len);
 }
 
 /* 1 when a comes first.  Equal keys (which callers do not give) fall back
@@ -304,11 +306,13 @@ void radix_sort(order_item *v, size_t n, unsigned d, int bycount, size_t kofs)
 		}
 		/* Tied on count and 8 key bytes: look at the next 8, if any key
 		 * has them (keys here agree on everything before). */
+		if (n <= 64)
+			break;
 		size_t maxlen = 0;
-		for (size_t i = 0; i < n && n > 64; i++)
+		for (size_t i = 0; i < n; i++)
 			if (v[i].len > maxlen)
 				maxlen = v[i].len;
-		if (n <= 64 || maxlen <= kofs + 8)
+		if (maxlen <= kofs + 8)
 			break;
 		kofs += 8;
 		reload_prefixes(v, n, kofs);
@@ -966,9 +970,5 @@ int order_item_before(tally_sort sort, const tally_item *a, const tally_item *b)
 {
 	if (sort == TALLY_SORT_COUNT && a->count != b->count)
 		return a->count > b->count;
-	size_t n = a->len < b->len ? a->len : b->len;
-	int c = n ? memcmp(a->key, b->key, n) : 0;
-	if (c)
-		return c < 0;
-	return a->len < b->len;
+	return bytes_cmp(a->key, a->len, b->key, b->len) < 0;
 }

@@ -133,19 +133,6 @@ static uint64_t ref_address(const void *r)
 	return (uint64_t)(uintptr_t)*((const pool_ref *)r)->key;
 }
 
-/* Sort refs by the address of their key (radix.h; qsort when the scratch
- * array cannot be had). */
-static void sort_refs(pool_ref *v, size_t n)
-{
-	pool_ref *tmp = n >= 256 ? mem_alloc(MEM_POOL, n * sizeof *tmp) : NULL;
-	if (!tmp) {
-		qsort(v, n, sizeof *v, cmp_ref);
-		return;
-	}
-	radix_sort64(v, tmp, n, sizeof *v, ref_address);
-	mem_free(MEM_POOL, tmp, n * sizeof *tmp);
-}
-
 static int cmp_block(const void *a, const void *b)
 {
 	uintptr_t x = (uintptr_t)*(pool_block *const *)a;
@@ -165,7 +152,7 @@ int pool_compact(pool *p, pool_ref *live, size_t n)
 	/* Survivors and blocks both in address order: sliding each survivor
 	 * down to the write cursor never overwrites a survivor not yet moved. */
 	if (n > 1)
-		sort_refs(live, n);
+		radix_sort64_or_qsort(live, n, sizeof *live, ref_address, cmp_ref, MEM_POOL);
 	if (p->nblocks > 1)
 		qsort(p->blocks, p->nblocks, sizeof *p->blocks, cmp_block);
 	if (p->nlarge > 1)

@@ -10,7 +10,10 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
+
+#include "mem.h"
 
 /* Sort n records of size elem in v by key(record), ascending and stable,
  * 11 bits a pass over the bits where the keys differ.  tmp must hold n
@@ -49,6 +52,22 @@ void radix_sort64(void *v, void *tmp, size_t n, size_t elem, uint64_t (*key)(con
 	}
 	if (src != (char *)v)
 		memcpy(v, src, n * elem);
+}
+
+/* Sort as radix_sort64 with a scratch array counted under c, or with qsort
+ * and cmp (which must give the same order) for short arrays or when the
+ * scratch cannot be had. */
+static inline __attribute__((always_inline))
+void radix_sort64_or_qsort(void *v, size_t n, size_t elem, uint64_t (*key)(const void *),
+	int (*cmp)(const void *, const void *), mem_component c)
+{
+	void *tmp = n >= 256 ? mem_alloc(c, n * elem) : NULL;
+	if (!tmp) {
+		qsort(v, n, elem, cmp);
+		return;
+	}
+	radix_sort64(v, tmp, n, elem, key);
+	mem_free(c, tmp, n * elem);
 }
 
 #endif

@@ -282,14 +282,18 @@ static const ZSTD_customMem zmem = { zmem_alloc, zmem_free, NULL };
 
 /* ---- The spill -------------------------------------------------------- */
 
+typedef struct spill_mark {
+	uint64_t off;     /* byte offset of the frame in the file */
+	uint32_t part;    /* the partition its records belong to */
+} spill_mark;
+
 struct spill_file {
 	spill      *s;
 	reg_node   *node;
 	spill_file *prev, *next;  /* the spill's live files, under s->lock */
 	uint64_t    records;
 	/* With partitions: where each partition's frame starts, ascending. */
-	uint64_t   *ix_off;
-	uint32_t   *ix_part;
+	spill_mark *ix;
 	size_t      nix, capix;
 };
 
@@ -394,8 +398,7 @@ static void file_remove(spill_file *f)
 	if (f->next)
 		f->next->prev = f->prev;
 	pthread_mutex_unlock(&s->lock);
-	mem_free(MEM_SPILL, f->ix_off, f->capix * sizeof *f->ix_off);
-	mem_free(MEM_SPILL, f->ix_part, f->capix * sizeof *f->ix_part);
+	mem_free(MEM_SPILL, f->ix, f->capix * sizeof *f->ix);
 	mem_free(MEM_SPILL, f, sizeof *f);
 }
 
@@ -404,22 +407,13 @@ static int index_add(spill_file *f, uint32_t part, uint64_t off)
 {
 	if (f->nix == f->capix) {
 		size_t cap = f->capix ? f->capix * 2 : 16;
-		uint64_t *o = mem_realloc(MEM_SPILL, f->ix_off, f->capix * sizeof *o, cap * sizeof *o);
-		if (!o)
+		spill_mark *v = mem_realloc(MEM_SPILL, f->ix, f->capix * sizeof *v, cap * sizeof *v);
+		if (!v)
 			return -1;
-		f->ix_off = o;
-		uint32_t *q = mem_realloc(MEM_SPILL, f->ix_part, f->capix * sizeof *q, cap * sizeof *q);
-		if (!q) {
-			/* Keep the two arrays the same size. */
-			f->ix_off = mem_realloc(MEM_SPILL, f->ix_off, cap * sizeof *o, f->capix * sizeof *o);
-			return -1;
-		}
-		f->ix_part = q;
+		f->ix = v;
 		f->capix = cap;
 	}
-	f->ix_off[f->nix] = off;
-	f->ix_part[f->nix] = part;
-	f->nix++;
+	f->ix[f->nix++] = (spill_mark){ off, part };
 	return 0;
 }
 
@@ -1064,13 +1058,13 @@ static spill_reader *reader_open_range(spill_file *f, uint32_t p0, uint32_t p1)
 	r->ranged = 1;
 	r->hi_part = p1;
 	size_t i = 0;
-	while (i < f->nix && f->ix_part[i] < p0)
+	while (i < f->nix && f->ix[i].part < p0)
 		i++;
-	if (i == f->nix || f->ix_part[i] >= p1) {
+	if (i == f->nix || f->ix[i].part >= p1) {
 		r->empty = 1;
 		return r;
 	}
-	if (lseek(r->fd, (off_t)f->ix_off[i], SEEK_SET) < 0) {
+	if (lseek(r->fd, (off_t)f->ix[i].off, SEEK_SET) < 0) {
 		int e = errno;
 		spill_fail_errno(f->s, f->node->path, e);
 		spill_reader_close(r);

@@ -35,8 +35,6 @@
  * EVICT_TO percent: the rest is headroom for the eviction's temporaries. */
 #define EVICT_AT    80u
 #define EVICT_TO    40u
-/* Entries ahead whose keys are prefetched when a run is written. */
-#define PREFETCH_AHEAD 8
 
 struct table {
 	table_hot        hot;        /* first: the inline table_add reads it */
@@ -221,13 +219,7 @@ static uint64_t entry_hash(const void *e)
  * cannot be had. */
 static void sort_entries(table_entry *v, size_t n)
 {
-	table_entry *tmp = n >= 256 ? mem_alloc(MEM_TABLE, n * sizeof *tmp) : NULL;
-	if (!tmp) {
-		qsort(v, n, sizeof *v, table_entry_cmp);
-		return;
-	}
-	radix_sort64(v, tmp, n, sizeof *v, entry_hash);
-	mem_free(MEM_TABLE, tmp, n * sizeof *tmp);
+	radix_sort64_or_qsort(v, n, sizeof *v, entry_hash, table_entry_cmp, MEM_TABLE);
 	for (size_t i = 1; i < n; i++)
 		if (v[i].hash == v[i - 1].hash) {
 			size_t j = i - 1;

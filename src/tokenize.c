@@ -1002,13 +1002,10 @@ static const uint8_t len_mask[32] = {
 	0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
 };
 
-/* Count a key of 1 to 16 bytes held in b, zero past len: hash it and probe
- * the table with its state in registers.  Returns 0, or -1 on a fatal
- * table error (w->failed set). */
 /* Count a key of 1 to 16 bytes held in b, zero past len, with its hash.
  * Returns 0, or -1 on a fatal table error (w->failed set). */
 static inline __attribute__((always_inline))
-int count_vec16_hashed(tok_worker *w, __m128i b, size_t len, uint64_t hash, uint64_t *hits)
+int count_vec16(tok_worker *w, __m128i b, size_t len, uint64_t hash, uint64_t *hits)
 {
 	const __m128i mask = _mm_loadu_si128((const __m128i *)(const void *)(len_mask + 16 - len));
 	table_hot *h = (table_hot *)w->t;
@@ -1054,6 +1051,8 @@ static inline uint64_t hash_vec16(__m128i b, size_t len)
 typedef struct short_batch {
 	__m128i  v[BATCH];
 	uint64_t h[BATCH];
+	const table_entry *slot[BATCH];   /* home slots (the table does not
+	                                   * change until the batch is counted) */
 	uint32_t len[BATCH];
 	unsigned n;
 } short_batch;
@@ -1063,13 +1062,10 @@ static inline int batch_flush(tok_worker *w, short_batch *bt, uint64_t *hits)
 	unsigned n = bt->n;
 	bt->n = 0;
 	/* The slots are on their way: fetch the keys they point to. */
-	const table_hot *h = (const table_hot *)w->t;
-	for (unsigned i = 0; i < n; i++) {
-		const table_part *pt = &h->parts[bt->h[i] >> h->shift];
-		__builtin_prefetch(pt->slots[bt->h[i] & pt->mask].key);
-	}
 	for (unsigned i = 0; i < n; i++)
-		if (count_vec16_hashed(w, bt->v[i], bt->len[i], bt->h[i], hits))
+		__builtin_prefetch(bt->slot[i]->key);
+	for (unsigned i = 0; i < n; i++)
+		if (count_vec16(w, bt->v[i], bt->len[i], bt->h[i], hits))
 			return -1;
 	return 0;
 }
@@ -1080,8 +1076,9 @@ int batch_add(tok_worker *w, short_batch *bt, __m128i b, size_t len, uint64_t *h
 	uint64_t hash = hash_vec16(b, len);
 	const table_hot *h = (const table_hot *)w->t;
 	const table_part *pt = &h->parts[hash >> h->shift];
-	__builtin_prefetch(&pt->slots[hash & pt->mask]);
 	unsigned i = bt->n++;
+	bt->slot[i] = &pt->slots[hash & pt->mask];
+	__builtin_prefetch(bt->slot[i]);
 	bt->v[i] = b;
 	bt->h[i] = hash;
 	bt->len[i] = (uint32_t)len;
