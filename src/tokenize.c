@@ -994,22 +994,69 @@ static inline void emit(tok_worker *w, const uint8_t *key, size_t len, int cut)
  *
  * With no filters and no n-grams (w->plain), a key of 1 to 16 bytes is
  * counted a vector at a time: masked to its length, hashed, and compared
- * with the pool's copy in one instruction, with the table's state in
- * registers.  Both word tokenizers send their short words here.  The mask
- * for length n is the 16 bytes at len_mask + 16 - n. */
+ * with the pool's copy in one instruction.  Both word tokenizers send their
+ * short words here.  The mask for length n is the 16 bytes at
+ * len_mask + 16 - n. */
 static const uint8_t len_mask[32] = {
 	0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
 	0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
 };
 
-/* Count a key of 1 to 16 bytes held in b, zero past len, with its hash.
- * Returns 0, or -1 on a fatal table error (w->failed set). */
-static inline __attribute__((always_inline))
-int count_vec16(tok_worker *w, __m128i b, size_t len, uint64_t hash, uint64_t *hits)
+static inline __m128i mask_len(__m128i b, size_t len)
 {
-	const __m128i mask = _mm_loadu_si128((const __m128i *)(const void *)(len_mask + 16 - len));
-	table_hot *h = (table_hot *)w->t;
-	table_part *pt = &h->parts[hash >> h->shift];
+	return _mm_and_si128(b, _mm_loadu_si128((const __m128i *)(const void *)(len_mask + 16 - len)));
+}
+
+/* Keys are counted in batches, one loop per step, so that each loop is
+ * short and the loads of a step overlap instead of waiting one after the
+ * other (the table outgrows the caches long before the vocabulary outgrows
+ * memory): hash every key and prefetch its home slot, prefetch the keys
+ * the slots point to, then count.  Keys are counted in the order given.
+ * A batch is counted when it has BATCH keys; the space tokenizer adds up to
+ * 32 at once (one 64-byte block), hence the room past BATCH.
+ *
+ * The partition array and the shift are fixed for the table's life; the
+ * home slots stay valid until a key is inserted (which may grow a
+ * partition or evict), after which the rest of the batch finds its slots
+ * again. */
+#define BATCH 64
+#define BATCH_ROOM (BATCH + 32)
+typedef struct short_batch {
+	table_part  *parts;
+	unsigned     shift;
+	unsigned     n;
+	__m128i      v[BATCH_ROOM];   /* the keys, zero past their length */
+	uint32_t     len[BATCH_ROOM];
+	uint64_t     h[BATCH_ROOM];
+	table_entry *slot[BATCH_ROOM];
+} short_batch;
+
+static inline void batch_init(short_batch *bt, const tok_worker *w)
+{
+	const table_hot *h = (const table_hot *)w->t;
+	bt->parts = h->parts;
+	bt->shift = h->shift;
+	bt->n = 0;
+}
+
+static inline table_entry *batch_home(const short_batch *bt, uint64_t hash)
+{
+	const table_part *pt = &bt->parts[hash >> bt->shift];
+	return &pt->slots[hash & pt->mask];
+}
+
+/* A key that is not in its home slot: probe on from there, and insert it
+ * when it is new.  A key found further on that has been counted more often
+ * than the one in its home slot trades places with it, so that the
+ * frequent keys end up at home (the other key stays reachable: every slot
+ * from its own home to the new place is taken).  Returns 1 when the key
+ * was new (the table may have changed), 0 when found, -1 on a fatal table
+ * error (w->failed set). */
+static __attribute__((noinline))
+int batch_probe(tok_worker *w, const short_batch *bt, __m128i b, uint32_t len, uint64_t hash)
+{
+	table_part *pt = &bt->parts[hash >> bt->shift];
+	table_entry *home = &pt->slots[hash & pt->mask];
 	for (size_t i = hash & pt->mask;; i = (i + 1) & pt->mask) {
 		table_entry *e = &pt->slots[i];
 		if (!e->count) {
@@ -1019,70 +1066,87 @@ int count_vec16(tok_worker *w, __m128i b, size_t len, uint64_t hash, uint64_t *h
 				w->failed = 1;
 				return -1;
 			}
-			return 0;
+			return 1;
 		}
 		/* Pool keys of up to 16 bytes can be read 16 bytes at a time
 		 * (pool.h): one masked compare, no branch on the length. */
-		__m128i k = _mm_loadu_si128((const __m128i *)(const void *)e->key);
-		k = _mm_and_si128(k, mask);
+		__m128i k = mask_len(_mm_loadu_si128((const __m128i *)(const void *)e->key), len);
 		if (e->hash == hash && e->len == len && _mm_movemask_epi8(_mm_cmpeq_epi8(k, b)) == 0xffff) {
 			e->count++;
 			e->clock = TABLE_CLOCK_MAX;
-			++*hits;
+			if (e != home && e->count > home->count) {
+				table_entry t = *home;
+				*home = *e;
+				*e = t;
+			}
 			return 0;
 		}
 	}
 }
 
-static inline uint64_t hash_vec16(__m128i b, size_t len)
+/* Hash key i of the batch and prefetch its home slot. */
+static inline __attribute__((always_inline))
+void batch_hash(short_batch *bt, unsigned i)
 {
 	uint8_t key[16];
-	_mm_storeu_si128((__m128i *)(void *)key, b);
-	return table_hash_short(key, len);
+	_mm_storeu_si128((__m128i *)(void *)key, bt->v[i]);
+	bt->h[i] = table_hash_short(key, bt->len[i]);
+	bt->slot[i] = batch_home(bt, bt->h[i]);
+	__builtin_prefetch(bt->slot[i]);
 }
 
-/* Short keys in batches: each key is hashed and its slot prefetched when
- * it is added, and the batch is counted when full, so the slot loads of a
- * batch overlap instead of waiting one after the other (the table outgrows
- * the caches long before the vocabulary outgrows memory).  Keys are counted
- * in the order given.  32 measured 8% faster than 16 and no slower than 64
- * (countwords rules on kjv x10). */
-#define BATCH 32
-typedef struct short_batch {
-	__m128i  v[BATCH];
-	uint64_t h[BATCH];
-	const table_entry *slot[BATCH];   /* home slots (the table does not
-	                                   * change until the batch is counted) */
-	uint32_t len[BATCH];
-	unsigned n;
-} short_batch;
-
-static inline int batch_flush(tok_worker *w, short_batch *bt, uint64_t *hits)
+/* Count the batch, hashed, and empty it.  Returns 0, or -1 on a fatal
+ * table error (w->failed set). */
+static inline __attribute__((always_inline))
+int batch_count(tok_worker *w, short_batch *bt)
 {
-	unsigned n = bt->n;
+	const unsigned n = bt->n;
+	unsigned added = 0;   /* new keys: the rest are pool hits */
 	bt->n = 0;
 	/* The slots are on their way: fetch the keys they point to. */
 	for (unsigned i = 0; i < n; i++)
 		__builtin_prefetch(bt->slot[i]->key);
-	for (unsigned i = 0; i < n; i++)
-		if (count_vec16(w, bt->v[i], bt->len[i], bt->h[i], hits))
+	for (unsigned i = 0; i < n; i++) {
+		const uint64_t hash = bt->h[i];
+		const uint32_t len = bt->len[i];
+		const __m128i b = bt->v[i];
+		table_entry *e = added ? batch_home(bt, hash) : bt->slot[i];
+		/* Most keys are found in their home slot: an empty slot has
+		 * length 0, which no short key has. */
+		if (e->hash == hash && e->len == len) {
+			__m128i k = mask_len(_mm_loadu_si128((const __m128i *)(const void *)e->key), len);
+			if (_mm_movemask_epi8(_mm_cmpeq_epi8(k, b)) == 0xffff) {
+				e->count++;
+				e->clock = TABLE_CLOCK_MAX;
+				continue;
+			}
+		}
+		int r = batch_probe(w, bt, b, len, hash);
+		if (r < 0)
 			return -1;
+		added += (unsigned)r;
+	}
+	((table_hot *)w->t)->hits += n - added;
 	return 0;
 }
 
+/* Hash and count the batch, and empty it.  Returns 0 or -1 (as above). */
 static inline __attribute__((always_inline))
-int batch_add(tok_worker *w, short_batch *bt, __m128i b, size_t len, uint64_t *hits)
+int batch_flush(tok_worker *w, short_batch *bt)
 {
-	uint64_t hash = hash_vec16(b, len);
-	const table_hot *h = (const table_hot *)w->t;
-	const table_part *pt = &h->parts[hash >> h->shift];
+	for (unsigned i = 0; i < bt->n; i++)
+		batch_hash(bt, i);
+	return batch_count(w, bt);
+}
+
+/* Add a key of 1 to 16 bytes, zero past len; counts the batch when full. */
+static inline __attribute__((always_inline))
+int batch_add(tok_worker *w, short_batch *bt, __m128i b, size_t len)
+{
 	unsigned i = bt->n++;
-	bt->slot[i] = &pt->slots[hash & pt->mask];
-	__builtin_prefetch(bt->slot[i]);
 	bt->v[i] = b;
-	bt->h[i] = hash;
 	bt->len[i] = (uint32_t)len;
-	return bt->n == BATCH ? batch_flush(w, bt, hits) : 0;
+	return bt->n >= BATCH ? batch_flush(w, bt) : 0;
 }
 #endif
 
@@ -1179,10 +1243,10 @@ static void run_unicode(tok_worker *w, const uint8_t *p, const uint8_t *end)
 	const int lower = s->casemode == TALLY_CASE_LOWER;
 	const size_t max = s->max_key;
 	uint8_t *key = w->kb.b;
-	uint64_t ill = 0, hits = 0, tokens = 0;
+	uint64_t ill = 0, tokens = 0;
 #if defined(__SSE2__)
 	short_batch bt;
-	bt.n = 0;
+	batch_init(&bt, w);
 #endif
 
 	while (p < end) {
@@ -1279,23 +1343,20 @@ static void run_unicode(tok_worker *w, const uint8_t *p, const uint8_t *end)
 		/* The key buffer has more than 16 bytes: a short key can be read
 		 * a vector at a time. */
 		if (w->plain && !cut && k - 1 < 16) {
-			__m128i v = _mm_loadu_si128((const __m128i *)(const void *)key);
-			v = _mm_and_si128(v, _mm_loadu_si128((const __m128i *)(const void *)(len_mask + 16 - k)));
 			tokens++;
-			if (batch_add(w, &bt, v, k, &hits))
+			if (batch_add(w, &bt, mask_len(_mm_loadu_si128((const __m128i *)(const void *)key), k), k))
 				break;
 			continue;
 		}
-		if (batch_flush(w, &bt, &hits))
+		if (batch_flush(w, &bt))
 			break;
 #endif
 		emit(w, key, k, cut);
 	}
 #if defined(__SSE2__)
 	if (!w->failed)
-		batch_flush(w, &bt, &hits);
+		batch_flush(w, &bt);
 #endif
-	((table_hot *)w->t)->hits += hits;
 	w->tokens += tokens;
 	w->ill += ill;
 }
@@ -1413,47 +1474,132 @@ static inline void space_word(tok_worker *w, const uint8_t *st, size_t len, cons
 }
 
 #if defined(__SSE2__)
-/* A space-separated word of 1 to 16 bytes with 16 readable bytes from its
- * start: masked to its length and case-mapped in one vector. */
+/* Case-map a key of up to 16 bytes held in a vector (casemode: a
+ * constant).  Returns 0, or -1 when casemode is Unicode lowercase and the
+ * key is not ASCII (space_word() maps it). */
 static inline __attribute__((always_inline))
-int word16(tok_worker *w, short_batch *bt, const uint8_t *st, size_t len, const uint8_t *end,
-	uint64_t *hits, uint64_t *tokens)
+int fold16(__m128i *b, tally_case casemode)
 {
-	const tok_shared *s = w->s;
-	__m128i b = _mm_loadu_si128((const __m128i *)(const void *)st);
-	b = _mm_and_si128(b, _mm_loadu_si128((const __m128i *)(const void *)(len_mask + 16 - len)));
-	if (s->casemode != TALLY_CASE_KEEP) {
-		if (s->casemode == TALLY_CASE_LOWER && _mm_movemask_epi8(b)) {
-			/* Not ASCII: Unicode lowercase, after the keys before it. */
-			if (batch_flush(w, bt, hits))
-				return -1;
-			space_word(w, st, len, end);
-			return w->failed ? -1 : 0;
-		}
-		const __m128i a = _mm_set1_epi8('A'), bias = _mm_set1_epi8((char)0x80);
-		const __m128i lim = _mm_set1_epi8((char)(0x80 + 26)), bit = _mm_set1_epi8(0x20);
-		__m128i up = _mm_cmplt_epi8(_mm_xor_si128(_mm_sub_epi8(b, a), bias), lim);
-		b = _mm_or_si128(b, _mm_and_si128(up, bit));
-	}
-	++*tokens;
-	return batch_add(w, bt, b, len, hits);
+	if (casemode == TALLY_CASE_KEEP)
+		return 0;
+	if (casemode == TALLY_CASE_LOWER && _mm_movemask_epi8(*b))
+		return -1;
+	const __m128i a = _mm_set1_epi8('A'), bias = _mm_set1_epi8((char)0x80);
+	const __m128i lim = _mm_set1_epi8((char)(0x80 + 26)), bit = _mm_set1_epi8(0x20);
+	__m128i up = _mm_cmplt_epi8(_mm_xor_si128(_mm_sub_epi8(*b, a), bias), lim);
+	*b = _mm_or_si128(*b, _mm_and_si128(up, bit));
+	return 0;
 }
 
+/* The hot path of space_words (w->plain; casemode a constant): the blocks
+ * of p..end with 80 bytes left, so that every word that starts in one has
+ * 16 readable bytes.  The words of up to 16 bytes are gathered a batch at a
+ * time, then masked, case-mapped and counted (short_batch); the others
+ * take space_word() while the batch holds no slot.  Each step is its own
+ * short loop.  The scan state (prev, inword, start: see space_words) is
+ * carried in and out.  Returns where it stopped, at a block boundary, or
+ * NULL on a fatal error. */
+static inline __attribute__((always_inline))
+const uint8_t *space_fast(tok_worker *w, const uint8_t *p, const uint8_t *end, tally_case casemode,
+	uint64_t *prevp, int *inwordp, const uint8_t **startp)
+{
+	short_batch bt;
+	const uint8_t *word[BATCH_ROOM];
+	uint32_t wlen[BATCH_ROOM];
+	uint64_t prev = *prevp, tokens = 0;
+	int inword = *inwordp;
+	const uint8_t *start = *startp;
+	batch_init(&bt, w);
+	while (end - p >= 80) {
+		/* Gather: a 64-byte block ends at most 32 words. */
+		unsigned n = 0;
+		do {
+			uint64_t m = space_mask64(p);
+			uint64_t before = (m << 1) | prev;   /* bit i: byte i - 1 is a space */
+			uint64_t starts = ~m & before, ends = m & ~before;
+			prev = m >> 63;
+			/* Starts and ends alternate; a word carried in from the
+			 * previous block ends at the first end. */
+			if (inword) {
+				if (!ends)
+					goto next;
+				inword = 0;
+				word[n] = start;
+				wlen[n] = (uint32_t)(p + __builtin_ctzll(ends) - start);
+				ends &= ends - 1;
+				n++;
+			}
+			while (starts) {
+				const uint8_t *st = p + __builtin_ctzll(starts);
+				starts &= starts - 1;
+				if (!ends) {
+					start = st;
+					inword = 1;
+					break;
+				}
+				word[n] = st;
+				wlen[n] = (uint32_t)(p + __builtin_ctzll(ends) - st);
+				ends &= ends - 1;
+				n++;
+			}
+next:
+			p += 64;
+		} while (n < BATCH && end - p >= 80);
+		/* Mask and case-map the short words into the batch. */
+		unsigned k = 0;
+		for (unsigned i = 0; i < n; i++) {
+			if (wlen[i] > 16)
+				continue;
+			__m128i b = mask_len(_mm_loadu_si128((const __m128i *)(const void *)word[i]), wlen[i]);
+			if (fold16(&b, casemode))
+				continue;
+			bt.v[k] = b;
+			bt.len[k] = wlen[i];
+			batch_hash(&bt, k);
+			k++;
+		}
+		bt.n = k;
+		tokens += k;
+		if (batch_count(w, &bt))
+			return NULL;
+		/* The rest, now that the batch is empty. */
+		if (k < n)
+			for (unsigned i = 0; i < n; i++) {
+				if (wlen[i] <= 16) {
+					__m128i b = _mm_loadu_si128((const __m128i *)(const void *)word[i]);
+					b = mask_len(b, wlen[i]);
+					if (!fold16(&b, casemode))
+						continue;
+				}
+				space_word(w, word[i], wlen[i], end);
+				if (w->failed)
+					return NULL;
+			}
+	}
+	w->tokens += tokens;
+	*prevp = prev;
+	*inwordp = inword;
+	*startp = start;
+	return p;
+}
 #endif
 
 /* Words are the runs between whitespace: find the changes between space
  * and non-space 64 bytes at a time and take the words between them.  fast
- * (a constant): the hot path for short words (w->plain). */
+ * and casemode (constants): take the hot path for short words (w->plain),
+ * with that case mode, as far as it goes. */
 static inline __attribute__((always_inline))
-void space_words(tok_worker *w, const uint8_t *p, const uint8_t *end, int fast)
+void space_words(tok_worker *w, const uint8_t *p, const uint8_t *end, int fast, tally_case casemode)
 {
-	const uint8_t *start = p;
-	uint64_t prev = 1;   /* the byte before p counts as whitespace */
-	uint64_t hits = 0, tokens = 0;
+	const uint8_t *start = p;   /* of the word in progress, when inword */
+	uint64_t prev = 1;          /* the byte before p counts as whitespace */
 	int inword = 0;
 #if defined(__SSE2__)
-	short_batch bt;
-	bt.n = 0;
+	if (fast && !(p = space_fast(w, p, end, casemode, &prev, &inword, &start)))
+		return;
+#else
+	(void)fast;
+	(void)casemode;
 #endif
 	while (p < end) {
 		size_t n = (size_t)(end - p);
@@ -1469,44 +1615,34 @@ void space_words(tok_worker *w, const uint8_t *p, const uint8_t *end, int fast)
 				continue;
 			}
 			inword = 0;
-			size_t len = (size_t)(q - start);
-#if defined(__SSE2__)
-			if (fast) {
-				if (len <= 16 && (size_t)(end - start) >= 16) {
-					if (word16(w, &bt, start, len, end, &hits, &tokens))
-						goto out;
-					continue;
-				}
-				if (batch_flush(w, &bt, &hits))
-					goto out;
-			}
-#endif
-			space_word(w, start, len, end);
+			space_word(w, start, (size_t)(q - start), end);
 			if (w->failed)
-				goto out;
+				return;
 		}
 		p += n >= 64 ? 64 : n;
 	}
-#if defined(__SSE2__)
-	if (fast && batch_flush(w, &bt, &hits))
-		goto out;
-#endif
 	if (inword)
 		space_word(w, start, (size_t)(end - start), end);
-out:
-	((table_hot *)w->t)->hits += hits;
-	w->tokens += tokens;
 }
 
 static void run_space(tok_worker *w, const uint8_t *p, const uint8_t *end)
 {
 #if defined(__SSE2__)
 	if (w->plain && w->s->max_key >= 16) {
-		space_words(w, p, end, 1);
-		return;
+		switch (w->s->casemode) {
+		case TALLY_CASE_KEEP:
+			space_words(w, p, end, 1, TALLY_CASE_KEEP);
+			return;
+		case TALLY_CASE_ASCII:
+			space_words(w, p, end, 1, TALLY_CASE_ASCII);
+			return;
+		default:
+			space_words(w, p, end, 1, TALLY_CASE_LOWER);
+			return;
+		}
 	}
 #endif
-	space_words(w, p, end, 0);
+	space_words(w, p, end, 0, w->s->casemode);
 }
 
 /* ---- Lines ----------------------------------------------------------- */
