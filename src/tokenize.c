@@ -1010,8 +1010,9 @@ static inline __m128i mask_len(__m128i b, size_t len)
 /* Keys are counted in batches, one loop per step, so that each loop is
  * short and the loads of a step overlap instead of waiting one after the
  * other (the table outgrows the caches long before the vocabulary outgrows
- * memory): hash every key and prefetch its home slot, prefetch the keys
- * the slots point to, then count.  Keys are counted in the order given.
+ * memory): each key is hashed and its home slot prefetched when it is
+ * added; when the batch is counted, the keys the slots point to are
+ * prefetched first.  Keys are counted in the order given.
  * A batch is counted when it has BATCH keys; the space tokenizer adds up to
  * 32 at once (one 64-byte block), hence the room past BATCH.
  *
@@ -1095,10 +1096,10 @@ void batch_hash(short_batch *bt, unsigned i)
 	__builtin_prefetch(bt->slot[i]);
 }
 
-/* Count the batch, hashed, and empty it.  Returns 0, or -1 on a fatal
- * table error (w->failed set). */
+/* Count the batch and empty it.  Returns 0, or -1 on a fatal table error
+ * (w->failed set). */
 static inline __attribute__((always_inline))
-int batch_count(tok_worker *w, short_batch *bt)
+int batch_flush(tok_worker *w, short_batch *bt)
 {
 	const unsigned n = bt->n;
 	unsigned added = 0;   /* new keys: the rest are pool hits */
@@ -1130,15 +1131,6 @@ int batch_count(tok_worker *w, short_batch *bt)
 	return 0;
 }
 
-/* Hash and count the batch, and empty it.  Returns 0 or -1 (as above). */
-static inline __attribute__((always_inline))
-int batch_flush(tok_worker *w, short_batch *bt)
-{
-	for (unsigned i = 0; i < bt->n; i++)
-		batch_hash(bt, i);
-	return batch_count(w, bt);
-}
-
 /* Add a key of 1 to 16 bytes, zero past len; counts the batch when full. */
 static inline __attribute__((always_inline))
 int batch_add(tok_worker *w, short_batch *bt, __m128i b, size_t len)
@@ -1146,6 +1138,7 @@ int batch_add(tok_worker *w, short_batch *bt, __m128i b, size_t len)
 	unsigned i = bt->n++;
 	bt->v[i] = b;
 	bt->len[i] = (uint32_t)len;
+	batch_hash(bt, i);
 	return bt->n >= BATCH ? batch_flush(w, bt) : 0;
 }
 #endif
@@ -1560,7 +1553,7 @@ next:
 		}
 		bt.n = k;
 		tokens += k;
-		if (batch_count(w, &bt))
+		if (batch_flush(w, &bt))
 			return NULL;
 		/* The rest, now that the batch is empty. */
 		if (k < n)
