@@ -74,6 +74,15 @@ x	1
 EOF
 check split-space 0 'printf "a.b\ta.b\r\n\v\fdon\047t!  x \303\277\n" | $T --split=space --case=keep'
 
+# Unicode lowercase outside the Unicode tokenizer (the properties are then
+# built only for it): --split=space and --lines.
+expect_out <<'EOF'
+äbc	2
+привет	2
+äbc	2
+EOF
+check lower-without-unicode-split 0 'printf "\303\204BC \303\244bc \320\237\320\240\320\230\320\222\320\225\320\242 \320\277\321\200\320\270\320\262\320\265\321\202\n" | $T --split=space; printf "\303\204BC\n\303\244bc\n" | $T --lines --case=lower'
+
 # Filters.
 expect_out <<'EOF'
 ccc	2
