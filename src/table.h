@@ -137,6 +137,23 @@ static inline int table_add(table *t, const char *key, size_t len, uint64_t hash
 	}
 }
 
+/* Prefetch the home slot of hash; table_prefetch_key the key it holds
+ * (once the slot has arrived).  For callers that add many keys and can
+ * issue these a few keys ahead. */
+static inline void table_prefetch(const table *t, uint64_t hash)
+{
+	const table_hot *h = (const table_hot *)t;
+	const table_part *pt = &h->parts[hash >> h->shift];
+	__builtin_prefetch(&pt->slots[hash & pt->mask]);
+}
+
+static inline void table_prefetch_key(const table *t, uint64_t hash)
+{
+	const table_hot *h = (const table_hot *)t;
+	const table_part *pt = &h->parts[hash >> h->shift];
+	__builtin_prefetch(pt->slots[hash & pt->mask].key);
+}
+
 /* qsort comparison of two table_entry: by hash, then key bytes (a key
  * before the longer keys it prefixes): the order of runs and of
  * --sort=none. */

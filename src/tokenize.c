@@ -765,11 +765,28 @@ struct tok_edge {
 	size_t   bytes;        /* allocation size */
 };
 
+/* Keys on their way into the table (count_key): copied, hashed and their
+ * home slots prefetched as they come, then counted PEND_KEYS at a time, so
+ * that the slot loads of high-cardinality input (lines, fields, n-grams,
+ * long words), which mostly miss every cache, overlap instead of waiting
+ * one after the other.  tok_run and tok_stitch count what is left before
+ * they return.  A key longer than the arena is counted at once. */
+#define PEND_KEYS  32
+#define PEND_BYTES 8192
+typedef struct pending {
+	uint8_t  *buf;          /* PEND_BYTES */
+	size_t    used;
+	unsigned  n;
+	uint32_t  off[PEND_KEYS], len[PEND_KEYS];
+	uint64_t  h[PEND_KEYS];
+} pending;
+
 struct tok_worker {
 	const tok_shared *s;
 	table   *t;
 	tok_counters ctr;
 	keybuf   kb;
+	pending  pend;
 	uint64_t tokens, cut, skipped, ill;
 	int      failed;
 	int      plain;        /* no filters and no n-grams: keys go straight in */
@@ -826,7 +843,8 @@ tok_worker *tok_worker_create(const tok_shared *s, table *t)
 	w->n = s->ngram;
 	w->plain = w->n == 1 && !s->has_stop && !s->min_len && !s->max_len;
 	w->kb.b = mem_alloc(MEM_OTHER, s->max_key + KEY_SLACK);
-	if (!w->kb.b)
+	w->pend.buf = mem_alloc(MEM_OTHER, PEND_BYTES);
+	if (!w->kb.b || !w->pend.buf)
 		goto fail;
 	if (w->n > 1) {
 		w->ring = mem_calloc(MEM_OTHER, w->n, sizeof *w->ring);
@@ -851,6 +869,7 @@ void tok_worker_destroy(tok_worker *w)
 	if (!w)
 		return;
 	mem_free(MEM_OTHER, w->kb.b, w->s->max_key + KEY_SLACK);
+	mem_free(MEM_OTHER, w->pend.buf, PEND_BYTES);
 	if (w->ring) {
 		for (unsigned i = 0; i < w->n; i++)
 			wbuf_free(&w->ring[i]);
@@ -880,14 +899,42 @@ const tok_counters *tok_worker_counters(const tok_worker *w)
 }
 
 /* Count one final key. */
+/* Count the pending keys (a fatal table error sets w->failed). */
+static void pend_flush(tok_worker *w)
+{
+	pending *q = &w->pend;
+	unsigned n = q->n;
+	q->n = 0;
+	q->used = 0;
+	/* The slots are on their way: fetch the keys they point to. */
+	for (unsigned i = 0; i < n; i++)
+		table_prefetch_key(w->t, q->h[i]);
+	for (unsigned i = 0; i < n && !w->failed; i++)
+		if (table_add(w->t, (const char *)q->buf + q->off[i], q->len[i], q->h[i], 1) != 0)
+			w->failed = 1;
+}
+
 static inline void count_key(tok_worker *w, const uint8_t *key, size_t len, uint64_t h, int cut)
 {
-	if (table_add(w->t, (const char *)key, len, h, 1) != 0) {
-		w->failed = 1;
-		return;
-	}
+	pending *q = &w->pend;
 	w->tokens++;
 	w->cut += (uint64_t)cut;
+	if (len > PEND_BYTES - q->used) {
+		pend_flush(w);
+		if (len > PEND_BYTES) {
+			if (!w->failed && table_add(w->t, (const char *)key, len, h, 1) != 0)
+				w->failed = 1;
+			return;
+		}
+	}
+	memcpy(q->buf + q->used, key, len);
+	q->off[q->n] = (uint32_t)q->used;
+	q->len[q->n] = (uint32_t)len;
+	q->h[q->n] = h;
+	q->used += len;
+	table_prefetch(w->t, h);
+	if (++q->n == PEND_KEYS)
+		pend_flush(w);
 }
 
 /* Join words[0..n) with spaces, cut at max_key, and count. */
@@ -1930,6 +1977,7 @@ int tok_run(tok_worker *w, const tok_chunk *c, tok_edge **edge)
 		}
 	}
 
+	pend_flush(w);
 	if (w->n > 1 && edge && !w->failed) {
 		*edge = edge_make(w);
 		if (!*edge) {
@@ -1976,6 +2024,7 @@ int tok_stitch(tok_worker *w, const tok_edge *e)
 	}
 	for (size_t i = 0; i < w->ncarry && i + n <= ns; i++)
 		count_gram(w, words + i, lens + i);
+	pend_flush(w);
 
 	/* The new carry: the last n-1 words of carry followed by e's last words. */
 	const uint8_t **lw = w->wp2;
