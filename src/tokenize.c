@@ -1425,15 +1425,20 @@ static inline uint64_t space_mask64(const uint8_t *p)
 	return m;
 }
 
-/* Copy 16 bytes, mapping A-Z to a-z; returns a mask of bytes >= 0x80. */
-static inline unsigned ascii_lower16(const uint8_t *src, uint8_t *dst)
+/* A-Z mapped to a-z in 16 bytes. */
+static inline __m128i lower_vec(__m128i b)
 {
 	const __m128i a = _mm_set1_epi8('A'), bias = _mm_set1_epi8((char)0x80);
 	const __m128i lim = _mm_set1_epi8((char)(0x80 + 26)), bit = _mm_set1_epi8(0x20);
+	__m128i up = _mm_cmplt_epi8(_mm_xor_si128(_mm_sub_epi8(b, a), bias), lim);
+	return _mm_or_si128(b, _mm_and_si128(up, bit));
+}
+
+/* Copy 16 bytes, mapping A-Z to a-z; returns a mask of bytes >= 0x80. */
+static inline unsigned ascii_lower16(const uint8_t *src, uint8_t *dst)
+{
 	__m128i b = _mm_loadu_si128((const __m128i *)(const void *)src);
-	__m128i t = _mm_xor_si128(_mm_sub_epi8(b, a), bias);
-	__m128i up = _mm_cmplt_epi8(t, lim);
-	_mm_storeu_si128((__m128i *)(void *)dst, _mm_or_si128(b, _mm_and_si128(up, bit)));
+	_mm_storeu_si128((__m128i *)(void *)dst, lower_vec(b));
 	return (unsigned)_mm_movemask_epi8(b);
 }
 #else
@@ -1529,10 +1534,7 @@ int fold16(__m128i *b, tally_case casemode)
 		return 0;
 	if (casemode == TALLY_CASE_LOWER && _mm_movemask_epi8(*b))
 		return -1;
-	const __m128i a = _mm_set1_epi8('A'), bias = _mm_set1_epi8((char)0x80);
-	const __m128i lim = _mm_set1_epi8((char)(0x80 + 26)), bit = _mm_set1_epi8(0x20);
-	__m128i up = _mm_cmplt_epi8(_mm_xor_si128(_mm_sub_epi8(*b, a), bias), lim);
-	*b = _mm_or_si128(*b, _mm_and_si128(up, bit));
+	*b = lower_vec(*b);
 	return 0;
 }
 
@@ -1590,36 +1592,35 @@ const uint8_t *space_fast(tok_worker *w, const uint8_t *p, const uint8_t *end, t
 next:
 			p += 64;
 		} while (n < BATCH && end - p >= 80);
-		/* Mask and case-map the short words into the batch. */
-		unsigned k = 0;
+		/* Mask, case-map and hash the short words into the batch; move
+		 * the others to the front of word[] for later. */
+		unsigned k = 0, rest = 0;
 		for (unsigned i = 0; i < n; i++) {
-			if (wlen[i] > 16)
-				continue;
-			__m128i b = mask_len(_mm_loadu_si128((const __m128i *)(const void *)word[i]), wlen[i]);
-			if (fold16(&b, casemode))
-				continue;
-			bt.v[k] = b;
-			bt.len[k] = wlen[i];
-			batch_hash(&bt, k);
-			k++;
+			if (wlen[i] <= 16) {
+				__m128i b = _mm_loadu_si128((const __m128i *)(const void *)word[i]);
+				b = mask_len(b, wlen[i]);
+				if (!fold16(&b, casemode)) {
+					bt.v[k] = b;
+					bt.len[k] = wlen[i];
+					batch_hash(&bt, k);
+					k++;
+					continue;
+				}
+			}
+			word[rest] = word[i];
+			wlen[rest] = wlen[i];
+			rest++;
 		}
 		bt.n = k;
 		tokens += k;
 		if (batch_flush(w, &bt))
 			return NULL;
-		/* The rest, now that the batch is empty. */
-		if (k < n)
-			for (unsigned i = 0; i < n; i++) {
-				if (wlen[i] <= 16) {
-					__m128i b = _mm_loadu_si128((const __m128i *)(const void *)word[i]);
-					b = mask_len(b, wlen[i]);
-					if (!fold16(&b, casemode))
-						continue;
-				}
-				space_word(w, word[i], wlen[i], end);
-				if (w->failed)
-					return NULL;
-			}
+		/* The others, now that the batch holds no slot. */
+		for (unsigned i = 0; i < rest; i++) {
+			space_word(w, word[i], wlen[i], end);
+			if (w->failed)
+				return NULL;
+		}
 	}
 	w->tokens += tokens;
 	*prevp = prev;
