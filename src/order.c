@@ -253,6 +253,9 @@ static inline unsigned radix_byte(const order_item *it, unsigned d, int bycount)
 static void reload_prefixes(order_item *v, size_t n, size_t kofs)
 {
 	for (size_t i = 0; i < n; i++) {
+		/* The keys lie all over the arena: fetch ahead. */
+		if (i + PREFETCH_AHEAD < n)
+			__builtin_prefetch(v[i + PREFETCH_AHEAD].key + kofs);
 		size_t len = v[i].len;
 		v[i].prefix = len > kofs ? key_prefix(v[i].key + kofs, len - kofs) : 0;
 	}
