@@ -48,3 +48,14 @@ check reference-unicode-generated 0 'python3 "$HERE/ref_words.py" gen 300000 5 >
 
 requires python3
 check reference-unicode-uniq 0 'python3 "$HERE/ref_words.py" count "$DATA/kjv-genesis.txt" | awk -F "\t" "{ printf \"%7d %s\\n\", \$2, \$1 }" > ref; $T --format=uniq "$DATA/kjv-genesis.txt" > got; cmp ref got'
+
+# Keys longer than the tokenizer's batch arena (8 KiB) go into the table at
+# once, between keys that wait in the batch; keys that no longer fit in it
+# make it count first.
+expect_out <<'EOF'
+3000 3
+9000 2
+1 2
+3000 2
+EOF
+check long-keys-between-short 0 'a=$(printf "%09000d" 0 | tr 0 a); c=$(printf "%03000d" 0 | tr 0 c); d=$(printf "%03000d" 0 | tr 0 d); printf "%s\n" b "$a" b "$c" "$d" "$c" "$d" "$c" "$a" | $T -l | awk -F "	" "{ print length(\$1), \$2 }"'
