@@ -1523,6 +1523,44 @@ static inline void space_word(tok_worker *w, const uint8_t *st, size_t len, cons
 	emit(w, kb->b, kb->len, cut);
 }
 
+/* The words of the 64 bytes at p, whose whitespace mask is m (bits past the
+ * input's end set): each word that ends in the block is appended to word[]
+ * and wlen[] (32 at most), a word carried in from the blocks before
+ * included.  The scan state goes from block to block: *prev, whether the
+ * byte before the block is whitespace; *inword and *start, a word begun and
+ * not yet ended.  Returns the number of words appended. */
+static inline __attribute__((always_inline))
+unsigned block_words(const uint8_t *p, uint64_t m, uint64_t *prev, int *inword,
+	const uint8_t **start, const uint8_t **word, size_t *wlen)
+{
+	uint64_t before = (m << 1) | *prev;   /* bit i: byte i - 1 is a space */
+	uint64_t starts = ~m & before, ends = m & ~before;
+	unsigned n = 0;
+	*prev = m >> 63;
+	/* Starts and ends alternate; a word carried in ends at the first end. */
+	if (*inword) {
+		if (!ends)
+			return 0;
+		*inword = 0;
+		word[n] = *start;
+		wlen[n++] = (size_t)(p + __builtin_ctzll(ends) - *start);
+		ends &= ends - 1;
+	}
+	while (starts) {
+		const uint8_t *st = p + __builtin_ctzll(starts);
+		starts &= starts - 1;
+		if (!ends) {
+			*start = st;
+			*inword = 1;
+			break;
+		}
+		word[n] = st;
+		wlen[n++] = (size_t)(p + __builtin_ctzll(ends) - st);
+		ends &= ends - 1;
+	}
+	return n;
+}
+
 #if defined(__SSE2__)
 /* Case-map a key of up to 16 bytes held in a vector (casemode: a
  * constant).  Returns 0, or -1 when casemode is Unicode lowercase and the
@@ -1552,7 +1590,7 @@ const uint8_t *space_fast(tok_worker *w, const uint8_t *p, const uint8_t *end, t
 {
 	short_batch bt;
 	const uint8_t *word[BATCH_ROOM];
-	uint32_t wlen[BATCH_ROOM];
+	size_t wlen[BATCH_ROOM];
 	uint64_t prev = *prevp, tokens = 0;
 	int inword = *inwordp;
 	const uint8_t *start = *startp;
@@ -1561,35 +1599,7 @@ const uint8_t *space_fast(tok_worker *w, const uint8_t *p, const uint8_t *end, t
 		/* Gather: a 64-byte block ends at most 32 words. */
 		unsigned n = 0;
 		do {
-			uint64_t m = space_mask64(p);
-			uint64_t before = (m << 1) | prev;   /* bit i: byte i - 1 is a space */
-			uint64_t starts = ~m & before, ends = m & ~before;
-			prev = m >> 63;
-			/* Starts and ends alternate; a word carried in from the
-			 * previous block ends at the first end. */
-			if (inword) {
-				if (!ends)
-					goto next;
-				inword = 0;
-				word[n] = start;
-				wlen[n] = (uint32_t)(p + __builtin_ctzll(ends) - start);
-				ends &= ends - 1;
-				n++;
-			}
-			while (starts) {
-				const uint8_t *st = p + __builtin_ctzll(starts);
-				starts &= starts - 1;
-				if (!ends) {
-					start = st;
-					inword = 1;
-					break;
-				}
-				word[n] = st;
-				wlen[n] = (uint32_t)(p + __builtin_ctzll(ends) - st);
-				ends &= ends - 1;
-				n++;
-			}
-next:
+			n += block_words(p, space_mask64(p), &prev, &inword, &start, word + n, wlen + n);
 			p += 64;
 		} while (n < BATCH && end - p >= 80);
 		/* Mask, case-map and hash the short words into the batch; move
@@ -1601,7 +1611,7 @@ next:
 				b = mask_len(b, wlen[i]);
 				if (!fold16(&b, casemode)) {
 					bt.v[k] = b;
-					bt.len[k] = wlen[i];
+					bt.len[k] = (uint32_t)wlen[i];
 					batch_hash(&bt, k);
 					k++;
 					continue;
@@ -1649,19 +1659,11 @@ void space_words(tok_worker *w, const uint8_t *p, const uint8_t *end, int fast, 
 #endif
 	while (p < end) {
 		size_t n = (size_t)(end - p);
-		uint64_t m = space_block(w->s, p, n);
-		uint64_t trans = m ^ ((m << 1) | prev);
-		prev = m >> 63;
-		while (trans) {
-			const uint8_t *q = p + __builtin_ctzll(trans);
-			trans &= trans - 1;
-			if (!inword) {
-				start = q;
-				inword = 1;
-				continue;
-			}
-			inword = 0;
-			space_word(w, start, (size_t)(q - start), end);
+		const uint8_t *word[32];
+		size_t wlen[32];
+		unsigned k = block_words(p, space_block(w->s, p, n), &prev, &inword, &start, word, wlen);
+		for (unsigned i = 0; i < k; i++) {
+			space_word(w, word[i], wlen[i], end);
 			if (w->failed)
 				return;
 		}
