@@ -649,14 +649,10 @@ typedef struct collect_ctx {
 static int collect_entry(void *ctx, const table_entry *ent)
 {
 	collect_ctx *c = ctx;
-	if (c->n == c->cap) {
-		size_t ncap = c->cap ? c->cap * 2 : 1024;
-		table_entry *q = mem_realloc(MEM_OTHER, c->v, c->cap * sizeof *q, ncap * sizeof *q);
-		if (!q)
-			return -1;
-		c->v = q;
-		c->cap = ncap;
-	}
+	table_entry *v = mem_grow(MEM_OTHER, c->v, &c->cap, c->n, sizeof *v, 1024);
+	if (!v)
+		return -1;
+	c->v = v;
 	c->v[c->n++] = *ent;
 	return 0;
 }

@@ -108,6 +108,17 @@ void *mem_realloc(mem_component c, void *p, size_t old_size, size_t new_size)
 	return q;
 }
 
+void *mem_grow_full(mem_component c, void *arr, size_t *cap, size_t elem, size_t first)
+{
+	size_t ncap = *cap ? *cap * 2 : first, bytes;
+	if (ncap < *cap || mem_mul(ncap, elem, &bytes))
+		return NULL;
+	void *q = mem_realloc(c, arr, *cap * elem, bytes);
+	if (q)
+		*cap = ncap;
+	return q;
+}
+
 void *mem_alloc_zeroed(mem_component c, size_t size)
 {
 	if (size < MEM_HUGE_MIN) {

@@ -446,17 +446,13 @@ static size_t arena_need(const order *o, size_t len)
 
 static int runs_append(order *o, spill_file *f)
 {
-	if (o->nruns == o->caprun) {
-		size_t cap = o->caprun ? o->caprun * 2 : 16;
-		spill_file **v = mem_realloc(MEM_SPILL, o->runs, o->caprun * sizeof *v, cap * sizeof *v);
-		if (!v) {
-			spill_file_remove(f);
-			errno = ENOMEM;
-			return -1;
-		}
-		o->runs = v;
-		o->caprun = cap;
+	spill_file **v = mem_grow(MEM_SPILL, o->runs, &o->caprun, o->nruns, sizeof *v, 16);
+	if (!v) {
+		spill_file_remove(f);
+		errno = ENOMEM;
+		return -1;
 	}
+	o->runs = v;
 	o->runs[o->nruns++] = f;
 	return 0;
 }

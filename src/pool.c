@@ -67,27 +67,22 @@ size_t pool_bytes(const pool *p)
 	return p->bytes;
 }
 
-/* Grow an array of elem-sized items to hold one more. */
-static int grow(void **arr, size_t *cap, size_t n, size_t elem, size_t *bytes)
+/* mem_grow, the bytes added counted in the pool's size. */
+static void *pool_grow(pool *p, void *arr, size_t *cap, size_t n, size_t elem)
 {
-	if (n < *cap)
-		return 0;
-	size_t ncap = *cap ? *cap * 2 : 16, nbytes;
-	if (mem_mul(ncap, elem, &nbytes))
-		return -1;
-	void *q = mem_realloc(MEM_POOL, *arr, *cap * elem, nbytes);
-	if (!q)
-		return -1;
-	*bytes += nbytes - *cap * elem;
-	*arr = q;
-	*cap = ncap;
-	return 0;
+	size_t old = *cap;
+	void *q = mem_grow(MEM_POOL, arr, cap, n, elem, 16);
+	if (q)
+		p->bytes += (*cap - old) * elem;
+	return q;
 }
 
 static const char *intern_large(pool *p, const char *key, size_t len)
 {
-	if (grow((void **)&p->large, &p->large_cap, p->nlarge, sizeof *p->large, &p->bytes))
+	pool_large *v = pool_grow(p, p->large, &p->large_cap, p->nlarge, sizeof *v);
+	if (!v)
 		return NULL;
+	p->large = v;
 	char *k = mem_alloc(MEM_POOL, len);
 	if (!k)
 		return NULL;
@@ -105,8 +100,10 @@ const char *pool_intern(pool *p, const char *key, size_t len)
 		return intern_large(p, key, len);
 	pool_block *b = p->nblocks ? p->blocks[p->nblocks - 1] : NULL;
 	if (!b || b->cap - b->used < len) {
-		if (grow((void **)&p->blocks, &p->blocks_cap, p->nblocks, sizeof *p->blocks, &p->bytes))
+		pool_block **v = pool_grow(p, p->blocks, &p->blocks_cap, p->nblocks, sizeof *v);
+		if (!v)
 			return NULL;
+		p->blocks = v;
 		b = mem_alloc(MEM_POOL, sizeof *b + p->block_size + POOL_READ);
 		if (!b)
 			return NULL;

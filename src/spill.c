@@ -405,14 +405,10 @@ static void file_remove(spill_file *f)
 /* Record that partition part starts at offset off.  Returns 0 or -1. */
 static int index_add(spill_file *f, uint32_t part, uint64_t off)
 {
-	if (f->nix == f->capix) {
-		size_t cap = f->capix ? f->capix * 2 : 16;
-		spill_mark *v = mem_realloc(MEM_SPILL, f->ix, f->capix * sizeof *v, cap * sizeof *v);
-		if (!v)
-			return -1;
-		f->ix = v;
-		f->capix = cap;
-	}
+	spill_mark *v = mem_grow(MEM_SPILL, f->ix, &f->capix, f->nix, sizeof *v, 16);
+	if (!v)
+		return -1;
+	f->ix = v;
 	f->ix[f->nix++] = (spill_mark){ off, part };
 	return 0;
 }
@@ -792,18 +788,13 @@ int spill_run_end(spill_writer *w)
 	spill_file *f = w->f;
 	int rc = 0;
 	pthread_mutex_lock(&s->lock);
-	if (s->nruns == s->caprun) {
-		size_t cap = s->caprun ? s->caprun * 2 : 16;
-		spill_file **v = mem_realloc(MEM_SPILL, s->runs, s->caprun * sizeof *v, cap * sizeof *v);
-		if (v) {
-			s->runs = v;
-			s->caprun = cap;
-		} else {
-			rc = -1;
-		}
-	}
-	if (rc == 0)
+	spill_file **v = mem_grow(MEM_SPILL, s->runs, &s->caprun, s->nruns, sizeof *v, 16);
+	if (v) {
+		s->runs = v;
 		s->runs[s->nruns++] = f;
+	} else {
+		rc = -1;
+	}
 	pthread_mutex_unlock(&s->lock);
 	if (rc) {
 		w->failed = 0;

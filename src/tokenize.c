@@ -898,7 +898,6 @@ const tok_counters *tok_worker_counters(const tok_worker *w)
 	return &w->ctr;
 }
 
-/* Count one final key. */
 /* Count the pending keys (a fatal table error sets w->failed). */
 static void pend_flush(tok_worker *w)
 {
@@ -914,6 +913,7 @@ static void pend_flush(tok_worker *w)
 			w->failed = 1;
 }
 
+/* Count one final key (through the pending batch). */
 static inline void count_key(tok_worker *w, const uint8_t *key, size_t len, uint64_t h, int cut)
 {
 	pending *q = &w->pend;
@@ -1094,22 +1094,29 @@ static inline void batch_init(short_batch *bt, const tok_worker *w)
 
 static inline table_entry *batch_home(const short_batch *bt, uint64_t hash)
 {
-	const table_part *pt = &bt->parts[hash >> bt->shift];
-	return &pt->slots[hash & pt->mask];
+	return table_home(&bt->parts[hash >> bt->shift], hash);
+}
+
+/* Does the occupied slot e hold the key b (len bytes, zero past them)?
+ * Pool keys of up to 16 bytes can be read 16 bytes at a time (pool.h): one
+ * masked compare, no branch on the length. */
+static inline int short_key_at(const table_entry *e, __m128i b, uint32_t len, uint64_t hash)
+{
+	if (e->hash != hash || e->len != len)
+		return 0;
+	__m128i k = mask_len(_mm_loadu_si128((const __m128i *)(const void *)e->key), len);
+	return _mm_movemask_epi8(_mm_cmpeq_epi8(k, b)) == 0xffff;
 }
 
 /* A key that is not in its home slot: probe on from there, and insert it
- * when it is new.  A key found further on that has been counted more often
- * than the one in its home slot trades places with it, so that the
- * frequent keys end up at home (the other key stays reachable: every slot
- * from its own home to the new place is taken).  Returns 1 when the key
- * was new (the table may have changed), 0 when found, -1 on a fatal table
- * error (w->failed set). */
+ * when it is new (table_promote moves the frequent ones home).  Returns 1
+ * when the key was new (the table may have changed), 0 when found, -1 on a
+ * fatal table error (w->failed set). */
 static __attribute__((noinline))
 int batch_probe(tok_worker *w, const short_batch *bt, __m128i b, uint32_t len, uint64_t hash)
 {
 	table_part *pt = &bt->parts[hash >> bt->shift];
-	table_entry *home = &pt->slots[hash & pt->mask];
+	table_entry *home = table_home(pt, hash);
 	for (size_t i = hash & pt->mask;; i = (i + 1) & pt->mask) {
 		table_entry *e = &pt->slots[i];
 		if (!e->count) {
@@ -1121,17 +1128,11 @@ int batch_probe(tok_worker *w, const short_batch *bt, __m128i b, uint32_t len, u
 			}
 			return 1;
 		}
-		/* Pool keys of up to 16 bytes can be read 16 bytes at a time
-		 * (pool.h): one masked compare, no branch on the length. */
-		__m128i k = mask_len(_mm_loadu_si128((const __m128i *)(const void *)e->key), len);
-		if (e->hash == hash && e->len == len && _mm_movemask_epi8(_mm_cmpeq_epi8(k, b)) == 0xffff) {
+		if (short_key_at(e, b, len, hash)) {
 			e->count++;
 			e->clock = TABLE_CLOCK_MAX;
-			if (e != home && e->count > home->count) {
-				table_entry t = *home;
-				*home = *e;
-				*e = t;
-			}
+			if (e != home)
+				table_promote(home, e);
 			return 0;
 		}
 	}
@@ -1164,15 +1165,12 @@ int batch_flush(tok_worker *w, short_batch *bt)
 		const uint32_t len = bt->len[i];
 		const __m128i b = bt->v[i];
 		table_entry *e = added ? batch_home(bt, hash) : bt->slot[i];
-		/* Most keys are found in their home slot: an empty slot has
-		 * length 0, which no short key has. */
-		if (e->hash == hash && e->len == len) {
-			__m128i k = mask_len(_mm_loadu_si128((const __m128i *)(const void *)e->key), len);
-			if (_mm_movemask_epi8(_mm_cmpeq_epi8(k, b)) == 0xffff) {
-				e->count++;
-				e->clock = TABLE_CLOCK_MAX;
-				continue;
-			}
+		/* Most keys are found in their home slot (an empty slot has
+		 * length 0, which no short key has). */
+		if (short_key_at(e, b, len, hash)) {
+			e->count++;
+			e->clock = TABLE_CLOCK_MAX;
+			continue;
 		}
 		int r = batch_probe(w, bt, b, len, hash);
 		if (r < 0)
