@@ -1149,6 +1149,19 @@ void batch_hash(short_batch *bt, unsigned i)
 	__builtin_prefetch(bt->slot[i]);
 }
 
+/* Hash the keys idx[0..n) of the batch, all of length class cls
+ * (TABLE_HASH_CLASS), and prefetch their home slots. */
+static inline __attribute__((always_inline))
+void batch_hash_class(short_batch *bt, const uint8_t *idx, unsigned n, unsigned cls)
+{
+	for (unsigned j = 0; j < n; j++) {
+		const unsigned i = idx[j];
+		bt->h[i] = table_hash_class(&bt->v[i], bt->len[i], cls);
+		bt->slot[i] = batch_home(bt, bt->h[i]);
+		__builtin_prefetch(bt->slot[i]);
+	}
+}
+
 /* Count the batch and empty it.  Returns 0, or -1 on a fatal table error
  * (w->failed set). */
 static inline __attribute__((always_inline))
@@ -1600,8 +1613,12 @@ const uint8_t *space_fast(tok_worker *w, const uint8_t *p, const uint8_t *end, t
 			n += block_words(p, space_mask64(p), &prev, &inword, &start, word + n, wlen + n);
 			p += 64;
 		} while (n < BATCH && end - p >= 80);
-		/* Mask, case-map and hash the short words into the batch; move
-		 * the others to the front of word[] for later. */
+		/* Mask and case-map the short words into the batch, listing
+		 * them by length class without a branch: each key is written
+		 * at the end of all three lists, and only its own list grows.
+		 * Move the others to the front of word[] for later. */
+		uint8_t idx0[BATCH_ROOM], idx1[BATCH_ROOM], idx2[BATCH_ROOM];
+		unsigned n0 = 0, n1 = 0, n2 = 0;
 		unsigned k = 0, rest = 0;
 		for (unsigned i = 0; i < n; i++) {
 			if (wlen[i] <= 16) {
@@ -1610,7 +1627,10 @@ const uint8_t *space_fast(tok_worker *w, const uint8_t *p, const uint8_t *end, t
 				if (!fold16(&b, casemode)) {
 					bt.v[k] = b;
 					bt.len[k] = (uint32_t)wlen[i];
-					batch_hash(&bt, k);
+					idx0[n0] = idx1[n1] = idx2[n2] = (uint8_t)k;
+					n0 += wlen[i] <= 3;
+					n2 += wlen[i] > 8;
+					n1 = k + 1 - n0 - n2;
 					k++;
 					continue;
 				}
@@ -1619,6 +1639,11 @@ const uint8_t *space_fast(tok_worker *w, const uint8_t *p, const uint8_t *end, t
 			wlen[rest] = wlen[i];
 			rest++;
 		}
+		/* Hash them class by class: no mispredicted branch on the
+		 * length for every other word. */
+		batch_hash_class(&bt, idx0, n0, 0);
+		batch_hash_class(&bt, idx1, n1, 1);
+		batch_hash_class(&bt, idx2, n2, 2);
 		bt.n = k;
 		tokens += k;
 		if (batch_flush(w, &bt))

@@ -55,7 +55,8 @@ static found lookup(table *t, const char *key)
 	return f;
 }
 
-/* table_hash is XXH3_64bits, whatever path it takes. */
+/* table_hash is XXH3_64bits, whatever path it takes, and so is
+ * table_hash_class for short keys. */
 START_TEST(hash_is_xxh3)
 {
 	char buf[64];
@@ -64,6 +65,9 @@ START_TEST(hash_is_xxh3)
 			for (size_t i = 0; i < len; i++)
 				buf[i] = (char)(rand() & 0xff);
 			ck_assert_uint_eq(table_hash(buf, len), XXH3_64bits(buf, len));
+			if (len >= 1 && len <= 16)
+				ck_assert_uint_eq(table_hash_class(buf, len, TABLE_HASH_CLASS(len)),
+					XXH3_64bits(buf, len));
 		}
 	}
 }
