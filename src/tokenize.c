@@ -1204,6 +1204,8 @@ int batch_add(tok_worker *w, short_batch *bt, __m128i b, size_t len)
 	batch_hash(bt, i);
 	return bt->n >= BATCH ? batch_flush(w, bt) : 0;
 }
+#else
+typedef struct short_batch short_batch;
 #endif
 
 /* ---- Unicode words --------------------------------------------------- */
@@ -1258,17 +1260,25 @@ static const uint8_t *uni_skip(const tok_shared *s, const uint8_t *p, const uint
 #if defined(__SSE2__)
 /* Copy 16 bytes to dst (A-Z mapped to a-z when fold) and return how many
  * leading bytes are ASCII word characters: [A-Za-z0-9_]. */
-static inline unsigned ascii_word16(const uint8_t *src, uint8_t *dst, int fold)
+/* The ASCII word characters of b, [A-Za-z0-9_] (the ASCII members of the
+ * Unicode word classes), as 0xff bytes; *alpha: the letters. */
+static inline __m128i ascii_word_vec(__m128i b, __m128i *alphap)
 {
 	const __m128i bias = _mm_set1_epi8((char)0x80);
-	__m128i b = _mm_loadu_si128((const __m128i *)(const void *)src);
 	__m128i l = _mm_or_si128(b, _mm_set1_epi8(0x20));
 	__m128i alpha = _mm_cmplt_epi8(_mm_xor_si128(_mm_sub_epi8(l, _mm_set1_epi8('a')), bias),
 		_mm_set1_epi8((char)(0x80 + 26)));
 	__m128i digit = _mm_cmplt_epi8(_mm_xor_si128(_mm_sub_epi8(b, _mm_set1_epi8('0')), bias),
 		_mm_set1_epi8((char)(0x80 + 10)));
 	__m128i under = _mm_cmpeq_epi8(b, _mm_set1_epi8('_'));
-	__m128i word = _mm_or_si128(_mm_or_si128(alpha, digit), under);
+	*alphap = alpha;
+	return _mm_or_si128(_mm_or_si128(alpha, digit), under);
+}
+
+static inline unsigned ascii_word16(const uint8_t *src, uint8_t *dst, int fold)
+{
+	__m128i b = _mm_loadu_si128((const __m128i *)(const void *)src), alpha;
+	__m128i word = ascii_word_vec(b, &alpha);
 	/* Upper case letters: alpha and bit 0x20 clear. */
 	__m128i up = _mm_andnot_si128(_mm_cmpeq_epi8(_mm_and_si128(b, _mm_set1_epi8(0x20)),
 		_mm_set1_epi8(0x20)), alpha);
@@ -1292,7 +1302,12 @@ static inline unsigned ascii_word16(const uint8_t *src, uint8_t *dst, int fold)
 }
 #endif
 
-static void run_unicode(tok_worker *w, const uint8_t *p, const uint8_t *end)
+/* The words of p..end that start before limit, a code point at a time:
+ * the path for any text.  Short keys go through the batch bt (emptied by
+ * the caller).  Returns where it stopped: at or past limit, after a
+ * character that is not part of a word; NULL on a fatal error. */
+static const uint8_t *uni_words(tok_worker *w, short_batch *bt, const uint8_t *p,
+	const uint8_t *limit, const uint8_t *end)
 {
 	const tok_shared *s = w->s;
 	const uint8_t *acls = s->acls, *low = s->lowtab;
@@ -1300,12 +1315,11 @@ static void run_unicode(tok_worker *w, const uint8_t *p, const uint8_t *end)
 	const size_t max = s->max_key;
 	uint8_t *key = w->kb.b;
 	uint64_t ill = 0, tokens = 0;
-#if defined(__SSE2__)
-	short_batch bt;
-	batch_init(&bt, w);
+#if !defined(__SSE2__)
+	(void)bt;
 #endif
 
-	while (p < end) {
+	while (p < limit) {
 		uint32_t c = *p, cp;
 		size_t n;
 		if (c < 0x80) {
@@ -1400,21 +1414,22 @@ static void run_unicode(tok_worker *w, const uint8_t *p, const uint8_t *end)
 		 * a vector at a time. */
 		if (w->plain && !cut && k - 1 < 16) {
 			tokens++;
-			if (batch_add(w, &bt, mask_len(_mm_loadu_si128((const __m128i *)(const void *)key), k), k))
+			if (batch_add(w, bt, mask_len(_mm_loadu_si128((const __m128i *)(const void *)key), k), k)) {
+				p = NULL;
 				break;
+			}
 			continue;
 		}
-		if (batch_flush(w, &bt))
+		if (batch_flush(w, bt)) {
+			p = NULL;
 			break;
+		}
 #endif
 		emit(w, key, k, cut);
 	}
-#if defined(__SSE2__)
-	if (!w->failed)
-		batch_flush(w, &bt);
-#endif
 	w->tokens += tokens;
 	w->ill += ill;
+	return p;
 }
 
 /* ---- Space words ----------------------------------------------------- */
@@ -1587,14 +1602,60 @@ int fold16(__m128i *b, tally_case casemode)
 	return 0;
 }
 
+/* Count the n words gathered in word[] and wlen[] (casemode: a constant).
+ * The words of up to 16 bytes are masked and case-mapped into the batch
+ * bt, listed by length class without a branch (each key is written at the
+ * end of all three lists, and only its own list grows), hashed a class at
+ * a time, so that no branch on the length is mispredicted for every other
+ * word, and counted.  The others then take space_word(), once the batch
+ * holds no slot.  Returns 0, or -1 on a fatal error. */
+static inline __attribute__((always_inline))
+int count_words(tok_worker *w, short_batch *bt, const uint8_t **word, size_t *wlen, unsigned n,
+	const uint8_t *end, tally_case casemode)
+{
+	uint8_t idx0[BATCH_ROOM], idx1[BATCH_ROOM], idx2[BATCH_ROOM];
+	unsigned n0 = 0, n1 = 0, n2 = 0;
+	unsigned k = 0, rest = 0;
+	for (unsigned i = 0; i < n; i++) {
+		if (wlen[i] <= 16) {
+			__m128i b = _mm_loadu_si128((const __m128i *)(const void *)word[i]);
+			b = mask_len(b, wlen[i]);
+			if (!fold16(&b, casemode)) {
+				bt->v[k] = b;
+				bt->len[k] = (uint32_t)wlen[i];
+				idx0[n0] = idx1[n1] = idx2[n2] = (uint8_t)k;
+				n0 += wlen[i] <= 3;
+				n2 += wlen[i] > 8;
+				n1 = k + 1 - n0 - n2;
+				k++;
+				continue;
+			}
+		}
+		word[rest] = word[i];
+		wlen[rest] = wlen[i];
+		rest++;
+	}
+	batch_hash_class(bt, idx0, n0, 0);
+	batch_hash_class(bt, idx1, n1, 1);
+	batch_hash_class(bt, idx2, n2, 2);
+	bt->n = k;
+	w->tokens += k;
+	if (batch_flush(w, bt))
+		return -1;
+	for (unsigned i = 0; i < rest; i++) {
+		space_word(w, word[i], wlen[i], end);
+		if (w->failed)
+			return -1;
+	}
+	return 0;
+}
+
 /* The hot path of space_words (w->plain; casemode a constant): the blocks
  * of p..end with 80 bytes left, so that every word that starts in one has
- * 16 readable bytes.  The words of up to 16 bytes are gathered a batch at a
- * time, then masked, case-mapped and counted (short_batch); the others
- * take space_word() while the batch holds no slot.  Each step is its own
- * short loop.  The scan state (prev, inword, start: see space_words) is
- * carried in and out.  Returns where it stopped, at a block boundary, or
- * NULL on a fatal error. */
+ * 16 readable bytes.  The words are gathered a batch at a time, then
+ * counted (count_words); each step is its own short loop.  The scan state
+ * (prev, inword, start: see space_words) is carried in and out.  Returns
+ * where it stopped, at a block boundary, or NULL on a fatal error. */
 static inline __attribute__((always_inline))
 const uint8_t *space_fast(tok_worker *w, const uint8_t *p, const uint8_t *end, tally_case casemode,
 	uint64_t *prevp, int *inwordp, const uint8_t **startp)
@@ -1602,7 +1663,7 @@ const uint8_t *space_fast(tok_worker *w, const uint8_t *p, const uint8_t *end, t
 	short_batch bt;
 	const uint8_t *word[BATCH_ROOM];
 	size_t wlen[BATCH_ROOM];
-	uint64_t prev = *prevp, tokens = 0;
+	uint64_t prev = *prevp;
 	int inword = *inwordp;
 	const uint8_t *start = *startp;
 	batch_init(&bt, w);
@@ -1613,49 +1674,9 @@ const uint8_t *space_fast(tok_worker *w, const uint8_t *p, const uint8_t *end, t
 			n += block_words(p, space_mask64(p), &prev, &inword, &start, word + n, wlen + n);
 			p += 64;
 		} while (n < BATCH && end - p >= 80);
-		/* Mask and case-map the short words into the batch, listing
-		 * them by length class without a branch: each key is written
-		 * at the end of all three lists, and only its own list grows.
-		 * Move the others to the front of word[] for later. */
-		uint8_t idx0[BATCH_ROOM], idx1[BATCH_ROOM], idx2[BATCH_ROOM];
-		unsigned n0 = 0, n1 = 0, n2 = 0;
-		unsigned k = 0, rest = 0;
-		for (unsigned i = 0; i < n; i++) {
-			if (wlen[i] <= 16) {
-				__m128i b = _mm_loadu_si128((const __m128i *)(const void *)word[i]);
-				b = mask_len(b, wlen[i]);
-				if (!fold16(&b, casemode)) {
-					bt.v[k] = b;
-					bt.len[k] = (uint32_t)wlen[i];
-					idx0[n0] = idx1[n1] = idx2[n2] = (uint8_t)k;
-					n0 += wlen[i] <= 3;
-					n2 += wlen[i] > 8;
-					n1 = k + 1 - n0 - n2;
-					k++;
-					continue;
-				}
-			}
-			word[rest] = word[i];
-			wlen[rest] = wlen[i];
-			rest++;
-		}
-		/* Hash them class by class: no mispredicted branch on the
-		 * length for every other word. */
-		batch_hash_class(&bt, idx0, n0, 0);
-		batch_hash_class(&bt, idx1, n1, 1);
-		batch_hash_class(&bt, idx2, n2, 2);
-		bt.n = k;
-		tokens += k;
-		if (batch_flush(w, &bt))
+		if (count_words(w, &bt, word, wlen, n, end, casemode))
 			return NULL;
-		/* The others, now that the batch holds no slot. */
-		for (unsigned i = 0; i < rest; i++) {
-			space_word(w, word[i], wlen[i], end);
-			if (w->failed)
-				return NULL;
-		}
 	}
-	w->tokens += tokens;
 	*prevp = prev;
 	*inwordp = inword;
 	*startp = start;
@@ -1714,6 +1735,113 @@ static void run_space(tok_worker *w, const uint8_t *p, const uint8_t *end)
 	}
 #endif
 	space_words(w, p, end, 0, w->s->casemode);
+}
+
+/* ---- Unicode words, ASCII blocks --------------------------------------
+ *
+ * In a block of 64 bytes that are all ASCII, the Unicode words are the runs
+ * of [A-Za-z0-9_], joined across an apostrophe that has word characters
+ * on both sides, exactly as uni_words() reads them: such blocks are read
+ * like the space tokenizer's, with the word mask in place of the
+ * whitespace mask, and their words counted by count_words() (an ASCII word
+ * is cased the same by --case=lower and --case=ascii, and space_word()
+ * cases and cuts the long ones as uni_words() would).  A block with a byte
+ * of 0x80 or more goes back to uni_words(), from the start of any word in
+ * progress. */
+
+#if defined(__SSE2__)
+/* Bit i set when p[i] is an ASCII word character; *hi: the bytes >= 0x80;
+ * *apos: the apostrophes.  64 bytes. */
+static inline uint64_t word_mask64(const uint8_t *p, uint64_t *hi, uint64_t *apos)
+{
+	uint64_t m = 0, h = 0, a = 0;
+	for (int i = 0; i < 4; i++) {
+		__m128i b = _mm_loadu_si128((const __m128i *)(const void *)(p + 16 * i)), alpha;
+		__m128i word = ascii_word_vec(b, &alpha);
+		m |= (uint64_t)(uint16_t)_mm_movemask_epi8(word) << (16 * i);
+		h |= (uint64_t)(uint16_t)_mm_movemask_epi8(b) << (16 * i);
+		a |= (uint64_t)(uint16_t)_mm_movemask_epi8(_mm_cmpeq_epi8(b, _mm_set1_epi8('\''))) << (16 * i);
+	}
+	*hi = h;
+	*apos = a;
+	return m;
+}
+
+/* The ASCII blocks of p..end from p on (casemode: KEEP or ASCII, a
+ * constant), while 80 bytes are left (see space_fast).  Returns where
+ * uni_words() must take over, and in *limit the end of the block it must
+ * read (end after the last block); NULL on a fatal error. */
+static inline __attribute__((always_inline))
+const uint8_t *uni_fast(tok_worker *w, const uint8_t *p, const uint8_t *end, tally_case casemode,
+	const uint8_t **limit)
+{
+	const tok_shared *s = w->s;
+	short_batch bt;
+	const uint8_t *word[BATCH_ROOM];
+	size_t wlen[BATCH_ROOM];
+	const uint8_t *start = p;
+	uint64_t prev = 1;    /* block_words: the byte before p is no word's */
+	uint64_t wprev = 0;   /* the byte before p is a word character */
+	int inword = 0;
+	batch_init(&bt, w);
+	*limit = end;
+	while (end - p >= 80 && *limit == end) {
+		unsigned n = 0;
+		do {
+			uint64_t hi, apos, wm = word_mask64(p, &hi, &apos), plain = wm;
+			if (hi) {
+				*limit = p + 64;
+				break;
+			}
+			if (apos) {
+				/* The byte after the block decides an apostrophe at
+				 * its end (80 bytes are left: it is there). */
+				uint64_t next = (uint64_t)uni_word_at(s, p + 64, end);
+				wm |= apos & ((plain << 1) | wprev) & ((plain >> 1) | (next << 63));
+			}
+			wprev = plain >> 63;
+			n += block_words(p, ~wm, &prev, &inword, &start, word + n, wlen + n);
+			p += 64;
+		} while (n < BATCH && end - p >= 80);
+		if (count_words(w, &bt, word, wlen, n, end, casemode))
+			return NULL;
+	}
+	return inword ? start : p;
+}
+#endif
+
+static void run_unicode(tok_worker *w, const uint8_t *p, const uint8_t *end)
+{
+#if defined(__SSE2__)
+	short_batch bt;
+	batch_init(&bt, w);
+	if (w->plain && w->s->max_key >= 16) {
+		const tally_case casemode = w->s->casemode;
+		unsigned misses = 0;   /* tries in a row that found no ASCII block */
+		while (p && p < end) {
+			const uint8_t *limit, *from = p;
+			p = casemode == TALLY_CASE_KEEP ? uni_fast(w, p, end, TALLY_CASE_KEEP, &limit) :
+				uni_fast(w, p, end, TALLY_CASE_ASCII, &limit);
+			/* In text that is not ASCII, try the blocks less and less
+			 * often (up to every 4 KiB): each try costs a batch. */
+			misses = p == from ? misses + 1 : 0;
+			size_t more = ((size_t)64 << (misses < 6 ? misses : 6)) - 64;
+			if (limit != end)
+				limit = (size_t)(end - limit) > more ? limit + more : end;
+			if (p) {
+				bt.n = 0;
+				p = uni_words(w, &bt, p, limit, end);
+				if (p && batch_flush(w, &bt))
+					p = NULL;
+			}
+		}
+		return;
+	}
+	if (uni_words(w, &bt, p, end, end))
+		batch_flush(w, &bt);
+#else
+	uni_words(w, NULL, p, end, end);
+#endif
 }
 
 /* ---- Lines ----------------------------------------------------------- */

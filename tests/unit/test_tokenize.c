@@ -862,6 +862,85 @@ START_TEST(test_prop_ngrams)
 }
 END_TEST
 
+/* ---- Unicode words: ASCII blocks against the general path ---------------- */
+
+/* Mostly ASCII: words of 1 to 40 bytes, apostrophes inside, around and
+ * doubled, and now and then a character of 0x80 or more, so that whole
+ * 64-byte blocks are ASCII and others are not. */
+static const char *const ascii_pieces[] = {
+	" ", " ", " ", "  ", "\n", "\t", ", ", ". ", "'", "''", "-", "_", "(", ")",
+	"\xc3\xa9", "\xe2\x80\x99", "\xd0\x96", "\xff", "\xe3\x80\x81"
+};
+
+static size_t ascii_input(char *buf, size_t cap)
+{
+	size_t len = 0, target = rnd((unsigned)cap);
+	while (len + 48 < target) {
+		if (rnd(3)) {
+			unsigned n = 1 + (rnd(4) ? rnd(9) : rnd(40));
+			for (unsigned i = 0; i < n; i++) {
+				unsigned c = rnd(40);
+				buf[len++] = (char)(c < 26 ? 'a' + c : c < 36 ? 'A' + c - 26 : c < 38 ? '0' + c - 36 : '_');
+			}
+		} else {
+			unsigned k = rnd(sizeof ascii_pieces / sizeof *ascii_pieces);
+			if (k >= 14 && rnd(8))
+				k = 0;   /* non-ASCII: rarely */
+			size_t n = strlen(ascii_pieces[k]);
+			memcpy(buf + len, ascii_pieces[k], n);
+			len += n;
+		}
+	}
+	return len;
+}
+
+/* With no filter, ASCII blocks take the block path (uni_fast); a filter
+ * that drops nothing (--min-length 1) sends every word down the general
+ * path.  Both must give the same keys, counts and counters. */
+START_TEST(test_prop_ascii_blocks)
+{
+	static const size_t maxes[] = { 16, 17, 23, 1 << 20 };
+	static char in[4000];
+	tally_config cfg = words_cfg();
+	cfg.casemode = (tally_case)(_i % 4);
+	cfg.max_key_bytes = maxes[_i / 4 % 4];
+	tally_config slow = cfg;
+	slow.min_length = 1;
+	/* Apostrophes and words across every place of a block boundary. */
+	static const char *const joins[] = { "ab'cd", "ab'\xc3\xa9z", "ab' cd", "ab''cd", "ab'\xe3\x80\x81",
+		"Ab\xe2\x80\x99" "cd", "abcdefghijklmnopqrstuvw'xyz" };
+	for (int round = 0; round < 2 * 150; round++) {
+		const char *j = joins[(size_t)round % (sizeof joins / sizeof *joins)];
+		size_t len = (size_t)round / 2;
+		memset(in, ' ', len);
+		len += (size_t)sprintf(in + len, "%s%s", j, round % 2 ? "" : " tail");
+		memset(in + len, ' ', 200);
+		len += 200;
+		result a, b;
+		run_cfg(&cfg, in, len, 0, 1, &a);
+		run_cfg(&slow, in, len, 0, 1, &b);
+		ck_assert_msg(strcmp(a.dump, b.dump) == 0, "at %d:\n--- blocks\n%s--- general\n%s",
+			round / 2, a.dump, b.dump);
+		ck_assert_uint_eq(a.tokens, b.tokens);
+		result_free(&a);
+		result_free(&b);
+	}
+	for (int round = 0; round < 30; round++) {
+		size_t len = ascii_input(in, sizeof in);
+		result a, b;
+		run_cfg(&cfg, in, len, 0, 1, &a);
+		run_cfg(&slow, in, len, 0, 1, &b);
+		ck_assert_msg(strcmp(a.dump, b.dump) == 0, "round %d len %zu:\n--- blocks\n%s--- general\n%s",
+			round, len, a.dump, b.dump);
+		ck_assert_uint_eq(a.tokens, b.tokens);
+		ck_assert_uint_eq(a.ill, b.ill);
+		ck_assert_uint_eq(a.cut, b.cut);
+		result_free(&a);
+		result_free(&b);
+	}
+}
+END_TEST
+
 static Suite *tokenize_suite(void)
 {
 	Suite *s = suite_create("tokenize");
@@ -891,6 +970,7 @@ static Suite *tokenize_suite(void)
 	tcase_add_loop_test(tp, test_prop_lines, 0, 8);
 	tcase_add_loop_test(tp, test_prop_fields, 0, 64);
 	tcase_add_loop_test(tp, test_prop_ngrams, 0, 12);
+	tcase_add_loop_test(tp, test_prop_ascii_blocks, 0, 16);
 	suite_add_tcase(s, tp);
 	return s;
 }
