@@ -49,6 +49,7 @@ struct table {
 	int              failed;     /* errno of a failed eviction: sticky */
 	unsigned         hand_part;  /* where the clock hand stopped */
 	size_t           hand_slot;
+	size_t           keep_cap;   /* near-unique keys: partitions stay this size (clear_all) */
 };
 
 static size_t part_bytes(size_t cap)
@@ -165,6 +166,14 @@ static int part_rebuild(table *t, table_part *pt, size_t cap)
 
 static int evict(table *t);
 
+/* Have keys recurred since the last eviction?  Not when there were fewer
+ * hits than an eighth of the new keys (near-unique keys such as the
+ * bigrams of a large vocabulary): keeping any of them then buys nothing. */
+static int recurring(const table *t)
+{
+	return t->hot.hits - t->hits_mark >= (t->misses - t->misses_mark) / 8;
+}
+
 int table_add_new(table *t, table_part *pt, table_entry *e, const char *key, size_t len,
 	uint64_t hash, uint64_t n)
 {
@@ -187,9 +196,19 @@ int table_add_new(table *t, table_part *pt, table_entry *e, const char *key, siz
 	pt->count++;
 	t->misses++;
 	atomic_store_explicit(&t->size, table_size(t) + 1, memory_order_relaxed);
-	if (pt->count * 2 > pt->mask + 1 && part_rebuild(t, pt, (pt->mask + 1) * 2)) {
-		errno = ENOMEM;
-		return -1;
+	if (pt->count * 2 > pt->mask + 1) {
+		/* While keys hardly recur, a full partition is the signal to
+		 * evict them all: the table keeps its size from cycle to cycle
+		 * instead of growing anew (clear_all). */
+		if (t->keep_cap && pt->mask + 1 >= t->keep_cap) {
+			if (!recurring(t))
+				return evict(t);
+			t->keep_cap = 0;
+		}
+		if (part_rebuild(t, pt, (pt->mask + 1) * 2)) {
+			errno = ENOMEM;
+			return -1;
+		}
 	}
 	if (t->budget && t->spill && atomic_load_explicit(&t->slot_bytes, memory_order_relaxed) +
 			pool_bytes(t->pool) > t->budget / 100 * EVICT_AT)
@@ -248,6 +267,33 @@ static int write_entries(spill_writer *w, table_entry *v, size_t n)
 	return 0;
 }
 
+/* Every key was evicted: empty the partitions for the keys to come.  They
+ * would grow back to about the size they had (the same budget fills them
+ * again), so all keep the smallest partition's size (keep_cap): the larger
+ * ones are rebuilt at that size, the others cleared in place, and until
+ * keys recur, a partition that fills up evicts instead of growing (see
+ * table_add_new).  Rebuilding them all at PART_MIN made each cycle of
+ * near-unique keys map, fault in and zero its table anew. */
+static int clear_all(table *t)
+{
+	size_t nparts = table_partitions(t), keep = SIZE_MAX;
+	for (size_t p = 0; p < nparts; p++)
+		if (t->hot.parts[p].mask + 1 < keep)
+			keep = t->hot.parts[p].mask + 1;
+	for (size_t p = 0; p < nparts; p++) {
+		table_part *pt = &t->hot.parts[p];
+		if (pt->mask + 1 == keep) {
+			memset(pt->slots, 0, part_bytes(keep));
+			pt->count = 0;
+		} else if (part_rebuild(t, pt, keep)) {
+			return -1;
+		}
+	}
+	t->keep_cap = keep;
+	atomic_store_explicit(&t->size, 0, memory_order_relaxed);
+	return 0;
+}
+
 /* Drop dead entries: compact the pool around the survivors, then rebuild
  * each partition at a size that fits what is left. */
 static int sweep_dead(table *t)
@@ -258,6 +304,10 @@ static int sweep_dead(table *t)
 			table_entry *e = &t->hot.parts[p].slots[i];
 			live += e->count && e->clock != CLOCK_DEAD;
 		}
+	if (live == 0) {
+		pool_compact(t->pool, NULL, 0);
+		return clear_all(t);
+	}
 	pool_ref *refs = live ? mem_alloc(MEM_TABLE, live * sizeof *refs) : NULL;
 	if (live && !refs)
 		return -1;
@@ -375,17 +425,16 @@ static int evict_failed(table *t)
 /* Evict least recently used keys until the table holds at most EVICT_TO of
  * its budget.  The victims are marked in place, then copied out a
  * partition at a time.  When keys have hardly recurred since the last
- * eviction (fewer hits than an eighth of the new keys: near-unique keys
- * such as the bigrams of a large vocabulary), keeping any of them buys
- * nothing, and all are evicted: no pool compaction, no survivors to move.
- * Returns 0 or -1 (errno set). */
+ * eviction (recurring), all are evicted: no pool compaction, no survivors
+ * to move.  Returns 0 or -1 (errno set). */
 static int evict(table *t)
 {
-	uint64_t dh = t->hot.hits - t->hits_mark, dm = t->misses - t->misses_mark;
+	int all = !recurring(t);
 	t->hits_mark = t->hot.hits;
 	t->misses_mark = t->misses;
-	if (dh < dm / 8)
+	if (all)
 		return evict_marked(t, mark_all(t));
+	t->keep_cap = 0;
 	uint64_t used = atomic_load_explicit(&t->slot_bytes, memory_order_relaxed) + pool_bytes(t->pool);
 	uint64_t goal = t->budget / 100 * EVICT_TO;
 	uint64_t need = used > goal ? used - goal : 0;
