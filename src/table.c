@@ -50,6 +50,7 @@ struct table {
 	unsigned         hand_part;  /* where the clock hand stopped */
 	size_t           hand_slot;
 	size_t           keep_cap;   /* near-unique keys: partitions stay this size (clear_all) */
+	int              closing;    /* table_spill_all: the table's memory goes back */
 };
 
 static size_t part_bytes(size_t cap)
@@ -273,10 +274,12 @@ static int write_entries(spill_writer *w, table_entry *v, size_t n)
  * ones are rebuilt at that size, the others cleared in place, and until
  * keys recur, a partition that fills up evicts instead of growing (see
  * table_add_new).  Rebuilding them all at PART_MIN made each cycle of
- * near-unique keys map, fault in and zero its table anew. */
+ * near-unique keys map, fault in and zero its table anew.  The final spill
+ * (closing) does shrink them to PART_MIN: the merge that follows counts on
+ * the tables' memory. */
 static int clear_all(table *t)
 {
-	size_t nparts = table_partitions(t), keep = SIZE_MAX;
+	size_t nparts = table_partitions(t), keep = t->closing ? PART_MIN : SIZE_MAX;
 	for (size_t p = 0; p < nparts; p++)
 		if (t->hot.parts[p].mask + 1 < keep)
 			keep = t->hot.parts[p].mask + 1;
@@ -289,7 +292,7 @@ static int clear_all(table *t)
 			return -1;
 		}
 	}
-	t->keep_cap = keep;
+	t->keep_cap = t->closing ? 0 : keep;
 	atomic_store_explicit(&t->size, 0, memory_order_relaxed);
 	return 0;
 }
@@ -472,7 +475,9 @@ static int evict(table *t)
 int table_spill_all(table *t)
 {
 	uint64_t evictions = t->evictions;
+	t->closing = 1;
 	int rc = evict_marked(t, mark_all(t));
+	t->closing = 0;
 	t->evictions = evictions;   /* the final spill is not an eviction */
 	return rc;
 }

@@ -342,6 +342,40 @@ START_TEST(eviction_without_reuse_takes_all)
 }
 END_TEST
 
+/* Keys that do not recur: after the first eviction the partitions keep the
+ * smallest one's size and evict instead of growing, so the table's memory
+ * stays below its first peak (growing back, it would reach it again); the
+ * final spill gives that memory back. */
+START_TEST(unique_keys_keep_table_size)
+{
+	char err[256];
+	spill *sp = spill_create(NULL, err, sizeof err);
+	ck_assert_msg(sp != NULL, "%s", err);
+	uint64_t base = mem_current(MEM_TABLE);
+	table *t = new_table(4, 1024 * 1024, sp);
+	char k[32];
+	uint64_t h, m, ev, first = 0, most = 0;
+	for (int i = 0; i < 300000; i++) {
+		int n = snprintf(k, sizeof k, "unique-key-%d", i);
+		ck_assert_int_eq(table_add(t, k, (size_t)n, table_hash(k, (size_t)n), 1), 0);
+		uint64_t now = mem_current(MEM_TABLE) - base;
+		table_counters(t, &h, &m, &ev);
+		if (!ev && now > first)
+			first = now;
+		if (ev && now > most)
+			most = now;
+	}
+	ck_assert_uint_gt(ev, 200000);
+	ck_assert_uint_gt(most, 0);
+	ck_assert_uint_lt(most, first);
+	ck_assert_int_eq(table_spill_all(t), 0);
+	/* 16 partitions of PART_MIN slots, their array and the table. */
+	ck_assert_uint_lt(mem_current(MEM_TABLE) - base, 16 * 1024);
+	table_destroy(t);
+	spill_destroy(sp);
+}
+END_TEST
+
 /* A run that cannot be written (here: the tmpdir is gone) fails the
  * add that needed it; the table stays whole, keeps failing new keys without
  * touching memory it does not own, and still counts the keys it holds. */
@@ -391,6 +425,7 @@ static Suite *table_suite(void)
 	tcase_add_test(tc, eviction_is_exact);
 	tcase_add_test(tc, eviction_keeps_hot_keys);
 	tcase_add_test(tc, eviction_without_reuse_takes_all);
+	tcase_add_test(tc, unique_keys_keep_table_size);
 	tcase_add_test(tc, failed_spill_is_sticky);
 	suite_add_tcase(s, tc);
 	return s;
