@@ -1810,6 +1810,8 @@ const uint8_t *uni_fast(tok_worker *w, const uint8_t *p, const uint8_t *end, tal
 }
 #endif
 
+/* Unicode words (the default tokenizer): ASCII blocks through uni_fast()
+ * where the keys go straight in (w->plain), the rest through uni_words(). */
 static void run_unicode(tok_worker *w, const uint8_t *p, const uint8_t *end)
 {
 #if defined(__SSE2__)
@@ -1829,7 +1831,6 @@ static void run_unicode(tok_worker *w, const uint8_t *p, const uint8_t *end)
 			if (limit != end)
 				limit = (size_t)(end - limit) > more ? limit + more : end;
 			if (p) {
-				bt.n = 0;
 				p = uni_words(w, &bt, p, limit, end);
 				if (p && batch_flush(w, &bt))
 					p = NULL;
