@@ -28,11 +28,13 @@ typedef enum mem_component {
 void *mem_alloc(mem_component c, size_t size);
 void *mem_calloc(mem_component c, size_t n, size_t size);
 void *mem_realloc(mem_component c, void *p, size_t old_size, size_t new_size);
+void  mem_free(mem_component c, void *p, size_t size);
 
 /* Room for one more item in the array arr holding n of *cap items of elem
  * bytes: arr itself while n < *cap, else the array grown to twice *cap (to
  * first when empty), with *cap updated.  NULL when out of memory (arr and
- * *cap unchanged).  Inline: some callers add an item per key. */
+ * *cap unchanged).  Inline, as some callers add an item per key;
+ * mem_grow_full is the out-of-line growth. */
 void *mem_grow_full(mem_component c, void *arr, size_t *cap, size_t elem, size_t first);
 
 static inline void *mem_grow(mem_component c, void *arr, size_t *cap, size_t n, size_t elem,
@@ -40,7 +42,6 @@ static inline void *mem_grow(mem_component c, void *arr, size_t *cap, size_t n, 
 {
 	return n < *cap ? arr : mem_grow_full(c, arr, cap, elem, first);
 }
-void  mem_free(mem_component c, void *p, size_t size);
 
 /* Zero-filled memory for large arrays that are written at random (table
  * slots): from MEM_HUGE_MIN bytes up it is mapped on its own, aligned for

@@ -50,7 +50,6 @@ struct table {
 	unsigned         hand_part;  /* where the clock hand stopped */
 	size_t           hand_slot;
 	size_t           keep_cap;   /* near-unique keys: partitions stay this size (clear_all) */
-	int              closing;    /* table_spill_all: the table's memory goes back */
 };
 
 static size_t part_bytes(size_t cap)
@@ -277,9 +276,9 @@ static int write_entries(spill_writer *w, table_entry *v, size_t n)
  * near-unique keys map, fault in and zero its table anew.  The final spill
  * (closing) does shrink them to PART_MIN: the merge that follows counts on
  * the tables' memory. */
-static int clear_all(table *t)
+static int clear_all(table *t, int closing)
 {
-	size_t nparts = table_partitions(t), keep = t->closing ? PART_MIN : SIZE_MAX;
+	size_t nparts = table_partitions(t), keep = closing ? PART_MIN : SIZE_MAX;
 	for (size_t p = 0; p < nparts; p++)
 		if (t->hot.parts[p].mask + 1 < keep)
 			keep = t->hot.parts[p].mask + 1;
@@ -292,14 +291,15 @@ static int clear_all(table *t)
 			return -1;
 		}
 	}
-	t->keep_cap = t->closing ? 0 : keep;
+	t->keep_cap = closing ? 0 : keep;
 	atomic_store_explicit(&t->size, 0, memory_order_relaxed);
 	return 0;
 }
 
 /* Drop dead entries: compact the pool around the survivors, then rebuild
- * each partition at a size that fits what is left. */
-static int sweep_dead(table *t)
+ * each partition at a size that fits what is left (closing: the final
+ * spill, see clear_all). */
+static int sweep_dead(table *t, int closing)
 {
 	size_t nparts = table_partitions(t), live = 0;
 	for (size_t p = 0; p < nparts; p++)
@@ -309,10 +309,10 @@ static int sweep_dead(table *t)
 		}
 	if (live == 0) {
 		pool_compact(t->pool, NULL, 0);
-		return clear_all(t);
+		return clear_all(t, closing);
 	}
-	pool_ref *refs = live ? mem_alloc(MEM_TABLE, live * sizeof *refs) : NULL;
-	if (live && !refs)
+	pool_ref *refs = mem_alloc(MEM_TABLE, live * sizeof *refs);
+	if (!refs)
 		return -1;
 	size_t r = 0;
 	for (size_t p = 0; p < nparts; p++)
@@ -380,13 +380,14 @@ static int spill_dead(table *t, size_t nv)
 
 static int evict_failed(table *t);
 
-/* Write the nv victims marked and drop them.  Returns 0 or -1 (errno). */
-static int evict_marked(table *t, size_t nv)
+/* Write the nv victims marked and drop them (closing: the final spill).
+ * Returns 0 or -1 (errno). */
+static int evict_marked(table *t, size_t nv, int closing)
 {
 	if (spill_dead(t, nv))
 		return evict_failed(t);
 	t->evictions += nv;
-	if (sweep_dead(t)) {
+	if (sweep_dead(t, closing)) {
 		t->failed = ENOMEM;   /* the victims are in the run: no going back */
 		errno = ENOMEM;
 		return -1;
@@ -436,7 +437,7 @@ static int evict(table *t)
 	t->hits_mark = t->hot.hits;
 	t->misses_mark = t->misses;
 	if (all)
-		return evict_marked(t, mark_all(t));
+		return evict_marked(t, mark_all(t), 0);
 	t->keep_cap = 0;
 	uint64_t used = atomic_load_explicit(&t->slot_bytes, memory_order_relaxed) + pool_bytes(t->pool);
 	uint64_t goal = t->budget / 100 * EVICT_TO;
@@ -469,15 +470,13 @@ static int evict(table *t)
 			}
 		}
 	}
-	return evict_marked(t, nv);
+	return evict_marked(t, nv, 0);
 }
 
 int table_spill_all(table *t)
 {
 	uint64_t evictions = t->evictions;
-	t->closing = 1;
-	int rc = evict_marked(t, mark_all(t));
-	t->closing = 0;
+	int rc = evict_marked(t, mark_all(t), 1);
 	t->evictions = evictions;   /* the final spill is not an eviction */
 	return rc;
 }

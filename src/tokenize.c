@@ -1258,8 +1258,6 @@ static const uint8_t *uni_skip(const tok_shared *s, const uint8_t *p, const uint
 }
 
 #if defined(__SSE2__)
-/* Copy 16 bytes to dst (A-Z mapped to a-z when fold) and return how many
- * leading bytes are ASCII word characters: [A-Za-z0-9_]. */
 /* The ASCII word characters of b, [A-Za-z0-9_] (the ASCII members of the
  * Unicode word classes), as 0xff bytes; *alpha: the letters. */
 static inline __m128i ascii_word_vec(__m128i b, __m128i *alphap)
@@ -1275,6 +1273,8 @@ static inline __m128i ascii_word_vec(__m128i b, __m128i *alphap)
 	return _mm_or_si128(_mm_or_si128(alpha, digit), under);
 }
 
+/* Copy 16 bytes to dst (A-Z mapped to a-z when fold) and return how many
+ * leading bytes are ASCII word characters: [A-Za-z0-9_]. */
 static inline unsigned ascii_word16(const uint8_t *src, uint8_t *dst, int fold)
 {
 	__m128i b = _mm_loadu_si128((const __m128i *)(const void *)src), alpha;
@@ -1623,6 +1623,7 @@ int count_words(tok_worker *w, short_batch *bt, const uint8_t **word, size_t *wl
 			if (!fold16(&b, casemode)) {
 				bt->v[k] = b;
 				bt->len[k] = (uint32_t)wlen[i];
+				/* The classes of TABLE_HASH_CLASS: 1-3, 4-8, 9-16. */
 				idx0[n0] = idx1[n1] = idx2[n2] = (uint8_t)k;
 				n0 += wlen[i] <= 3;
 				n2 += wlen[i] > 8;
@@ -1768,22 +1769,21 @@ static inline uint64_t word_mask64(const uint8_t *p, uint64_t *hi, uint64_t *apo
 }
 
 /* The ASCII blocks of p..end from p on (casemode: KEEP or ASCII, a
- * constant), while 80 bytes are left (see space_fast).  Returns where
- * uni_words() must take over, and in *limit the end of the block it must
- * read (end after the last block); NULL on a fatal error. */
+ * constant), while 80 bytes are left (see space_fast), counted through the
+ * empty batch bt.  Returns where uni_words() must take over, and in *limit
+ * the end of the block it must read (end after the last block); NULL on a
+ * fatal error. */
 static inline __attribute__((always_inline))
-const uint8_t *uni_fast(tok_worker *w, const uint8_t *p, const uint8_t *end, tally_case casemode,
-	const uint8_t **limit)
+const uint8_t *uni_fast(tok_worker *w, short_batch *bt, const uint8_t *p, const uint8_t *end,
+	tally_case casemode, const uint8_t **limit)
 {
 	const tok_shared *s = w->s;
-	short_batch bt;
 	const uint8_t *word[BATCH_ROOM];
 	size_t wlen[BATCH_ROOM];
 	const uint8_t *start = p;
 	uint64_t prev = 1;    /* block_words: the byte before p is no word's */
 	uint64_t wprev = 0;   /* the byte before p is a word character */
 	int inword = 0;
-	batch_init(&bt, w);
 	*limit = end;
 	while (end - p >= 80 && *limit == end) {
 		unsigned n = 0;
@@ -1803,7 +1803,7 @@ const uint8_t *uni_fast(tok_worker *w, const uint8_t *p, const uint8_t *end, tal
 			n += block_words(p, ~wm, &prev, &inword, &start, word + n, wlen + n);
 			p += 64;
 		} while (n < BATCH && end - p >= 80);
-		if (count_words(w, &bt, word, wlen, n, end, casemode))
+		if (count_words(w, bt, word, wlen, n, end, casemode))
 			return NULL;
 	}
 	return inword ? start : p;
@@ -1822,8 +1822,8 @@ static void run_unicode(tok_worker *w, const uint8_t *p, const uint8_t *end)
 		unsigned misses = 0;   /* tries in a row that found no ASCII block */
 		while (p && p < end) {
 			const uint8_t *limit, *from = p;
-			p = casemode == TALLY_CASE_KEEP ? uni_fast(w, p, end, TALLY_CASE_KEEP, &limit) :
-				uni_fast(w, p, end, TALLY_CASE_ASCII, &limit);
+			p = casemode == TALLY_CASE_KEEP ? uni_fast(w, &bt, p, end, TALLY_CASE_KEEP, &limit) :
+				uni_fast(w, &bt, p, end, TALLY_CASE_ASCII, &limit);
 			/* In text that is not ASCII, try the blocks less and less
 			 * often (up to every 4 KiB): each try costs a batch. */
 			misses = p == from ? misses + 1 : 0;
