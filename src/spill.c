@@ -44,6 +44,7 @@
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 #include <zstd.h>
 
@@ -74,6 +75,7 @@ static _Atomic(reg_node *) reg_head;
 static atomic_int reg_walkers;        /* cleanups walking the list now */
 static atomic_int reg_naming;         /* threads creating and listing a name */
 static atomic_int reg_dying;          /* a cleanup began: no new names */
+static atomic_int reg_signaled;       /* ... because of a signal */
 static pthread_mutex_t reg_lock = PTHREAD_MUTEX_INITIALIZER;
 static const int reg_signals[3] = { SIGINT, SIGTERM, SIGHUP };
 static struct sigaction reg_old[3];
@@ -107,6 +109,7 @@ void spill_cleanup_all(void)
 static void reg_on_signal(int sig)
 {
 	int saved = errno;
+	atomic_store(&reg_signaled, 1);
 	spill_cleanup_all();
 	/* Put back what was there before and deliver the signal again: it is
 	 * blocked while this handler runs, so it arrives on return and the
@@ -155,7 +158,11 @@ static void reg_install(void)
 
 /* Begin making a name: the cleanup signals are blocked in this thread and a
  * cleanup waits for the name to be listed.  Returns -1 (errno ECANCELED)
- * when a cleanup has begun: the process is going away, nothing new on disk. */
+ * when a cleanup has begun: the process is going away, nothing new on disk.
+ * After a signal, the thread first waits a while for the signal to end the
+ * process: failing at once would print an error for a run that was
+ * interrupted (tally: TMPDIR: Operation canceled), and it returns only if
+ * a handler chained before ours lets the process live on. */
 static int reg_enter(sigset_t *old)
 {
 	reg_block(old);
@@ -163,6 +170,10 @@ static int reg_enter(sigset_t *old)
 	if (atomic_load(&reg_dying)) {
 		atomic_fetch_sub(&reg_naming, 1);
 		reg_unblock(old);
+		for (int i = 0; i < 200 && atomic_load(&reg_signaled); i++) {
+			struct timespec ts = { 0, 10 * 1000 * 1000 };
+			nanosleep(&ts, NULL);
+		}
 		errno = ECANCELED;
 		return -1;
 	}
