@@ -3,11 +3,8 @@
  *
  * Items are held in one array; their keys are copied into a block arena.
  * Both are counted under MEM_SPILL, the component of merge and sort buffers
- * (mem.h).  Each item carries the first 8 key bytes as a big-endian number,
- * so that most comparisons touch no key memory.  Items are sorted by an
- * in-place MSD radix sort on (count, prefix) or the prefix, finished by an
- * introsort on full keys where those tie (10M items: 1.2-1.7 s for count
- * order, 0.75 s for key order, against 3.0-3.4 s for qsort).
+ * (mem.h).  Items are keysort.h's: they carry the first 8 key bytes, and
+ * keysort sorts them.
  *
  * --top N (with count or key order) keeps memory O(N): when 2N items are
  * held they are sorted and cut to the best N, and the N-th best becomes a
@@ -29,14 +26,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "keysort.h"
 #include "mem.h"
 
-typedef struct order_item {
-	uint64_t    count;
-	uint64_t    prefix;   /* first 8 key bytes, big endian, zero padded */
-	const char *key;
-	uint32_t    len;
-} order_item;
+typedef keysort_item order_item;
 
 typedef struct arena_block {
 	struct arena_block *next;
@@ -86,303 +79,14 @@ struct order {
 	spill_reader *run;
 };
 
-/* ---- Comparison and sorting ---------------------------------------- */
-
-static uint64_t key_prefix(const char *key, size_t len)
-{
-	uint64_t p = 0;
-	size_t n = len < 8 ? len : 8;
-	for (size_t i = 0; i < n; i++)
-		p |= (uint64_t)(unsigned char)key[i] << (56 - 8 * i);
-	return p;
-}
-
-/* Key bytes, a key before the longer keys it prefixes. */
-static inline int bytes_cmp(const char *a, size_t alen, const char *b, size_t blen)
-{
-	size_t n = alen < blen ? alen : blen;
-	int c = n ? memcmp(a, b, n) : 0;
-	if (c)
-		return c;
-	return (alen > blen) - (alen < blen);
-}
-
-static inline int key_cmp(const order_item *a, const order_item *b)
-{
-	return bytes_cmp(a->key, a->len, b->key, b->len);
-}
-
-/* 1 when a comes first.  Equal keys (which callers do not give) fall back
- * on the count, so the order stays total. */
-static inline int before(const order_item *a, const order_item *b, int bycount)
-{
-	if (bycount && a->count != b->count)
-		return a->count > b->count;
-	if (a->prefix != b->prefix)
-		return a->prefix < b->prefix;
-	int c = key_cmp(a, b);
-	if (c)
-		return c < 0;
-	return a->count > b->count;
-}
-
-static inline void item_swap(order_item *a, order_item *b)
-{
-	order_item t = *a;
-	*a = *b;
-	*b = t;
-}
-
-static inline void insertion_sort(order_item *v, size_t n, int bycount)
-{
-	for (size_t i = 1; i < n; i++) {
-		order_item x = v[i];
-		size_t j = i;
-		while (j > 0 && before(&x, &v[j - 1], bycount)) {
-			v[j] = v[j - 1];
-			j--;
-		}
-		v[j] = x;
-	}
-}
-
-static inline void sift_down(order_item *v, size_t i, size_t n, int bycount)
-{
-	for (;;) {
-		size_t c = 2 * i + 1;
-		if (c >= n)
-			return;
-		if (c + 1 < n && before(&v[c], &v[c + 1], bycount))
-			c++;
-		if (!before(&v[i], &v[c], bycount))
-			return;
-		item_swap(&v[i], &v[c]);
-		i = c;
-	}
-}
-
-static inline void heap_sort(order_item *v, size_t n, int bycount)
-{
-	for (size_t i = n / 2; i-- > 0;)
-		sift_down(v, i, n, bycount);
-	for (size_t i = n; i-- > 1;) {
-		item_swap(&v[0], &v[i]);
-		sift_down(v, 0, i, bycount);
-	}
-}
-
-/* Introsort: quicksort (median of three, explicit stack, smaller side
- * first), heapsort past a depth limit, insertion sort for short ranges. */
-static inline __attribute__((always_inline))
-void intro_sort(order_item *v, size_t n, int bycount)
-{
-	struct { size_t lo, hi; unsigned depth; } stack[64];
-	size_t sp = 0;
-	unsigned depth = 0;
-	for (size_t m = n; m > 1; m >>= 1)
-		depth += 2;
-	size_t lo = 0, hi = n;
-	for (;;) {
-		while (hi - lo > 16) {
-			if (depth == 0) {
-				heap_sort(v + lo, hi - lo, bycount);
-				break;
-			}
-			depth--;
-			size_t mid = lo + (hi - lo) / 2;
-			order_item *a = &v[lo], *b = &v[mid], *c = &v[hi - 1];
-			if (before(b, a, bycount))
-				item_swap(a, b);
-			if (before(c, b, bycount)) {
-				item_swap(b, c);
-				if (before(b, a, bycount))
-					item_swap(a, b);
-			}
-			order_item pivot = *b;
-			size_t i = lo, j = hi - 1;
-			for (;;) {
-				while (before(&v[i], &pivot, bycount))
-					i++;
-				while (before(&pivot, &v[j], bycount))
-					j--;
-				if (i >= j)
-					break;
-				item_swap(&v[i], &v[j]);
-				i++;
-				j--;
-			}
-			/* [lo, j] and [j + 1, hi): push the larger, go on with the smaller. */
-			size_t split = j + 1;
-			if (split - lo < hi - split) {
-				stack[sp].lo = split;
-				stack[sp].hi = hi;
-				stack[sp++].depth = depth;
-				hi = split;
-			} else {
-				stack[sp].lo = lo;
-				stack[sp].hi = split;
-				stack[sp++].depth = depth;
-				lo = split;
-			}
-		}
-		if (hi - lo <= 16)
-			insertion_sort(v + lo, hi - lo, bycount);
-		if (sp == 0)
-			return;
-		sp--;
-		lo = stack[sp].lo;
-		hi = stack[sp].hi;
-		depth = stack[sp].depth;
-	}
-}
-
-/* Byte d (0 = most significant) of the radix key: (~count, prefix) for
- * count order, the prefix alone for key order. */
-static inline unsigned radix_byte(const order_item *it, unsigned d, int bycount)
-{
-	uint64_t k;
-	if (bycount)
-		k = d < 8 ? ~it->count : it->prefix;
-	else
-		k = it->prefix;
-	return (unsigned)(k >> (56 - 8 * (d & 7))) & 0xff;
-}
-
-/* Reload the prefixes of a range whose keys agree on their first kofs
- * bytes with the next 8 bytes of each key. */
-static void reload_prefixes(order_item *v, size_t n, size_t kofs)
-{
-	for (size_t i = 0; i < n; i++) {
-		/* The keys lie all over the arena: fetch ahead. */
-		if (i + PREFETCH_AHEAD < n)
-			__builtin_prefetch(v[i + PREFETCH_AHEAD].key + kofs);
-		size_t len = v[i].len;
-		v[i].prefix = len > kofs ? key_prefix(v[i].key + kofs, len - kofs) : 0;
-	}
-}
-
-/* In-place MSD radix sort (American flag sort) on the radix key, byte d
- * on.  When a range still ties after the prefix, the prefix is reloaded
- * from the next 8 key bytes and the sort goes on (keys such as log lines
- * share long beginnings); short ranges finish with the comparison sort.
- * Prefixes are left reloaded: sort_items restores them. */
-static void radix_sort_count(order_item *v, size_t n, unsigned d, size_t kofs);
-static void radix_sort_key(order_item *v, size_t n, unsigned d, size_t kofs);
-
-static inline __attribute__((always_inline))
-void radix_sort(order_item *v, size_t n, unsigned d, int bycount, size_t kofs)
-{
-	unsigned maxd = bycount ? 16 : 8;
-	for (;;) {
-		while (n > 64 && d < maxd) {
-			size_t count[256] = { 0 };
-			for (size_t i = 0; i < n; i++)
-				count[radix_byte(&v[i], d, bycount)]++;
-			if (count[radix_byte(&v[0], d, bycount)] == n) {
-				d++;       /* all alike here: next byte */
-				continue;
-			}
-			size_t start[256], next[256], pos = 0;
-			for (unsigned b = 0; b < 256; b++) {
-				start[b] = next[b] = pos;
-				pos += count[b];
-			}
-			for (unsigned b = 0; b < 256; b++) {
-				size_t end = start[b] + count[b];
-				while (next[b] < end) {
-					order_item x = v[next[b]];
-					unsigned xb = radix_byte(&x, d, bycount);
-					while (xb != b) {
-						order_item y = v[next[xb]];
-						v[next[xb]++] = x;
-						x = y;
-						xb = radix_byte(&x, d, bycount);
-					}
-					v[next[b]++] = x;
-				}
-			}
-			for (unsigned b = 0; b < 256; b++)
-				if (count[b] > 1)
-					(bycount ? radix_sort_count : radix_sort_key)(v + start[b],
-						count[b], d + 1, kofs);
-			return;
-		}
-		/* Tied on count and 8 key bytes: look at the next 8, if any key
-		 * has them (keys here agree on everything before). */
-		if (n <= 64)
-			break;
-		size_t maxlen = 0;
-		for (size_t i = 0; i < n; i++)
-			if (v[i].len > maxlen)
-				maxlen = v[i].len;
-		if (maxlen <= kofs + 8)
-			break;
-		kofs += 8;
-		reload_prefixes(v, n, kofs);
-		d = bycount ? 8 : 0;
-	}
-	intro_sort(v, n, bycount);
-}
-
-static void radix_sort_count(order_item *v, size_t n, unsigned d, size_t kofs)
-{
-	radix_sort(v, n, d, 1, kofs);
-}
-
-static void radix_sort_key(order_item *v, size_t n, unsigned d, size_t kofs)
-{
-	radix_sort(v, n, d, 0, kofs);
-}
-
-/* The first radix byte where the items differ (skips the high count bytes
- * that are zero everywhere in one pass instead of one per byte). */
-static unsigned first_varying_byte(const order_item *v, size_t n, int bycount)
-{
-	uint64_t or1 = 0, and1 = UINT64_MAX, or2 = 0, and2 = UINT64_MAX;
-	for (size_t i = 0; i < n; i++) {
-		uint64_t k1 = bycount ? ~v[i].count : v[i].prefix;
-		or1 |= k1;
-		and1 &= k1;
-		or2 |= v[i].prefix;
-		and2 &= v[i].prefix;
-	}
-	if (or1 != and1)
-		return (unsigned)__builtin_clzll(or1 ^ and1) / 8;
-	if (!bycount)
-		return 8;
-	if (or2 != and2)
-		return 8 + (unsigned)__builtin_clzll(or2 ^ and2) / 8;
-	return 16;
-}
-
-static void sort_by_count(order_item *v, size_t n)
-{
-	if (n > 64)
-		radix_sort_count(v, n, first_varying_byte(v, n, 1), 0);
-	else
-		intro_sort(v, n, 1);
-}
-
-static void sort_by_key(order_item *v, size_t n)
-{
-	if (n > 64)
-		radix_sort_key(v, n, first_varying_byte(v, n, 0), 0);
-	else
-		intro_sort(v, n, 0);
-}
+/* ---- Sorting --------------------------------------------------------- */
 
 static void sort_items(order *o)
 {
 	if (o->cfg.sort == TALLY_SORT_COUNT)
-		sort_by_count(o->items, o->n);
+		keysort_by_count(o->items, o->n);
 	else if (o->cfg.sort == TALLY_SORT_KEY)
-		sort_by_key(o->items, o->n);
-	else
-		return;
-	/* The radix sort may have reloaded prefixes from deeper key bytes;
-	 * comparisons elsewhere expect the first 8. */
-	if (o->n > 64)
-		reload_prefixes(o->items, o->n, 0);
+		keysort_by_key(o->items, o->n);
 }
 
 /* ---- Memory ---------------------------------------------------------- */
@@ -472,7 +176,7 @@ static size_t keep_limit(const order *o, size_t n)
 /* Make *thr (owned copy) the better of itself and it. */
 static int threshold_offer(order *o, const order_item *it)
 {
-	if (o->have_thr && !before(it, &o->thr, o->bycount))
+	if (o->have_thr && !keysort_before(it, &o->thr, o->bycount))
 		return 0;
 	if (it->len > o->thr_cap) {
 		char *k = mem_realloc(MEM_SPILL, o->thr_key, o->thr_cap, it->len);
@@ -609,13 +313,13 @@ int order_add(order *o, const char *key, size_t len, uint64_t count)
 		errno = EOVERFLOW;
 		return -1;
 	}
-	order_item it = { count, key_prefix(key, len), key, (uint32_t)len };
+	order_item it = { count, keysort_prefix(key, len), key, (uint32_t)len, 0 };
 	if (o->cfg.top) {
 		if (o->cfg.sort == TALLY_SORT_NONE) {
 			if (o->accepted >= o->cfg.top)
 				return 0;
 			o->accepted++;
-		} else if (o->have_thr && !before(&it, &o->thr, o->bycount)) {
+		} else if (o->have_thr && !keysort_before(&it, &o->thr, o->bycount)) {
 			return 0;
 		}
 	}
@@ -623,7 +327,7 @@ int order_add(order *o, const char *key, size_t len, uint64_t count)
 		if (flush_run(o))
 			goto fail;
 		if (o->cfg.top && o->cfg.sort != TALLY_SORT_NONE && o->have_thr &&
-		    !before(&it, &o->thr, o->bycount))
+		    !keysort_before(&it, &o->thr, o->bycount))
 			return 0;
 	}
 	if (o->n == o->cap) {
@@ -646,7 +350,7 @@ int order_add(order *o, const char *key, size_t len, uint64_t count)
 		}
 		/* The threshold may have moved. */
 		if (o->cfg.top && o->cfg.sort != TALLY_SORT_NONE && o->have_thr &&
-		    !before(&it, &o->thr, o->bycount))
+		    !keysort_before(&it, &o->thr, o->bycount))
 			return 0;
 	}
 	if (len && o->cfg.borrow_keys) {
@@ -657,7 +361,7 @@ int order_add(order *o, const char *key, size_t len, uint64_t count)
 			if (flush_run(o))
 				goto fail;
 			if (o->cfg.top && o->cfg.sort != TALLY_SORT_NONE && o->have_thr &&
-			    !before(&it, &o->thr, o->bycount))
+			    !keysort_before(&it, &o->thr, o->bycount))
 				return 0;
 		}
 		char *p = arena_take(o, len);
@@ -697,7 +401,7 @@ static int src_advance(order *o, order_src *s)
 		s->cur.count = r.count;
 		s->cur.key = r.key;
 		s->cur.len = r.len;
-		s->cur.prefix = key_prefix(r.key, r.len);
+		s->cur.prefix = keysort_prefix(r.key, r.len);
 	}
 	return rc;
 }
@@ -707,7 +411,7 @@ static void mheap_push(order_merge *m, order_src *s, int bycount)
 	size_t i = m->nheap++;
 	while (i > 0) {
 		size_t up = (i - 1) / 2;
-		if (!before(&s->cur, &m->heap[up]->cur, bycount))
+		if (!keysort_before(&s->cur, &m->heap[up]->cur, bycount))
 			break;
 		m->heap[i] = m->heap[up];
 		i = up;
@@ -724,9 +428,9 @@ static order_src *mheap_pop(order_merge *m, int bycount)
 		size_t c = 2 * i + 1;
 		if (c >= n)
 			break;
-		if (c + 1 < n && before(&m->heap[c + 1]->cur, &m->heap[c]->cur, bycount))
+		if (c + 1 < n && keysort_before(&m->heap[c + 1]->cur, &m->heap[c]->cur, bycount))
 			c++;
-		if (!before(&m->heap[c]->cur, &last->cur, bycount))
+		if (!keysort_before(&m->heap[c]->cur, &last->cur, bycount))
 			break;
 		m->heap[i] = m->heap[c];
 		i = c;
@@ -969,5 +673,5 @@ int order_item_before(tally_sort sort, const tally_item *a, const tally_item *b)
 {
 	if (sort == TALLY_SORT_COUNT && a->count != b->count)
 		return a->count > b->count;
-	return bytes_cmp(a->key, a->len, b->key, b->len) < 0;
+	return keysort_bytes_cmp(a->key, a->len, b->key, b->len) < 0;
 }
