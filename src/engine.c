@@ -29,6 +29,7 @@
 #include "input.h"
 #include "resources.h"
 #include "mem.h"
+#include "ahead.h"
 #include "order.h"
 #include "spill.h"
 #include "stats.h"
@@ -113,6 +114,11 @@ struct tally_engine {
 	 * head items). */
 	order          *ords[ENG_MAX_ORDERS];
 	unsigned        nord;
+	/* Or, after a spill with --sort=key, the merges of the ranges read
+	 * ahead straight into the output (ahead.h). */
+	ahead          *aheads[ENG_MAX_ORDERS];
+	spill_ranges   *ranges;
+	int             streamed, stream_done;
 	tally_item      heads[ENG_MAX_ORDERS];
 	unsigned        heap[ENG_MAX_ORDERS], nheap;
 	int             refill;         /* order whose head went out: advance it next */
@@ -296,8 +302,15 @@ tally_engine *tally_create(const tally_config *cfg, char *err, size_t errlen, in
 	table_config tc = { .part_bits = e->cfg.memory >= (64u << 20) ? 8 : 4,
 		.budget = (e->cfg.memory - stitch_budget) / e->nworkers, .spill = e->spill };
 	/* Runs are cut by partition, so that the final merge runs in parallel
-	 * over ranges of partitions. */
+	 * over ranges of partitions, one range per order (each thread sorts
+	 * the keys of a range).  For --sort=key the runs hold each range in
+	 * key order: the merge of a range then gives its keys in output order. */
 	spill_set_partitions(e->spill, tc.part_bits);
+	e->nord = e->nworkers < ENG_MAX_ORDERS ? e->nworkers : ENG_MAX_ORDERS;
+	if (e->nord > 1u << tc.part_bits)
+		e->nord = 1u << tc.part_bits;
+	if (e->cfg.sort == TALLY_SORT_KEY)
+		spill_set_key_order(e->spill, e->nord);
 	e->workers = mem_calloc(MEM_OTHER, e->nworkers, sizeof *e->workers);
 	if (!e->workers)
 		goto oom;
@@ -700,8 +713,8 @@ static int run_shares(tally_engine *e, table *t, spill_ranges *g, void *(*fn)(vo
 	unsigned nparts = table_partitions(t);
 	for (unsigned i = 0; i < e->nord; i++)
 		c[i] = (collect_ctx){ .t = t, .g = g, .ord = e->ords[i], .sort = e->cfg.sort,
-			.p0 = (unsigned)((uint64_t)nparts * i / e->nord),
-			.p1 = (unsigned)((uint64_t)nparts * (i + 1) / e->nord) };
+			.p0 = spill_range_start(nparts, e->nord, i),
+			.p1 = spill_range_start(nparts, e->nord, i + 1) };
 	run_parallel(e->nord, fn, c, sizeof *c);
 	for (unsigned i = 0; i < e->nord; i++) {
 		e->distinct += c[i].distinct;
@@ -751,6 +764,33 @@ static void *range_main(void *p)
 		c->err = EIO;
 	spill_merge_close(m);
 	return NULL;
+}
+
+/* Some keys were evicted, and the runs hold each range in key order
+ * (--sort=key, no --top): write out the rest, then read the merge of each
+ * range ahead, each in a thread, straight into the output. */
+static int finish_streamed(tally_engine *e, table **tables, unsigned ntables)
+{
+	for (unsigned i = 0; i < ntables; i++)
+		if (table_spill_all(tables[i])) {
+			set_spill_err(e, errno);
+			return -1;
+		}
+	e->ranges = spill_ranges_open(e->spill, e->nord);
+	if (!e->ranges) {
+		set_spill_err(e, errno);
+		return -1;
+	}
+	unsigned nparts = table_partitions(tables[0]);
+	for (unsigned i = 0; i < e->nord; i++) {
+		spill_merge *m = spill_ranges_merge(e->ranges, spill_range_start(nparts, e->nord, i),
+			spill_range_start(nparts, e->nord, i + 1));
+		if (!m || !(e->aheads[i] = ahead_start(m, e->cfg.min_count))) {
+			set_spill_err(e, m ? ENOMEM : errno);
+			return -1;
+		}
+	}
+	return 0;
 }
 
 /* Some keys were evicted: write out the rest, then merge the runs by key,
@@ -826,7 +866,7 @@ static void heap_down(tally_engine *e, unsigned i)
 /* Read order k's next item into *it: 1, 0 at its end, -1 on error. */
 static int order_read(tally_engine *e, unsigned k, tally_item *it)
 {
-	int rc = order_next(e->ords[k], it);
+	int rc = e->streamed ? ahead_next(e->aheads[k], it) : order_next(e->ords[k], it);
 	if (rc < 0)
 		set_err(e, "%s", spill_errmsg(e->spill));
 	return rc;
@@ -881,6 +921,36 @@ static int next_item(tally_engine *e, tally_item *it)
 	return 1;
 }
 
+static void write_report(tally_engine *e)
+{
+	if (!e->cfg.report_path || !e->sampler)
+		return;
+	size_t n;
+	const stats_sample *tl = stats_sampler_timeline(e->sampler, &n);
+	tally_stats st;
+	tally_get_stats(e, &st);
+	char err[600];
+	if (stats_write_report(e->cfg.report_path, tl, n, &st, err, sizeof err)) {
+		e->failed = 1;
+		report(e, "%s", err);
+	}
+}
+
+/* The streamed merges are read to the end: count their keys. */
+static void stream_end(tally_engine *e)
+{
+	if (!e->streamed || e->stream_done)
+		return;
+	e->stream_done = 1;
+	for (unsigned i = 0; i < e->nord; i++) {
+		uint64_t d, h;
+		ahead_counts(e->aheads[i], &d, &h);
+		e->distinct += d;
+		e->hapax += h;
+	}
+	write_report(e);
+}
+
 int tally_finish(tally_engine *e)
 {
 	while (e->inflight)
@@ -910,36 +980,35 @@ int tally_finish(tally_engine *e)
 	 * one the tables stay while order copies the keys, so it gets what they
 	 * leave (and sorts externally past that). */
 	int spilled = spill_runs(e->spill) > 0;
+	e->streamed = spilled && spill_key_ranges(e->spill) && !e->cfg.top;
 	uint64_t held = mem_current(MEM_TABLE) + mem_current(MEM_POOL);
 	uint64_t share = spilled ? e->cfg.memory / 2
 		: e->cfg.memory > held + e->cfg.memory / 8 ? e->cfg.memory - held : e->cfg.memory / 8;
-	/* Each thread sorts the keys of a range of partitions. */
-	e->nord = e->nworkers < ENG_MAX_ORDERS ? e->nworkers : ENG_MAX_ORDERS;
-	if (e->nord > table_partitions(tables[0]))
-		e->nord = table_partitions(tables[0]);
 	order_config oc = {
 		.sort = e->cfg.sort, .top = e->cfg.top, .min_count = e->cfg.min_count,
 		.budget = share / e->nord, .spill = e->spill,
 		/* In memory the keys stay in the tables' pools until the end. */
 		.borrow_keys = !spilled,
 	};
-	for (unsigned i = 0; i < e->nord; i++)
+	for (unsigned i = 0; i < e->nord && !e->streamed; i++)
 		if (!(e->ords[i] = order_create(&oc))) {
 			set_err(e, "out of memory");
 			return -2;
 		}
 	double t0 = stats_now();
-	int rc = spilled ? finish_from_runs(e, tables, ntables)
+	int rc = e->streamed ? finish_streamed(e, tables, ntables)
+		: spilled ? finish_from_runs(e, tables, ntables)
 		: finish_in_memory(e, tables, ntables);
 	if (rc)
 		return -2;
 	double t1 = stats_now();
 	e->t_merge = t1 - t0;
 	order_job jobs[ENG_MAX_ORDERS];
-	for (unsigned i = 0; i < e->nord; i++)
+	for (unsigned i = 0; i < e->nord && !e->streamed; i++)
 		jobs[i] = (order_job){ .ord = e->ords[i] };
-	run_parallel(e->nord, order_finish_main, jobs, sizeof *jobs);
-	for (unsigned i = 0; i < e->nord; i++)
+	if (!e->streamed)
+		run_parallel(e->nord, order_finish_main, jobs, sizeof *jobs);
+	for (unsigned i = 0; i < e->nord && !e->streamed; i++)
 		if (jobs[i].err) {
 			set_spill_err(e, jobs[i].err);
 			return -2;
@@ -965,17 +1034,9 @@ int tally_finish(tally_engine *e)
 		report(e, "%llu key%s longer than %zu bytes %s cut to that length",
 			(unsigned long long)cut, cut == 1 ? "" : "s", e->cfg.max_key_bytes,
 			cut == 1 ? "was" : "were");
-	if (e->cfg.report_path && e->sampler) {
-		size_t n;
-		const stats_sample *tl = stats_sampler_timeline(e->sampler, &n);
-		tally_stats st;
-		tally_get_stats(e, &st);
-		char err[600];
-		if (stats_write_report(e->cfg.report_path, tl, n, &st, err, sizeof err)) {
-			e->failed = 1;
-			report(e, "%s", err);
-		}
-	}
+	/* Streamed, the keys are known only once read. */
+	if (!e->streamed)
+		write_report(e);
 	return 0;
 }
 
@@ -989,6 +1050,8 @@ int tally_next(tally_engine *e, tally_item *it)
 	int rc = next_item(e, it);
 	if (rc < 0)
 		return -2;
+	if (rc == 0)
+		stream_end(e);
 	e->emitted += (uint64_t)rc;
 	return rc;
 }
@@ -1073,8 +1136,11 @@ void tally_destroy(tally_engine *e)
 		stats_sampler_stop(e->sampler);
 		stats_sampler_free(e->sampler);
 	}
-	for (unsigned i = 0; i < e->nord; i++)
+	for (unsigned i = 0; i < e->nord; i++) {
 		order_destroy(e->ords[i]);
+		ahead_free(e->aheads[i]);
+	}
+	spill_ranges_close(e->ranges);
 	for (unsigned k = 0; e->pending && k < e->qcap; k++)
 		tok_edge_free(e->pending[k]);
 	if (e->workers)

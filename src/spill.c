@@ -48,6 +48,7 @@
 #include <unistd.h>
 #include <zstd.h>
 
+#include "keysort.h"
 #include "mem.h"
 
 #define SPILL_BLOCK       (128u * 1024)   /* plain bytes compressed at a time */
@@ -319,6 +320,7 @@ struct spill {
 	uint64_t        nwritten, bytes, passes;
 	unsigned        fanin;
 	unsigned        part_bits;       /* runs cut into frames by the hash's top bits */
+	unsigned        key_ranges;      /* key order within that many ranges; 0: hash order */
 	char            errmsg[512];
 };
 
@@ -573,6 +575,36 @@ const char *spill_dir(const spill *s)
 
 /* ---- Writing a run ---------------------------------------------------- */
 
+/* ---- Record order ----------------------------------------------------- */
+
+static uint32_t rec_part(const spill *s, uint64_t hash)
+{
+	return (uint32_t)(hash >> (64 - s->part_bits));
+}
+
+/* The range of partition p: the largest i with spill_range_start(i) <= p. */
+static uint32_t part_range(const spill *s, uint32_t p)
+{
+	return (uint32_t)(((uint64_t)(p + 1) * s->key_ranges - 1) >> s->part_bits);
+}
+
+/* The frame a record goes to: its partition, or in key order the first
+ * partition of its range. */
+static uint32_t rec_frame(const spill *s, uint64_t hash)
+{
+	uint32_t p = rec_part(s, hash);
+	if (!s->key_ranges)
+		return p;
+	return spill_range_start(1u << s->part_bits, s->key_ranges, part_range(s, p));
+}
+
+/* What records are ordered by before their key bytes: the hash, or in key
+ * order the range. */
+static uint64_t rec_major(const spill *s, uint64_t hash)
+{
+	return s->key_ranges ? part_range(s, rec_part(s, hash)) : hash;
+}
+
 struct spill_writer {
 	spill         *s;
 	spill_file    *f;
@@ -724,8 +756,9 @@ int spill_run_put(spill_writer *w, const spill_rec *r)
 	if (SPILL_BLOCK - w->inlen < SPILL_REC_MAX && writer_flush(w, ZSTD_e_continue))
 		return -1;
 	if (w->s->part_bits) {
-		/* One frame per partition, so that a merge can start at any. */
-		uint32_t part = (uint32_t)(r->hash >> (64 - w->s->part_bits));
+		/* One frame per partition (or range), so that a merge can
+		 * start at any. */
+		uint32_t part = rec_frame(w->s, r->hash);
 		if (!w->have_part || part != w->part) {
 			if (w->have_part && writer_flush(w, ZSTD_e_end))
 				return -1;
@@ -860,7 +893,8 @@ struct spill_reader {
 	int            empty;        /* ranged, and no partition of the range */
 	uint32_t       hi_part;
 	/* The current record (for the merge). */
-	uint64_t       hash, count;
+	uint64_t       hash, count, major;
+	uint64_t       prefix;       /* first 8 key bytes (keysort.h) */
 	const char    *key;
 	uint32_t       len;
 };
@@ -996,7 +1030,7 @@ static int reader_next(spill_reader *r)
 	if (lenp1 - 1 > UINT32_MAX || avail - n < 9)
 		return reader_corrupt(r, "corrupt run file");
 	uint64_t hash = get_le64(p + n);
-	if (r->ranged && (uint32_t)(hash >> (64 - r->s->part_bits)) >= r->hi_part)
+	if (r->ranged && rec_part(r->s, hash) >= r->hi_part)
 		return 0;
 	size_t m = get_varint(p + n + 8, avail - n - 8, &count);
 	if (m == 0)
@@ -1008,9 +1042,11 @@ static int reader_next(spill_reader *r)
 	if (r->end - r->pos < len)
 		return reader_corrupt(r, "truncated run file");
 	r->hash = hash;
+	r->major = rec_major(r->s, hash);
 	r->count = count;
 	r->len = (uint32_t)len;
 	r->key = (const char *)r->buf + r->pos;
+	r->prefix = keysort_prefix(r->key, len);
 	r->pos += len;
 	r->records++;
 	return 1;
@@ -1118,16 +1154,15 @@ struct spill_merge {
 	int            failed;
 };
 
-/* (hash, key bytes) order, a shorter key before a longer one it prefixes. */
+/* (hash or range, key bytes) order, a shorter key before a longer one it
+ * prefixes. */
 static int rec_less(const spill_reader *a, const spill_reader *b)
 {
-	if (a->hash != b->hash)
-		return a->hash < b->hash;
-	size_t n = a->len < b->len ? a->len : b->len;
-	int c = memcmp(a->key, b->key, n);
-	if (c)
-		return c < 0;
-	return a->len < b->len;
+	if (a->major != b->major)
+		return a->major < b->major;
+	if (a->prefix != b->prefix)
+		return a->prefix < b->prefix;
+	return keysort_bytes_cmp(a->key, a->len, b->key, b->len) < 0;
 }
 
 static int rec_equal(const spill_reader *a, const spill_reader *b)
@@ -1379,6 +1414,17 @@ struct spill_ranges {
 void spill_set_partitions(spill *s, unsigned bits)
 {
 	s->part_bits = bits <= 24 ? bits : 24;
+}
+
+void spill_set_key_order(spill *s, unsigned nranges)
+{
+	unsigned nparts = 1u << s->part_bits;
+	s->key_ranges = !s->part_bits ? 0 : nranges < nparts ? nranges : nparts;
+}
+
+unsigned spill_key_ranges(const spill *s)
+{
+	return s->key_ranges;
 }
 
 spill_ranges *spill_ranges_open(spill *s, unsigned nmerges)

@@ -81,6 +81,23 @@ void spill_merge_close(spill_merge *m);
  * of the ranges is closed.  Returns NULL on failure (errno, spill_errmsg). */
 typedef struct spill_ranges spill_ranges;
 void spill_set_partitions(spill *s, unsigned bits);
+
+/* Key order: after spill_set_key_order(s, nranges) (after
+ * spill_set_partitions, before the first run), the partitions form nranges
+ * ranges (spill_range_start), and each run holds its records in (range, key
+ * bytes) order, one frame per range, instead of (hash, key) order.  Merges
+ * read in that order too, so that a merge of one range gives its keys in
+ * output order for --sort=key.  spill_ranges_merge must then be given whole
+ * ranges.  spill_key_ranges: nranges, or 0 in hash order. */
+void spill_set_key_order(spill *s, unsigned nranges);
+unsigned spill_key_ranges(const spill *s);
+
+/* The first partition of range i of nranges over nparts partitions: range i
+ * covers [start(i), start(i + 1)). */
+static inline unsigned spill_range_start(unsigned nparts, unsigned nranges, unsigned i)
+{
+	return (unsigned)((uint64_t)nparts * i / nranges);
+}
 spill_ranges *spill_ranges_open(spill *s, unsigned nmerges);
 spill_merge *spill_ranges_merge(spill_ranges *g, unsigned p0, unsigned p1);
 void spill_ranges_close(spill_ranges *g);

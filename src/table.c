@@ -23,6 +23,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "keysort.h"
 #include "mem.h"
 #include "pool.h"
 #include "radix.h"
@@ -338,39 +339,97 @@ static int sweep_dead(table *t, int closing)
 	return 0;
 }
 
-/* Write the dead entries (the victims) as one run.  Partitions are ranges
- * of the hash, in order, so the run is written a partition at a time and
- * the temporaries are the size of one partition's victims.  Returns 0 or
- * -1. */
-static int spill_dead(table *t, size_t nv)
+/* Append the victims of partitions [p0, p1) to a run in hash order, a
+ * partition at a time (v holds one partition's).  Returns 0 or -1. */
+static int write_by_hash(table *t, spill_writer *w, unsigned p0, unsigned p1, table_entry *v)
 {
-	if (nv == 0)
-		return 0;
-	size_t nparts = table_partitions(t), most = 0;
-	for (size_t p = 0; p < nparts; p++)
-		if (t->hot.parts[p].count > most)
-			most = t->hot.parts[p].count;
-	if (most > nv)
-		most = nv;
-	table_entry *v = mem_alloc(MEM_TABLE, most * sizeof *v);
-	if (!v)
-		return -1;
-	spill_writer *w = spill_run_begin(t->spill);
-	if (!w) {
-		mem_free(MEM_TABLE, v, most * sizeof *v);
-		return -1;
-	}
-	int rc = 0;
-	for (size_t p = 0; p < nparts && !rc; p++) {
+	for (unsigned p = p0; p < p1; p++) {
 		size_t k = 0;
 		for (size_t i = 0; i <= t->hot.parts[p].mask; i++) {
 			table_entry *e = &t->hot.parts[p].slots[i];
 			if (e->count && e->clock == CLOCK_DEAD)
 				v[k++] = *e;
 		}
-		rc = write_entries(w, v, k);
+		if (write_entries(w, v, k))
+			return -1;
 	}
-	mem_free(MEM_TABLE, v, most * sizeof *v);
+	return 0;
+}
+
+/* Append the victims of the range [p0, p1) to a run in key order (the
+ * spill's key order, spill.h): it and hash hold them all.  Returns 0 or
+ * -1. */
+static int write_by_key(table *t, spill_writer *w, unsigned p0, unsigned p1,
+	keysort_item *it, uint64_t *hash)
+{
+	size_t k = 0;
+	for (unsigned p = p0; p < p1; p++)
+		for (size_t i = 0; i <= t->hot.parts[p].mask; i++) {
+			table_entry *e = &t->hot.parts[p].slots[i];
+			if (!e->count || e->clock != CLOCK_DEAD)
+				continue;
+			hash[k] = e->hash;
+			it[k] = (keysort_item){ e->count, 0, e->key, e->len, (uint32_t)k };
+			k++;
+		}
+	/* The keys lie all over the pool: fetch ahead. */
+	for (size_t i = 0; i < k; i++) {
+		if (i + PREFETCH_AHEAD < k)
+			__builtin_prefetch(it[i + PREFETCH_AHEAD].key);
+		it[i].prefix = keysort_prefix(it[i].key, it[i].len);
+	}
+	keysort_by_key(it, k);
+	for (size_t i = 0; i < k; i++) {
+		if (i + PREFETCH_AHEAD < k) {
+			__builtin_prefetch(it[i + PREFETCH_AHEAD].key);
+			__builtin_prefetch(&hash[it[i + PREFETCH_AHEAD].tag]);
+		}
+		spill_rec r = { hash[it[i].tag], it[i].count, it[i].key, it[i].len };
+		if (spill_run_put(w, &r))
+			return -1;
+	}
+	return 0;
+}
+
+/* Write the dead entries (the victims) as one run.  Partitions are ranges
+ * of the hash, in order, so the run is written a partition at a time (in
+ * hash order) or a range of partitions at a time (in key order), and the
+ * temporaries are the size of one partition's or range's victims.  Returns
+ * 0 or -1. */
+static int spill_dead(table *t, size_t nv)
+{
+	if (nv == 0)
+		return 0;
+	unsigned nparts = table_partitions(t), nr = spill_key_ranges(t->spill);
+	unsigned ngroups = nr ? nr : nparts;
+	size_t most = 0;
+	for (unsigned g = 0; g < ngroups; g++) {
+		size_t n = 0;
+		for (unsigned p = spill_range_start(nparts, ngroups, g);
+		     p < spill_range_start(nparts, ngroups, g + 1); p++)
+			n += t->hot.parts[p].count;
+		most = n > most ? n : most;
+	}
+	if (most > nv)
+		most = nv;
+	size_t elem = nr ? sizeof(keysort_item) + sizeof(uint64_t) : sizeof(table_entry);
+	char *v = mem_alloc(MEM_TABLE, most * elem);
+	if (!v)
+		return -1;
+	spill_writer *w = spill_run_begin(t->spill);
+	if (!w) {
+		mem_free(MEM_TABLE, v, most * elem);
+		return -1;
+	}
+	int rc = 0;
+	for (unsigned g = 0; g < ngroups && !rc; g++) {
+		unsigned p0 = spill_range_start(nparts, ngroups, g);
+		unsigned p1 = spill_range_start(nparts, ngroups, g + 1);
+		rc = nr ? write_by_key(t, w, p0, p1, (keysort_item *)v,
+				(uint64_t *)(v + most * sizeof(keysort_item)))
+			: write_by_hash(t, w, p0, p1, (table_entry *)v);
+	}
+	mem_free(MEM_TABLE, v, most * elem);
 	if (rc) {
 		spill_run_abort(w);
 		return -1;
