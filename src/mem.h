@@ -56,6 +56,9 @@ void  mem_free_zeroed(mem_component c, void *p, size_t size);
  * of sorted records lie all over memory (pools, arenas). */
 #define PREFETCH_AHEAD 8
 
+/* The same for a loop that does little more than load each key. */
+#define PREFETCH_FAR 32
+
 /* Count bytes that are not allocated here (mapped input windows). */
 void mem_account(mem_component c, int64_t delta);
 

@@ -374,15 +374,15 @@ static int write_by_key(table *t, spill_writer *w, unsigned p0, unsigned p1,
 		}
 	/* The keys lie all over the pool: fetch ahead. */
 	for (size_t i = 0; i < k; i++) {
-		if (i + PREFETCH_AHEAD < k)
-			__builtin_prefetch(it[i + PREFETCH_AHEAD].key);
+		if (i + PREFETCH_FAR < k)
+			__builtin_prefetch(it[i + PREFETCH_FAR].key);
 		it[i].prefix = keysort_prefix(it[i].key, it[i].len);
 	}
 	keysort_by_key(it, k);
 	for (size_t i = 0; i < k; i++) {
-		if (i + PREFETCH_AHEAD < k) {
-			__builtin_prefetch(it[i + PREFETCH_AHEAD].key);
-			__builtin_prefetch(&hash[it[i + PREFETCH_AHEAD].tag]);
+		if (i + PREFETCH_FAR < k) {
+			__builtin_prefetch(it[i + PREFETCH_FAR].key);
+			__builtin_prefetch(&hash[it[i + PREFETCH_FAR].tag]);
 		}
 		spill_rec r = { hash[it[i].tag], it[i].count, it[i].key, it[i].len };
 		if (spill_run_put(w, &r))
