@@ -19,6 +19,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "ahead.h"
 #include "mem.h"
 #include "spill.h"
 #include "testutil.h"
@@ -364,6 +365,163 @@ START_TEST(test_ranges)
 			remove_base();
 			free_keys(v, n);
 		}
+}
+END_TEST
+
+/* Key order (spill_set_key_order): with nm ranges over 16 partitions, runs
+ * hold each range in key order; merges of the ranges give each range in
+ * key order with the counts summed, also after passes (fan-in 2), and read
+ * ahead (ahead.h) they give the same records, --min-count applied. */
+static unsigned key_nm;
+
+static unsigned tkey_range(const tkey *k)
+{
+	unsigned part = (unsigned)(k->hash >> 60);
+	return (unsigned)(((part + 1) * key_nm - 1) / 16);
+}
+
+static int tkey_range_cmp(const void *a, const void *b)
+{
+	const tkey *x = a, *y = b;
+	unsigned rx = tkey_range(x), ry = tkey_range(y);
+	if (rx != ry)
+		return rx < ry ? -1 : 1;
+	size_t n = x->len < y->len ? x->len : y->len;
+	int c = memcmp(x->key, y->key, n);
+	if (c)
+		return c;
+	return (x->len > y->len) - (x->len < y->len);
+}
+
+START_TEST(test_key_order)
+{
+	static const unsigned fanins[] = { 2, 256 };
+	for (int k = 0; k < 2; k++)
+		for (unsigned nm = 1; nm <= 3; nm++) {
+			rng_state = 919 + (uint64_t)(k * 10 + (int)nm);
+			make_base();
+			spill *s = spill_create(tmp_base, NULL, 0);
+			ck_assert_ptr_nonnull(s);
+			spill_set_partitions(s, 4);
+			spill_set_key_order(s, nm);
+			ck_assert_uint_eq(spill_key_ranges(s), nm);
+			spill_set_fanin(s, fanins[k]);
+			size_t n = 600, runs = 7;
+			tkey *v = make_keys(n, UINT64_MAX);
+			key_nm = nm;
+			qsort(v, n, sizeof *v, tkey_range_cmp);
+			for (size_t r = 0; r < runs; r++)
+				write_run(s, v, n);
+			spill_ranges *g = spill_ranges_open(s, nm);
+			ck_assert_msg(g != NULL, "ranges_open: %s", spill_errmsg(s));
+			size_t i = 0;
+			for (unsigned j = 0; j < nm; j++) {
+				unsigned p0 = spill_range_start(16, nm, j), p1 = spill_range_start(16, nm, j + 1);
+				/* The merge itself, then the same read ahead. */
+				spill_merge *m = spill_ranges_merge(g, p0, p1);
+				ck_assert_msg(m != NULL, "ranges_merge: %s", spill_errmsg(s));
+				size_t i0 = i;
+				spill_rec r;
+				int rc;
+				while ((rc = spill_merge_next(m, &r)) == 1) {
+					while (i < n && v[i].total == 0)
+						i++;
+					if (i >= n || r.len != v[i].len || memcmp(r.key, v[i].key, r.len) != 0 ||
+					    r.count != v[i].total || tkey_range(&v[i]) != j)
+						ck_abort_msg("range %u of %u: record %zu differs", j, nm, i);
+					i++;
+				}
+				ck_assert_int_eq(rc, 0);
+				spill_merge_close(m);
+				ahead *a = ahead_start(spill_ranges_merge(g, p0, p1), 500);
+				ck_assert_ptr_nonnull(a);
+				tally_item it;
+				uint64_t distinct = 0, hapax = 0;
+				size_t at = i0;
+				while ((rc = ahead_next(a, &it)) == 1) {
+					while (at < i && v[at].total < 500)
+						at++;
+					if (at >= i || it.len != v[at].len || it.count != v[at].total ||
+					    memcmp(it.key, v[at].key, it.len) != 0)
+						ck_abort_msg("range %u of %u: read ahead, record %zu differs", j, nm, at);
+					at++;
+				}
+				ck_assert_int_eq(rc, 0);
+				while (at < i && v[at].total < 500)
+					at++;
+				ck_assert_uint_eq(at, i);
+				ahead_counts(a, &distinct, &hapax);
+				size_t want = 0, want1 = 0;
+				for (size_t x = i0; x < i; x++) {
+					want += v[x].total > 0;
+					want1 += v[x].total == 1;
+				}
+				ck_assert_uint_eq(distinct, want);
+				ck_assert_uint_eq(hapax, want1);
+				ahead_free(a);
+			}
+			while (i < n && v[i].total == 0)
+				i++;
+			ck_assert_uint_eq(i, n);
+			spill_ranges_close(g);
+			if (fanins[k] == 2 && nm > 1)
+				ck_assert_uint_gt(spill_runs(s), runs);   /* passes came first */
+			spill_destroy(s);
+			remove_base();
+			free_keys(v, n);
+		}
+}
+END_TEST
+
+static void truncate_half(const char *path);
+
+/* Read ahead: stopped early, the thread ends and the files go; over a
+ * damaged run, the records before the damage come out and then -1. */
+START_TEST(test_ahead_stop_and_damage)
+{
+	for (int damage = 0; damage < 2; damage++) {
+		rng_state = 5151;
+		make_base();
+		spill *s = spill_create(tmp_base, NULL, 0);
+		ck_assert_ptr_nonnull(s);
+		spill_set_partitions(s, 4);
+		spill_set_key_order(s, 1);
+		size_t n = 40000;
+		tkey *v = make_keys(n, UINT64_MAX);
+		key_nm = 1;
+		qsort(v, n, sizeof *v, tkey_range_cmp);
+		write_run(s, v, n);
+		write_run(s, v, n);
+		if (damage) {
+			char path[512];
+			first_run_path(s, path, sizeof path);
+			truncate_half(path);
+		}
+		spill_ranges *g = spill_ranges_open(s, 1);
+		ck_assert_ptr_nonnull(g);
+		ahead *a = ahead_start(spill_ranges_merge(g, 0, 16), 0);
+		ck_assert_ptr_nonnull(a);
+		tally_item it;
+		int rc;
+		size_t got = 0;
+		if (damage) {
+			while ((rc = ahead_next(a, &it)) == 1)
+				got++;
+			ck_assert_int_eq(rc, -1);
+			ck_assert_uint_gt(got, 0);
+			ck_assert_msg(strstr(spill_errmsg(s), "run file") != NULL, "message: %s",
+				spill_errmsg(s));
+		} else {
+			for (int x = 0; x < 10; x++)
+				ck_assert_int_eq(ahead_next(a, &it), 1);
+		}
+		ahead_free(a);
+		spill_ranges_close(g);
+		ck_assert_int_eq(test_count_entries(spill_dir(s)), 0);
+		spill_destroy(s);
+		remove_base();
+		free_keys(v, n);
+	}
 }
 END_TEST
 
@@ -777,6 +935,8 @@ static Suite *spill_suite(void)
 	tcase_add_test(tc, test_empty_merge);
 	tcase_add_test(tc, test_multipass);
 	tcase_add_test(tc, test_ranges);
+	tcase_add_test(tc, test_key_order);
+	tcase_add_test(tc, test_ahead_stop_and_damage);
 	tcase_add_test(tc, test_fanin_env);
 	tcase_add_test(tc, test_concurrent_writers);
 	tcase_add_test(tc, test_corrupt_runs);

@@ -246,6 +246,20 @@ check exact-budget-lines 0 'sh "$EXACT" "$DATA/kjv-genesis.txt" -l'
 check exact-budget-bigrams 0 'sh "$EXACT" "$DATA/kjv-genesis.txt" --ngram 2'
 check exact-budget-space-keep 0 'sh "$EXACT" "$DATA/kjv-genesis.txt" --split=space --case=keep'
 
+# --sort=key after a spill: the runs hold their keys in key order, and the
+# merge of each range goes straight to the output, read ahead by a thread.
+# The statistics and the report still count every key (--min-count drops
+# keys from the output only), and a reader that stops early leaves no
+# temporary files.
+expect_out <<'EOF'
+same output
+spilled
+same counts
+report: same
+no files
+EOF
+check streamed-key-order 0 'f=$DATA/kjv-genesis.txt; $T --sort=key --min-count 2 --stats-json a.json "$f" > ref; $T --sort=key --min-count 2 -j3 -m 256K --stats-json b.json --report r.svg "$f" > got; cmp -s ref got && echo same output; grep -q "\"runs_spilled\":[1-9]" b.json && echo spilled; c=$(grep -o "\"distinct\":[0-9]*,\"hapax\":[0-9]*" a.json); [ -n "$c" ] && [ "$c" = "$(grep -o "\"distinct\":[0-9]*,\"hapax\":[0-9]*" b.json)" ] && echo same counts; d=$(sed -n "/>distinct keys</{n;s/.*>\([0-9][0-9]*\)<.*/\1/p;}" r.svg); [ "\"distinct\":$d" = "${c%%,*}" ] && echo report: same; mkdir t; TMPDIR=$PWD/t $T --sort=key -j2 -m 256K "$f" | head -n 1 > /dev/null; ls -A t; echo no files'
+
 # A property over 20 seeds: a few thousand random words, a random budget and
 # thread count and order; odd seeds take a budget within 64 KiB of the
 # smallest (they must spill), even ones anything up to 4 MiB.
