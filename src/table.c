@@ -43,6 +43,7 @@ struct table {
 	pool            *pool;
 	uint64_t         budget;
 	spill           *spill;
+	size_t           scratch_key; /* an eviction's temporaries per key held */
 	_Atomic size_t   slot_bytes; /* partitions may be merged concurrently */
 	_Atomic uint64_t size;
 	uint64_t         misses, evictions;
@@ -89,6 +90,12 @@ table *table_create(const table_config *cfg)
 	t->hot.shift = 64 - t->part_bits;
 	t->budget = cfg->budget;
 	t->spill = cfg->spill;
+	/* In key order an eviction sorts the victims of a range of partitions
+	 * at once (write_by_key): count that against the budget as the keys
+	 * come, so that the peak stays within it. */
+	unsigned nr = t->spill ? spill_key_ranges(t->spill) : 0;
+	if (nr)
+		t->scratch_key = (sizeof(keysort_item) + sizeof(uint64_t) + nr - 1) / nr;
 	size_t nparts = (size_t)1 << t->part_bits;
 	/* Blocks small enough that a tight budget still holds several. */
 	size_t block = 256 * 1024;
@@ -212,7 +219,7 @@ int table_add_new(table *t, table_part *pt, table_entry *e, const char *key, siz
 		}
 	}
 	if (t->budget && t->spill && atomic_load_explicit(&t->slot_bytes, memory_order_relaxed) +
-			pool_bytes(t->pool) > t->budget / 100 * EVICT_AT)
+			pool_bytes(t->pool) + table_size(t) * t->scratch_key > t->budget / 100 * EVICT_AT)
 		return evict(t);
 	return 0;
 }
