@@ -3,7 +3,7 @@
  *
  * A spill owns a private directory (mkdtemp under the tmpdir) holding run
  * files: sequences of (hash, key, count) records sorted by (hash, key bytes),
- * zstd-compressed.  Tables evict into runs when they reach their budget; at
+ * or in key order (see spill_set_key_order), zstd-compressed.  Tables evict into runs when they reach their budget; at
  * the end the runs are merged (multi-pass when there are more runs than file
  * descriptors allow) into one stream in (hash, key) order with the counts of
  * equal keys summed.  Temporary files are removed by spill_destroy, at exit,
@@ -35,8 +35,8 @@ spill *spill_create(const char *tmpdir, char *err, size_t errlen);
 /* Remove all run files and the directory. */
 void spill_destroy(spill *s);
 
-/* Write one run.  Records must come in (hash, key) order with no repeated
- * key.  Returns NULL / -1 on failure with errno set (ENOSPC for a full disk);
+/* Write one run.  Records must come in (hash, key) order (or in key order,
+ * spill_set_key_order) with no repeated key.  Returns NULL / -1 on failure with errno set (ENOSPC for a full disk);
  * spill_errmsg then reads "TMPDIR: No space left on device" style text, and
  * the partial file is already removed.  spill_run_end frees the writer
  * whatever it returns; after a failed spill_run_put, call spill_run_abort.
@@ -56,7 +56,7 @@ uint64_t spill_bytes(const spill *s);
 uint64_t spill_passes(const spill *s);
 const char *spill_errmsg(const spill *s);
 
-/* Merge every run into one stream, (hash, key) order, equal keys summed.
+/* Merge every run into one stream, in the runs' order, equal keys summed.
  * Returns NULL/-1 on failure (errno, spill_errmsg).  spill_merge_next returns
  * 1 with *r filled, 0 at the end, -1 on error (corrupt or unreadable run). */
 typedef struct spill_merge spill_merge;
