@@ -289,8 +289,7 @@ tally_engine *tally_create(const tally_config *cfg, char *err, size_t errlen, in
 	uint64_t merge_mem = e->cfg.memory / 4;
 	spill_set_memory(e->spill, merge_mem > (8u << 20) ? merge_mem : (8u << 20));
 
-	/* Small budgets get few partitions so that the empty tables fit.  The
-	 * n-gram stitcher only counts the n-grams that cross chunk edges: it
+	/* The n-gram stitcher only counts the n-grams that cross chunk edges: it
 	 * gets a thirty-second of the budget (at least the minimum), the
 	 * workers share the rest. */
 	uint64_t stitch_budget = 0;
@@ -299,8 +298,13 @@ tally_engine *tally_create(const tally_config *cfg, char *err, size_t errlen, in
 		if (stitch_budget < MIN_TABLE_BUDGET)
 			stitch_budget = MIN_TABLE_BUDGET;
 	}
-	table_config tc = { .part_bits = e->cfg.memory >= (64u << 20) ? 8 : 4,
+	table_config tc = { .part_bits = 4,
 		.budget = (e->cfg.memory - stitch_budget) / e->nworkers, .spill = e->spill };
+	/* Partitions of 8 MiB or more once a table fills its share (up to 256
+	 * of them, at least 16): large enough for huge pages (mem.c), which
+	 * spare the random slot accesses a page walk each. */
+	while (tc.part_bits < 8 && tc.budget >> (tc.part_bits + 1) >= (8u << 20))
+		tc.part_bits++;
 	/* Runs are cut by partition, so that the final merge runs in parallel
 	 * over ranges of partitions, one range per order (each thread sorts
 	 * the keys of a range).  For --sort=key the runs hold each range in
