@@ -2,15 +2,24 @@
  * spill.c - run files, their k-way merge, and removal of temporary files
  * (see spill.h).
  *
- * Run file format.  One file per run, holding one zstd frame (level 1,
+ * Run file format.  One file per run, holding zstd frames (level 1,
  * content checksum on, window 16 KiB: records sorted by hash have little to
  * match at a distance, and a small window keeps a reader near 320 KiB, zstd
- * included, which a merge of 256 runs pays 256 times) whose content is:
+ * included, which a merge of 256 runs pays 256 times): one, or with
+ * partitions one per partition (per range in key order), each indexed.
+ * Their content, end to end, is in hash order and in key order:
  *
  *     record*  terminator
+ *     (range  keyed*)*  terminator
  *     record     = varint(len + 1)  hash (8 bytes, little endian)
  *                  varint(count)  key (len bytes)
+ *     range      = varint(1)  varint(range index)     (opens each frame)
+ *     keyed      = varint(len + 2)  varint(count)  key (len bytes)
  *     terminator = varint(0)  varint(number of records)
+ *
+ * In key order records keep no hash (eight incompressible bytes each): the
+ * range orders them, and a record read back gets the first hash of its
+ * range's first partition, which puts it in the same range again.
  *
  * Varints are LEB128 (7 bits per byte, low first, at most 10 bytes).  A
  * reader accepts a file only when the frame is complete, its checksum holds,
@@ -598,13 +607,6 @@ static uint32_t rec_frame(const spill *s, uint64_t hash)
 	return spill_range_start(1u << s->part_bits, s->key_ranges, part_range(s, p));
 }
 
-/* What records are ordered by before their key bytes: the hash, or in key
- * order the range. */
-static uint64_t rec_major(const spill *s, uint64_t hash)
-{
-	return s->key_ranges ? part_range(s, rec_part(s, hash)) : hash;
-}
-
 struct spill_writer {
 	spill         *s;
 	spill_file    *f;
@@ -755,6 +757,7 @@ int spill_run_put(spill_writer *w, const spill_rec *r)
 	}
 	if (SPILL_BLOCK - w->inlen < SPILL_REC_MAX && writer_flush(w, ZSTD_e_continue))
 		return -1;
+	unsigned keyed = w->s->key_ranges;
 	if (w->s->part_bits) {
 		/* One frame per partition (or range), so that a merge can
 		 * start at any. */
@@ -766,12 +769,19 @@ int spill_run_put(spill_writer *w, const spill_rec *r)
 				return writer_fail(w, NULL, ENOMEM);
 			w->part = part;
 			w->have_part = 1;
+			/* In key order a frame opens with its range. */
+			if (keyed) {
+				w->in[w->inlen++] = 1;
+				w->inlen += put_varint(w->in + w->inlen, part_range(w->s, part));
+			}
 		}
 	}
 	unsigned char *p = w->in + w->inlen;
-	p += put_varint(p, (uint64_t)r->len + 1);
-	put_le64(p, r->hash);
-	p += 8;
+	p += put_varint(p, (uint64_t)r->len + (keyed ? 2 : 1));
+	if (!keyed) {
+		put_le64(p, r->hash);
+		p += 8;
+	}
 	p += put_varint(p, r->count);
 	w->inlen = (size_t)(p - w->in);
 	const char *key = r->key;
@@ -895,6 +905,7 @@ struct spill_reader {
 	/* The current record (for the merge). */
 	uint64_t       hash, count, major;
 	uint64_t       prefix;       /* first 8 key bytes (keysort.h) */
+	int            in_range;     /* key order: a range was read */
 	const char    *key;
 	uint32_t       len;
 };
@@ -1009,14 +1020,35 @@ static int reader_next(spill_reader *r)
 {
 	if (r->empty)
 		return 0;
-	if (reader_fill(r, SPILL_REC_MAX))
-		return -1;
-	const unsigned char *p = r->buf + r->pos;
-	size_t avail = r->end - r->pos;
+	spill *s = r->s;
+	unsigned keyed = s->key_ranges;
+	const unsigned char *p;
+	size_t avail, n;
 	uint64_t lenp1, count;
-	size_t n = get_varint(p, avail, &lenp1);
-	if (n == 0)
-		return reader_corrupt(r, avail ? "corrupt run file" : "truncated run file");
+	for (;;) {
+		if (reader_fill(r, SPILL_REC_MAX))
+			return -1;
+		p = r->buf + r->pos;
+		avail = r->end - r->pos;
+		n = get_varint(p, avail, &lenp1);
+		if (n == 0)
+			return reader_corrupt(r, avail ? "corrupt run file" : "truncated run file");
+		if (!keyed || lenp1 != 1)
+			break;
+		/* Key order: a frame opens with its range, whose first
+		 * partition stands for the records' hash from here on. */
+		uint64_t range;
+		size_t m = get_varint(p + n, avail - n, &range);
+		if (m == 0 || range >= keyed)
+			return reader_corrupt(r, "corrupt run file");
+		uint32_t first = spill_range_start(1u << s->part_bits, keyed, (unsigned)range);
+		if (r->ranged && first >= r->hi_part)
+			return 0;
+		r->pos += n + m;
+		r->major = range;
+		r->hash = (uint64_t)first << (64 - s->part_bits);
+		r->in_range = 1;
+	}
 	if (lenp1 == 0 && r->ranged)
 		return 0;   /* the terminator: the counts cover the whole run */
 	if (lenp1 == 0) {
@@ -1027,22 +1059,26 @@ static int reader_next(spill_reader *r)
 		r->pos += n + m;
 		return reader_check_end(r) ? -1 : 0;
 	}
-	if (lenp1 - 1 > UINT32_MAX || avail - n < 9)
+	size_t hbytes = keyed ? 0 : 8;
+	if (lenp1 - 1 - (keyed ? 1 : 0) > UINT32_MAX || avail - n < hbytes + 1 ||
+	    (keyed && !r->in_range))
 		return reader_corrupt(r, "corrupt run file");
-	uint64_t hash = get_le64(p + n);
-	if (r->ranged && rec_part(r->s, hash) >= r->hi_part)
-		return 0;
-	size_t m = get_varint(p + n + 8, avail - n - 8, &count);
+	if (!keyed) {
+		uint64_t hash = get_le64(p + n);
+		if (r->ranged && rec_part(s, hash) >= r->hi_part)
+			return 0;
+		r->hash = hash;
+		r->major = hash;
+	}
+	size_t m = get_varint(p + n + hbytes, avail - n - hbytes, &count);
 	if (m == 0)
 		return reader_corrupt(r, "corrupt run file");
-	r->pos += n + 8 + m;
-	size_t len = (size_t)(lenp1 - 1);
+	r->pos += n + hbytes + m;
+	size_t len = (size_t)(lenp1 - 1 - (keyed ? 1 : 0));
 	if (reader_fill(r, len))
 		return -1;
 	if (r->end - r->pos < len)
 		return reader_corrupt(r, "truncated run file");
-	r->hash = hash;
-	r->major = rec_major(r->s, hash);
 	r->count = count;
 	r->len = (uint32_t)len;
 	r->key = (const char *)r->buf + r->pos;

@@ -88,7 +88,9 @@ void spill_set_partitions(spill *s, unsigned bits);
  * bytes) order, one frame per range, instead of (hash, key) order.  Merges
  * read in that order too, so that a merge of one range gives its keys in
  * output order for --sort=key.  spill_ranges_merge must then be given whole
- * ranges.  spill_key_ranges: nranges, or 0 in hash order. */
+ * ranges.  Runs in key order keep the range of each record, not its hash:
+ * records read back carry the first hash of their range instead (writers
+ * may pass that too).  spill_key_ranges: nranges, or 0 in hash order. */
 void spill_set_key_order(spill *s, unsigned nranges);
 unsigned spill_key_ranges(const spill *s);
 

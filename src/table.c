@@ -95,7 +95,7 @@ table *table_create(const table_config *cfg)
 	 * come, so that the peak stays within it. */
 	unsigned nr = t->spill ? spill_key_ranges(t->spill) : 0;
 	if (nr)
-		t->scratch_key = (sizeof(keysort_item) + sizeof(uint64_t) + nr - 1) / nr;
+		t->scratch_key = (sizeof(keysort_item) + nr - 1) / nr;
 	size_t nparts = (size_t)1 << t->part_bits;
 	/* Blocks small enough that a tight budget still holds several. */
 	size_t block = 256 * 1024;
@@ -364,10 +364,9 @@ static int write_by_hash(table *t, spill_writer *w, unsigned p0, unsigned p1, ta
 }
 
 /* Append the victims of the range [p0, p1) to a run in key order (the
- * spill's key order, spill.h): it and hash hold them all.  Returns 0 or
- * -1. */
-static int write_by_key(table *t, spill_writer *w, unsigned p0, unsigned p1,
-	keysort_item *it, uint64_t *hash)
+ * spill's key order, spill.h, which keeps the range instead of each
+ * hash): it holds them all.  Returns 0 or -1. */
+static int write_by_key(table *t, spill_writer *w, unsigned p0, unsigned p1, keysort_item *it)
 {
 	size_t k = 0;
 	for (unsigned p = p0; p < p1; p++)
@@ -375,9 +374,7 @@ static int write_by_key(table *t, spill_writer *w, unsigned p0, unsigned p1,
 			table_entry *e = &t->hot.parts[p].slots[i];
 			if (!e->count || e->clock != CLOCK_DEAD)
 				continue;
-			hash[k] = e->hash;
-			it[k] = (keysort_item){ e->count, 0, e->key, e->len, (uint32_t)k };
-			k++;
+			it[k++] = (keysort_item){ e->count, 0, e->key, e->len, 0 };
 		}
 	/* The keys lie all over the pool: fetch ahead. */
 	for (size_t i = 0; i < k; i++) {
@@ -386,12 +383,11 @@ static int write_by_key(table *t, spill_writer *w, unsigned p0, unsigned p1,
 		it[i].prefix = keysort_prefix(it[i].key, it[i].len);
 	}
 	keysort_by_key(it, k);
+	uint64_t range_hash = (uint64_t)p0 << t->hot.shift;
 	for (size_t i = 0; i < k; i++) {
-		if (i + PREFETCH_FAR < k) {
+		if (i + PREFETCH_FAR < k)
 			__builtin_prefetch(it[i + PREFETCH_FAR].key);
-			__builtin_prefetch(&hash[it[i + PREFETCH_FAR].tag]);
-		}
-		spill_rec r = { hash[it[i].tag], it[i].count, it[i].key, it[i].len };
+		spill_rec r = { range_hash, it[i].count, it[i].key, it[i].len };
 		if (spill_run_put(w, &r))
 			return -1;
 	}
@@ -419,7 +415,7 @@ static int spill_dead(table *t, size_t nv)
 	}
 	if (most > nv)
 		most = nv;
-	size_t elem = nr ? sizeof(keysort_item) + sizeof(uint64_t) : sizeof(table_entry);
+	size_t elem = nr ? sizeof(keysort_item) : sizeof(table_entry);
 	char *v = mem_alloc(MEM_TABLE, most * elem);
 	if (!v)
 		return -1;
@@ -432,8 +428,7 @@ static int spill_dead(table *t, size_t nv)
 	for (unsigned g = 0; g < ngroups && !rc; g++) {
 		unsigned p0 = spill_range_start(nparts, ngroups, g);
 		unsigned p1 = spill_range_start(nparts, ngroups, g + 1);
-		rc = nr ? write_by_key(t, w, p0, p1, (keysort_item *)v,
-				(uint64_t *)(v + most * sizeof(keysort_item)))
+		rc = nr ? write_by_key(t, w, p0, p1, (keysort_item *)v)
 			: write_by_hash(t, w, p0, p1, (table_entry *)v);
 	}
 	mem_free(MEM_TABLE, v, most * elem);

@@ -427,7 +427,8 @@ START_TEST(test_key_order)
 					while (i < n && v[i].total == 0)
 						i++;
 					if (i >= n || r.len != v[i].len || memcmp(r.key, v[i].key, r.len) != 0 ||
-					    r.count != v[i].total || tkey_range(&v[i]) != j)
+					    r.count != v[i].total || tkey_range(&v[i]) != j ||
+					    r.hash >> 60 < p0 || r.hash >> 60 >= p1)
 						ck_abort_msg("range %u of %u: record %zu differs", j, nm, i);
 					i++;
 				}
