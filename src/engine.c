@@ -30,6 +30,7 @@
 #include "resources.h"
 #include "mem.h"
 #include "ahead.h"
+#include "keysort.h"
 #include "order.h"
 #include "spill.h"
 #include "stats.h"
@@ -120,6 +121,7 @@ struct tally_engine {
 	spill_ranges   *ranges;
 	int             streamed, stream_done;
 	tally_item      heads[ENG_MAX_ORDERS];
+	uint64_t        hprefix[ENG_MAX_ORDERS];  /* first 8 key bytes of each head */
 	unsigned        heap[ENG_MAX_ORDERS], nheap;
 	int             refill;         /* order whose head went out: advance it next */
 	unsigned        ord_at;         /* --sort=none: order being read */
@@ -846,8 +848,14 @@ static void *order_finish_main(void *p)
 
 static int head_before(const tally_engine *e, unsigned a, unsigned b)
 {
-	return order_item_before(e->cfg.sort, &e->heads[a], &e->heads[b]);
+	const tally_item *x = &e->heads[a], *y = &e->heads[b];
+	if (e->cfg.sort == TALLY_SORT_COUNT && x->count != y->count)
+		return x->count > y->count;
+	if (e->hprefix[a] != e->hprefix[b])
+		return e->hprefix[a] < e->hprefix[b];
+	return order_item_before(e->cfg.sort, x, y);
 }
+
 
 static void heap_down(tally_engine *e, unsigned i)
 {
@@ -876,6 +884,15 @@ static int order_read(tally_engine *e, unsigned k, tally_item *it)
 	return rc;
 }
 
+/* Read order k's next item into its head: 1, 0 at its end, -1 on error. */
+static int head_read(tally_engine *e, unsigned k)
+{
+	int rc = order_read(e, k, &e->heads[k]);
+	if (rc == 1)
+		e->hprefix[k] = keysort_prefix(e->heads[k].key, e->heads[k].len);
+	return rc;
+}
+
 /* Sorted output from several orders: a heap of their first items. */
 static int heads_start(tally_engine *e)
 {
@@ -884,7 +901,7 @@ static int heads_start(tally_engine *e)
 	if (e->nord < 2 || e->cfg.sort == TALLY_SORT_NONE)
 		return 0;
 	for (unsigned k = 0; k < e->nord; k++) {
-		int rc = order_read(e, k, &e->heads[k]);
+		int rc = head_read(e, k);
 		if (rc < 0)
 			return -1;
 		if (rc)
@@ -909,7 +926,7 @@ static int next_item(tally_engine *e, tally_item *it)
 	/* The item given out last stays valid until now: only then advance
 	 * its order. */
 	if (e->refill >= 0) {
-		int rc = order_read(e, (unsigned)e->refill, &e->heads[e->refill]);
+		int rc = head_read(e, (unsigned)e->refill);
 		if (rc < 0)
 			return -1;
 		if (!rc)

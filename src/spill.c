@@ -1184,6 +1184,7 @@ struct spill_merge {
 	size_t         nheap;
 	spill_reader **pending;     /* sources whose record was handed out */
 	size_t         npending;
+	int            root_out;    /* the root's record was handed out */
 	spill_reader **all;         /* every source still open */
 	size_t         nall;
 	size_t         nsrc;        /* sources at the start: sizes the arrays */
@@ -1203,7 +1204,8 @@ static int rec_less(const spill_reader *a, const spill_reader *b)
 
 static int rec_equal(const spill_reader *a, const spill_reader *b)
 {
-	return a->hash == b->hash && a->len == b->len && memcmp(a->key, b->key, a->len) == 0;
+	return a->prefix == b->prefix && a->len == b->len && a->hash == b->hash &&
+		memcmp(a->key, b->key, a->len) == 0;
 }
 
 static void heap_push(spill_merge *m, spill_reader *r)
@@ -1219,25 +1221,34 @@ static void heap_push(spill_merge *m, spill_reader *r)
 	m->heap[i] = r;
 }
 
-static spill_reader *heap_pop(spill_merge *m)
+/* Move heap[i] down to its place. */
+static void heap_down(spill_merge *m, size_t i)
 {
-	spill_reader *top = m->heap[0];
-	spill_reader *last = m->heap[--m->nheap];
-	size_t n = m->nheap, i = 0;
+	spill_reader *x = m->heap[i];
+	size_t n = m->nheap;
 	for (;;) {
 		size_t c = 2 * i + 1;
 		if (c >= n)
 			break;
 		if (c + 1 < n && rec_less(m->heap[c + 1], m->heap[c]))
 			c++;
-		if (!rec_less(m->heap[c], last))
+		if (!rec_less(m->heap[c], x))
 			break;
 		m->heap[i] = m->heap[c];
 		i = c;
 	}
-	if (n)
-		m->heap[i] = last;
-	return top;
+	m->heap[i] = x;
+}
+
+/* Take heap[i] out; every other entry comes after it (i is the root or a
+ * child of a root that ties with it). */
+static spill_reader *heap_take(spill_merge *m, size_t i)
+{
+	spill_reader *x = m->heap[i];
+	m->heap[i] = m->heap[--m->nheap];
+	if (i < m->nheap)
+		heap_down(m, i);
+	return x;
 }
 
 /* Drop a source that reached its end: its file goes at once. */
@@ -1329,6 +1340,22 @@ static int merge_step(spill_merge *m, spill_rec *r)
 		errno = EIO;
 		return -1;
 	}
+	/* The root's record went out last time: the root reads on in place
+	 * and sinks to its place, one walk down instead of a pop and a push. */
+	if (m->root_out) {
+		m->root_out = 0;
+		spill_reader *root = m->heap[0];
+		int rc = reader_next(root);
+		if (rc < 0) {
+			m->failed = 1;
+			errno = EIO;
+			return -1;
+		}
+		if (rc)
+			heap_down(m, 0);
+		else
+			merge_drop(m, heap_take(m, 0));
+	}
 	for (size_t i = 0; i < m->npending; i++)
 		if (merge_advance(m, m->pending[i])) {
 			m->failed = 1;
@@ -1338,11 +1365,20 @@ static int merge_step(spill_merge *m, spill_rec *r)
 	m->npending = 0;
 	if (m->nheap == 0)
 		return 0;
-	spill_reader *top = heap_pop(m);
+	spill_reader *top = m->heap[0];
 	uint64_t sum = top->count;
-	m->pending[m->npending++] = top;
-	while (m->nheap && rec_equal(m->heap[0], top)) {
-		spill_reader *x = heap_pop(m);
+	m->root_out = 1;
+	/* The same key in other runs: the least of the rest, so a child of
+	 * the root. */
+	for (;;) {
+		size_t c = 1;
+		if (c >= m->nheap)
+			break;
+		if (c + 1 < m->nheap && rec_less(m->heap[c + 1], m->heap[c]))
+			c++;
+		if (!rec_equal(m->heap[c], top))
+			break;
+		spill_reader *x = heap_take(m, c);
 		if (__builtin_add_overflow(sum, x->count, &sum)) {
 			spill_fail(m->s, m->s->tmpdir, "count overflow in merge", EOVERFLOW);
 			m->failed = 1;
