@@ -844,6 +844,21 @@ static void *order_finish_main(void *p)
 	return NULL;
 }
 
+/* Sort (and merge the runs of) every order, in parallel.  Returns 0 or -1. */
+static int finish_orders(tally_engine *e)
+{
+	order_job jobs[ENG_MAX_ORDERS];
+	for (unsigned i = 0; i < e->nord; i++)
+		jobs[i] = (order_job){ .ord = e->ords[i] };
+	run_parallel(e->nord, order_finish_main, jobs, sizeof *jobs);
+	for (unsigned i = 0; i < e->nord; i++)
+		if (jobs[i].err) {
+			set_spill_err(e, jobs[i].err);
+			return -1;
+		}
+	return 0;
+}
+
 /* ---- Reading the orders in output order ------------------------------- */
 
 static int head_before(const tally_engine *e, unsigned a, unsigned b)
@@ -855,7 +870,6 @@ static int head_before(const tally_engine *e, unsigned a, unsigned b)
 		return e->hprefix[a] < e->hprefix[b];
 	return order_item_before(e->cfg.sort, x, y);
 }
-
 
 static void heap_down(tally_engine *e, unsigned i)
 {
@@ -1024,17 +1038,7 @@ int tally_finish(tally_engine *e)
 		return -2;
 	double t1 = stats_now();
 	e->t_merge = t1 - t0;
-	order_job jobs[ENG_MAX_ORDERS];
-	for (unsigned i = 0; i < e->nord && !e->streamed; i++)
-		jobs[i] = (order_job){ .ord = e->ords[i] };
-	if (!e->streamed)
-		run_parallel(e->nord, order_finish_main, jobs, sizeof *jobs);
-	for (unsigned i = 0; i < e->nord && !e->streamed; i++)
-		if (jobs[i].err) {
-			set_spill_err(e, jobs[i].err);
-			return -2;
-		}
-	if (heads_start(e))
+	if ((!e->streamed && finish_orders(e)) || heads_start(e))
 		return -2;
 	e->t_sort = stats_now() - t1;
 	e->finished = 1;
