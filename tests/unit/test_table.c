@@ -298,6 +298,81 @@ START_TEST(eviction_is_exact)
 }
 END_TEST
 
+static int entry_key_cmp(const void *a, const void *b)
+{
+	const table_entry *x = a, *y = b;
+	size_t n = x->len < y->len ? x->len : y->len;
+	int c = memcmp(x->key, y->key, n);
+	if (c)
+		return c;
+	return (x->len > y->len) - (x->len < y->len);
+}
+
+/* In the spill's key order (--sort=key), evictions write each range of
+ * partitions sorted by key bytes: the merge of each range gives its keys in
+ * key order, each in its range, with the unbounded counts. */
+START_TEST(eviction_in_key_order)
+{
+	for (unsigned nr = 1; nr <= 3; nr++)
+		for (int zipf = 0; zipf < 2; zipf++) {
+			char err[256];
+			spill *sp = spill_create(NULL, err, sizeof err);
+			ck_assert_msg(sp != NULL, "%s", err);
+			spill_set_partitions(sp, 4);
+			spill_set_key_order(sp, nr);
+			table *t = new_table(4, 256 * 1024, sp), *ref = new_table(4, 0, NULL);
+			uint64_t x = 88172645463325252ull + nr;
+			char k[32];
+			for (int i = 0; i < 200000; i++) {
+				x ^= x << 13;
+				x ^= x >> 7;
+				x ^= x << 17;
+				uint64_t id = zipf ? (x % 1000 < 900 ? x % 50 : x % 100000) : x % 100000;
+				int n = snprintf(k, sizeof k, "%llx", (unsigned long long)(id * 2654435761u));
+				uint64_t h = table_hash(k, (size_t)n);
+				ck_assert_int_eq(table_add(t, k, (size_t)n, h, 1), 0);
+				ck_assert_int_eq(table_add(ref, k, (size_t)n, h, 1), 0);
+			}
+			uint64_t hits, misses, ev;
+			table_counters(t, &hits, &misses, &ev);
+			ck_assert_uint_gt(ev, 0);
+			ck_assert_int_eq(table_spill_all(t), 0);
+			spill_ranges *g = spill_ranges_open(sp, nr);
+			ck_assert_ptr_nonnull(g);
+			uint64_t keys = 0;
+			for (unsigned j = 0; j < nr; j++) {
+				unsigned p0 = spill_range_start(16, nr, j), p1 = spill_range_start(16, nr, j + 1);
+				collected c = { 0 };
+				for (unsigned p = p0; p < p1; p++)
+					table_each(ref, p, collect_fn, &c);
+				qsort(c.v, c.n, sizeof *c.v, entry_key_cmp);
+				spill_merge *mg = spill_ranges_merge(g, p0, p1);
+				ck_assert_ptr_nonnull(mg);
+				spill_rec r;
+				size_t i = 0;
+				while (spill_merge_next(mg, &r) == 1) {
+					ck_assert_uint_lt(i, c.n);
+					const table_entry *want = &c.v[i++];
+					ck_assert_uint_eq(r.len, want->len);
+					ck_assert_int_eq(memcmp(r.key, want->key, r.len), 0);
+					ck_assert_uint_eq(r.count, want->count);
+					ck_assert_uint_ge(r.hash >> 60, p0);
+					ck_assert_uint_lt(r.hash >> 60, p1);
+				}
+				ck_assert_uint_eq(i, c.n);
+				keys += i;
+				spill_merge_close(mg);
+				free(c.v);
+			}
+			ck_assert_uint_eq(keys, table_size(ref));
+			spill_ranges_close(g);
+			table_destroy(t);
+			table_destroy(ref);
+			spill_destroy(sp);
+		}
+}
+END_TEST
+
 START_TEST(eviction_keeps_hot_keys)
 {
 	uint64_t uniform, zipf;
@@ -423,6 +498,7 @@ static Suite *table_suite(void)
 	tcase_add_test(tc, pool_compacts_in_place);
 	tcase_add_test(tc, short_keys_readable);
 	tcase_add_test(tc, eviction_is_exact);
+	tcase_add_test(tc, eviction_in_key_order);
 	tcase_add_test(tc, eviction_keeps_hot_keys);
 	tcase_add_test(tc, eviction_without_reuse_takes_all);
 	tcase_add_test(tc, unique_keys_keep_table_size);
