@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "ahead.h"
+#include "keysort.h"
 #include "mem.h"
 #include "spill.h"
 #include "testutil.h"
@@ -305,6 +306,36 @@ START_TEST(test_multipass)
 }
 END_TEST
 
+/* A spill in a fresh base directory with 16 partitions and the fan-in. */
+static spill *partitioned_spill(unsigned fanin)
+{
+	make_base();
+	spill *s = spill_create(tmp_base, NULL, 0);
+	ck_assert_ptr_nonnull(s);
+	spill_set_partitions(s, 4);
+	spill_set_fanin(s, fanin);
+	return s;
+}
+
+/* After the merges of the ranges, which read v up to i: every key with a
+ * count was read, the files stay until the ranges are closed, and passes
+ * came first when the fan-in forced them.  Then clean up. */
+static void ranges_end(spill *s, spill_ranges *g, tkey *v, size_t n, size_t i, int passes,
+	size_t runs)
+{
+	while (i < n && v[i].total == 0)
+		i++;
+	ck_assert_uint_eq(i, n);
+	ck_assert_int_gt(test_count_entries(spill_dir(s)), 0);
+	spill_ranges_close(g);
+	ck_assert_int_eq(test_count_entries(spill_dir(s)), 0);
+	if (passes)
+		ck_assert_uint_gt(spill_runs(s), runs);
+	spill_destroy(s);
+	remove_base();
+	free_keys(v, n);
+}
+
 /* Runs cut by partition: the full merge reads across the frames, and
  * merges of ranges of partitions, concatenated, give the same stream, for
  * any number of ranges and with passes first when the fan-in is small. */
@@ -314,11 +345,7 @@ START_TEST(test_ranges)
 	for (int k = 0; k < 2; k++)
 		for (unsigned nm = 1; nm <= 3; nm++) {
 			rng_state = 777 + (uint64_t)(k * 10 + (int)nm);
-			make_base();
-			spill *s = spill_create(tmp_base, NULL, 0);
-			ck_assert_ptr_nonnull(s);
-			spill_set_partitions(s, 4);
-			spill_set_fanin(s, fanins[k]);
+			spill *s = partitioned_spill(fanins[k]);
 			size_t n = 600, runs = 7;
 			tkey *v = make_keys(n, UINT64_MAX);
 			for (size_t r = 0; r < runs; r++)
@@ -352,18 +379,7 @@ START_TEST(test_ranges)
 				ck_assert_int_eq(rc, 0);
 				spill_merge_close(m);
 			}
-			while (i < n && v[i].total == 0)
-				i++;
-			ck_assert_uint_eq(i, n);
-			/* The files stay until the ranges are closed. */
-			ck_assert_int_gt(test_count_entries(spill_dir(s)), 0);
-			spill_ranges_close(g);
-			ck_assert_int_eq(test_count_entries(spill_dir(s)), 0);
-			if (fanins[k] == 2 && nm > 1)
-				ck_assert_uint_gt(spill_runs(s), runs);   /* passes came first */
-			spill_destroy(s);
-			remove_base();
-			free_keys(v, n);
+			ranges_end(s, g, v, n, i, fanins[k] == 2 && nm > 1, runs);
 		}
 }
 END_TEST
@@ -386,11 +402,7 @@ static int tkey_range_cmp(const void *a, const void *b)
 	unsigned rx = tkey_range(x), ry = tkey_range(y);
 	if (rx != ry)
 		return rx < ry ? -1 : 1;
-	size_t n = x->len < y->len ? x->len : y->len;
-	int c = memcmp(x->key, y->key, n);
-	if (c)
-		return c;
-	return (x->len > y->len) - (x->len < y->len);
+	return keysort_bytes_cmp(x->key, x->len, y->key, y->len);
 }
 
 START_TEST(test_key_order)
@@ -399,13 +411,9 @@ START_TEST(test_key_order)
 	for (int k = 0; k < 2; k++)
 		for (unsigned nm = 1; nm <= 3; nm++) {
 			rng_state = 919 + (uint64_t)(k * 10 + (int)nm);
-			make_base();
-			spill *s = spill_create(tmp_base, NULL, 0);
-			ck_assert_ptr_nonnull(s);
-			spill_set_partitions(s, 4);
+			spill *s = partitioned_spill(fanins[k]);
 			spill_set_key_order(s, nm);
 			ck_assert_uint_eq(spill_key_ranges(s), nm);
-			spill_set_fanin(s, fanins[k]);
 			size_t n = 600, runs = 7;
 			tkey *v = make_keys(n, UINT64_MAX);
 			key_nm = nm;
@@ -461,15 +469,7 @@ START_TEST(test_key_order)
 				ck_assert_uint_eq(hapax, want1);
 				ahead_free(a);
 			}
-			while (i < n && v[i].total == 0)
-				i++;
-			ck_assert_uint_eq(i, n);
-			spill_ranges_close(g);
-			if (fanins[k] == 2 && nm > 1)
-				ck_assert_uint_gt(spill_runs(s), runs);   /* passes came first */
-			spill_destroy(s);
-			remove_base();
-			free_keys(v, n);
+			ranges_end(s, g, v, n, i, fanins[k] == 2 && nm > 1, runs);
 		}
 }
 END_TEST
@@ -482,10 +482,7 @@ START_TEST(test_ahead_stop_and_damage)
 {
 	for (int damage = 0; damage < 2; damage++) {
 		rng_state = 5151;
-		make_base();
-		spill *s = spill_create(tmp_base, NULL, 0);
-		ck_assert_ptr_nonnull(s);
-		spill_set_partitions(s, 4);
+		spill *s = partitioned_spill(256);
 		spill_set_key_order(s, 1);
 		size_t n = 40000;
 		tkey *v = make_keys(n, UINT64_MAX);

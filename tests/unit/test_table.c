@@ -9,6 +9,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "keysort.h"
 #include "mem.h"
 #include "pool.h"
 #include "spill.h"
@@ -234,6 +235,16 @@ static int collect_fn(void *ctx, const table_entry *e)
 	return 0;
 }
 
+/* The next key id of a test stream (xorshift): uniform over [0, range), or
+ * with zipf nine in ten among the first 50. */
+static uint64_t next_id(uint64_t *x, int zipf, uint64_t range)
+{
+	*x ^= *x << 13;
+	*x ^= *x >> 7;
+	*x ^= *x << 17;
+	return zipf ? (*x % 1000 < 900 ? *x % 50 : *x % range) : *x % range;
+}
+
 /* A table under a tight budget evicts into runs; resident keys plus runs,
  * merged, give exactly the unbounded counts, and memory stays bounded. */
 static void evict_and_compare(int zipf, uint64_t *evictions)
@@ -246,10 +257,7 @@ static void evict_and_compare(int zipf, uint64_t *evictions)
 	uint64_t x = 88172645463325252ull, peak = 0;
 	char k[32];
 	for (int i = 0; i < 300000; i++) {
-		x ^= x << 13;
-		x ^= x >> 7;
-		x ^= x << 17;
-		uint64_t id = zipf ? (x % 1000 < 900 ? x % 50 : x % 200000) : x % 200000;
+		uint64_t id = next_id(&x, zipf, 200000);
 		int n = snprintf(k, sizeof k, "k%llu", (unsigned long long)id);
 		uint64_t h = table_hash(k, (size_t)n);
 		ck_assert_int_eq(table_add(t, k, (size_t)n, h, 1), 0);
@@ -301,11 +309,7 @@ END_TEST
 static int entry_key_cmp(const void *a, const void *b)
 {
 	const table_entry *x = a, *y = b;
-	size_t n = x->len < y->len ? x->len : y->len;
-	int c = memcmp(x->key, y->key, n);
-	if (c)
-		return c;
-	return (x->len > y->len) - (x->len < y->len);
+	return keysort_bytes_cmp(x->key, x->len, y->key, y->len);
 }
 
 /* In the spill's key order (--sort=key), evictions write each range of
@@ -324,10 +328,7 @@ START_TEST(eviction_in_key_order)
 			uint64_t x = 88172645463325252ull + nr;
 			char k[32];
 			for (int i = 0; i < 200000; i++) {
-				x ^= x << 13;
-				x ^= x >> 7;
-				x ^= x << 17;
-				uint64_t id = zipf ? (x % 1000 < 900 ? x % 50 : x % 100000) : x % 100000;
+				uint64_t id = next_id(&x, zipf, 100000);
 				int n = snprintf(k, sizeof k, "%llx", (unsigned long long)(id * 2654435761u));
 				uint64_t h = table_hash(k, (size_t)n);
 				ck_assert_int_eq(table_add(t, k, (size_t)n, h, 1), 0);
