@@ -983,6 +983,7 @@ static void stream_end(tally_engine *e)
 		e->distinct += d;
 		e->hapax += h;
 	}
+	stats_sampler_stop(e->sampler);
 	write_report(e);
 }
 
@@ -1042,9 +1043,14 @@ int tally_finish(tally_engine *e)
 		return -2;
 	e->t_sort = stats_now() - t1;
 	e->finished = 1;
-	/* The sampler ran through the merge and sort so the report shows them. */
+	/* The sampler ran through the merge and sort so the report shows them.
+	 * Streamed, the merge goes on while the output is written: so does the
+	 * timeline, without the progress line. */
 	if (e->sampler) {
-		stats_sampler_stop(e->sampler);
+		if (e->streamed)
+			stats_sampler_quiet(e->sampler);
+		else
+			stats_sampler_stop(e->sampler);
 		if (e->cfg.on_progress) {
 			tally_progress p;
 			stats_sampler_last(e->sampler, &p);

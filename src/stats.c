@@ -532,12 +532,14 @@ static void *sampler_main(void *arg)
 		take_sample(s, &smp, mbps);
 		mbps = smp.mbps;
 		timeline_record(s, &smp, 0);
+
+		/* Under the lock, so that stats_sampler_quiet waits for a
+		 * call under way. */
+		pthread_mutex_lock(&s->lock);
 		if (s->progress) {
 			sample_to_progress(&smp, &p);
 			s->progress(s->progress_ctx, &p, 0);
 		}
-
-		pthread_mutex_lock(&s->lock);
 		s->last = smp;
 		/* A late wake-up is skipped rather than caught up in a burst. */
 		double now = stats_now() - s->t0;
@@ -620,6 +622,13 @@ const stats_sample *stats_sampler_timeline(const stats_sampler *s, size_t *n)
 {
 	*n = s->n;
 	return s->tl;
+}
+
+void stats_sampler_quiet(stats_sampler *s)
+{
+	pthread_mutex_lock(&s->lock);
+	s->progress = NULL;
+	pthread_mutex_unlock(&s->lock);
 }
 
 void stats_sampler_last(const stats_sampler *s, tally_progress *p)

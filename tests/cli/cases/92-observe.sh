@@ -163,6 +163,15 @@ EOF
 requires xmllint
 check report-spilling 0 '$T -l "$SEQ400K" > ref; $T -l -j2 -m 256K --chunk-size 4K --report r.svg "$SEQ400K" > out; sh "$REPORT" r.svg; cmp -s ref out && echo same results'
 
+# The same in key order, where the merge runs while the output is written
+# and the timeline goes on through it.
+expect_out <<'EOF'
+throughput: several points
+same results
+EOF
+requires xmllint
+check report-spilling-key-order 0 '$T -l --sort=key "$SEQ400K" > ref; $T -l --sort=key -j2 -m 256K --chunk-size 4K --report r.svg "$SEQ400K" > out; sh "$REPORT" r.svg; cmp -s ref out && echo same results'
+
 # A run too short for samples still gives a well-formed picture.
 expect_out <<'EOF'
 ok
