@@ -861,6 +861,8 @@ static int finish_orders(tally_engine *e)
 
 /* ---- Reading the orders in output order ------------------------------- */
 
+/* Head a comes before head b in the output order (count or key; the orders
+ * hold disjoint keys), by the first 8 key bytes before the rest. */
 static int head_before(const tally_engine *e, unsigned a, unsigned b)
 {
 	const tally_item *x = &e->heads[a], *y = &e->heads[b];
@@ -868,7 +870,7 @@ static int head_before(const tally_engine *e, unsigned a, unsigned b)
 		return x->count > y->count;
 	if (e->hprefix[a] != e->hprefix[b])
 		return e->hprefix[a] < e->hprefix[b];
-	return order_item_before(e->cfg.sort, x, y);
+	return keysort_bytes_cmp(x->key, x->len, y->key, y->len) < 0;
 }
 
 static void heap_down(tally_engine *e, unsigned i)

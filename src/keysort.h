@@ -16,14 +16,20 @@ typedef struct keysort_item {
 	uint64_t    prefix;   /* first 8 key bytes, big endian, zero padded */
 	const char *key;
 	uint32_t    len;
-	uint32_t    tag;      /* the caller's; moves with the item */
 } keysort_item;
 
 static inline uint64_t keysort_prefix(const char *key, size_t len)
 {
 	uint64_t p = 0;
-	size_t n = len < 8 ? len : 8;
-	for (size_t i = 0; i < n; i++)
+	if (len >= 8) {
+		memcpy(&p, key, 8);
+#if __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
+		return p;
+#else
+		return __builtin_bswap64(p);
+#endif
+	}
+	for (size_t i = 0; i < len; i++)
 		p |= (uint64_t)(unsigned char)key[i] << (56 - 8 * i);
 	return p;
 }

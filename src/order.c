@@ -313,7 +313,7 @@ int order_add(order *o, const char *key, size_t len, uint64_t count)
 		errno = EOVERFLOW;
 		return -1;
 	}
-	order_item it = { count, keysort_prefix(key, len), key, (uint32_t)len, 0 };
+	order_item it = { count, keysort_prefix(key, len), key, (uint32_t)len };
 	if (o->cfg.top) {
 		if (o->cfg.sort == TALLY_SORT_NONE) {
 			if (o->accepted >= o->cfg.top)
@@ -667,11 +667,4 @@ void order_destroy(order *o)
 	mem_free(MEM_SPILL, o->thr_key, o->thr_cap);
 	arena_free(o);
 	mem_free(MEM_SPILL, o, sizeof *o);
-}
-
-int order_item_before(tally_sort sort, const tally_item *a, const tally_item *b)
-{
-	if (sort == TALLY_SORT_COUNT && a->count != b->count)
-		return a->count > b->count;
-	return keysort_bytes_cmp(a->key, a->len, b->key, b->len) < 0;
 }

@@ -37,9 +37,4 @@ int order_finish(order *o);
 int order_next(order *o, tally_item *it);
 void order_destroy(order *o);
 
-/* 1 when a comes before b in the output order of sort (count or key; the
- * keys differ).  For merging the outputs of several orders that were given
- * disjoint keys. */
-int order_item_before(tally_sort sort, const tally_item *a, const tally_item *b);
-
 #endif

@@ -582,8 +582,6 @@ const char *spill_dir(const spill *s)
 	return s->dir ? s->dir->path : NULL;
 }
 
-/* ---- Writing a run ---------------------------------------------------- */
-
 /* ---- Record order ----------------------------------------------------- */
 
 static uint32_t rec_part(const spill *s, uint64_t hash)
@@ -606,6 +604,8 @@ static uint32_t rec_frame(const spill *s, uint64_t hash)
 		return p;
 	return spill_range_start(1u << s->part_bits, s->key_ranges, part_range(s, p));
 }
+
+/* ---- Writing a run ---------------------------------------------------- */
 
 struct spill_writer {
 	spill         *s;

@@ -3,10 +3,10 @@
  *
  * A spill owns a private directory (mkdtemp under the tmpdir) holding run
  * files: sequences of (hash, key, count) records sorted by (hash, key bytes),
- * or in key order (see spill_set_key_order), zstd-compressed.  Tables evict into runs when they reach their budget; at
- * the end the runs are merged (multi-pass when there are more runs than file
- * descriptors allow) into one stream in (hash, key) order with the counts of
- * equal keys summed.  Temporary files are removed by spill_destroy, at exit,
+ * or in key order (see spill_set_key_order), zstd-compressed.  Tables evict
+ * into runs when they reach their budget; at the end the runs are merged
+ * (multi-pass when there are more runs than file descriptors allow) into one
+ * stream in the same order with the counts of equal keys summed.  Temporary files are removed by spill_destroy, at exit,
  * and on SIGINT, SIGTERM and SIGHUP (the process then dies of that signal).
  *
  * Thread safety: spill_run_* on different writers may run concurrently
@@ -36,10 +36,11 @@ spill *spill_create(const char *tmpdir, char *err, size_t errlen);
 void spill_destroy(spill *s);
 
 /* Write one run.  Records must come in (hash, key) order (or in key order,
- * spill_set_key_order) with no repeated key.  Returns NULL / -1 on failure with errno set (ENOSPC for a full disk);
- * spill_errmsg then reads "TMPDIR: No space left on device" style text, and
- * the partial file is already removed.  spill_run_end frees the writer
- * whatever it returns; after a failed spill_run_put, call spill_run_abort.
+ * spill_set_key_order) with no repeated key.  Returns NULL / -1 on failure
+ * with errno set (ENOSPC for a full disk); spill_errmsg then reads
+ * "TMPDIR: No space left on device" style text, and the partial file is
+ * already removed.  spill_run_end frees the writer whatever it returns;
+ * after a failed spill_run_put, call spill_run_abort.
  * Each writer is independent: different writers may be used concurrently. */
 typedef struct spill_writer spill_writer;
 spill_writer *spill_run_begin(spill *s);

@@ -374,7 +374,7 @@ static int write_by_key(table *t, spill_writer *w, unsigned p0, unsigned p1, key
 			table_entry *e = &t->hot.parts[p].slots[i];
 			if (!e->count || e->clock != CLOCK_DEAD)
 				continue;
-			it[k++] = (keysort_item){ e->count, 0, e->key, e->len, 0 };
+			it[k++] = (keysort_item){ e->count, 0, e->key, e->len };
 		}
 	/* The keys lie all over the pool: fetch ahead. */
 	for (size_t i = 0; i < k; i++) {
