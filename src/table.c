@@ -15,6 +15,16 @@
  * one run sorted by (hash, key), the pool is compacted in place and each
  * partition rebuilt, so the cost per evicted key stays small and the keys
  * that keep being hit stay resident.
+ *
+ * Keys that do not recur (fewer hits than an eighth of the new keys since
+ * the last eviction, such as the bigrams of a large vocabulary) are all
+ * evicted, and the table then appends new keys to a list per group
+ * (range, or partition in hash order) instead of placing them in slots:
+ * sorting a list, adding up the equal keys that are next to each other and
+ * writing it as a run is cheaper than probing, rebuilding and sweeping
+ * slots that would all be evicted anyway, and a listed key costs half the
+ * memory of a slotted one.  When a flushed list shows that keys recur, the
+ * table goes back to its slots.
  */
 #include "table.h"
 
@@ -37,6 +47,12 @@
 #define EVICT_AT    80u
 #define EVICT_TO    40u
 
+/* A group's keys in append mode, in the order they came. */
+typedef struct append_list {
+	keysort_item *v;
+	size_t        n, cap;
+} append_list;
+
 struct table {
 	table_hot        hot;        /* first: the inline table_add reads it */
 	unsigned         part_bits;
@@ -51,7 +67,14 @@ struct table {
 	int              failed;     /* errno of a failed eviction: sticky */
 	unsigned         hand_part;  /* where the clock hand stopped */
 	size_t           hand_slot;
-	size_t           keep_cap;   /* near-unique keys: partitions stay this size (clear_all) */
+	/* Append mode (keys that do not recur): the slots stay empty, and new
+	 * keys go to the list of their group (append_key). */
+	int              append;
+	unsigned         nranges;    /* the spill's key ranges; 0: hash order */
+	unsigned         ngroups;    /* key ranges, or else partitions */
+	append_list     *lists;
+	uint16_t        *group_of;   /* partition -> group */
+	size_t           list_bytes; /* the lists' capacity, in bytes */
 };
 
 static size_t part_bytes(size_t cap)
@@ -94,6 +117,7 @@ table *table_create(const table_config *cfg)
 	 * at once (write_by_key): count that against the budget as the keys
 	 * come, so that the peak stays within it. */
 	unsigned nr = t->spill ? spill_key_ranges(t->spill) : 0;
+	t->nranges = nr;
 	if (nr)
 		t->scratch_key = (sizeof(keysort_item) + nr - 1) / nr;
 	size_t nparts = (size_t)1 << t->part_bits;
@@ -112,7 +136,32 @@ table *table_create(const table_config *cfg)
 			table_destroy(t);
 			return NULL;
 		}
+	if (t->budget && t->spill) {
+		t->ngroups = nr ? nr : (unsigned)nparts;
+		t->lists = mem_calloc(MEM_TABLE, t->ngroups, sizeof *t->lists);
+		t->group_of = mem_alloc(MEM_TABLE, nparts * sizeof *t->group_of);
+		if (!t->lists || !t->group_of) {
+			table_destroy(t);
+			return NULL;
+		}
+		for (unsigned g = 0; g < t->ngroups; g++)
+			for (unsigned p = spill_range_start((unsigned)nparts, t->ngroups, g);
+			     p < spill_range_start((unsigned)nparts, t->ngroups, g + 1); p++)
+				t->group_of[p] = (uint16_t)g;
+	}
 	return t;
+}
+
+/* Give back the lists' memory (append mode over, or the table closing). */
+static void lists_free(table *t)
+{
+	for (unsigned g = 0; g < t->ngroups; g++) {
+		append_list *l = &t->lists[g];
+		if (l->cap)
+			mem_free(MEM_TABLE, l->v, l->cap * sizeof *l->v);
+		*l = (append_list){ 0 };
+	}
+	t->list_bytes = 0;
 }
 
 void table_destroy(table *t)
@@ -124,6 +173,12 @@ void table_destroy(table *t)
 			part_free(t, &t->hot.parts[p]);
 		mem_free(MEM_TABLE, t->hot.parts, ((size_t)1 << t->part_bits) * sizeof *t->hot.parts);
 	}
+	if (t->lists) {
+		lists_free(t);
+		mem_free(MEM_TABLE, t->lists, t->ngroups * sizeof *t->lists);
+	}
+	if (t->group_of)
+		mem_free(MEM_TABLE, t->group_of, ((size_t)1 << t->part_bits) * sizeof *t->group_of);
 	pool_destroy(t->pool);
 	mem_free(MEM_TABLE, t, sizeof *t);
 }
@@ -173,6 +228,7 @@ static int part_rebuild(table *t, table_part *pt, size_t cap)
 }
 
 static int evict(table *t);
+static int append_flush(table *t, int closing);
 
 /* Have keys recurred since the last eviction?  Not when there were fewer
  * hits than an eighth of the new keys (near-unique keys such as the
@@ -182,12 +238,73 @@ static int recurring(const table *t)
 	return t->hot.hits - t->hits_mark >= (t->misses - t->misses_mark) / 8;
 }
 
+/* Bytes held against the budget: slots, keys, lists, and in key order the
+ * eviction's sort scratch for each slotted key. */
+static uint64_t held_bytes(const table *t)
+{
+	uint64_t b = atomic_load_explicit(&t->slot_bytes, memory_order_relaxed) +
+		pool_bytes(t->pool) + t->list_bytes;
+	return t->append ? b : b + table_size(t) * t->scratch_key;
+}
+
+static int over_budget(const table *t, uint64_t more)
+{
+	return held_bytes(t) + more > t->budget / 100 * EVICT_AT;
+}
+
+/* Make room in list l for one more key: grow it by half, or, when that
+ * would pass the budget, flush all lists (which may end append mode).
+ * Returns 0 or -1 (errno set). */
+static int list_room(table *t, append_list *l)
+{
+	if (l->n < l->cap)
+		return 0;
+	size_t cap = l->cap ? l->cap + l->cap / 2 : 64;
+	size_t more = (cap - l->cap) * sizeof *l->v;
+	if (l->cap && over_budget(t, more)) {
+		if (append_flush(t, 0))
+			return -1;
+		if (!t->append || l->n < l->cap)
+			return 0;
+	}
+	keysort_item *v = mem_realloc(MEM_TABLE, l->v, l->cap * sizeof *l->v, cap * sizeof *l->v);
+	if (!v) {
+		errno = ENOMEM;
+		return -1;
+	}
+	l->v = v;
+	l->cap = cap;
+	t->list_bytes += more;
+	return 0;
+}
+
 int table_add_new(table *t, table_part *pt, table_entry *e, const char *key, size_t len,
 	uint64_t hash, uint64_t n)
 {
 	if (t->failed) {
 		errno = t->failed;
 		return -1;
+	}
+	if (t->append) {
+		/* The slots stay empty, e with them (a flush does not touch
+		 * them): when making room ends append mode, e takes the key. */
+		append_list *l = &t->lists[t->group_of[hash >> t->hot.shift]];
+		if (list_room(t, l))
+			return -1;
+		if (t->append) {
+			const char *k = pool_intern(t->pool, key, len);
+			if (!k) {
+				errno = ENOMEM;
+				return -1;
+			}
+			/* In hash order the item's prefix is the hash (the
+			 * order of the run); in key order, the key's prefix. */
+			uint64_t prefix = t->nranges ? keysort_prefix(k, len) : hash;
+			l->v[l->n++] = (keysort_item){ n, prefix, k, (uint32_t)len };
+			t->misses++;
+			atomic_store_explicit(&t->size, table_size(t) + 1, memory_order_relaxed);
+			return over_budget(t, 0) ? append_flush(t, 0) : 0;
+		}
 	}
 	/* The key is copied before the slot is written, so a fault while reading
 	 * it (a mapped input that shrank) leaves the table consistent. */
@@ -204,22 +321,11 @@ int table_add_new(table *t, table_part *pt, table_entry *e, const char *key, siz
 	pt->count++;
 	t->misses++;
 	atomic_store_explicit(&t->size, table_size(t) + 1, memory_order_relaxed);
-	if (pt->count * 2 > pt->mask + 1) {
-		/* While keys hardly recur, a full partition is the signal to
-		 * evict them all: the table keeps its size from cycle to cycle
-		 * instead of growing anew (clear_all). */
-		if (t->keep_cap && pt->mask + 1 >= t->keep_cap) {
-			if (!recurring(t))
-				return evict(t);
-			t->keep_cap = 0;
-		}
-		if (part_rebuild(t, pt, (pt->mask + 1) * 2)) {
-			errno = ENOMEM;
-			return -1;
-		}
+	if (pt->count * 2 > pt->mask + 1 && part_rebuild(t, pt, (pt->mask + 1) * 2)) {
+		errno = ENOMEM;
+		return -1;
 	}
-	if (t->budget && t->spill && atomic_load_explicit(&t->slot_bytes, memory_order_relaxed) +
-			pool_bytes(t->pool) + table_size(t) * t->scratch_key > t->budget / 100 * EVICT_AT)
+	if (t->budget && t->spill && over_budget(t, 0))
 		return evict(t);
 	return 0;
 }
@@ -236,78 +342,86 @@ int table_entry_cmp(const void *a, const void *b)
 	return (x->len > y->len) - (x->len < y->len);
 }
 
-static uint64_t entry_hash(const void *e)
+static uint64_t item_prefix(const void *v)
 {
-	return ((const table_entry *)e)->hash;
+	return ((const keysort_item *)v)->prefix;
 }
 
-/* Sort entries by (hash, key): radix on the hash (radix.h), then the rare
- * runs of equal hashes by key.  Falls back on qsort when the scratch array
- * cannot be had. */
-static void sort_entries(table_entry *v, size_t n)
+/* (hash, key bytes) order of items whose prefix is their hash. */
+static int item_hash_cmp(const void *a, const void *b)
 {
-	radix_sort64_or_qsort(v, n, sizeof *v, entry_hash, table_entry_cmp, MEM_TABLE);
+	const keysort_item *x = a, *y = b;
+	if (x->prefix != y->prefix)
+		return x->prefix < y->prefix ? -1 : 1;
+	return keysort_bytes_cmp(x->key, x->len, y->key, y->len);
+}
+
+/* Sort items whose prefix is their hash by (hash, key): radix on the hash
+ * (radix.h), then the rare runs of equal hashes by key.  Falls back on
+ * qsort when the scratch array cannot be had. */
+static void sort_by_hash(keysort_item *v, size_t n)
+{
+	radix_sort64_or_qsort(v, n, sizeof *v, item_prefix, item_hash_cmp, MEM_TABLE);
 	for (size_t i = 1; i < n; i++)
-		if (v[i].hash == v[i - 1].hash) {
+		if (v[i].prefix == v[i - 1].prefix) {
 			size_t j = i - 1;
-			while (j > 0 && v[j - 1].hash == v[i].hash)
+			while (j > 0 && v[j - 1].prefix == v[i].prefix)
 				j--;
 			size_t k = i;
-			while (k + 1 < n && v[k + 1].hash == v[i].hash)
+			while (k + 1 < n && v[k + 1].prefix == v[i].prefix)
 				k++;
-			qsort(v + j, k - j + 1, sizeof *v, table_entry_cmp);
+			qsort(v + j, k - j + 1, sizeof *v, item_hash_cmp);
 			i = k;
 		}
 }
 
-/* Append entries (sorted here) to a run.  Returns 0 or -1. */
-static int write_entries(spill_writer *w, table_entry *v, size_t n)
+/* Append sorted items to a run, adding up the equal keys next to each
+ * other (a list in append mode may hold a key more than once).  In key
+ * order each record carries range_hash; in hash order the item's prefix is
+ * its hash.  Adds the records written to *written.  Returns 0 or -1. */
+static int write_items(spill_writer *w, const keysort_item *v, size_t n, int key_order,
+	uint64_t range_hash, uint64_t *written)
 {
-	sort_entries(v, n);
-	for (size_t i = 0; i < n; i++) {
-		/* Sorted by hash, the keys lie all over the pool: fetch ahead. */
-		if (i + PREFETCH_AHEAD < n)
-			__builtin_prefetch(v[i + PREFETCH_AHEAD].key);
-		spill_rec r = { v[i].hash, v[i].count, v[i].key, v[i].len };
+	size_t out = 0;
+	for (size_t i = 0; i < n;) {
+		/* The keys lie all over the pool: fetch ahead. */
+		if (i + PREFETCH_FAR < n)
+			__builtin_prefetch(v[i + PREFETCH_FAR].key);
+		uint64_t count = v[i].count;
+		size_t j = i + 1;
+		while (j < n && v[j].prefix == v[i].prefix && v[j].len == v[i].len &&
+				memcmp(v[j].key, v[i].key, v[i].len) == 0)
+			count += v[j++].count;
+		spill_rec r = { key_order ? range_hash : v[i].prefix, count, v[i].key, v[i].len };
 		if (spill_run_put(w, &r))
 			return -1;
+		out++;
+		i = j;
 	}
+	*written += out;
 	return 0;
 }
 
-/* Every key was evicted: empty the partitions for the keys to come.  They
- * would grow back to about the size they had (the same budget fills them
- * again), so all keep the smallest partition's size (keep_cap): the larger
- * ones are rebuilt at that size, the others cleared in place, and until
- * keys recur, a partition that fills up evicts instead of growing (see
- * table_add_new).  Rebuilding them all at PART_MIN made each cycle of
- * near-unique keys map, fault in and zero its table anew.  The final spill
- * (closing) does shrink them to PART_MIN: the merge that follows counts on
- * the tables' memory. */
-static int clear_all(table *t, int closing)
+/* Shrink every partition to PART_MIN, empty (every key was evicted). */
+static int clear_all(table *t)
 {
-	size_t nparts = table_partitions(t), keep = closing ? PART_MIN : SIZE_MAX;
-	for (size_t p = 0; p < nparts; p++)
-		if (t->hot.parts[p].mask + 1 < keep)
-			keep = t->hot.parts[p].mask + 1;
+	size_t nparts = table_partitions(t);
 	for (size_t p = 0; p < nparts; p++) {
 		table_part *pt = &t->hot.parts[p];
-		if (pt->mask + 1 == keep) {
-			memset(pt->slots, 0, part_bytes(keep));
+		if (pt->mask + 1 == PART_MIN) {
+			memset(pt->slots, 0, part_bytes(PART_MIN));
 			pt->count = 0;
-		} else if (part_rebuild(t, pt, keep)) {
+		} else if (part_rebuild(t, pt, PART_MIN)) {
 			return -1;
 		}
 	}
-	t->keep_cap = closing ? 0 : keep;
 	atomic_store_explicit(&t->size, 0, memory_order_relaxed);
 	return 0;
 }
 
 /* Drop dead entries: compact the pool around the survivors, then rebuild
- * each partition at a size that fits what is left (closing: the final
- * spill, see clear_all). */
-static int sweep_dead(table *t, int closing)
+ * each partition at a size that fits what is left. */
+static int sweep_dead(table *t)
 {
 	size_t nparts = table_partitions(t), live = 0;
 	for (size_t p = 0; p < nparts; p++)
@@ -317,7 +431,7 @@ static int sweep_dead(table *t, int closing)
 		}
 	if (live == 0) {
 		pool_compact(t->pool, NULL, 0);
-		return clear_all(t, closing);
+		return clear_all(t);
 	}
 	pool_ref *refs = mem_alloc(MEM_TABLE, live * sizeof *refs);
 	if (!refs)
@@ -347,17 +461,19 @@ static int sweep_dead(table *t, int closing)
 }
 
 /* Append the victims of partitions [p0, p1) to a run in hash order, a
- * partition at a time (v holds one partition's).  Returns 0 or -1. */
-static int write_by_hash(table *t, spill_writer *w, unsigned p0, unsigned p1, table_entry *v)
+ * partition at a time (it holds one partition's).  Returns 0 or -1. */
+static int write_by_hash(table *t, spill_writer *w, unsigned p0, unsigned p1, keysort_item *it)
 {
+	uint64_t written = 0;
 	for (unsigned p = p0; p < p1; p++) {
 		size_t k = 0;
 		for (size_t i = 0; i <= t->hot.parts[p].mask; i++) {
 			table_entry *e = &t->hot.parts[p].slots[i];
 			if (e->count && e->clock == CLOCK_DEAD)
-				v[k++] = *e;
+				it[k++] = (keysort_item){ e->count, e->hash, e->key, e->len };
 		}
-		if (write_entries(w, v, k))
+		sort_by_hash(it, k);
+		if (write_items(w, it, k, 0, 0, &written))
 			return -1;
 	}
 	return 0;
@@ -383,15 +499,8 @@ static int write_by_key(table *t, spill_writer *w, unsigned p0, unsigned p1, key
 		it[i].prefix = keysort_prefix(it[i].key, it[i].len);
 	}
 	keysort_by_key(it, k);
-	uint64_t range_hash = (uint64_t)p0 << t->hot.shift;
-	for (size_t i = 0; i < k; i++) {
-		if (i + PREFETCH_FAR < k)
-			__builtin_prefetch(it[i + PREFETCH_FAR].key);
-		spill_rec r = { range_hash, it[i].count, it[i].key, it[i].len };
-		if (spill_run_put(w, &r))
-			return -1;
-	}
-	return 0;
+	uint64_t written = 0;
+	return write_items(w, it, k, 1, (uint64_t)p0 << t->hot.shift, &written);
 }
 
 /* Write the dead entries (the victims) as one run.  Partitions are ranges
@@ -403,7 +512,7 @@ static int spill_dead(table *t, size_t nv)
 {
 	if (nv == 0)
 		return 0;
-	unsigned nparts = table_partitions(t), nr = spill_key_ranges(t->spill);
+	unsigned nparts = table_partitions(t), nr = t->nranges;
 	unsigned ngroups = nr ? nr : nparts;
 	size_t most = 0;
 	for (unsigned g = 0; g < ngroups; g++) {
@@ -415,23 +524,21 @@ static int spill_dead(table *t, size_t nv)
 	}
 	if (most > nv)
 		most = nv;
-	size_t elem = nr ? sizeof(keysort_item) : sizeof(table_entry);
-	char *v = mem_alloc(MEM_TABLE, most * elem);
+	keysort_item *v = mem_alloc(MEM_TABLE, most * sizeof *v);
 	if (!v)
 		return -1;
 	spill_writer *w = spill_run_begin(t->spill);
 	if (!w) {
-		mem_free(MEM_TABLE, v, most * elem);
+		mem_free(MEM_TABLE, v, most * sizeof *v);
 		return -1;
 	}
 	int rc = 0;
 	for (unsigned g = 0; g < ngroups && !rc; g++) {
 		unsigned p0 = spill_range_start(nparts, ngroups, g);
 		unsigned p1 = spill_range_start(nparts, ngroups, g + 1);
-		rc = nr ? write_by_key(t, w, p0, p1, (keysort_item *)v)
-			: write_by_hash(t, w, p0, p1, (table_entry *)v);
+		rc = nr ? write_by_key(t, w, p0, p1, v) : write_by_hash(t, w, p0, p1, v);
 	}
-	mem_free(MEM_TABLE, v, most * elem);
+	mem_free(MEM_TABLE, v, most * sizeof *v);
 	if (rc) {
 		spill_run_abort(w);
 		return -1;
@@ -439,16 +546,68 @@ static int spill_dead(table *t, size_t nv)
 	return spill_run_end(w);
 }
 
+/* Write the lists as one run, each group's sorted (by key in key order,
+ * else by hash and key) with its equal keys added up, and empty them.  The
+ * repeats found count as hits: when they are an eighth or more of the
+ * distinct keys (recurring), append mode ends, as it does when closing
+ * (the final spill, which is not an eviction).  A run that cannot be
+ * written leaves the lists whole and fails the table from then on.
+ * Returns 0 or -1 (errno set). */
+static int append_flush(table *t, int closing)
+{
+	uint64_t held = table_size(t), written = 0;
+	if (held) {
+		unsigned nparts = table_partitions(t);
+		spill_writer *w = spill_run_begin(t->spill);
+		int rc = w ? 0 : -1;
+		for (unsigned g = 0; g < t->ngroups && !rc; g++) {
+			append_list *l = &t->lists[g];
+			if (t->nranges) {
+				keysort_by_key(l->v, l->n);
+				uint64_t range_hash = (uint64_t)spill_range_start(nparts, t->ngroups, g) <<
+					t->hot.shift;
+				rc = write_items(w, l->v, l->n, 1, range_hash, &written);
+			} else {
+				sort_by_hash(l->v, l->n);
+				rc = write_items(w, l->v, l->n, 0, 0, &written);
+			}
+		}
+		if (w && rc)
+			spill_run_abort(w);
+		else if (w)
+			rc = spill_run_end(w);
+		if (rc) {
+			t->failed = errno ? errno : EIO;
+			errno = t->failed;
+			return -1;
+		}
+	}
+	t->hot.hits += held - written;
+	t->misses -= held - written;
+	if (!closing)
+		t->evictions += written;
+	for (unsigned g = 0; g < t->ngroups; g++)
+		t->lists[g].n = 0;
+	pool_compact(t->pool, NULL, 0);
+	atomic_store_explicit(&t->size, 0, memory_order_relaxed);
+	if (closing || recurring(t)) {
+		lists_free(t);
+		t->append = 0;
+	}
+	t->hits_mark = t->hot.hits;
+	t->misses_mark = t->misses;
+	return 0;
+}
+
 static int evict_failed(table *t);
 
-/* Write the nv victims marked and drop them (closing: the final spill).
- * Returns 0 or -1 (errno). */
-static int evict_marked(table *t, size_t nv, int closing)
+/* Write the nv victims marked and drop them.  Returns 0 or -1 (errno). */
+static int evict_marked(table *t, size_t nv)
 {
 	if (spill_dead(t, nv))
 		return evict_failed(t);
 	t->evictions += nv;
-	if (sweep_dead(t, closing)) {
+	if (sweep_dead(t)) {
 		t->failed = ENOMEM;   /* the victims are in the run: no going back */
 		errno = ENOMEM;
 		return -1;
@@ -490,16 +649,20 @@ static int evict_failed(table *t)
 /* Evict least recently used keys until the table holds at most EVICT_TO of
  * its budget.  The victims are marked in place, then copied out a
  * partition at a time.  When keys have hardly recurred since the last
- * eviction (recurring), all are evicted: no pool compaction, no survivors
- * to move.  Returns 0 or -1 (errno set). */
+ * eviction (recurring), all are evicted (no pool compaction, no survivors
+ * to move) and the table goes on in append mode.  Returns 0 or -1 (errno
+ * set). */
 static int evict(table *t)
 {
 	int all = !recurring(t);
 	t->hits_mark = t->hot.hits;
 	t->misses_mark = t->misses;
-	if (all)
-		return evict_marked(t, mark_all(t), 0);
-	t->keep_cap = 0;
+	if (all) {
+		if (evict_marked(t, mark_all(t)))
+			return -1;
+		t->append = 1;
+		return 0;
+	}
 	uint64_t used = atomic_load_explicit(&t->slot_bytes, memory_order_relaxed) + pool_bytes(t->pool);
 	uint64_t goal = t->budget / 100 * EVICT_TO;
 	uint64_t need = used > goal ? used - goal : 0;
@@ -531,13 +694,15 @@ static int evict(table *t)
 			}
 		}
 	}
-	return evict_marked(t, nv, 0);
+	return evict_marked(t, nv);
 }
 
 int table_spill_all(table *t)
 {
+	if (t->append)
+		return append_flush(t, 1);
 	uint64_t evictions = t->evictions;
-	int rc = evict_marked(t, mark_all(t), 1);
+	int rc = evict_marked(t, mark_all(t));
 	t->evictions = evictions;   /* the final spill is not an eviction */
 	return rc;
 }

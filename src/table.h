@@ -6,7 +6,9 @@
  * is no lock on the hot path.  At the end the engine merges the tables
  * partition by partition, in parallel (two-level aggregation).  When a
  * budget is set and reached, the least recently used keys are evicted with
- * their partial counts into a run file (spill.h), so counts stay exact.
+ * their partial counts into a run file (spill.h), so counts stay exact;
+ * while keys do not recur, new keys are listed instead and each full list
+ * becomes a run (append mode, table.c), with the slots left empty.
  */
 #ifndef TALLY_TABLE_H
 #define TALLY_TABLE_H

@@ -245,16 +245,74 @@ static uint64_t next_id(uint64_t *x, int zipf, uint64_t range)
 	return zipf ? (*x % 1000 < 900 ? *x % 50 : *x % range) : *x % range;
 }
 
-/* A table under a tight budget evicts into runs; resident keys plus runs,
- * merged, give exactly the unbounded counts, and memory stays bounded. */
-static void evict_and_compare(int zipf, uint64_t *evictions)
+static int entry_key_cmp(const void *a, const void *b)
+{
+	const table_entry *x = a, *y = b;
+	return keysort_bytes_cmp(x->key, x->len, y->key, y->len);
+}
+
+/* The runs of sp, merged, hold exactly the counts of ref (16 partitions):
+ * in hash order (nr 0) one merge in (hash, key) order; in key order (nr
+ * ranges) the merge of each range in key order, each key in its range.
+ * Returns the keys read. */
+static uint64_t check_runs(spill *sp, const table *ref, unsigned nr)
+{
+	uint64_t keys = 0, total = 0;
+	spill_ranges *g = nr ? spill_ranges_open(sp, nr) : NULL;
+	ck_assert(!nr || g);
+	for (unsigned j = 0; j < (nr ? nr : 1); j++) {
+		unsigned p0 = nr ? spill_range_start(16, nr, j) : 0;
+		unsigned p1 = nr ? spill_range_start(16, nr, j + 1) : 16;
+		collected c = { 0 };
+		for (unsigned p = p0; p < p1; p++)
+			table_each(ref, p, collect_fn, &c);
+		qsort(c.v, c.n, sizeof *c.v, nr ? entry_key_cmp : table_entry_cmp);
+		spill_merge *mg = nr ? spill_ranges_merge(g, p0, p1) : spill_merge_open(sp);
+		ck_assert_ptr_nonnull(mg);
+		spill_rec r;
+		size_t i = 0;
+		while (spill_merge_next(mg, &r) == 1) {
+			ck_assert_uint_lt(i, c.n);
+			const table_entry *want = &c.v[i++];
+			if (!nr)
+				ck_assert_uint_eq(r.hash, want->hash);
+			ck_assert_uint_eq(r.len, want->len);
+			ck_assert_int_eq(memcmp(r.key, want->key, r.len), 0);
+			ck_assert_uint_eq(r.count, want->count);
+			ck_assert_uint_ge(r.hash >> 60, p0);
+			ck_assert_uint_lt(r.hash >> 60, p1);
+			total += r.count;
+		}
+		ck_assert_uint_eq(i, c.n);
+		keys += i;
+		spill_merge_close(mg);
+		free(c.v);
+	}
+	if (g)
+		spill_ranges_close(g);
+	ck_assert_uint_eq(keys, table_size(ref));
+	return total;
+}
+
+static spill *new_spill(unsigned nr)
 {
 	char err[256];
 	spill *sp = spill_create(NULL, err, sizeof err);
 	ck_assert_msg(sp != NULL, "%s", err);
+	spill_set_partitions(sp, 4);
+	if (nr)
+		spill_set_key_order(sp, nr);
+	return sp;
+}
+
+/* A table under a tight budget evicts into runs; resident keys plus runs,
+ * merged, give exactly the unbounded counts, and memory stays bounded. */
+static void evict_and_compare(int zipf, uint64_t *evictions)
+{
+	spill *sp = new_spill(0);
 	const uint64_t budget = 256 * 1024;
 	table *t = new_table(4, budget, sp), *ref = new_table(4, 0, NULL);
-	uint64_t x = 88172645463325252ull, peak = 0;
+	uint64_t x = 88172645463325252ull;
 	char k[32];
 	for (int i = 0; i < 300000; i++) {
 		uint64_t id = next_id(&x, zipf, 200000);
@@ -262,41 +320,15 @@ static void evict_and_compare(int zipf, uint64_t *evictions)
 		uint64_t h = table_hash(k, (size_t)n);
 		ck_assert_int_eq(table_add(t, k, (size_t)n, h, 1), 0);
 		ck_assert_int_eq(table_add(ref, k, (size_t)n, h, 1), 0);
-		uint64_t used = mem_current(MEM_TABLE) + mem_current(MEM_POOL);
-		if (used > peak)
-			peak = used;
 	}
 	uint64_t h, m;
 	table_counters(t, &h, &m, evictions);
 	ck_assert_uint_gt(*evictions, 0);
 	ck_assert_int_eq(table_spill_all(t), 0);
-	/* The reference in (hash, key) order, the order of the merge. */
-	collected c = { 0 };
-	for (unsigned p = 0; p < table_partitions(ref); p++)
-		table_each(ref, p, collect_fn, &c);
-	qsort(c.v, c.n, sizeof *c.v, table_entry_cmp);
-	spill_merge *mg = spill_merge_open(sp);
-	ck_assert_ptr_nonnull(mg);
-	spill_rec r;
-	uint64_t keys = 0, total = 0;
-	while (spill_merge_next(mg, &r) == 1) {
-		ck_assert_uint_lt(keys, c.n);
-		const table_entry *want = &c.v[keys];
-		ck_assert_uint_eq(r.hash, want->hash);
-		ck_assert_uint_eq(r.len, want->len);
-		ck_assert_int_eq(memcmp(r.key, want->key, r.len), 0);
-		ck_assert_uint_eq(r.count, want->count);
-		keys++;
-		total += r.count;
-	}
-	spill_merge_close(mg);
-	free(c.v);
-	ck_assert_uint_eq(keys, table_size(ref));
-	ck_assert_uint_eq(total, 300000);
+	ck_assert_uint_eq(check_runs(sp, ref, 0), 300000);
 	table_destroy(t);
 	table_destroy(ref);
 	spill_destroy(sp);
-	(void)peak;
 }
 
 START_TEST(eviction_is_exact)
@@ -306,12 +338,6 @@ START_TEST(eviction_is_exact)
 }
 END_TEST
 
-static int entry_key_cmp(const void *a, const void *b)
-{
-	const table_entry *x = a, *y = b;
-	return keysort_bytes_cmp(x->key, x->len, y->key, y->len);
-}
-
 /* In the spill's key order (--sort=key), evictions write each range of
  * partitions sorted by key bytes: the merge of each range gives its keys in
  * key order, each in its range, with the unbounded counts. */
@@ -319,11 +345,7 @@ START_TEST(eviction_in_key_order)
 {
 	for (unsigned nr = 1; nr <= 3; nr++)
 		for (int zipf = 0; zipf < 2; zipf++) {
-			char err[256];
-			spill *sp = spill_create(NULL, err, sizeof err);
-			ck_assert_msg(sp != NULL, "%s", err);
-			spill_set_partitions(sp, 4);
-			spill_set_key_order(sp, nr);
+			spill *sp = new_spill(nr);
 			table *t = new_table(4, 256 * 1024, sp), *ref = new_table(4, 0, NULL);
 			uint64_t x = 88172645463325252ull + nr;
 			char k[32];
@@ -338,39 +360,56 @@ START_TEST(eviction_in_key_order)
 			table_counters(t, &hits, &misses, &ev);
 			ck_assert_uint_gt(ev, 0);
 			ck_assert_int_eq(table_spill_all(t), 0);
-			spill_ranges *g = spill_ranges_open(sp, nr);
-			ck_assert_ptr_nonnull(g);
-			uint64_t keys = 0;
-			for (unsigned j = 0; j < nr; j++) {
-				unsigned p0 = spill_range_start(16, nr, j), p1 = spill_range_start(16, nr, j + 1);
-				collected c = { 0 };
-				for (unsigned p = p0; p < p1; p++)
-					table_each(ref, p, collect_fn, &c);
-				qsort(c.v, c.n, sizeof *c.v, entry_key_cmp);
-				spill_merge *mg = spill_ranges_merge(g, p0, p1);
-				ck_assert_ptr_nonnull(mg);
-				spill_rec r;
-				size_t i = 0;
-				while (spill_merge_next(mg, &r) == 1) {
-					ck_assert_uint_lt(i, c.n);
-					const table_entry *want = &c.v[i++];
-					ck_assert_uint_eq(r.len, want->len);
-					ck_assert_int_eq(memcmp(r.key, want->key, r.len), 0);
-					ck_assert_uint_eq(r.count, want->count);
-					ck_assert_uint_ge(r.hash >> 60, p0);
-					ck_assert_uint_lt(r.hash >> 60, p1);
-				}
-				ck_assert_uint_eq(i, c.n);
-				keys += i;
-				spill_merge_close(mg);
-				free(c.v);
-			}
-			ck_assert_uint_eq(keys, table_size(ref));
-			spill_ranges_close(g);
+			ck_assert_uint_eq(check_runs(sp, ref, nr), 200000);
 			table_destroy(t);
 			table_destroy(ref);
 			spill_destroy(sp);
 		}
+}
+END_TEST
+
+/* Keys that do not recur send the table into append mode: it lists new
+ * keys instead of slotting them, and each flush sorts the lists, adds up
+ * the repeats (which count as hits) and writes a run.  When keys recur
+ * again, it goes back to its slots and keeps the hot keys resident.  In
+ * hash order and in key order, the runs give the exact counts. */
+START_TEST(append_mode_and_back)
+{
+	for (unsigned nr = 0; nr <= 2; nr++) {
+		spill *sp = new_spill(nr);
+		table *t = new_table(4, 256 * 1024, sp), *ref = new_table(4, 0, NULL);
+		char k[48];
+		uint64_t hits, misses, ev, ev_unique = 0, hits_unique = 0;
+		for (int i = 0; i < 240000; i++) {
+			/* First near-unique keys, one in 20 a repeat of a recent
+			 * one (below the eighth that would end append mode); then
+			 * 300 keys over and over. */
+			int id = i < 120000 ? (i % 20 ? i : i - 7) : i % 300;
+			int n = snprintf(k, sizeof k, "key-%d-%s", id, id % 3 ? "x" : "a longer tail");
+			uint64_t h = table_hash(k, (size_t)n);
+			ck_assert_int_eq(table_add(t, k, (size_t)n, h, 1), 0);
+			ck_assert_int_eq(table_add(ref, k, (size_t)n, h, 1), 0);
+			if (i == 119999) {
+				table_counters(t, &hits_unique, &misses, &ev_unique);
+				ck_assert_uint_gt(ev_unique, 50000);
+				ck_assert_uint_gt(hits_unique, 0);   /* repeats added up in a list */
+			}
+		}
+		table_counters(t, &hits, &misses, &ev);
+		ck_assert_uint_eq(hits + misses, 240000);
+		/* Back in its slots, the table keeps the 300 keys: the second
+		 * half evicted little (the flush that ended append mode and
+		 * none after it; staying in append mode, 12k) and hit nearly
+		 * every time. */
+		ck_assert_uint_lt(ev - ev_unique, 3000);
+		ck_assert_uint_gt(hits - hits_unique, 120000 * 9 / 10);
+		ck_assert_uint_gt(table_size(t), 0);
+		ck_assert_int_eq(table_spill_all(t), 0);
+		ck_assert_uint_eq(check_runs(sp, ref, nr), 240000);
+		table_destroy(t);
+		table_destroy(ref);
+		spill_destroy(sp);
+	}
 }
 END_TEST
 
@@ -418,10 +457,9 @@ START_TEST(eviction_without_reuse_takes_all)
 }
 END_TEST
 
-/* Keys that do not recur: after the first eviction the partitions keep the
- * smallest one's size and evict instead of growing, so the table's memory
- * stays below its first peak (growing back, it would reach it again); the
- * final spill gives that memory back. */
+/* Keys that do not recur: after the first eviction the table lists new
+ * keys (append mode) instead of growing its slots back, so its memory
+ * stays below its first peak; the final spill gives that memory back. */
 START_TEST(unique_keys_keep_table_size)
 {
 	char err[256];
@@ -500,6 +538,7 @@ static Suite *table_suite(void)
 	tcase_add_test(tc, short_keys_readable);
 	tcase_add_test(tc, eviction_is_exact);
 	tcase_add_test(tc, eviction_in_key_order);
+	tcase_add_test(tc, append_mode_and_back);
 	tcase_add_test(tc, eviction_keeps_hot_keys);
 	tcase_add_test(tc, eviction_without_reuse_takes_all);
 	tcase_add_test(tc, unique_keys_keep_table_size);
