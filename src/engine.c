@@ -40,6 +40,10 @@
 #define DEFAULT_CHUNK     (1u << 20)
 #define DEFAULT_MAX_KEY   (1u << 20)
 #define MIN_TABLE_BUDGET  (32u * 1024)
+/* n-gram edges that may wait to be stitched, per worker: some 16 MB of
+ * input each at the default chunk size, half a second of counting bigrams
+ * for the other workers while one is in an eviction. */
+#define PENDING_PER_WORKER 16u
 
 /* One input being read; freed once its last chunk is released. */
 typedef struct eng_input {
@@ -93,8 +97,12 @@ struct tally_engine {
 	int             stop;
 	int             fatal_errno;    /* set by a worker */
 
-	/* n-gram stitching in input order */
-	tok_edge      **pending;        /* by seq % qcap */
+	/* n-gram stitching in input order: a ring of pcap edges, longer than
+	 * the queue, so that while one worker spends a while in a table's
+	 * eviction the others go on past its chunk (their edges wait here;
+	 * an edge is a few words) */
+	unsigned        pcap;
+	tok_edge      **pending;        /* by seq % pcap */
 	uint64_t       *pending_in;     /* input id of each pending edge */
 	unsigned char  *pending_set;
 	uint64_t        next_seq, stitch_seq;
@@ -338,10 +346,11 @@ tally_engine *tally_create(const tally_config *cfg, char *err, size_t errlen, in
 
 	e->qcap = 2 * e->nworkers + 2;
 	e->queue = mem_calloc(MEM_OTHER, e->qcap, sizeof *e->queue);
-	e->pending = mem_calloc(MEM_OTHER, e->qcap, sizeof *e->pending);
-	e->pending_in = mem_calloc(MEM_OTHER, e->qcap, sizeof *e->pending_in);
+	e->pcap = PENDING_PER_WORKER * e->nworkers + 2;
+	e->pending = mem_calloc(MEM_OTHER, e->pcap, sizeof *e->pending);
+	e->pending_in = mem_calloc(MEM_OTHER, e->pcap, sizeof *e->pending_in);
 	e->next_input = 1;
-	e->pending_set = mem_calloc(MEM_OTHER, e->qcap, 1);
+	e->pending_set = mem_calloc(MEM_OTHER, e->pcap, 1);
 	if (!e->queue || !e->pending || !e->pending_in || !e->pending_set)
 		goto oom;
 	e->iopts = (input_opts){
@@ -404,8 +413,8 @@ static void eng_input_fail(tally_engine *e, eng_input *in, const char *msg)
 /* Stitch the edges that are next in input order.  Caller holds no lock. */
 static int stitch_ready(tally_engine *e)
 {
-	while (e->stitch_seq < e->next_seq && e->pending_set[e->stitch_seq % e->qcap]) {
-		unsigned k = e->stitch_seq % e->qcap;
+	while (e->stitch_seq < e->next_seq && e->pending_set[e->stitch_seq % e->pcap]) {
+		unsigned k = e->stitch_seq % e->pcap;
 		if (e->pending_in[k] != e->stitch_input) {
 			tok_stitch_reset(e->stitcher);
 			e->stitch_input = e->pending_in[k];
@@ -448,7 +457,7 @@ static int reap(tally_engine *e, int wait)
 			eng_input_fail(e, in, msg);
 		}
 		if (e->stitcher) {
-			unsigned k = job->seq % e->qcap;
+			unsigned k = job->seq % e->pcap;
 			e->pending[k] = job->edge;
 			e->pending_in[k] = in->id;
 			e->pending_set[k] = 1;
@@ -473,7 +482,7 @@ static int busy(const tally_engine *e)
 {
 	if (e->inflight >= e->qcap)
 		return 1;
-	return e->stitcher && e->next_seq - e->stitch_seq >= e->qcap;
+	return e->stitcher && e->next_seq - e->stitch_seq >= e->pcap;
 }
 
 static int submit(tally_engine *e, eng_input *in, const input_chunk *c)
@@ -633,8 +642,25 @@ typedef struct merge_ctx {
 	table          **tables;
 	unsigned         ntables;
 	_Atomic unsigned next;
-	_Atomic int      failed;
+	_Atomic int      failed;     /* merge: 1; spill: the first errno */
 } merge_ctx;
+
+/* Write out what each table still holds as runs, a table at a time per
+ * thread (each may sort a list or a table's worth of keys). */
+static void *spill_main(void *p)
+{
+	merge_ctx *m = p;
+	for (;;) {
+		unsigned i = atomic_fetch_add(&m->next, 1);
+		if (i >= m->ntables)
+			break;
+		if (table_spill_all(m->tables[i])) {
+			int none = 0;
+			atomic_compare_exchange_strong(&m->failed, &none, errno ? errno : EIO);
+		}
+	}
+	return NULL;
+}
 
 static void *merge_main(void *p)
 {
@@ -773,15 +799,10 @@ static void *range_main(void *p)
 }
 
 /* Some keys were evicted, and the runs hold each range in key order
- * (--sort=key, no --top): write out the rest, then read the merge of each
- * range ahead, each in a thread, straight into the output. */
-static int finish_streamed(tally_engine *e, table **tables, unsigned ntables)
+ * (--sort=key, no --top): the tables are written out; read the merge of
+ * each range ahead, each in a thread, straight into the output. */
+static int finish_streamed(tally_engine *e, table **tables)
 {
-	for (unsigned i = 0; i < ntables; i++)
-		if (table_spill_all(tables[i])) {
-			set_spill_err(e, errno);
-			return -1;
-		}
 	e->ranges = spill_ranges_open(e->spill, e->nord);
 	if (!e->ranges) {
 		set_spill_err(e, errno);
@@ -799,15 +820,10 @@ static int finish_streamed(tally_engine *e, table **tables, unsigned ntables)
 	return 0;
 }
 
-/* Some keys were evicted: write out the rest, then merge the runs by key,
- * each thread a range of partitions into its own order. */
-static int finish_from_runs(tally_engine *e, table **tables, unsigned ntables)
+/* Some keys were evicted, and the tables are written out: merge the runs
+ * by key, each thread a range of partitions into its own order. */
+static int finish_from_runs(tally_engine *e, table **tables)
 {
-	for (unsigned i = 0; i < ntables; i++)
-		if (table_spill_all(tables[i])) {
-			set_spill_err(e, errno);
-			return -1;
-		}
 	spill_ranges *g = spill_ranges_open(e->spill, e->nord);
 	if (!g) {
 		set_spill_err(e, errno);
@@ -1005,6 +1021,19 @@ int tally_finish(tally_engine *e)
 		tables[i] = e->workers[i].table;
 	if (e->stitch_table)
 		tables[e->nworkers] = e->stitch_table;
+	/* After a spill, all keys come from the runs: write out the rest (the
+	 * merge's time starts here), then read the tables' counters, which
+	 * that last spill may still change. */
+	double t0 = stats_now();
+	int spilled = spill_runs(e->spill) > 0;
+	if (spilled) {
+		merge_ctx sc = { .tables = tables, .ntables = ntables };
+		run_parallel(e->nworkers, spill_main, &sc, 0);
+		if (atomic_load(&sc.failed)) {
+			set_spill_err(e, atomic_load(&sc.failed));
+			return -2;
+		}
+	}
 	for (unsigned i = 0; i < ntables; i++) {
 		uint64_t h, m, ev;
 		table_counters(tables[i], &h, &m, &ev);
@@ -1017,7 +1046,6 @@ int tally_finish(tally_engine *e)
 	 * out and freed, and the merge's readers take at most a quarter; without
 	 * one the tables stay while order copies the keys, so it gets what they
 	 * leave (and sorts externally past that). */
-	int spilled = spill_runs(e->spill) > 0;
 	e->streamed = spilled && spill_key_ranges(e->spill) && !e->cfg.top;
 	uint64_t held = mem_current(MEM_TABLE) + mem_current(MEM_POOL);
 	uint64_t share = spilled ? e->cfg.memory / 2
@@ -1033,9 +1061,8 @@ int tally_finish(tally_engine *e)
 			set_err(e, "out of memory");
 			return -2;
 		}
-	double t0 = stats_now();
-	int rc = e->streamed ? finish_streamed(e, tables, ntables)
-		: spilled ? finish_from_runs(e, tables, ntables)
+	int rc = e->streamed ? finish_streamed(e, tables)
+		: spilled ? finish_from_runs(e, tables)
 		: finish_in_memory(e, tables, ntables);
 	if (rc)
 		return -2;
@@ -1174,7 +1201,7 @@ void tally_destroy(tally_engine *e)
 		ahead_free(e->aheads[i]);
 	}
 	spill_ranges_close(e->ranges);
-	for (unsigned k = 0; e->pending && k < e->qcap; k++)
+	for (unsigned k = 0; e->pending && k < e->pcap; k++)
 		tok_edge_free(e->pending[k]);
 	if (e->workers)
 		for (unsigned i = 0; i < e->nworkers; i++) {
@@ -1185,9 +1212,9 @@ void tally_destroy(tally_engine *e)
 	table_destroy(e->stitch_table);
 	mem_free(MEM_OTHER, e->workers, e->nworkers * sizeof *e->workers);
 	mem_free(MEM_OTHER, e->queue, e->qcap * sizeof *e->queue);
-	mem_free(MEM_OTHER, e->pending, e->qcap * sizeof *e->pending);
-	mem_free(MEM_OTHER, e->pending_in, e->qcap * sizeof *e->pending_in);
-	mem_free(MEM_OTHER, e->pending_set, e->qcap);
+	mem_free(MEM_OTHER, e->pending, e->pcap * sizeof *e->pending);
+	mem_free(MEM_OTHER, e->pending_in, e->pcap * sizeof *e->pending_in);
+	mem_free(MEM_OTHER, e->pending_set, e->pcap);
 	spill_destroy(e->spill);
 	tok_shared_destroy(e->tok);
 	mem_free(MEM_OTHER, e, sizeof *e);
