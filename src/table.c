@@ -361,6 +361,8 @@ static int item_hash_cmp(const void *a, const void *b)
  * qsort when the scratch array cannot be had. */
 static void sort_by_hash(keysort_item *v, size_t n)
 {
+	if (n < 2)
+		return;
 	radix_sort64_or_qsort(v, n, sizeof *v, item_prefix, item_hash_cmp, MEM_TABLE);
 	for (size_t i = 1; i < n; i++)
 		if (v[i].prefix == v[i - 1].prefix) {
