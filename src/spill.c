@@ -14,12 +14,18 @@
  *     record     = varint(len + 1)  hash (8 bytes, little endian)
  *                  varint(count)  key (len bytes)
  *     range      = varint(1)  varint(range index)     (opens each frame)
- *     keyed      = varint(len + 2)  varint(count)  key (len bytes)
+ *     keyed      = varint(len - shared + 2)  varint(shared)  varint(count)
+ *                  key bytes from shared on (len - shared bytes)
  *     terminator = varint(0)  varint(number of records)
  *
  * In key order records keep no hash (eight incompressible bytes each): the
  * range orders them, and a record read back gets the first hash of its
- * range's first partition, which puts it in the same range again.
+ * range's first partition, which puts it in the same range again.  They
+ * are front coded: shared is the length of the prefix a key has in common
+ * with the key before it in the frame (0 for a frame's first).  Sorted
+ * keys share much of their beginnings; left to zstd, those short matches
+ * cost it twice the time of the coded records (level 1 on a range of
+ * sorted bigrams: 145 against 72 ms, 11.2 against 10.4 MB).
  *
  * Varints are LEB128 (7 bits per byte, low first, at most 10 bytes).  A
  * reader accepts a file only when the frame is complete, its checksum holds,
@@ -620,6 +626,8 @@ struct spill_writer {
 	uint64_t       records, bytes;
 	int            have_part;   /* with partitions: the current frame's */
 	uint32_t       part;
+	char          *prev;        /* key order: the frame's last key */
+	size_t         prevlen, prevcap;
 };
 
 static size_t put_varint(unsigned char *p, uint64_t v)
@@ -649,6 +657,8 @@ static uint64_t get_le64(const unsigned char *p)
 
 static void writer_free(spill_writer *w)
 {
+	if (w->prevcap)
+		mem_free(MEM_SPILL, w->prev, w->prevcap);
 	ZSTD_freeCCtx(w->cctx);
 	mem_free(MEM_SPILL, w->in, SPILL_BLOCK);
 	mem_free(MEM_SPILL, w->out, w->outcap);
@@ -749,6 +759,26 @@ spill_writer *spill_run_begin(spill *s)
 	return w;
 }
 
+/* The length of the prefix that a (alen bytes) and b (blen) share. */
+static size_t shared_prefix(const char *a, size_t alen, const char *b, size_t blen)
+{
+	size_t n = alen < blen ? alen : blen, i = 0;
+	for (; i + 8 <= n; i += 8) {
+		uint64_t x, y;
+		memcpy(&x, a + i, 8);
+		memcpy(&y, b + i, 8);
+		if (x != y)
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+			return i + (size_t)__builtin_ctzll(x ^ y) / 8;
+#else
+			return i + (size_t)__builtin_clzll(x ^ y) / 8;
+#endif
+	}
+	while (i < n && a[i] == b[i])
+		i++;
+	return i;
+}
+
 int spill_run_put(spill_writer *w, const spill_rec *r)
 {
 	if (w->failed) {
@@ -769,23 +799,40 @@ int spill_run_put(spill_writer *w, const spill_rec *r)
 				return writer_fail(w, NULL, ENOMEM);
 			w->part = part;
 			w->have_part = 1;
-			/* In key order a frame opens with its range. */
+			/* In key order a frame opens with its range, and its
+			 * first key shares nothing. */
 			if (keyed) {
 				w->in[w->inlen++] = 1;
 				w->inlen += put_varint(w->in + w->inlen, part_range(w->s, part));
+				w->prevlen = 0;
 			}
 		}
 	}
 	unsigned char *p = w->in + w->inlen;
-	p += put_varint(p, (uint64_t)r->len + (keyed ? 2 : 1));
-	if (!keyed) {
+	const char *key = r->key;
+	size_t len = r->len;
+	if (keyed) {
+		size_t shared = shared_prefix(w->prev, w->prevlen, key, len);
+		if (len > w->prevcap) {
+			char *b = mem_realloc(MEM_SPILL, w->prev, w->prevcap, len);
+			if (!b)
+				return writer_fail(w, NULL, ENOMEM);
+			w->prev = b;
+			w->prevcap = len;
+		}
+		memcpy(w->prev + shared, key + shared, len - shared);
+		w->prevlen = len;
+		p += put_varint(p, (uint64_t)(len - shared) + 2);
+		p += put_varint(p, shared);
+		key += shared;
+		len -= shared;
+	} else {
+		p += put_varint(p, (uint64_t)len + 1);
 		put_le64(p, r->hash);
 		p += 8;
 	}
 	p += put_varint(p, r->count);
 	w->inlen = (size_t)(p - w->in);
-	const char *key = r->key;
-	size_t len = r->len;
 	while (len > 0) {
 		size_t room = SPILL_BLOCK - w->inlen;
 		if (room == 0) {
@@ -908,6 +955,8 @@ struct spill_reader {
 	int            in_range;     /* key order: a range was read */
 	const char    *key;
 	uint32_t       len;
+	char          *kbuf;         /* key order: the key, front coding undone */
+	size_t         kcap;
 };
 
 static int reader_corrupt(spill_reader *r, const char *why)
@@ -1048,6 +1097,7 @@ static int reader_next(spill_reader *r)
 		r->major = range;
 		r->hash = (uint64_t)first << (64 - s->part_bits);
 		r->in_range = 1;
+		r->len = 0;   /* the frame's first key shares nothing */
 	}
 	if (lenp1 == 0 && r->ranged)
 		return 0;   /* the terminator: the counts cover the whole run */
@@ -1059,11 +1109,17 @@ static int reader_next(spill_reader *r)
 		r->pos += n + m;
 		return reader_check_end(r) ? -1 : 0;
 	}
-	size_t hbytes = keyed ? 0 : 8;
-	if (lenp1 - 1 - (keyed ? 1 : 0) > UINT32_MAX || avail - n < hbytes + 1 ||
-	    (keyed && !r->in_range))
-		return reader_corrupt(r, "corrupt run file");
-	if (!keyed) {
+	/* The bytes before the count: the hash, or in key order the length
+	 * of the prefix shared with the frame's previous key. */
+	size_t hbytes = 8;
+	uint64_t shared = 0;
+	if (keyed) {
+		hbytes = r->in_range ? get_varint(p + n, avail - n, &shared) : 0;
+		if (hbytes == 0 || shared > r->len || lenp1 - 2 > UINT32_MAX - shared)
+			return reader_corrupt(r, "corrupt run file");
+	} else {
+		if (lenp1 - 1 > UINT32_MAX || avail - n < hbytes + 1)
+			return reader_corrupt(r, "corrupt run file");
 		uint64_t hash = get_le64(p + n);
 		if (r->ranged && rec_part(s, hash) >= r->hi_part)
 			return 0;
@@ -1080,9 +1136,29 @@ static int reader_next(spill_reader *r)
 	if (r->end - r->pos < len)
 		return reader_corrupt(r, "truncated run file");
 	r->count = count;
-	r->len = (uint32_t)len;
-	r->key = (const char *)r->buf + r->pos;
-	r->prefix = keysort_prefix(r->key, len);
+	if (keyed) {
+		/* Undo the front coding: the suffix after the shared prefix of
+		 * the key before, which kbuf still holds. */
+		size_t full = (size_t)shared + len;
+		if (full > r->kcap) {
+			size_t cap = r->kcap * 2 > full ? r->kcap * 2 : full < 64 ? 64 : full;
+			char *b = mem_realloc(MEM_SPILL, r->kbuf, r->kcap, cap);
+			if (!b) {
+				spill_fail_errno(s, s->tmpdir, ENOMEM);
+				return -1;
+			}
+			r->kbuf = b;
+			r->kcap = cap;
+		}
+		if (len)
+			memcpy(r->kbuf + shared, r->buf + r->pos, len);
+		r->key = r->kbuf;
+		r->len = (uint32_t)full;
+	} else {
+		r->key = (const char *)r->buf + r->pos;
+		r->len = (uint32_t)len;
+	}
+	r->prefix = keysort_prefix(r->key, r->len);
 	r->pos += len;
 	r->records++;
 	return 1;
@@ -1173,6 +1249,8 @@ void spill_reader_close(spill_reader *r)
 	ZSTD_freeDCtx(r->dctx);
 	mem_free(MEM_SPILL, r->in, SPILL_READ);
 	mem_free(MEM_SPILL, r->buf, r->cap);
+	if (r->kcap)
+		mem_free(MEM_SPILL, r->kbuf, r->kcap);
 	mem_free(MEM_SPILL, r, sizeof *r);
 }
 

@@ -18,6 +18,7 @@
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
+#include <zstd.h>
 
 #include "ahead.h"
 #include "keysort.h"
@@ -523,6 +524,65 @@ START_TEST(test_ahead_stop_and_damage)
 }
 END_TEST
 
+/* Runs in key order are front coded: a record whose shared prefix is
+ * longer than the key before it (here the frame's first, which has none)
+ * is corrupt, even in a frame whose checksum holds. */
+START_TEST(test_front_coding_checked)
+{
+	rng_state = 6161;
+	spill *s = partitioned_spill(256);
+	spill_set_key_order(s, 1);
+	size_t n = 300;
+	tkey *v = make_keys(n, UINT64_MAX);
+	key_nm = 1;
+	qsort(v, n, sizeof *v, tkey_range_cmp);
+	write_run(s, v, n);
+	char path[512];
+	first_run_path(s, path, sizeof path);
+	/* Decode the run, claim a shared byte for its first key, encode it
+	 * again with a good checksum. */
+	FILE *f = fopen(path, "rb");
+	ck_assert_ptr_nonnull(f);
+	static unsigned char z[1 << 20], plain[1 << 20];
+	size_t zn = fread(z, 1, sizeof z, f);
+	fclose(f);
+	ZSTD_DCtx *d = ZSTD_createDCtx();
+	ZSTD_inBuffer in = { z, zn, 0 };
+	ZSTD_outBuffer out = { plain, sizeof plain, 0 };
+	while (in.pos < in.size)
+		ck_assert(!ZSTD_isError(ZSTD_decompressStream(d, &out, &in)));
+	ZSTD_freeDCtx(d);
+	/* range marker (1, 0), then varint(len - shared + 2), varint(shared) */
+	ck_assert_uint_eq(plain[0], 1);
+	ck_assert_uint_eq(plain[1], 0);
+	ck_assert_uint_lt(plain[2], 0x80);
+	ck_assert_uint_eq(plain[3], 0);
+	plain[3] = 1;
+	ZSTD_CCtx *c = ZSTD_createCCtx();
+	ZSTD_CCtx_setParameter(c, ZSTD_c_checksumFlag, 1);
+	ZSTD_CCtx_setParameter(c, ZSTD_c_windowLog, 14);   /* as the readers allow */
+	size_t zm = ZSTD_compress2(c, z, sizeof z, plain, out.pos);
+	ck_assert(!ZSTD_isError(zm));
+	ZSTD_freeCCtx(c);
+	f = fopen(path, "wb");
+	ck_assert_ptr_nonnull(f);
+	ck_assert_uint_eq(fwrite(z, 1, zm, f), zm);
+	fclose(f);
+	spill_ranges *g = spill_ranges_open(s, 1);
+	ck_assert_ptr_nonnull(g);
+	spill_merge *m = spill_ranges_merge(g, 0, 16);
+	spill_rec r;
+	ck_assert(m == NULL || spill_merge_next(m, &r) == -1);
+	ck_assert_msg(strstr(spill_errmsg(s), "corrupt run file") != NULL, "message: %s",
+		spill_errmsg(s));
+	spill_merge_close(m);
+	spill_ranges_close(g);
+	spill_destroy(s);
+	remove_base();
+	free_keys(v, n);
+}
+END_TEST
+
 START_TEST(test_fanin_env)
 {
 	setenv("TALLY_SPILL_FANIN", "3", 1);
@@ -938,6 +998,7 @@ static Suite *spill_suite(void)
 	tcase_add_test(tc, test_fanin_env);
 	tcase_add_test(tc, test_concurrent_writers);
 	tcase_add_test(tc, test_corrupt_runs);
+	tcase_add_test(tc, test_front_coding_checked);
 	tcase_add_test(tc, test_missing_tmpdir);
 	tcase_add_test(tc, test_full_disk);
 	tcase_add_test(tc, test_signal_cleanup);
