@@ -233,6 +233,51 @@ static size_t esc_special(esc_mode m, const unsigned char *src, size_t n,
 	return 1;
 }
 
+/* Might the 8 bytes at p hold a byte that mode m escapes?  Never no when
+ * one does (a yes may be wrong: the bytes are then looked at one by one).
+ * Bytes below n have their top bit set in (x - n * ONES) & ~x & HIGHS, as
+ * do zero bytes in (x - ONES) & ~x & HIGHS, which finds a byte c as a zero
+ * of x ^ (c * ONES). */
+#define ONES  0x0101010101010101ull
+#define HIGHS 0x8080808080808080ull
+static inline int word_special(esc_mode m, const unsigned char *p)
+{
+	uint64_t x, bs, q;
+	memcpy(&x, p, 8);
+	bs = x ^ (ONES * '\\');
+	bs = (bs - ONES) & ~bs;
+	if (m == ESC_TSV)   /* tab, newline, carriage return (all below 0x0e), backslash */
+		return (((x - ONES * 0x0e) & ~x) | bs) & HIGHS ? 1 : 0;
+	q = x ^ (ONES * '"');
+	q = (q - ONES) & ~q;
+	/* JSON: controls, quote, backslash, and any byte of 0x80 or more */
+	return ((x - ONES * 0x20) | x | bs | q) & HIGHS ? 1 : 0;
+}
+
+/* The bytes mode m escapes, or NULL (ESC_RAW). */
+static inline const unsigned char *esc_table(esc_mode m)
+{
+	return m == ESC_TSV ? esc_tsv : m == ESC_CSVQ ? esc_csvq : m == ESC_JSON ? esc_json : NULL;
+}
+
+/* How many of the n bytes at src mode m (table tab) copies as they are. */
+static inline size_t plain_run(esc_mode m, const unsigned char *tab, const unsigned char *src,
+	size_t n)
+{
+	size_t j = 0;
+	if (m != ESC_CSVQ && n >= 8) {
+		/* A word at a time while no byte of it may need an escape; the
+		 * last bytes as the word that ends at n, read again in part. */
+		while (j + 8 <= n && !word_special(m, src + j))
+			j += 8;
+		if (j + 8 > n && (j == n || !word_special(m, src + n - 8)))
+			return n;
+	}
+	while (j < n && !tab[src[j]])
+		j++;
+	return j;
+}
+
 /* Escape src[0..len) into dst (cap bytes), stopping where the output is
  * full; an escape is never cut.  Returns the input bytes consumed, with
  * *outlen the bytes written.  With cap >= ESC_MAXSTEP, at least one input
@@ -240,28 +285,21 @@ static size_t esc_special(esc_mode m, const unsigned char *src, size_t n,
 static size_t esc_body(esc_mode m, const unsigned char *src, size_t len,
 	unsigned char *dst, size_t cap, size_t *outlen)
 {
-	const unsigned char *tab;
+	const unsigned char *tab = esc_table(m);
 	size_t i = 0, o = 0;
 
-	switch (m) {
-	case ESC_TSV:  tab = esc_tsv; break;
-	case ESC_CSVQ: tab = esc_csvq; break;
-	case ESC_JSON: tab = esc_json; break;
-	default: {
+	if (!tab) {
 		size_t n = len < cap ? len : cap;
 		if (n)
 			memcpy(dst, src, n);
 		*outlen = n;
 		return n;
 	}
-	}
 
 	while (i < len) {
 		size_t room = cap - o;
 		size_t lim = i + (len - i < room ? len - i : room);
-		size_t j = i;
-		while (j < lim && !tab[src[j]])
-			j++;
+		size_t j = i + plain_run(m, tab, src + i, lim - i);
 		if (j > i) {
 			memcpy(dst + o, src + i, j - i);
 			o += j - i;
@@ -504,6 +542,13 @@ static int emit(tally_writer *w, const void *p, size_t n)
 /* Append a key body escaped in mode m, flushing as the buffer fills. */
 static int emit_body(tally_writer *w, esc_mode m, const unsigned char *src, size_t len)
 {
+	/* Most keys fit and need no escape: one scan, one copy. */
+	const unsigned char *tab = esc_table(m);
+	if (tab && len <= OUT_BUFSIZE - w->pos && plain_run(m, tab, src, len) == len) {
+		memcpy(w->buf + w->pos, src, len);
+		w->pos += len;
+		return 0;
+	}
 	while (len > 0) {
 		if (OUT_BUFSIZE - w->pos < ESC_MAXSTEP && flush_buf(w))
 			return -1;

@@ -213,6 +213,50 @@ START_TEST(escape_json)
 }
 END_TEST
 
+/* Keys of up to 60 bytes built from units that escape alone (plain bytes,
+ * the bytes TSV and JSON escape, whole UTF-8 sequences, bytes that are
+ * never UTF-8): escaped whole, a key gives the escapes of its units one
+ * after the other, wherever they fall in the 8-byte words that the escape
+ * scans at a time. */
+START_TEST(escape_by_words)
+{
+	static const char *units[] = { "a", "Z", " ", "~", "\t", "\n", "\r", "\\", "\"", "\x01",
+		"\x1f", "\x7f", "\xc3\xa9", "\xe2\x82\xac", "\xf0\x9f\x98\x80", "\xff", "\xfe", "\x80",
+		"\x9f", "," };
+	static const tally_format fmts[] = { TALLY_FORMAT_TSV, TALLY_FORMAT_JSON };
+	uint64_t x = 12345;
+	char key[80], want[1024], got[1024], one[32];
+	for (int trial = 0; trial < 20000; trial++) {
+		tally_format f = fmts[trial % 2];
+		int json = f == TALLY_FORMAT_JSON;
+		size_t klen = 0, wlen = 0, target = trial % 61;
+		if (json)
+			want[wlen++] = '"';
+		/* Mostly plain units, so that whole words come out clean. */
+		while (klen < target) {
+			x ^= x << 13;
+			x ^= x >> 7;
+			x ^= x << 17;
+			const char *u = units[x % 16 < 12 ? x % 4 : x % (sizeof units / sizeof *units)];
+			size_t ulen = strlen(u);
+			if (klen + ulen > sizeof key)
+				break;
+			memcpy(key + klen, u, ulen);
+			klen += ulen;
+			size_t n = tally_escape_key(f, u, ulen, one, sizeof one);
+			ck_assert_uint_lt(n, sizeof one);
+			memcpy(want + wlen, one + json, n - 2 * (size_t)json);
+			wlen += n - 2 * (size_t)json;
+		}
+		if (json)
+			want[wlen++] = '"';
+		size_t n = tally_escape_key(f, key, klen, got, sizeof got);
+		ck_assert_msg(n == wlen && memcmp(got, want, n) == 0, "trial %d: key of %zu bytes",
+			trial, klen);
+	}
+}
+END_TEST
+
 START_TEST(escape_uniq)
 {
 	check_escape(TALLY_FORMAT_UNIQ, WANT("a\tb\n\\\"\0\xff"), WANT("a\tb\n\\\"\0\xff"));
@@ -1197,6 +1241,7 @@ static Suite *output_suite(void)
 	tcase_add_test(tc, escape_tsv);
 	tcase_add_test(tc, escape_csv);
 	tcase_add_test(tc, escape_json);
+	tcase_add_test(tc, escape_by_words);
 	tcase_add_test(tc, escape_uniq);
 	tcase_add_test(tc, escape_truncates_like_snprintf);
 	tcase_add_test(tc, escape_long_key);
