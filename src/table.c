@@ -68,7 +68,7 @@ struct table {
 	unsigned         hand_part;  /* where the clock hand stopped */
 	size_t           hand_slot;
 	/* Append mode (keys that do not recur): the slots stay empty, and new
-	 * keys go to the list of their group (append_key). */
+	 * keys go to the list of their group (table_add_new). */
 	int              append;
 	unsigned         nranges;    /* the spill's key ranges; 0: hash order */
 	unsigned         ngroups;    /* key ranges, or else partitions */
