@@ -477,20 +477,29 @@ END_TEST
 
 static void truncate_half(const char *path);
 
+/* A spill in key order over one range, with n sorted test keys (*v)
+ * written as each of runs runs. */
+static spill *one_range_runs(size_t n, size_t runs, tkey **v)
+{
+	spill *s = partitioned_spill(256);
+	spill_set_key_order(s, 1);
+	*v = make_keys(n, UINT64_MAX);
+	key_nm = 1;
+	qsort(*v, n, sizeof **v, tkey_range_cmp);
+	for (size_t r = 0; r < runs; r++)
+		write_run(s, *v, n);
+	return s;
+}
+
 /* Read ahead: stopped early, the thread ends and the files go; over a
  * damaged run, the records before the damage come out and then -1. */
 START_TEST(test_ahead_stop_and_damage)
 {
 	for (int damage = 0; damage < 2; damage++) {
 		rng_state = 5151;
-		spill *s = partitioned_spill(256);
-		spill_set_key_order(s, 1);
 		size_t n = 40000;
-		tkey *v = make_keys(n, UINT64_MAX);
-		key_nm = 1;
-		qsort(v, n, sizeof *v, tkey_range_cmp);
-		write_run(s, v, n);
-		write_run(s, v, n);
+		tkey *v;
+		spill *s = one_range_runs(n, 2, &v);
 		if (damage) {
 			char path[512];
 			first_run_path(s, path, sizeof path);
@@ -530,13 +539,9 @@ END_TEST
 START_TEST(test_front_coding_checked)
 {
 	rng_state = 6161;
-	spill *s = partitioned_spill(256);
-	spill_set_key_order(s, 1);
 	size_t n = 300;
-	tkey *v = make_keys(n, UINT64_MAX);
-	key_nm = 1;
-	qsort(v, n, sizeof *v, tkey_range_cmp);
-	write_run(s, v, n);
+	tkey *v;
+	spill *s = one_range_runs(n, 1, &v);
 	char path[512];
 	first_run_path(s, path, sizeof path);
 	/* Decode the run, claim a shared byte for its first key, encode it

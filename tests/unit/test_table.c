@@ -305,6 +305,17 @@ static spill *new_spill(unsigned nr)
 	return sp;
 }
 
+/* Spill what t holds and check all its runs against ref, which counted
+ * total keys; then free the tables and the spill. */
+static void spill_and_check(table *t, table *ref, spill *sp, unsigned nr, uint64_t total)
+{
+	ck_assert_int_eq(table_spill_all(t), 0);
+	ck_assert_uint_eq(check_runs(sp, ref, nr), total);
+	table_destroy(t);
+	table_destroy(ref);
+	spill_destroy(sp);
+}
+
 /* A table under a tight budget evicts into runs; resident keys plus runs,
  * merged, give exactly the unbounded counts, and memory stays bounded. */
 static void evict_and_compare(int zipf, uint64_t *evictions)
@@ -324,11 +335,7 @@ static void evict_and_compare(int zipf, uint64_t *evictions)
 	uint64_t h, m;
 	table_counters(t, &h, &m, evictions);
 	ck_assert_uint_gt(*evictions, 0);
-	ck_assert_int_eq(table_spill_all(t), 0);
-	ck_assert_uint_eq(check_runs(sp, ref, 0), 300000);
-	table_destroy(t);
-	table_destroy(ref);
-	spill_destroy(sp);
+	spill_and_check(t, ref, sp, 0, 300000);
 }
 
 START_TEST(eviction_is_exact)
@@ -359,11 +366,7 @@ START_TEST(eviction_in_key_order)
 			uint64_t hits, misses, ev;
 			table_counters(t, &hits, &misses, &ev);
 			ck_assert_uint_gt(ev, 0);
-			ck_assert_int_eq(table_spill_all(t), 0);
-			ck_assert_uint_eq(check_runs(sp, ref, nr), 200000);
-			table_destroy(t);
-			table_destroy(ref);
-			spill_destroy(sp);
+			spill_and_check(t, ref, sp, nr, 200000);
 		}
 }
 END_TEST
@@ -404,11 +407,7 @@ START_TEST(append_mode_and_back)
 		ck_assert_uint_lt(ev - ev_unique, 3000);
 		ck_assert_uint_gt(hits - hits_unique, 120000 * 9 / 10);
 		ck_assert_uint_gt(table_size(t), 0);
-		ck_assert_int_eq(table_spill_all(t), 0);
-		ck_assert_uint_eq(check_runs(sp, ref, nr), 240000);
-		table_destroy(t);
-		table_destroy(ref);
-		spill_destroy(sp);
+		spill_and_check(t, ref, sp, nr, 240000);
 	}
 }
 END_TEST
