@@ -820,7 +820,8 @@ int spill_run_put(spill_writer *w, const spill_rec *r)
 			w->prev = b;
 			w->prevcap = len;
 		}
-		memcpy(w->prev + shared, key + shared, len - shared);
+		if (len > shared)
+			memcpy(w->prev + shared, key + shared, len - shared);
 		w->prevlen = len;
 		p += put_varint(p, (uint64_t)(len - shared) + 2);
 		p += put_varint(p, shared);
