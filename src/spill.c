@@ -1153,7 +1153,7 @@ static int reader_next(spill_reader *r)
 		}
 		if (len)
 			memcpy(r->kbuf + shared, r->buf + r->pos, len);
-		r->key = r->kbuf;
+		r->key = r->kbuf ? r->kbuf : "";   /* empty keys before any other */
 		r->len = (uint32_t)full;
 	} else {
 		r->key = (const char *)r->buf + r->pos;
