@@ -542,12 +542,15 @@ static int emit(tally_writer *w, const void *p, size_t n)
 /* Append a key body escaped in mode m, flushing as the buffer fills. */
 static int emit_body(tally_writer *w, esc_mode m, const unsigned char *src, size_t len)
 {
-	/* Most keys fit and need no escape: one scan, one copy. */
+	/* Most keys fit and need no escape: one scan, one copy (of the bytes
+	 * before the first escape, for the others). */
 	const unsigned char *tab = esc_table(m);
-	if (tab && len <= OUT_BUFSIZE - w->pos && plain_run(m, tab, src, len) == len) {
-		memcpy(w->buf + w->pos, src, len);
-		w->pos += len;
-		return 0;
+	if (tab && len <= OUT_BUFSIZE - w->pos) {
+		size_t k = plain_run(m, tab, src, len);
+		memcpy(w->buf + w->pos, src, k);
+		w->pos += k;
+		src += k;
+		len -= k;
 	}
 	while (len > 0) {
 		if (OUT_BUFSIZE - w->pos < ESC_MAXSTEP && flush_buf(w))

@@ -813,15 +813,14 @@ int spill_run_put(spill_writer *w, const spill_rec *r)
 	size_t len = r->len;
 	if (keyed) {
 		size_t shared = shared_prefix(w->prev, w->prevlen, key, len);
-		if (len > w->prevcap) {
-			char *b = mem_realloc(MEM_SPILL, w->prev, w->prevcap, len);
+		if (len >= w->prevcap) {   /* >=: allocated from the first key on */
+			char *b = mem_realloc(MEM_SPILL, w->prev, w->prevcap, len + 1);
 			if (!b)
 				return writer_fail(w, NULL, ENOMEM);
 			w->prev = b;
-			w->prevcap = len;
+			w->prevcap = len + 1;
 		}
-		if (len > shared)
-			memcpy(w->prev + shared, key + shared, len - shared);
+		memcpy(w->prev + shared, key + shared, len - shared);
 		w->prevlen = len;
 		p += put_varint(p, (uint64_t)(len - shared) + 2);
 		p += put_varint(p, shared);
@@ -1141,7 +1140,7 @@ static int reader_next(spill_reader *r)
 		/* Undo the front coding: the suffix after the shared prefix of
 		 * the key before, which kbuf still holds. */
 		size_t full = (size_t)shared + len;
-		if (full > r->kcap) {
+		if (full >= r->kcap) {   /* >=: allocated from the first key on */
 			size_t cap = r->kcap * 2 > full ? r->kcap * 2 : full < 64 ? 64 : full;
 			char *b = mem_realloc(MEM_SPILL, r->kbuf, r->kcap, cap);
 			if (!b) {
@@ -1151,9 +1150,8 @@ static int reader_next(spill_reader *r)
 			r->kbuf = b;
 			r->kcap = cap;
 		}
-		if (len)
-			memcpy(r->kbuf + shared, r->buf + r->pos, len);
-		r->key = r->kbuf ? r->kbuf : "";   /* empty keys before any other */
+		memcpy(r->kbuf + shared, r->buf + r->pos, len);
+		r->key = r->kbuf;
 		r->len = (uint32_t)full;
 	} else {
 		r->key = (const char *)r->buf + r->pos;

@@ -6,8 +6,9 @@
  * or in key order (see spill_set_key_order), zstd-compressed.  Tables evict
  * into runs when they reach their budget; at the end the runs are merged
  * (multi-pass when there are more runs than file descriptors allow) into one
- * stream in the same order with the counts of equal keys summed.  Temporary files are removed by spill_destroy, at exit,
- * and on SIGINT, SIGTERM and SIGHUP (the process then dies of that signal).
+ * stream in the same order with the counts of equal keys summed.  Temporary
+ * files are removed by spill_destroy, at exit, and on SIGINT, SIGTERM and
+ * SIGHUP (the process then dies of that signal).
  *
  * Thread safety: spill_run_* on different writers may run concurrently
  * (several tables evict at once); creating and merging are single-threaded.

@@ -285,26 +285,13 @@ int table_add_new(table *t, table_part *pt, table_entry *e, const char *key, siz
 		errno = t->failed;
 		return -1;
 	}
+	/* In append mode the slots stay empty, e with them (a flush does not
+	 * touch them): when making room ends append mode, e takes the key. */
+	append_list *l = NULL;
 	if (t->append) {
-		/* The slots stay empty, e with them (a flush does not touch
-		 * them): when making room ends append mode, e takes the key. */
-		append_list *l = &t->lists[t->group_of[hash >> t->hot.shift]];
+		l = &t->lists[t->group_of[hash >> t->hot.shift]];
 		if (list_room(t, l))
 			return -1;
-		if (t->append) {
-			const char *k = pool_intern(t->pool, key, len);
-			if (!k) {
-				errno = ENOMEM;
-				return -1;
-			}
-			/* In hash order the item's prefix is the hash (the
-			 * order of the run); in key order, the key's prefix. */
-			uint64_t prefix = t->nranges ? keysort_prefix(k, len) : hash;
-			l->v[l->n++] = (keysort_item){ n, prefix, k, (uint32_t)len };
-			t->misses++;
-			atomic_store_explicit(&t->size, table_size(t) + 1, memory_order_relaxed);
-			return over_budget(t, 0) ? append_flush(t, 0) : 0;
-		}
 	}
 	/* The key is copied before the slot is written, so a fault while reading
 	 * it (a mapped input that shrank) leaves the table consistent. */
@@ -313,14 +300,21 @@ int table_add_new(table *t, table_part *pt, table_entry *e, const char *key, siz
 		errno = ENOMEM;
 		return -1;
 	}
+	t->misses++;
+	atomic_store_explicit(&t->size, table_size(t) + 1, memory_order_relaxed);
+	if (t->append) {
+		/* In hash order the item's prefix is the hash (the order of the
+		 * run); in key order, the key's prefix. */
+		uint64_t prefix = t->nranges ? keysort_prefix(k, len) : hash;
+		l->v[l->n++] = (keysort_item){ n, prefix, k, (uint32_t)len };
+		return over_budget(t, 0) ? append_flush(t, 0) : 0;
+	}
 	e->key = k;
 	e->len = (uint32_t)len;
 	e->hash = hash;
 	e->clock = 0;
 	e->count = n;
 	pt->count++;
-	t->misses++;
-	atomic_store_explicit(&t->size, table_size(t) + 1, memory_order_relaxed);
 	if (pt->count * 2 > pt->mask + 1 && part_rebuild(t, pt, (pt->mask + 1) * 2)) {
 		errno = ENOMEM;
 		return -1;
