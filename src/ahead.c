@@ -27,7 +27,7 @@ typedef struct ahead_batch {
 
 struct ahead {
 	spill_merge    *m;
-	uint64_t        min_count;
+	uint64_t        min_count, max_count;
 	pthread_t       thread;
 	int             threaded;
 	pthread_mutex_t mu;
@@ -58,7 +58,7 @@ static int fill(ahead *a, ahead_batch *bt, int *err)
 			}
 			a->distinct++;
 			a->hapax += a->rec.count == 1;
-			if (a->rec.count < a->min_count)
+			if (a->rec.count < a->min_count || (a->max_count && a->rec.count > a->max_count))
 				continue;
 			a->have_rec = 1;
 		}
@@ -116,7 +116,7 @@ static void *ahead_main(void *p)
 	return NULL;
 }
 
-ahead *ahead_start(spill_merge *m, uint64_t min_count)
+ahead *ahead_start(spill_merge *m, uint64_t min_count, uint64_t max_count)
 {
 	ahead *a = mem_calloc(MEM_SPILL, 1, sizeof *a);
 	if (!a) {
@@ -125,6 +125,7 @@ ahead *ahead_start(spill_merge *m, uint64_t min_count)
 	}
 	a->m = m;
 	a->min_count = min_count;
+	a->max_count = max_count;
 	pthread_mutex_init(&a->mu, NULL);
 	pthread_cond_init(&a->cv, NULL);
 	for (unsigned i = 0; i < AHEAD_BATCHES; i++) {

@@ -3,7 +3,9 @@
  * own.  After a spill with --sort=key, the merge of each range of
  * partitions already gives its keys in output order (spill.h, key order):
  * its records go straight to the output, with no sort and no second spill,
- * and a thread per range keeps the merging off the writer's thread.
+ * and a thread per range keeps the merging off the writer's thread.  With
+ * --sort=count the same goes for the keys seen once, read from a second
+ * merge after the others (max_count 1).
  *
  * The thread packs records into a few batches (a bounded queue); the reader
  * takes them in order.  Where no thread can be had, the reader fills the
@@ -20,9 +22,9 @@
 typedef struct ahead ahead;
 
 /* Start reading m (taken over: closed by ahead_free) ahead.  Records with a
- * count under min_count are read but not passed on.  Returns NULL when out
- * of memory (m is then closed). */
-ahead *ahead_start(spill_merge *m, uint64_t min_count);
+ * count under min_count, or over max_count when that is not 0, are read but
+ * not passed on.  Returns NULL when out of memory (m is then closed). */
+ahead *ahead_start(spill_merge *m, uint64_t min_count, uint64_t max_count);
 
 /* The next record: 1 with *it filled (the key valid until the next call),
  * 0 at the end, -1 when the merge failed (errno; spill_errmsg says why). */

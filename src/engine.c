@@ -128,6 +128,11 @@ struct tally_engine {
 	ahead          *aheads[ENG_MAX_ORDERS];
 	spill_ranges   *ranges;
 	int             streamed, stream_done;
+	/* After a spill with --sort=count (no --top), the runs are in key
+	 * order too: the orders take the keys seen more than once, and the
+	 * keys seen once, which come last in key order, are read from a
+	 * second merge of the ranges once the orders are through. */
+	int             hapax_last;
 	tally_item      heads[ENG_MAX_ORDERS];
 	uint64_t        hprefix[ENG_MAX_ORDERS];  /* first 8 key bytes of each head */
 	unsigned        heap[ENG_MAX_ORDERS], nheap;
@@ -318,12 +323,13 @@ tally_engine *tally_create(const tally_config *cfg, char *err, size_t errlen, in
 	/* Runs are cut by partition, so that the final merge runs in parallel
 	 * over ranges of partitions, one range per order (each thread sorts
 	 * the keys of a range).  For --sort=key the runs hold each range in
-	 * key order: the merge of a range then gives its keys in output order. */
+	 * key order: the merge of a range then gives its keys in output order;
+	 * so it does for --sort=count the keys seen once, which come last. */
 	spill_set_partitions(e->spill, tc.part_bits);
 	e->nord = e->nworkers < ENG_MAX_ORDERS ? e->nworkers : ENG_MAX_ORDERS;
 	if (e->nord > 1u << tc.part_bits)
 		e->nord = 1u << tc.part_bits;
-	if (e->cfg.sort == TALLY_SORT_KEY)
+	if (e->cfg.sort == TALLY_SORT_KEY || (e->cfg.sort == TALLY_SORT_COUNT && !e->cfg.top))
 		spill_set_key_order(e->spill, e->nord);
 	e->workers = mem_calloc(MEM_OTHER, e->nworkers, sizeof *e->workers);
 	if (!e->workers)
@@ -688,6 +694,7 @@ typedef struct collect_ctx {
 	table_entry  *v;
 	size_t        n, cap;
 	uint64_t      distinct, hapax;
+	int           skip_hapax;     /* counted, but not given to the order */
 	int           err;            /* errno of a failure, or 0 */
 } collect_ctx;
 
@@ -746,7 +753,8 @@ static int run_shares(tally_engine *e, table *t, spill_ranges *g, void *(*fn)(vo
 	for (unsigned i = 0; i < e->nord; i++)
 		c[i] = (collect_ctx){ .t = t, .g = g, .ord = e->ords[i], .sort = e->cfg.sort,
 			.p0 = spill_range_start(nparts, e->nord, i),
-			.p1 = spill_range_start(nparts, e->nord, i + 1) };
+			.p1 = spill_range_start(nparts, e->nord, i + 1),
+			.skip_hapax = e->hapax_last };
 	run_parallel(e->nord, fn, c, sizeof *c);
 	for (unsigned i = 0; i < e->nord; i++) {
 		e->distinct += c[i].distinct;
@@ -787,6 +795,8 @@ static void *range_main(void *p)
 	while ((rc = spill_merge_next(m, &r)) == 1) {
 		c->distinct++;
 		c->hapax += r.count == 1;
+		if (r.count == 1 && c->skip_hapax)
+			continue;
 		if (order_add(c->ord, r.key, r.len, r.count)) {
 			c->err = errno ? errno : ENOMEM;
 			break;
@@ -801,18 +811,13 @@ static void *range_main(void *p)
 /* Some keys were evicted, and the runs hold each range in key order
  * (--sort=key, no --top): the tables are written out; read the merge of
  * each range ahead, each in a thread, straight into the output. */
-static int finish_streamed(tally_engine *e, table **tables)
+static int start_aheads(tally_engine *e, uint64_t max_count)
 {
-	e->ranges = spill_ranges_open(e->spill, e->nord);
-	if (!e->ranges) {
-		set_spill_err(e, errno);
-		return -1;
-	}
-	unsigned nparts = table_partitions(tables[0]);
+	unsigned nparts = table_partitions(e->workers[0].table);
 	for (unsigned i = 0; i < e->nord; i++) {
 		spill_merge *m = spill_ranges_merge(e->ranges, spill_range_start(nparts, e->nord, i),
 			spill_range_start(nparts, e->nord, i + 1));
-		if (!m || !(e->aheads[i] = ahead_start(m, e->cfg.min_count))) {
+		if (!m || !(e->aheads[i] = ahead_start(m, e->cfg.min_count, max_count))) {
 			set_spill_err(e, m ? ENOMEM : errno);
 			return -1;
 		}
@@ -820,8 +825,19 @@ static int finish_streamed(tally_engine *e, table **tables)
 	return 0;
 }
 
+static int finish_streamed(tally_engine *e)
+{
+	e->ranges = spill_ranges_open(e->spill, e->nord);
+	if (!e->ranges) {
+		set_spill_err(e, errno);
+		return -1;
+	}
+	return start_aheads(e, 0);
+}
+
 /* Some keys were evicted, and the tables are written out: merge the runs
- * by key, each thread a range of partitions into its own order. */
+ * by key, each thread a range of partitions into its own order.  Keys seen
+ * once are left for a second merge (hapax_last): the runs stay till then. */
 static int finish_from_runs(tally_engine *e, table **tables)
 {
 	spill_ranges *g = spill_ranges_open(e->spill, e->nord);
@@ -830,7 +846,10 @@ static int finish_from_runs(tally_engine *e, table **tables)
 		return -1;
 	}
 	int rc = run_shares(e, tables[0], g, range_main);
-	spill_ranges_close(g);
+	if (e->hapax_last && e->cfg.min_count <= 1)
+		e->ranges = g;
+	else
+		spill_ranges_close(g);
 	return rc;
 }
 
@@ -944,7 +963,7 @@ static int heads_start(tally_engine *e)
 	return 0;
 }
 
-static int next_item(tally_engine *e, tally_item *it)
+static int next_from_orders(tally_engine *e, tally_item *it)
 {
 	if (e->nord == 1 || e->cfg.sort == TALLY_SORT_NONE) {
 		/* The orders hold consecutive partitions: one after another. */
@@ -972,6 +991,35 @@ static int next_item(tally_engine *e, tally_item *it)
 	*it = e->heads[k];
 	e->refill = (int)k;
 	return 1;
+}
+
+/* The keys seen once (hapax_last) come after the orders: the orders and
+ * their runs go, and the merges of the ranges are read again for them, as
+ * for --sort=key (their counts were taken the first time). */
+static int start_hapax(tally_engine *e)
+{
+	for (unsigned i = 0; i < e->nord; i++) {
+		order_destroy(e->ords[i]);
+		e->ords[i] = NULL;
+	}
+	e->hapax_last = 0;
+	e->streamed = 1;
+	e->stream_done = 1;
+	e->ord_at = 0;
+	if (start_aheads(e, 1))
+		return -1;
+	return heads_start(e);
+}
+
+static int next_item(tally_engine *e, tally_item *it)
+{
+	int rc = next_from_orders(e, it);
+	if (rc == 0 && e->hapax_last && e->ranges) {
+		if (start_hapax(e))
+			return -1;
+		rc = next_from_orders(e, it);
+	}
+	return rc;
 }
 
 static void write_report(tally_engine *e)
@@ -1046,7 +1094,8 @@ int tally_finish(tally_engine *e)
 	 * out and freed, and the merge's readers take at most a quarter; without
 	 * one the tables stay while order copies the keys, so it gets what they
 	 * leave (and sorts externally past that). */
-	e->streamed = spilled && spill_key_ranges(e->spill) && !e->cfg.top;
+	e->streamed = spilled && spill_key_ranges(e->spill) && e->cfg.sort == TALLY_SORT_KEY && !e->cfg.top;
+	e->hapax_last = spilled && spill_key_ranges(e->spill) && e->cfg.sort == TALLY_SORT_COUNT;
 	uint64_t held = mem_current(MEM_TABLE) + mem_current(MEM_POOL);
 	uint64_t share = spilled ? e->cfg.memory / 2
 		: e->cfg.memory > held + e->cfg.memory / 8 ? e->cfg.memory - held : e->cfg.memory / 8;
@@ -1061,7 +1110,7 @@ int tally_finish(tally_engine *e)
 			set_err(e, "out of memory");
 			return -2;
 		}
-	int rc = e->streamed ? finish_streamed(e, tables)
+	int rc = e->streamed ? finish_streamed(e)
 		: spilled ? finish_from_runs(e, tables)
 		: finish_in_memory(e, tables, ntables);
 	if (rc)

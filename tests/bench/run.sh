@@ -401,6 +401,7 @@ if want 6 memory; then
 	TB="$T --ngram 2"
 	note "Input: \`gen uniform -s $S_UNI\` ($B bytes, $(wc -w <"$F" | tr -d ' ') words drawn from a 16M-word vocabulary)."
 	note "tally runs with its defaults (unicode tokenizer, lowercase), the same split as mawk's on this input, \`--sort=key\` output written to a file in BENCH_DIR (timed; the file of the last run is hashed afterwards)."
+	note "One more tally row keeps the default order (by count) at -m 256M, its output written to a file as well."
 	note "Peers: the bigram keys are written by mawk in a separate timed pass (\`mawk keys > FILE\`), then \`sort | uniq -c\` is timed on that file alone (target row); \`mawk keys | sort | uniq -c\` is the whole job as one pipeline."
 	ref "$G" "tally -m 256M"
 	_same=yes _ref=
@@ -424,6 +425,10 @@ if want 6 memory; then
 		rm -f "$_o"
 	done
 	[ -n "$_ref" ] || _same=no
+	# The default order, by count, at the budget of the target: the keys
+	# seen more than once are sorted, those seen once follow in key order.
+	measure "$G" "tally -m 256M, by count" "$B" "exec $TB -m 256M $F >$DIR/cmd/bigrams.out"
+	rm -f "$DIR/cmd/bigrams.out"
 	measure "$G" "mawk keys > FILE" "$B" "mawk -v keys=1 -f $AWKDIR/bigrams.awk $F >$K"
 	measure "$G" "sort -S 256M keys | uniq -c" "$B" "export LC_ALL=C; sort -S 256M --parallel=2 $K | uniq -c"
 	measure "$G" "mawk keys | sort -S 256M | uniq -c" "$B" "export LC_ALL=C; mawk -v keys=1 -f $AWKDIR/bigrams.awk $F | sort -S 256M --parallel=2 | uniq -c"

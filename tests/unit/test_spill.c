@@ -443,7 +443,7 @@ START_TEST(test_key_order)
 				}
 				ck_assert_int_eq(rc, 0);
 				spill_merge_close(m);
-				ahead *a = ahead_start(spill_ranges_merge(g, p0, p1), 500);
+				ahead *a = ahead_start(spill_ranges_merge(g, p0, p1), 500, 0);
 				ck_assert_ptr_nonnull(a);
 				tally_item it;
 				uint64_t distinct = 0, hapax = 0;
@@ -507,7 +507,7 @@ START_TEST(test_ahead_stop_and_damage)
 		}
 		spill_ranges *g = spill_ranges_open(s, 1);
 		ck_assert_ptr_nonnull(g);
-		ahead *a = ahead_start(spill_ranges_merge(g, 0, 16), 0);
+		ahead *a = ahead_start(spill_ranges_merge(g, 0, 16), 0, 0);
 		ck_assert_ptr_nonnull(a);
 		tally_item it;
 		int rc;
