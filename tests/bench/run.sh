@@ -9,7 +9,13 @@
 #                  (default 3, quick 1)
 #   BENCH_ONLY     comma-separated cases by number or name (e.g. 2,memory)
 #   BENCH_DIR      work directory; generated corpora are cached there
-#                  (default /tmp/tally-bench)
+#                  (default /tmp/tally-bench).  Where the kernel reclaims
+#                  page cache within seconds of its last use (proactive
+#                  reclaim, as with DAMON), put it on a tmpfs such as
+#                  /dev/shm (about 10 GB for a full run), so that the inputs
+#                  stay in memory: each case notes how much of them was
+#                  resident at its end, and the machine line names the
+#                  filesystem.
 #   BENCH_RESULTS  the Markdown file to update (default tests/bench/RESULTS.md
 #                  for full runs, $BENCH_DIR/RESULTS-quick.md for quick ones)
 #   BENCH_KJV      the King James Bible text (default /work/shared/corpora/kjvbible.txt)
@@ -117,7 +123,8 @@ launch_overhead() {
 	printf -- '- Machine: %s, %s CPUs, %s GiB RAM, %s\n' \
 		"$(lscpu | sed -n 's/^Model name: *//p' | head -1)" "$(nproc)" \
 		"$(awk '/^MemTotal/ { printf "%.1f", $2 / 1048576 }' /proc/meminfo)" "$(uname -sr)"
-	printf -- '- Last run: %s, BENCH_SCALE=%s, BENCH_RUNS=%s\n' "$(date -u '+%Y-%m-%d %H:%M UTC')" "$SCALE" "$RUNS"
+	printf -- '- Last run: %s, BENCH_SCALE=%s, BENCH_RUNS=%s, BENCH_DIR on %s\n' "$(date -u '+%Y-%m-%d %H:%M UTC')" "$SCALE" "$RUNS" \
+		"$(stat -f -c %T "$DIR" 2>/dev/null || echo 'an unknown filesystem')"
 	printf -- '- tally: %s\n' "$("$TALLY" --version 2>/dev/null | head -1)"
 	printf -- '- Peers: %s; %s; %s; %s; %s; %s\n' \
 		"$(sort --version | head -1)" "$(mawk -W version 2>&1 | head -1)" \
@@ -153,6 +160,19 @@ kjv() {
 
 warm() {
 	cat "$@" >/dev/null
+	WARMED="$WARMED $*"
+}
+
+# The share of each warmed input held in memory now (fincore), if known.
+resident_note() {
+	command -v fincore >/dev/null 2>&1 && [ -n "$WARMED" ] || return 0
+	_res=
+	for _f in $WARMED; do
+		_p=$(fincore --bytes --noheadings --output RES,SIZE "$_f" 2>/dev/null |
+			awk '$2 > 0 { printf "%.0f%%", 100 * $1 / $2 }')
+		[ -n "$_p" ] && _res="$_res, $(basename "$_f") $_p"
+	done
+	[ -n "$_res" ] && note "Inputs resident in memory at the end of the case (fincore): ${_res#, }."
 }
 
 bytes() {
@@ -174,6 +194,7 @@ begin_case() {
 	CASEFILE=$DIR/results/$CASE.tsv
 	NCMD=0
 	CASE_LOAD=$(cut -d' ' -f1-3 /proc/loadavg)
+	WARMED=
 	printf 'meta\tcase\t%s\t%s\n' "$1" "$2" >"$CASEFILE"
 	log ""
 	log "== $2"
@@ -246,12 +267,14 @@ target() {
 }
 
 end_case() {
+	resident_note
 	BENCH_ENV_LINE="measured $(date -u '+%Y-%m-%d %H:%M UTC'), BENCH_SCALE=$SCALE, BENCH_RUNS=$RUNS, load average at start $CASE_LOAD" \
 		BENCH_TALLY=$TALLY BENCH_DIRPATH=$DIR BENCH_HERE=$HERE python3 "$HERE/report.py" "$CASEFILE" "$RESULTS" "$DIR/machine.md" ||
 		log "run.sh: could not write $RESULTS"
 }
 
 T=$TALLY
+WARMED=
 AWKDIR=$HERE
 
 # ---- 1. countwords --------------------------------------------------------
