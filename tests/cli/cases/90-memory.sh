@@ -264,18 +264,20 @@ check streamed-key-order 0 'f=$DATA/kjv-genesis.txt; $T --sort=key --min-count 2
 # --sort=count after a spill: the runs are in key order as for --sort=key;
 # the orders take the keys seen more than once, and the keys seen once come
 # last from a second merge of the runs.  The same output, with --min-count
-# (no second merge) and without, at one thread and at three; the same
-# counts in the statistics; no temporary files left by a reader that stops
-# in the orders or in the keys seen once.
+# (no second merge) and without, at one thread and at three, and when the
+# runs are merged in passes (a fan-in of 3); the same counts in the
+# statistics; no temporary files left by a reader that stops in the orders
+# or in the keys seen once.
 expect_out <<'EOF'
 same output -j1
 same output -j3
+same output in merge passes
 spilled
 same counts
 same output --min-count 2
 no files
 EOF
-check hapax-last 0 'f=$DATA/kjv-genesis.txt; $T --stats-json a.json "$f" > ref; for j in 1 3; do $T -j$j -m 256K --stats-json b.json "$f" > got; cmp -s ref got && echo same output -j$j; done; grep -q "\"runs_spilled\":[1-9]" b.json && echo spilled; c=$(grep -o "\"distinct\":[0-9]*,\"hapax\":[0-9]*" a.json); [ -n "$c" ] && [ "$c" = "$(grep -o "\"distinct\":[0-9]*,\"hapax\":[0-9]*" b.json)" ] && echo same counts; $T --min-count 2 "$f" > ref; $T --min-count 2 -j2 -m 256K "$f" > got; cmp -s ref got && echo same output --min-count 2; mkdir t; n=$(awk -F "\t" "\$2 > 1" ref | wc -l); for k in 1 $((n + 10)); do TMPDIR=$PWD/t $T -j2 -m 256K "$f" | head -n $k > /dev/null; done; ls -A t; echo no files'
+check hapax-last 0 'f=$DATA/kjv-genesis.txt; $T --stats-json a.json "$f" > ref; for j in 1 3; do $T -j$j -m 256K --stats-json b.json "$f" > got; cmp -s ref got && echo same output -j$j; done; TALLY_SPILL_FANIN=3 $T -j2 -m 256K --stats-json c.json "$f" > got; cmp -s ref got && grep -q "\"merge_passes\":[2-9]" c.json && echo same output in merge passes; grep -q "\"runs_spilled\":[1-9]" b.json && echo spilled; c=$(grep -o "\"distinct\":[0-9]*,\"hapax\":[0-9]*" a.json); [ -n "$c" ] && [ "$c" = "$(grep -o "\"distinct\":[0-9]*,\"hapax\":[0-9]*" b.json)" ] && echo same counts; $T --min-count 2 "$f" > ref; $T --min-count 2 -j2 -m 256K "$f" > got; cmp -s ref got && echo same output --min-count 2; mkdir t; n=$(awk -F "\t" "\$2 > 1" ref | wc -l); for k in 1 $((n + 10)); do TMPDIR=$PWD/t $T -j2 -m 256K "$f" | head -n $k > /dev/null; done; ls -A t; echo no files'
 
 # A property over 20 seeds: a few thousand random words, a random budget and
 # thread count and order; odd seeds take a budget within 64 KiB of the
