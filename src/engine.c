@@ -808,9 +808,8 @@ static void *range_main(void *p)
 	return NULL;
 }
 
-/* Some keys were evicted, and the runs hold each range in key order
- * (--sort=key, no --top): the tables are written out; read the merge of
- * each range ahead, each in a thread, straight into the output. */
+/* Read the merge of each range of e->ranges ahead, each in a thread, for
+ * the output (records over max_count skipped, when it is not 0). */
 static int start_aheads(tally_engine *e, uint64_t max_count)
 {
 	unsigned nparts = table_partitions(e->workers[0].table);
@@ -825,6 +824,9 @@ static int start_aheads(tally_engine *e, uint64_t max_count)
 	return 0;
 }
 
+/* Some keys were evicted, and the runs hold each range in key order
+ * (--sort=key, no --top): the tables are written out; the merges of the
+ * ranges go straight into the output. */
 static int finish_streamed(tally_engine *e)
 {
 	e->ranges = spill_ranges_open(e->spill, e->nord);
