@@ -103,8 +103,14 @@ fi
 
 # On a terminal (script(1) gives one), --progress redraws one line with CR:
 # percent and MB/s; the line is erased at the end; stdout holds only the
-# results.  The run reads 64 MB in 1 KiB units on one thread, which takes
-# over a second.
+# results.  The first input is a FIFO that stays empty for 0.6 s (slow.sh):
+# the run then lasts several sampling intervals (1/6 s) however fast the
+# machine, with the size of the file after it known.
+cat > "$WORK/slow.sh" <<'EOF'
+mkfifo slow && { sleep 0.6 > slow & }
+EOF
+SLOW=$WORK/slow.sh
+export SLOW
 expect_out <<'EOF'
 progress
 erased
@@ -112,7 +118,7 @@ clean stdout
 same results
 EOF
 requires script
-check progress-terminal 0 '$T -j1 "$BIG" > ref; script -q -e -c "$T -j1 --chunk-size 1K --progress \"$BIG\" > out" log < /dev/null > /dev/null || echo "script failed"; tr "\r" "\n" < log | grep -q "^ *[0-9][0-9]*% .*MB/s" && echo progress; tr "\r" "\n" < log | grep -v "^Script " | grep -v "^\$" | tail -n 1 | grep -q "%" || echo erased; if LC_ALL=C grep -q "$(printf "[\r\033]")" out; then echo "CR or ESC in stdout"; else echo clean stdout; fi; cmp -s ref out && echo same results'
+check progress-terminal 0 '$T -j1 "$BIG" > ref; . "$SLOW"; script -q -e -c "$T -j1 --chunk-size 1K --progress slow \"$BIG\" > out" log < /dev/null > /dev/null || echo "script failed"; tr "\r" "\n" < log | grep -q "^ *[0-9][0-9]*% .*MB/s" && echo progress; tr "\r" "\n" < log | grep -v "^Script " | grep -v "^\$" | tail -n 1 | grep -q "%" || echo erased; if LC_ALL=C grep -q "$(printf "[\r\033]")" out; then echo "CR or ESC in stdout"; else echo clean stdout; fi; cmp -s ref out && echo same results'
 
 # --no-progress on a terminal: not a byte on stderr.
 expect_out <<'EOF'
@@ -132,7 +138,7 @@ check progress-not-terminal 0 '$T -j1 "$BIG" > ref; $T -j1 --chunk-size 1K "$BIG
 expect_out <<'EOF'
 progress
 EOF
-check progress-forced-file 0 '$T -j1 --chunk-size 1K --progress "$BIG" > /dev/null 2> err; tr "\r" "\n" < err | grep -q "^ *[0-9][0-9]*% .*MB/s" && echo progress'
+check progress-forced-file 0 '. "$SLOW"; $T -j1 --chunk-size 1K --progress slow "$BIG" > /dev/null 2> err; tr "\r" "\n" < err | grep -q "^ *[0-9][0-9]*% .*MB/s" && echo progress'
 
 # --- Report ---
 
@@ -153,7 +159,7 @@ expect_out <<'EOF'
 throughput: several points
 EOF
 requires xmllint
-check report-series 0 '$T -j1 --chunk-size 1K --report r.svg "$BIG" > /dev/null; sh "$REPORT" r.svg'
+check report-series 0 '. "$SLOW"; $T -j1 --chunk-size 1K --report r.svg slow "$BIG" > /dev/null; sh "$REPORT" r.svg'
 
 # A spilling run: the same series, and the results are unchanged.  These
 # inputs count in a fraction of a second, so they come through a pipe that
