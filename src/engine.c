@@ -128,9 +128,9 @@ struct tally_engine {
 	ahead          *aheads[ENG_MAX_ORDERS];
 	spill_ranges   *ranges;
 	int             streamed, stream_done;
-	/* After a spill with --sort=count (no --top), the runs are in key
-	 * order too: the orders take the keys seen more than once, and the
-	 * keys seen once, which come last in key order, are read from a
+	/* After a spill with --sort=count (keys_seen_once_last), the runs are
+	 * in key order too: the orders take the keys seen more than once, and
+	 * the keys seen once, which come last in key order, are read from a
 	 * second merge of the ranges once the orders are through. */
 	int             hapax_last;
 	tally_item      heads[ENG_MAX_ORDERS];
@@ -251,6 +251,14 @@ static void read_sample(void *ctx, stats_sample *s)
 
 /* ---- Creation --------------------------------------------------------- */
 
+/* --sort=count puts the keys seen once last, in key order, when it gives
+ * them all (no --top, no --min-count above 1): after a spill they can then
+ * come from runs in key order, as for --sort=key (hapax_last). */
+static int keys_seen_once_last(const tally_config *c)
+{
+	return c->sort == TALLY_SORT_COUNT && !c->top && c->min_count <= 1;
+}
+
 tally_engine *tally_create(const tally_config *cfg, char *err, size_t errlen, int *usage)
 {
 	int dummy;
@@ -329,7 +337,7 @@ tally_engine *tally_create(const tally_config *cfg, char *err, size_t errlen, in
 	e->nord = e->nworkers < ENG_MAX_ORDERS ? e->nworkers : ENG_MAX_ORDERS;
 	if (e->nord > 1u << tc.part_bits)
 		e->nord = 1u << tc.part_bits;
-	if (e->cfg.sort == TALLY_SORT_KEY || (e->cfg.sort == TALLY_SORT_COUNT && !e->cfg.top))
+	if (e->cfg.sort == TALLY_SORT_KEY || keys_seen_once_last(&e->cfg))
 		spill_set_key_order(e->spill, e->nord);
 	e->workers = mem_calloc(MEM_OTHER, e->nworkers, sizeof *e->workers);
 	if (!e->workers)
@@ -848,7 +856,7 @@ static int finish_from_runs(tally_engine *e, table **tables)
 		return -1;
 	}
 	int rc = run_shares(e, tables[0], g, range_main);
-	if (e->hapax_last && e->cfg.min_count <= 1)
+	if (e->hapax_last)
 		e->ranges = g;
 	else
 		spill_ranges_close(g);
@@ -1016,7 +1024,7 @@ static int start_hapax(tally_engine *e)
 static int next_item(tally_engine *e, tally_item *it)
 {
 	int rc = next_from_orders(e, it);
-	if (rc == 0 && e->hapax_last && e->ranges) {
+	if (rc == 0 && e->hapax_last) {
 		if (start_hapax(e))
 			return -1;
 		rc = next_from_orders(e, it);
@@ -1096,8 +1104,9 @@ int tally_finish(tally_engine *e)
 	 * out and freed, and the merge's readers take at most a quarter; without
 	 * one the tables stay while order copies the keys, so it gets what they
 	 * leave (and sorts externally past that). */
-	e->streamed = spilled && spill_key_ranges(e->spill) && e->cfg.sort == TALLY_SORT_KEY && !e->cfg.top;
-	e->hapax_last = spilled && spill_key_ranges(e->spill) && e->cfg.sort == TALLY_SORT_COUNT;
+	int keyed = spilled && spill_key_ranges(e->spill);
+	e->streamed = keyed && e->cfg.sort == TALLY_SORT_KEY && !e->cfg.top;
+	e->hapax_last = keyed && keys_seen_once_last(&e->cfg);
 	uint64_t held = mem_current(MEM_TABLE) + mem_current(MEM_POOL);
 	uint64_t share = spilled ? e->cfg.memory / 2
 		: e->cfg.memory > held + e->cfg.memory / 8 ? e->cfg.memory - held : e->cfg.memory / 8;

@@ -3,6 +3,7 @@
  */
 #include "mem.h"
 
+#include <errno.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
@@ -117,6 +118,21 @@ void *mem_grow_full(mem_component c, void *arr, size_t *cap, size_t elem, size_t
 	if (q)
 		*cap = ncap;
 	return q;
+}
+
+int mem_reserve(mem_component c, char **buf, size_t *cap, size_t need)
+{
+	if (need <= *cap)
+		return 0;
+	size_t ncap = *cap * 2 > need ? *cap * 2 : need < 64 ? 64 : need;
+	char *b = mem_realloc(c, *buf, *cap, ncap);
+	if (!b) {
+		errno = ENOMEM;
+		return -1;
+	}
+	*buf = b;
+	*cap = ncap;
+	return 0;
 }
 
 void *mem_alloc_zeroed(mem_component c, size_t size)

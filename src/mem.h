@@ -37,6 +37,12 @@ void  mem_free(mem_component c, void *p, size_t size);
  * mem_grow_full is the out-of-line growth. */
 void *mem_grow_full(mem_component c, void *arr, size_t *cap, size_t elem, size_t first);
 
+/* Make the byte buffer *buf (*cap bytes) hold at least need bytes: grown to
+ * twice its size or to need, whichever is more, and to 64 at least.  For a
+ * copy of one key at a time.  Returns 0, or -1 when out of memory (*buf and
+ * *cap unchanged, errno ENOMEM). */
+int mem_reserve(mem_component c, char **buf, size_t *cap, size_t need);
+
 static inline void *mem_grow(mem_component c, void *arr, size_t *cap, size_t n, size_t elem,
 	size_t first)
 {

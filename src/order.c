@@ -178,15 +178,8 @@ static int threshold_offer(order *o, const order_item *it)
 {
 	if (o->have_thr && !keysort_before(it, &o->thr, o->bycount))
 		return 0;
-	if (it->len > o->thr_cap) {
-		char *k = mem_realloc(MEM_SPILL, o->thr_key, o->thr_cap, it->len);
-		if (!k) {
-			errno = ENOMEM;
-			return -1;
-		}
-		o->thr_key = k;
-		o->thr_cap = it->len;
-	}
+	if (mem_reserve(MEM_SPILL, &o->thr_key, &o->thr_cap, it->len))
+		return -1;
 	if (it->len)
 		memcpy(o->thr_key, it->key, it->len);
 	o->thr = *it;

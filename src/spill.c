@@ -657,8 +657,7 @@ static uint64_t get_le64(const unsigned char *p)
 
 static void writer_free(spill_writer *w)
 {
-	if (w->prevcap)
-		mem_free(MEM_SPILL, w->prev, w->prevcap);
+	mem_free(MEM_SPILL, w->prev, w->prevcap);
 	ZSTD_freeCCtx(w->cctx);
 	mem_free(MEM_SPILL, w->in, SPILL_BLOCK);
 	mem_free(MEM_SPILL, w->out, w->outcap);
@@ -813,13 +812,9 @@ int spill_run_put(spill_writer *w, const spill_rec *r)
 	size_t len = r->len;
 	if (keyed) {
 		size_t shared = shared_prefix(w->prev, w->prevlen, key, len);
-		if (len >= w->prevcap) {   /* >=: allocated from the first key on */
-			char *b = mem_realloc(MEM_SPILL, w->prev, w->prevcap, len + 1);
-			if (!b)
-				return writer_fail(w, NULL, ENOMEM);
-			w->prev = b;
-			w->prevcap = len + 1;
-		}
+		/* + 1: allocated from the first key on, empty or not */
+		if (mem_reserve(MEM_SPILL, &w->prev, &w->prevcap, len + 1))
+			return writer_fail(w, NULL, ENOMEM);
 		memcpy(w->prev + shared, key + shared, len - shared);
 		w->prevlen = len;
 		p += put_varint(p, (uint64_t)(len - shared) + 2);
@@ -1140,15 +1135,9 @@ static int reader_next(spill_reader *r)
 		/* Undo the front coding: the suffix after the shared prefix of
 		 * the key before, which kbuf still holds. */
 		size_t full = (size_t)shared + len;
-		if (full >= r->kcap) {   /* >=: allocated from the first key on */
-			size_t cap = r->kcap * 2 > full ? r->kcap * 2 : full < 64 ? 64 : full;
-			char *b = mem_realloc(MEM_SPILL, r->kbuf, r->kcap, cap);
-			if (!b) {
-				spill_fail_errno(s, s->tmpdir, ENOMEM);
-				return -1;
-			}
-			r->kbuf = b;
-			r->kcap = cap;
+		if (mem_reserve(MEM_SPILL, &r->kbuf, &r->kcap, full + 1)) {
+			spill_fail_errno(s, s->tmpdir, ENOMEM);
+			return -1;
 		}
 		memcpy(r->kbuf + shared, r->buf + r->pos, len);
 		r->key = r->kbuf;
@@ -1248,8 +1237,7 @@ void spill_reader_close(spill_reader *r)
 	ZSTD_freeDCtx(r->dctx);
 	mem_free(MEM_SPILL, r->in, SPILL_READ);
 	mem_free(MEM_SPILL, r->buf, r->cap);
-	if (r->kcap)
-		mem_free(MEM_SPILL, r->kbuf, r->kcap);
+	mem_free(MEM_SPILL, r->kbuf, r->kcap);
 	mem_free(MEM_SPILL, r, sizeof *r);
 }
 
