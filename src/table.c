@@ -715,7 +715,7 @@ int table_merge_partition(table *dst, table *src, unsigned p)
 		for (;;) {
 			d = &dp->slots[j];
 			if (!d->count || (d->hash == e->hash && d->len == e->len &&
-					memcmp(d->key, e->key, e->len) == 0))
+					(e->len <= TABLE_HASH_EXACT || memcmp(d->key, e->key, e->len) == 0)))
 				break;
 			j = (j + 1) & dp->mask;
 		}

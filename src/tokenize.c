@@ -1074,6 +1074,8 @@ static inline __m128i mask_len(__m128i b, size_t len)
  * again. */
 #define BATCH 64
 #define BATCH_ROOM (BATCH + 32)
+_Static_assert(TABLE_HASH_CLASS(TABLE_HASH_EXACT) == 1 && TABLE_HASH_CLASS(TABLE_HASH_EXACT + 1) == 2,
+	"the keys counted without their bytes are length classes 0 and 1");
 typedef struct short_batch {
 	table_part  *parts;
 	unsigned     shift;
@@ -1082,6 +1084,9 @@ typedef struct short_batch {
 	uint32_t     len[BATCH_ROOM];
 	uint64_t     h[BATCH_ROOM];
 	table_entry *slot[BATCH_ROOM];
+	/* The keys by length class (TABLE_HASH_CLASS): cls[c][0..ncls[c]). */
+	uint8_t      cls[3][BATCH_ROOM];
+	unsigned     ncls[3];
 } short_batch;
 
 static inline void batch_init(short_batch *bt, const tok_worker *w)
@@ -1090,6 +1095,7 @@ static inline void batch_init(short_batch *bt, const tok_worker *w)
 	bt->parts = h->parts;
 	bt->shift = h->shift;
 	bt->n = 0;
+	bt->ncls[0] = bt->ncls[1] = bt->ncls[2] = 0;
 }
 
 static inline table_entry *batch_home(const short_batch *bt, uint64_t hash)
@@ -1098,12 +1104,17 @@ static inline table_entry *batch_home(const short_batch *bt, uint64_t hash)
 }
 
 /* Does the occupied slot e hold the key b (len bytes, zero past them)?
- * Pool keys of up to 16 bytes can be read 16 bytes at a time (pool.h): one
- * masked compare, no branch on the length. */
-static inline int short_key_at(const table_entry *e, __m128i b, uint32_t len, uint64_t hash)
+ * Keys of up to TABLE_HASH_EXACT bytes are told apart by hash and length
+ * (table.h); exact: a constant, nonzero when len is known to be one of
+ * them.  Longer pool keys of up to 16 bytes can be read 16 bytes at a time
+ * (pool.h): one masked compare, no branch on the length. */
+static inline __attribute__((always_inline))
+int short_key_at(const table_entry *e, __m128i b, uint32_t len, uint64_t hash, int exact)
 {
 	if (e->hash != hash || e->len != len)
 		return 0;
+	if (exact || len <= TABLE_HASH_EXACT)
+		return 1;
 	__m128i k = mask_len(_mm_loadu_si128((const __m128i *)(const void *)e->key), len);
 	return _mm_movemask_epi8(_mm_cmpeq_epi8(k, b)) == 0xffff;
 }
@@ -1128,7 +1139,7 @@ int batch_probe(tok_worker *w, const short_batch *bt, __m128i b, uint32_t len, u
 			}
 			return 1;
 		}
-		if (short_key_at(e, b, len, hash)) {
+		if (short_key_at(e, b, len, hash, 0)) {
 			e->count++;
 			e->clock = TABLE_CLOCK_MAX;
 			if (e != home)
@@ -1162,45 +1173,70 @@ void batch_hash_class(short_batch *bt, const uint8_t *idx, unsigned n, unsigned 
 	}
 }
 
-/* Count the batch and empty it.  Returns 0, or -1 on a fatal table error
- * (w->failed set). */
+/* Count key i of the batch (exact: a constant, nonzero for a key of up to
+ * TABLE_HASH_EXACT bytes).  *added counts the new keys: once there is one,
+ * the slots found when hashing may be stale.  Returns 0, or -1 on a fatal
+ * table error (w->failed set). */
+static inline __attribute__((always_inline))
+int batch_count(tok_worker *w, const short_batch *bt, unsigned i, int exact, unsigned *added)
+{
+	const uint64_t hash = bt->h[i];
+	const uint32_t len = bt->len[i];
+	table_entry *e = *added ? batch_home(bt, hash) : bt->slot[i];
+	/* Most keys are found in their home slot (an empty slot has length 0,
+	 * which no short key has). */
+	if (short_key_at(e, bt->v[i], len, hash, exact)) {
+		e->count++;
+		e->clock = TABLE_CLOCK_MAX;
+		return 0;
+	}
+	int r = batch_probe(w, bt, bt->v[i], len, hash);
+	if (r < 0)
+		return -1;
+	*added += (unsigned)r;
+	return 0;
+}
+
+/* Count the batch and empty it, a length class at a time: the keys of up
+ * to 8 bytes, compared by hash and length alone, then the longer ones,
+ * whose pool bytes are fetched first.  Returns 0, or -1 on a fatal table
+ * error (w->failed set). */
 static inline __attribute__((always_inline))
 int batch_flush(tok_worker *w, short_batch *bt)
 {
 	const unsigned n = bt->n;
+	const uint8_t *const lng = bt->cls[2];
+	const unsigned nlong = bt->ncls[2];
 	unsigned added = 0;   /* new keys: the rest are pool hits */
 	bt->n = 0;
 	/* The slots are on their way: fetch the keys they point to. */
-	for (unsigned i = 0; i < n; i++)
-		__builtin_prefetch(bt->slot[i]->key);
-	for (unsigned i = 0; i < n; i++) {
-		const uint64_t hash = bt->h[i];
-		const uint32_t len = bt->len[i];
-		const __m128i b = bt->v[i];
-		table_entry *e = added ? batch_home(bt, hash) : bt->slot[i];
-		/* Most keys are found in their home slot (an empty slot has
-		 * length 0, which no short key has). */
-		if (short_key_at(e, b, len, hash)) {
-			e->count++;
-			e->clock = TABLE_CLOCK_MAX;
-			continue;
-		}
-		int r = batch_probe(w, bt, b, len, hash);
-		if (r < 0)
+	for (unsigned j = 0; j < nlong; j++)
+		__builtin_prefetch(bt->slot[lng[j]]->key);
+	for (unsigned c = 0; c < 2; c++)
+		for (unsigned j = 0; j < bt->ncls[c]; j++)
+			if (batch_count(w, bt, bt->cls[c][j], 1, &added))
+				return -1;
+	for (unsigned j = 0; j < nlong; j++)
+		if (batch_count(w, bt, lng[j], 0, &added))
 			return -1;
-		added += (unsigned)r;
-	}
+	bt->ncls[0] = bt->ncls[1] = bt->ncls[2] = 0;
 	((table_hot *)w->t)->hits += n - added;
 	return 0;
 }
 
-/* Add a key of 1 to 16 bytes, zero past len; counts the batch when full. */
+/* Add a key of 1 to 16 bytes, zero past len; counts the batch when full.
+ * The key is written at the end of all three class lists, and only its
+ * own list grows: no branch on the length. */
 static inline __attribute__((always_inline))
 int batch_add(tok_worker *w, short_batch *bt, __m128i b, size_t len)
 {
 	unsigned i = bt->n++;
 	bt->v[i] = b;
 	bt->len[i] = (uint32_t)len;
+	bt->cls[0][bt->ncls[0]] = bt->cls[1][bt->ncls[1]] = bt->cls[2][bt->ncls[2]] = (uint8_t)i;
+	bt->ncls[0] += len <= 3;
+	bt->ncls[2] += len > TABLE_HASH_EXACT;
+	bt->ncls[1] = i + 1 - bt->ncls[0] - bt->ncls[2];
 	batch_hash(bt, i);
 	return bt->n >= BATCH ? batch_flush(w, bt) : 0;
 }
@@ -1613,7 +1649,7 @@ static inline __attribute__((always_inline))
 int count_words(tok_worker *w, short_batch *bt, const uint8_t **word, size_t *wlen, unsigned n,
 	const uint8_t *end, tally_case casemode)
 {
-	uint8_t idx0[BATCH_ROOM], idx1[BATCH_ROOM], idx2[BATCH_ROOM];
+	uint8_t *const idx0 = bt->cls[0], *const idx1 = bt->cls[1], *const idx2 = bt->cls[2];
 	unsigned n0 = 0, n1 = 0, n2 = 0;
 	unsigned k = 0, rest = 0;
 	for (unsigned i = 0; i < n; i++) {
@@ -1640,6 +1676,9 @@ int count_words(tok_worker *w, short_batch *bt, const uint8_t **word, size_t *wl
 	batch_hash_class(bt, idx1, n1, 1);
 	batch_hash_class(bt, idx2, n2, 2);
 	bt->n = k;
+	bt->ncls[0] = n0;
+	bt->ncls[1] = n1;
+	bt->ncls[2] = n2;
 	w->tokens += k;
 	if (batch_flush(w, bt))
 		return -1;

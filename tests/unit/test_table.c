@@ -74,6 +74,96 @@ START_TEST(hash_is_xxh3)
 }
 END_TEST
 
+/* ---- Keys from their hashes (TABLE_HASH_EXACT) ---- */
+
+static uint64_t unxorshift(uint64_t y, unsigned s)
+{
+	uint64_t x = y;
+	for (unsigned i = 0; i < 64 / s + 1; i++)
+		x = y ^ (x >> s);
+	return x;
+}
+
+static uint64_t inverse_odd(uint64_t c)
+{
+	uint64_t v = c;   /* right to 3 bits; each step doubles them */
+	for (int i = 0; i < 5; i++)
+		v *= 2 - c * v;
+	return v;
+}
+
+static uint64_t rotl(uint64_t x, unsigned r)
+{
+	return r ? x << r | x >> (64 - r) : x;
+}
+
+/* x ^ rotl(x, 49) ^ rotl(x, 24) is p(R) = 1 + R^49 + R^24, R the rotation
+ * by one bit, R^64 = 1.  Over GF(2) squaring is linear, so p^8 = 1 + 1 +
+ * R^8 = R^8 and p^64 = 1: the inverse is p^63 = p p^2 p^4 R^56. */
+static uint64_t un_rotmix(uint64_t y)
+{
+	static const unsigned a[3] = { 49, 34, 4 }, b[3] = { 24, 48, 32 };
+	for (int k = 0; k < 3; k++)
+		y ^= rotl(y, a[k]) ^ rotl(y, b[k]);
+	return rotl(y, 56);
+}
+
+/* The key of len bytes (0 to 8) whose hash is h, undoing XXH3's short
+ * paths; returns its length, or -1 when h is no such key's hash. */
+static int key_of_hash(uint64_t h, size_t len, uint8_t *key)
+{
+	const uint8_t *sec = XXH3_kSecret;
+	if (len == 0)
+		return h == XXH3_64bits("", 0) ? 0 : -1;
+	if (len <= 3) {
+		const uint64_t p2 = 0xC2B2AE3D27D4EB4FULL, p3 = 0x165667B19E3779F9ULL;
+		uint64_t x = unxorshift(h, 32) * inverse_odd(p3);
+		x = unxorshift(x, 29) * inverse_odd(p2);
+		x = unxorshift(x, 33) ^ (XXH_readLE32(sec) ^ XXH_readLE32(sec + 4));
+		if (x >> 32 || ((x >> 8) & 0xff) != len)
+			return -1;
+		key[0] = (uint8_t)(x >> 16);
+		key[len >> 1] = (uint8_t)(x >> 24);
+		key[len - 1] = (uint8_t)x;
+		return (int)len;
+	}
+	const uint64_t mx = 0x9FB21C651E98DF25ULL;
+	uint64_t x = unxorshift(h, 28) * inverse_odd(mx);
+	x ^= (x >> 35) + len;
+	x = un_rotmix(x * inverse_odd(mx));
+	x ^= XXH_readLE64(sec + 8) ^ XXH_readLE64(sec + 16);
+	uint32_t first = (uint32_t)(x >> 32), last = (uint32_t)x;
+	memcpy(key + len - 4, &last, 4);   /* little-endian, as XXH_readLE32 */
+	memcpy(key, &first, 4);
+	return (int)len;
+}
+
+/* Every key of up to TABLE_HASH_EXACT bytes comes back from its hash and
+ * length: no two such keys of one length share a hash.  All keys of 1 and
+ * 2 bytes, one in 7 of 3 bytes, and random ones up to 8 bytes. */
+START_TEST(short_keys_from_hashes)
+{
+	ck_assert_uint_eq(TABLE_HASH_EXACT, 8);
+	uint8_t key[8], back[8];
+	srand(7);
+	for (size_t len = 0; len <= TABLE_HASH_EXACT; len++) {
+		uint32_t n = len == 1 ? 256 : len == 2 ? 65536 : len == 3 ? (1u << 24) / 7 : 200000;
+		for (uint32_t i = 0; i < n; i++) {
+			uint32_t v = len == 3 ? i * 7 : i;
+			for (size_t j = 0; j < len; j++)
+				key[j] = len <= 3 ? (uint8_t)(v >> (8 * j)) : (uint8_t)rand();
+			memset(back, 0xee, sizeof back);
+			ck_assert_int_eq(key_of_hash(table_hash(key, len), len, back), (int)len);
+			ck_assert_mem_eq(back, key, len);
+			if (len == 0)
+				break;
+		}
+	}
+	/* A hash that is not of a 2-byte key says so. */
+	ck_assert_int_eq(key_of_hash(table_hash("abc", 3), 2, back), -1);
+}
+END_TEST
+
 START_TEST(counts_and_growth)
 {
 	table *t = new_table(4, 0, NULL);
@@ -100,26 +190,30 @@ START_TEST(counts_and_growth)
 }
 END_TEST
 
-/* Different keys under one hash must stay apart; the empty key counts. */
+/* Different keys under one hash must stay apart; the empty key counts.
+ * The keys are longer than TABLE_HASH_EXACT: shorter ones cannot share a
+ * hash (short_keys_from_hashes), and the table compares them by hash and
+ * length alone. */
 START_TEST(collisions_and_empty_key)
 {
 	table *t = new_table(2, 0, NULL);
 	const uint64_t h = 0x123456789abcdef0ull;
 	for (int i = 0; i < 1000; i++) {
-		char k[16];
-		int n = snprintf(k, sizeof k, "c%d", i);
+		char k[32];
+		int n = snprintf(k, sizeof k, "collided-%d", i);
+		ck_assert_int_gt(n, TABLE_HASH_EXACT);
 		ck_assert_int_eq(table_add(t, k, (size_t)n, h, (uint64_t)i + 1), 0);
 	}
-	ck_assert_int_eq(table_add(t, "c5", 2, h, 10), 0);
+	ck_assert_int_eq(table_add(t, "collided-5", 10, h, 10), 0);
 	ck_assert_int_eq(table_add(t, "", 0, table_hash("", 0), 1), 0);
 	ck_assert_int_eq(table_add(t, "", 0, table_hash("", 0), 1), 0);
 	/* A key that is a prefix of another, same hash. */
-	ck_assert_int_eq(table_add(t, "c1", 1, h, 1), 0);
+	ck_assert_int_eq(table_add(t, "collided-1", 9, h, 1), 0);
 	ck_assert_uint_eq(table_size(t), 1002);
-	ck_assert_uint_eq(lookup(t, "c5").count, 16);
+	ck_assert_uint_eq(lookup(t, "collided-5").count, 16);
 	ck_assert_uint_eq(lookup(t, "").count, 2);
-	ck_assert_uint_eq(lookup(t, "c").count, 1);
-	ck_assert_uint_eq(lookup(t, "c999").count, 1000);
+	ck_assert_uint_eq(lookup(t, "collided-").count, 1);
+	ck_assert_uint_eq(lookup(t, "collided-999").count, 1000);
 	table_destroy(t);
 }
 END_TEST
@@ -529,6 +623,7 @@ static Suite *table_suite(void)
 	TCase *tc = tcase_create("core");
 	tcase_set_timeout(tc, 60);
 	tcase_add_test(tc, hash_is_xxh3);
+	tcase_add_test(tc, short_keys_from_hashes);
 	tcase_add_test(tc, counts_and_growth);
 	tcase_add_test(tc, collisions_and_empty_key);
 	tcase_add_test(tc, millions_of_keys);
