@@ -131,6 +131,11 @@ tok_worker *tok_worker_create(const tok_shared *s, table *t);
 void tok_worker_destroy(tok_worker *w);
 const tok_counters *tok_worker_counters(const tok_worker *w);
 
+/* Whether the workers hash short keys eight at a time: the CPU has
+ * AVX-512 F and DQ, and TALLY_NO_AVX512 is not set in the environment.
+ * The hashes are the same either way. */
+int tok_wide_hash(void);
+
 /* Count the keys of one chunk into the worker's table.  In n-gram mode,
  * *edge receives the chunk's edge words (caller frees with tok_edge_free);
  * otherwise *edge is set to NULL.  Returns 0, or -1 on a fatal table error

@@ -39,7 +39,7 @@ export T HERE DATA
 # Output must not depend on the user's locale; progress must not appear.
 LC_ALL=C
 export LC_ALL
-unset TALLY_FAIL_ALLOC TALLY_CGROUP_ROOT TALLY_SPILL_FANIN 2>/dev/null || :
+unset TALLY_FAIL_ALLOC TALLY_CGROUP_ROOT TALLY_SPILL_FANIN TALLY_NO_AVX512 2>/dev/null || :
 
 if [ ! -x "$T" ]; then
 	echo "run.sh: $T is not an executable" >&2
