@@ -917,6 +917,56 @@ static void same_both_ways(const tally_config *cfg, const tally_config *slow, co
 	result_free(&b);
 }
 
+/* Every short key's hash, whatever its bytes: all keys of 1 and 2 bytes
+ * that hold no whitespace, and random ones of 3 to 16 bytes, split on
+ * spaces with their case kept, so that they reach the batch as they are.
+ * collect() checks each hash against XXH3_64bits; _i 1 hashes one by one
+ * (tok_wide_hash), _i 0 eight at a time where the CPU can. */
+START_TEST(test_short_key_hashes)
+{
+	if (_i)
+		setenv("TALLY_NO_AVX512", "1", 1);
+	size_t cap = 256 * 3 + 65536 * 3 + 20000 * 17 + 256, len = 0;
+	char *in = malloc(cap);
+	ck_assert_ptr_nonnull(in);
+	static const char ws[] = " \t\n\v\f\r";
+	for (unsigned a = 0; a < 256; a++) {
+		if (a && strchr(ws, (int)a))
+			continue;
+		in[len++] = (char)a;
+		in[len++] = ' ';
+		for (unsigned b = 0; b < 256; b++) {
+			if (b && strchr(ws, (int)b))
+				continue;
+			in[len++] = (char)a;
+			in[len++] = (char)b;
+			in[len++] = ' ';
+		}
+	}
+	for (int k = 0; k < 20000; k++) {
+		unsigned n = 3 + rnd(14);
+		for (unsigned j = 0; j < n; j++) {
+			unsigned c;
+			do
+				c = rnd(256);
+			while (c && strchr(ws, (int)c));
+			in[len++] = (char)c;
+		}
+		in[len++] = ' ';
+	}
+	ck_assert_uint_le(len, cap);
+	tally_config cfg = words_cfg();
+	cfg.split = TALLY_SPLIT_SPACE;
+	cfg.casemode = TALLY_CASE_KEEP;
+	result r;
+	run_cfg(&cfg, in, len, 0, 1, &r);
+	/* 250 one-byte keys and 250 * 250 two-byte keys (NUL is no space). */
+	ck_assert_uint_eq(r.tokens, 250 + 250 * 250 + 20000);
+	result_free(&r);
+	free(in);
+}
+END_TEST
+
 START_TEST(test_prop_ascii_blocks)
 {
 	static const size_t maxes[] = { 16, 17, 23, 1 << 20 };
@@ -975,6 +1025,7 @@ static Suite *tokenize_suite(void)
 	tcase_add_loop_test(tp, test_prop_fields, 0, 64);
 	tcase_add_loop_test(tp, test_prop_ngrams, 0, 12);
 	tcase_add_loop_test(tp, test_prop_ascii_blocks, 0, 32);
+	tcase_add_loop_test(tp, test_short_key_hashes, 0, 2);
 	suite_add_tcase(s, tp);
 	return s;
 }
