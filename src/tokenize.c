@@ -1068,8 +1068,10 @@ static inline __m128i mask_len(__m128i b, size_t len)
  * short and the loads of a step overlap instead of waiting one after the
  * other (the table outgrows the caches long before the vocabulary outgrows
  * memory): each key is hashed and its home slot prefetched when it is
- * added; when the batch is counted, the keys the slots point to are
- * prefetched first.  Keys are counted in the order given.
+ * added; when the batch is counted, the keys of more than TABLE_HASH_EXACT
+ * bytes that the slots point to are prefetched first (the shorter ones are
+ * settled by hash and length).  Keys are counted by length class, in the
+ * order given within each (the order of the counts does not change them).
  * A batch is counted when it has BATCH keys; the space tokenizer adds up to
  * 32 at once (one 64-byte block), hence the room past BATCH.
  *
