@@ -1738,7 +1738,8 @@ int fold16(__m128i *b, tally_case casemode)
  * bt, listed by length class without a branch (each key is written at the
  * end of all three lists, and only its own list grows), hashed a class at
  * a time, so that no branch on the length is mispredicted for every other
- * word, and counted.  The others then take space_word(), once the batch
+ * word (or eight at a time, all classes but the longest together, with
+ * AVX-512: batch_hash_wide), and counted.  The others then take space_word(), once the batch
  * holds no slot.  Returns 0, or -1 on a fatal error. */
 static inline __attribute__((always_inline))
 int count_words(tok_worker *w, short_batch *bt, const uint8_t **word, size_t *wlen, unsigned n,
