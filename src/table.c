@@ -714,8 +714,7 @@ int table_merge_partition(table *dst, table *src, unsigned p)
 		table_entry *d;
 		for (;;) {
 			d = &dp->slots[j];
-			if (!d->count || (d->hash == e->hash && d->len == e->len &&
-					(e->len <= TABLE_HASH_EXACT || memcmp(d->key, e->key, e->len) == 0)))
+			if (!d->count || table_entry_is(d, e->key, e->len, e->hash))
 				break;
 			j = (j + 1) & dp->mask;
 		}

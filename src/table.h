@@ -150,6 +150,15 @@ static inline int table_key_eq(const char *a, const char *b, size_t len)
 	return 1;
 }
 
+/* Does the occupied slot e hold key (len bytes, hash = table_hash(key,
+ * len))?  Keys of up to TABLE_HASH_EXACT bytes are settled by hash and
+ * length; the longer ones' bytes are compared. */
+static inline int table_entry_is(const table_entry *e, const char *key, size_t len, uint64_t hash)
+{
+	return e->hash == hash && e->len == len &&
+		(len <= TABLE_HASH_EXACT || table_key_eq(e->key, key, len));
+}
+
 /* The partition of hash, and the slot where its probe starts. */
 static inline table_part *table_part_of(const table_hot *h, uint64_t hash)
 {
@@ -189,8 +198,7 @@ static inline int table_add(table *t, const char *key, size_t len, uint64_t hash
 		table_entry *e = &pt->slots[i];
 		if (!e->count)
 			return table_add_new(t, pt, e, key, len, hash, n);
-		if (e->hash == hash && e->len == len &&
-				(len <= TABLE_HASH_EXACT || table_key_eq(e->key, key, len))) {
+		if (table_entry_is(e, key, len, hash)) {
 			e->count += n;
 			e->clock = TABLE_CLOCK_MAX;
 			h->hits++;

@@ -1232,19 +1232,27 @@ int batch_flush(tok_worker *w, short_batch *bt)
 	return 0;
 }
 
-/* Add a key of 1 to 16 bytes, zero past len; counts the batch when full.
- * The key is written at the end of all three class lists, and only its
- * own list grows: no branch on the length. */
+/* List key k of a batch (len bytes, keys 0 to k - 1 listed already) under
+ * its length class (TABLE_HASH_CLASS: 1-3, 4-8, 9-16) in cls, whose list
+ * lengths are n: it is written at the end of all three lists and only its
+ * own list grows, so there is no branch on the length. */
+static inline __attribute__((always_inline))
+void class_list(uint8_t (*cls)[BATCH_ROOM], unsigned *n, unsigned k, size_t len)
+{
+	cls[0][n[0]] = cls[1][n[1]] = cls[2][n[2]] = (uint8_t)k;
+	n[0] += len <= 3;
+	n[2] += len > TABLE_HASH_EXACT;
+	n[1] = k + 1 - n[0] - n[2];
+}
+
+/* Add a key of 1 to 16 bytes, zero past len; counts the batch when full. */
 static inline __attribute__((always_inline))
 int batch_add(tok_worker *w, short_batch *bt, __m128i b, size_t len)
 {
 	unsigned i = bt->n++;
 	bt->v[i] = b;
 	bt->len[i] = (uint32_t)len;
-	bt->cls[0][bt->ncls[0]] = bt->cls[1][bt->ncls[1]] = bt->cls[2][bt->ncls[2]] = (uint8_t)i;
-	bt->ncls[0] += len <= 3;
-	bt->ncls[2] += len > TABLE_HASH_EXACT;
-	bt->ncls[1] = i + 1 - bt->ncls[0] - bt->ncls[2];
+	class_list(bt->cls, bt->ncls, i, len);
 	batch_hash(bt, i);
 	return bt->n >= BATCH ? batch_flush(w, bt) : 0;
 }
@@ -1735,18 +1743,16 @@ int fold16(__m128i *b, tally_case casemode)
 
 /* Count the n words gathered in word[] and wlen[] (casemode: a constant).
  * The words of up to 16 bytes are masked and case-mapped into the batch
- * bt, listed by length class without a branch (each key is written at the
- * end of all three lists, and only its own list grows), hashed a class at
- * a time, so that no branch on the length is mispredicted for every other
- * word (or eight at a time, all classes but the longest together, with
- * AVX-512: batch_hash_wide), and counted.  The others then take space_word(), once the batch
- * holds no slot.  Returns 0, or -1 on a fatal error. */
+ * bt, listed by length class without a branch (class_list), hashed a
+ * class at a time, so that no branch on the length is mispredicted for
+ * every other word (or eight at a time, all classes but the longest
+ * together, with AVX-512: batch_hash_wide), and counted.  The others then
+ * take space_word(), once the batch holds no slot.  Returns 0, or -1 on a fatal error. */
 static inline __attribute__((always_inline))
 int count_words(tok_worker *w, short_batch *bt, const uint8_t **word, size_t *wlen, unsigned n,
 	const uint8_t *end, tally_case casemode)
 {
-	uint8_t *const idx0 = bt->cls[0], *const idx1 = bt->cls[1], *const idx2 = bt->cls[2];
-	unsigned n0 = 0, n1 = 0, n2 = 0;
+	unsigned nc[3] = { 0, 0, 0 };   /* the class lists' lengths */
 	unsigned k = 0, rest = 0;
 	for (unsigned i = 0; i < n; i++) {
 		if (wlen[i] <= 16) {
@@ -1755,11 +1761,7 @@ int count_words(tok_worker *w, short_batch *bt, const uint8_t **word, size_t *wl
 			if (!fold16(&b, casemode)) {
 				bt->v[k] = b;
 				bt->len[k] = (uint32_t)wlen[i];
-				/* The classes of TABLE_HASH_CLASS: 1-3, 4-8, 9-16. */
-				idx0[n0] = idx1[n1] = idx2[n2] = (uint8_t)k;
-				n0 += wlen[i] <= 3;
-				n2 += wlen[i] > 8;
-				n1 = k + 1 - n0 - n2;
+				class_list(bt->cls, nc, k, wlen[i]);
 				k++;
 				continue;
 			}
@@ -1770,8 +1772,9 @@ int count_words(tok_worker *w, short_batch *bt, const uint8_t **word, size_t *wl
 	}
 #ifdef WIDE_HASH
 	if (w->wide) {
+		const uint8_t *const idx2 = bt->cls[2];
 		batch_hash_wide(bt, k);
-		for (unsigned j = 0; j < n2; j++)
+		for (unsigned j = 0; j < nc[2]; j++)
 			bt->h[idx2[j]] = table_hash_class(&bt->v[idx2[j]], bt->len[idx2[j]], 2);
 		for (unsigned i = 0; i < k; i++) {
 			bt->slot[i] = batch_home(bt, bt->h[i]);
@@ -1780,14 +1783,13 @@ int count_words(tok_worker *w, short_batch *bt, const uint8_t **word, size_t *wl
 	} else
 #endif
 	{
-		batch_hash_class(bt, idx0, n0, 0);
-		batch_hash_class(bt, idx1, n1, 1);
-		batch_hash_class(bt, idx2, n2, 2);
+		/* One call per class: the class is a constant in each. */
+		batch_hash_class(bt, bt->cls[0], nc[0], 0);
+		batch_hash_class(bt, bt->cls[1], nc[1], 1);
+		batch_hash_class(bt, bt->cls[2], nc[2], 2);
 	}
 	bt->n = k;
-	bt->ncls[0] = n0;
-	bt->ncls[1] = n1;
-	bt->ncls[2] = n2;
+	memcpy(bt->ncls, nc, sizeof nc);
 	w->tokens += k;
 	if (batch_flush(w, bt))
 		return -1;
