@@ -99,7 +99,7 @@ typedef struct tally_config {
 	uint64_t    memory;          /* budget for tables and keys; 0 = default */
 	const char *tmpdir;          /* NULL = $TMPDIR, else /tmp */
 	tally_io    io;
-	size_t      chunk_size;      /* bytes per work unit; 0 = default; tests use tiny ones */
+	size_t      chunk_size;      /* bytes per work unit; 0 = by kind of input; tests use tiny ones */
 
 	/* Order of the results. */
 	tally_sort  sort;

@@ -37,7 +37,6 @@
 #include "table.h"
 #include "tokenize.h"
 
-#define DEFAULT_CHUNK     (1u << 20)
 #define DEFAULT_MAX_KEY   (1u << 20)
 #define MIN_TABLE_BUDGET  (32u * 1024)
 /* n-gram edges that may wait to be stitched, per worker: some 16 MB of
@@ -279,8 +278,6 @@ tally_engine *tally_create(const tally_config *cfg, char *err, size_t errlen, in
 		*usage = 1;
 		goto fail;
 	}
-	if (!e->cfg.chunk_size)
-		e->cfg.chunk_size = DEFAULT_CHUNK;
 	e->nworkers = e->cfg.threads ? e->cfg.threads : resources_default_threads();
 	if (e->nworkers > 1024)
 		e->nworkers = 1024;

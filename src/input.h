@@ -25,7 +25,7 @@ typedef size_t (*input_cut_fn)(const void *ctx, const char *buf, size_t len, int
 
 typedef struct input_opts {
 	tally_io     io;            /* auto, mmap or read */
-	size_t       chunk_size;    /* bytes per chunk (>= 1) */
+	size_t       chunk_size;    /* bytes per chunk; 0 = the default of the source's kind */
 	size_t       min_capacity;  /* a chunk buffer holds at least this (max key + slack) */
 	unsigned     max_inflight;  /* chunks the caller may hold unreleased */
 	input_cut_fn cut;
@@ -38,6 +38,13 @@ typedef struct input_opts {
  * dominates), above it the two are even (figures in input.c).
  */
 #define INPUT_MMAP_THRESHOLD ((uint64_t)1 << 20)
+
+/*
+ * Bytes per chunk when chunk_size is 0: 1 MiB, and 4 MiB for zstd streams,
+ * whose decoder runs faster handing out larger chunks (figures in input.c).
+ */
+#define INPUT_DEFAULT_CHUNK ((size_t)1 << 20)
+#define INPUT_ZSTD_CHUNK    ((size_t)4 << 20)
 
 typedef struct input_source input_source;
 
@@ -68,7 +75,7 @@ input_source *input_open_memory(const void *buf, size_t len, const char *name, c
  * an error with "NAME: reason" in err (read error, file shrank under the
  * mapping, truncated or corrupt zstd stream) and errno set (ENOMEM when out of
  * memory).  After an error, every later call returns -1 with the same
- * message.  A chunk is never empty and holds at most max(chunk_size,
+ * message.  A chunk is never empty and holds at most max(chunk size,
  * min_capacity) bytes. */
 int input_next(input_source *s, input_chunk *c, char *err, size_t errlen);
 

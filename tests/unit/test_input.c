@@ -609,6 +609,57 @@ static char *zstd_sample(const char *text, size_t len, size_t *zlen)
 	return z;
 }
 
+/* The first chunk of path, opened with chunk_size 0 (the default). */
+static size_t default_first_chunk(const char *path, tally_io io, int compressed)
+{
+	input_opts o = opts(io, 0, 0, 2);
+	char err[256];
+	input_source *s = input_open(path, &o, err, sizeof err);
+	ck_assert_msg(s != NULL, "%s", err);
+	ck_assert_int_eq(input_is_compressed(s), compressed);
+	input_chunk c;
+	ck_assert_int_eq(input_next(s, &c, err, sizeof err), 1);
+	size_t len = c.len;
+	input_release(s, c.handle);
+	input_close(s);
+	return len;
+}
+
+START_TEST(test_default_chunk_by_kind)
+{
+	/* 6 MiB of lines: a chunk ends at the last line that fits. */
+	size_t len;
+	char *text = read_whole("data/kjv-genesis.txt", &len);
+	size_t total = 6 * INPUT_DEFAULT_CHUNK, n = 0;
+	char *big = malloc(total);
+	while (n < total) {
+		size_t k = len < total - n ? len : total - n;
+		memcpy(big + n, text, k);
+		n += k;
+	}
+	const char *plain = tmp_path("plain.txt");
+	write_file(plain, big, total);
+	size_t zlen;
+	char *z = zcompress(big, total, 0, &zlen);
+	const char *packed = tmp_path("plain.txt.zst");
+	write_file(packed, z, zlen);
+
+	size_t line = 200;   /* longer than any line of Genesis */
+	for (int io = 0; io < 2; io++) {
+		size_t got = default_first_chunk(plain, io ? TALLY_IO_MMAP : TALLY_IO_READ, 0);
+		ck_assert_uint_le(got, INPUT_DEFAULT_CHUNK);
+		ck_assert_uint_gt(got, INPUT_DEFAULT_CHUNK - line);
+	}
+	size_t got = default_first_chunk(packed, TALLY_IO_AUTO, 1);
+	ck_assert_uint_le(got, INPUT_ZSTD_CHUNK);
+	ck_assert_uint_gt(got, INPUT_ZSTD_CHUNK - line);
+	ck_assert_uint_eq(mem_current(MEM_IO), 0);
+	free(z);
+	free(big);
+	free(text);
+}
+END_TEST
+
 START_TEST(test_zstd_file_and_pipe)
 {
 	size_t len, zlen;
@@ -1081,6 +1132,7 @@ static Suite *input_suite(void)
 	tcase_add_unchecked_fixture(tc, dir_setup, dir_teardown);
 	tcase_set_timeout(tc, 20);
 	tcase_add_test(tc, test_zstd_file_and_pipe);
+	tcase_add_test(tc, test_default_chunk_by_kind);
 	tcase_add_loop_test(tc, test_zstd_truncated, 0, 2);
 	tcase_add_test(tc, test_zstd_corrupt);
 	tcase_add_test(tc, test_zstd_window_limit);
