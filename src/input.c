@@ -81,8 +81,9 @@
  * (16 MiB) against 1.29 for zstd -dc.  perf puts the difference in the copy
  * out of zstd's window into the chunk buffers: 11.7% of the samples with
  * 1 MiB chunks, 5.0% with 4 MiB, the decoding itself unchanged.  It is the
- * bytes in the ring that count, not the number of chunks: 24 buffers of
- * 1 MiB did as well (1.91-2.09 s) as the usual 6 of 4 MiB (1.92-2.02 s).
+ * bytes in flight that count, not the number of chunks: a queue of 24
+ * chunks of 1 MiB did as well (1.91-2.09 s) as the usual 6 of 4 MiB
+ * (1.92-2.02 s).
  * Plain files and pipes showed no difference between 1 and 4 MiB (mmap
  * 1.03-1.09 s and 1.03-1.05 s, read 1.02-1.17 s and 1.04-1.11 s), so they
  * keep the smaller buffers.  The cost: peak RSS on that input goes from 51
