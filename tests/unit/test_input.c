@@ -85,6 +85,18 @@ static char *read_whole(const char *path, size_t *len)
 	return p;
 }
 
+/* text (len bytes) repeated to exactly total bytes, in a new buffer. */
+static char *repeated(const char *text, size_t len, size_t total)
+{
+	char *p = malloc(total);
+	ck_assert_ptr_nonnull(p);
+	for (size_t n = 0, k; n < total; n += k) {
+		k = len < total - n ? len : total - n;
+		memcpy(p + n, text, k);
+	}
+	return p;
+}
+
 /* ---- The cut used by the tests: records are lines ---------------------- */
 
 static size_t nl_cut(const void *ctx, const char *buf, size_t len, int eof, int full,
@@ -463,10 +475,9 @@ START_TEST(test_auto_chooses_by_size)
 	input_close(s);
 
 	const char *big = tmp_path("big");
-	FILE *f = fopen(big, "wb");
-	for (uint64_t n = 0; n < INPUT_MMAP_THRESHOLD; n += len)
-		fwrite(text, 1, len, f);
-	fclose(f);
+	char *many = repeated(text, len, INPUT_MMAP_THRESHOLD);
+	write_file(big, many, INPUT_MMAP_THRESHOLD);
+	free(many);
 	s = input_open(big, &o, err, sizeof err);
 	ck_assert_int_eq(input_next(s, &c, err, sizeof err), 1);
 	ck_assert_int_eq(c.mapped, 1);
@@ -630,13 +641,8 @@ START_TEST(test_default_chunk_by_kind)
 	/* 6 MiB of lines: a chunk ends at the last line that fits. */
 	size_t len;
 	char *text = read_whole("data/kjv-genesis.txt", &len);
-	size_t total = 6 * INPUT_DEFAULT_CHUNK, n = 0;
-	char *big = malloc(total);
-	while (n < total) {
-		size_t k = len < total - n ? len : total - n;
-		memcpy(big + n, text, k);
-		n += k;
-	}
+	size_t total = 6 * INPUT_DEFAULT_CHUNK;
+	char *big = repeated(text, len, total);
 	const char *plain = tmp_path("plain.txt");
 	write_file(plain, big, total);
 	size_t zlen;
