@@ -21,6 +21,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#define ZSTD_STATIC_LINKING_ONLY   /* ZSTD_BLOCKSIZE_MAX, ZSTD_estimateDCtxSize */
 #include <zstd.h>
 #include <zstd_errors.h>
 
@@ -581,18 +582,36 @@ END_TEST
 
 /* ---- zstd ------------------------------------------------------------- */
 
-static char *zcompress(const char *src, size_t len, int checksum, size_t *out)
+/* One frame at level 3; wlog sets the window (log2 bytes), 0 the default;
+ * with ldm, zstd looks for long matches as far back as the window. */
+static char *zcompress_ldm(const char *src, size_t len, int checksum, int wlog, int ldm,
+	size_t *out)
 {
 	size_t cap = ZSTD_compressBound(len);
 	char *dst = malloc(cap);
 	ZSTD_CCtx *cc = ZSTD_createCCtx();
 	ZSTD_CCtx_setParameter(cc, ZSTD_c_compressionLevel, 3);
 	ZSTD_CCtx_setParameter(cc, ZSTD_c_checksumFlag, checksum);
+	if (wlog)
+		ZSTD_CCtx_setParameter(cc, ZSTD_c_windowLog, wlog);
+	if (ldm)
+		ZSTD_CCtx_setParameter(cc, ZSTD_c_enableLongDistanceMatching, 1);
 	size_t n = ZSTD_compress2(cc, dst, cap, src, len);
 	ck_assert(!ZSTD_isError(n));
 	ZSTD_freeCCtx(cc);
 	*out = n;
 	return dst;
+}
+
+static char *zcompress_window(const char *src, size_t len, int checksum, int wlog,
+	size_t *out)
+{
+	return zcompress_ldm(src, len, checksum, wlog, 0, out);
+}
+
+static char *zcompress(const char *src, size_t len, int checksum, size_t *out)
+{
+	return zcompress_window(src, len, checksum, 0, out);
 }
 
 /* Two frames of the two halves, a skippable frame before and between. */
@@ -714,6 +733,169 @@ START_TEST(test_zstd_file_and_pipe)
 }
 END_TEST
 
+/* Lines of text up to about total bytes, and every 600 KiB a line of 150 to
+ * 400 KiB (text with spaces for newlines). */
+static char *long_lines(const char *text, size_t len, size_t total, size_t *out)
+{
+	char *p = malloc(total + len + (401 << 10));
+	size_t n = 0, next_long = 300 << 10;
+	unsigned seed = 11;
+	while (n < total) {
+		if (n >= next_long) {
+			seed = seed * 1103515245u + 12345u;
+			size_t l = (150 + (seed >> 16) % 251) << 10;
+			for (size_t k = 0; k < l; k++)
+				p[n++] = text[k % len] == '\n' ? ' ' : text[k % len];
+			p[n++] = '\n';
+			next_long = n + (600 << 10);
+		} else {
+			memcpy(p + n, text, len);
+			n += len;
+		}
+	}
+	*out = n;
+	return p;
+}
+
+/* total bytes of one period repeated: random letters in lines of up to 80,
+ * then a line of long_line bytes.  Compressed with long matches, every
+ * period after the first is one match a period back. */
+static char *periodic(size_t period, size_t long_line, size_t total)
+{
+	char *p = malloc(total);
+	unsigned seed = 5;
+	size_t n = 0, short_part = period - long_line;
+	while (n < period) {
+		seed = seed * 1103515245u + 12345u;
+		unsigned r = seed >> 16;
+		int nl = n == period - 1 || (n < short_part && r % 61 == 0);
+		p[n++] = nl ? '\n' : r % 7 == 0 ? ' ' : (char)('a' + r % 26);
+	}
+	for (; n < total; n++)
+		p[n] = p[n - period];
+	return p;
+}
+
+/* Drain a zstd file, and the same bytes through a pipe, with o. */
+static void zstd_file_and_pipe(const char *path, const char *z, size_t zlen, input_opts o,
+	const char *want, size_t len)
+{
+	drained d = run_path(path, o, 0, want, len);
+	free(d.data);
+	int fd;
+	pid_t pid = pipe_writer(z, zlen, &fd);
+	char fdpath[64], err[512];
+	snprintf(fdpath, sizeof fdpath, "/dev/fd/%d", fd);
+	input_source *s = input_open(fdpath, &o, err, sizeof err);
+	ck_assert_msg(s != NULL, "%s", err);
+	d = drain(s, o.max_inflight, cap_of(&o), 0);
+	ck_assert_msg(d.rc == 0, "%s", d.err);
+	input_close(s);
+	close(fd);
+	wait_ok(pid);
+	assert_same(&d, want, len);
+	free(d.data);
+	ck_assert_uint_eq(mem_current(MEM_IO), 0);
+}
+
+START_TEST(test_zstd_direct_windows)
+{
+	/* A frame whose window fits in a chunk is decoded straight into the
+	 * chunk buffers, each buffer the window of the next.  Chunks of one
+	 * window to eight; one chunk held or several (the decoder must not
+	 * reuse the buffer it reads back from).
+	 *   _i 0, 1: Genesis with long lines, a 128 KiB window, checksum or
+	 *   not; lines that carry most of a buffer into the next, or are split
+	 *   by force.
+	 *   _i 2: a 1 MiB window, every byte after the first period copied from
+	 *   960 KiB back, across buffers; a line of 900 KiB leaves a buffer
+	 *   with a carry of most of a chunk and little room to decode, so the
+	 *   next buffer's window is mostly that carry. */
+	size_t len, tlen, zlen;
+	char *text = read_whole("data/kjv-genesis.txt", &len), *big, *z;
+	static const size_t small[] = { 128 << 10, 200 << 10, 1 << 20 };
+	static const size_t large[] = { 1 << 20, 1280 << 10, 2 << 20 };
+	const size_t *chunks = small;
+	if (_i < 2) {
+		big = long_lines(text, len, 3 << 20, &tlen);
+		z = zcompress_window(big, tlen, _i, 17, &zlen);
+	} else {
+		tlen = 6 << 20;
+		big = periodic(960 << 10, 900 << 10, tlen);
+		z = zcompress_ldm(big, tlen, 1, 20, 1, &zlen);
+		ck_assert_uint_lt(zlen, tlen / 4);   /* the matches were found */
+		chunks = large;
+	}
+	const char *path = tmp_path("direct.zst");
+	write_file(path, z, zlen);
+	for (int i = 0; i < 3; i++) {
+		for (unsigned inflight = 1; inflight <= 4; inflight *= 2) {
+			input_opts o = opts(TALLY_IO_AUTO, chunks[i], 0, inflight);
+			zstd_file_and_pipe(path, z, zlen, o, big, tlen);
+		}
+	}
+	free(z);
+	free(big);
+	free(text);
+}
+END_TEST
+
+START_TEST(test_zstd_mixed_windows)
+{
+	/* Frames with a window larger than the chunk go through zstd's own
+	 * buffers; a stream may mix both kinds, one after the other. */
+	size_t len, tlen, n[3], zlen = 0;
+	char *text = read_whole("data/kjv-genesis.txt", &len);
+	char *big = long_lines(text, len, 3 << 20, &tlen);
+	size_t third = tlen / 3;
+	static const int wlogs[] = { 20, 17, 20 };
+	char *f[3];
+	for (int k = 0; k < 3; k++) {
+		size_t from = (size_t)k * third, to = k == 2 ? tlen : from + third;
+		f[k] = zcompress_window(big + from, to - from, k == 1, wlogs[k], &n[k]);
+		zlen += n[k];
+	}
+	char *z = malloc(zlen);
+	for (size_t k = 0, at = 0; k < 3; at += n[k], k++) {
+		memcpy(z + at, f[k], n[k]);
+		free(f[k]);
+	}
+	const char *path = tmp_path("mixed.zst");
+	write_file(path, z, zlen);
+	for (unsigned inflight = 1; inflight <= 3; inflight += 2) {
+		input_opts o = opts(TALLY_IO_AUTO, 128 << 10, 0, inflight);
+		zstd_file_and_pipe(path, z, zlen, o, big, tlen);
+	}
+	free(z);
+	free(big);
+	free(text);
+}
+END_TEST
+
+START_TEST(test_zstd_direct_memory)
+{
+	/* Decoding a frame straight into the chunks needs no window of zstd's
+	 * own: with a 1 MiB window, MEM_IO stays within two chunk buffers (the
+	 * one being filled and the one it reads back from, which the caller
+	 * released), the compressed input buffer and the decoder's tables.
+	 * zstd's streaming decoder would add the 1 MiB window and a block. */
+	size_t len, zlen;
+	char *text = read_whole("data/kjv-genesis.txt", &len);
+	char *big = repeated(text, len, 6 << 20);
+	char *z = zcompress_window(big, 6 << 20, 0, 20, &zlen);
+	const char *path = tmp_path("window.zst");
+	write_file(path, z, zlen);
+	input_opts o = opts(TALLY_IO_AUTO, 1 << 20, 0, 1);
+	drained d = run_path(path, o, 0, big, 6 << 20);
+	size_t buffers = 2 * ((1 << 20) + ZSTD_BLOCKSIZE_MAX) + (1 << 20);
+	ck_assert_uint_le(d.io_max, buffers + ZSTD_estimateDCtxSize() + (64 << 10));
+	free(d.data);
+	free(z);
+	free(big);
+	free(text);
+}
+END_TEST
+
 /* Open a zstd file holding data[0..n) and drain it; returns the result. */
 static drained zstd_drain(const char *name, const void *data, size_t n, size_t chunk)
 {
@@ -741,17 +923,20 @@ START_TEST(test_zstd_truncated)
 {
 	size_t len, zlen;
 	char *text = read_whole("data/kjv-genesis.txt", &len);
-	char *z = zcompress(text, 20000, _i, &zlen);
+	/* _i & 1: a checksum; _i & 2: chunks larger than the window (20000
+	 * bytes), so the frame is decoded straight into them. */
+	char *z = zcompress(text, 20000, _i & 1, &zlen);
+	size_t chunk = _i & 2 ? 1 << 16 : 4096;
 	char want[512];
 	snprintf(want, sizeof want, "%s: truncated zstd stream", tmp_path("cut.zst"));
 	/* Every cut from the bare magic number on must fail, none silently. */
 	for (size_t n = 4; n < zlen; n += (n < 40 || n > zlen - 40) ? 1 : 97) {
-		drained d = zstd_drain("cut.zst", z, n, 4096);
+		drained d = zstd_drain("cut.zst", z, n, chunk);
 		ck_assert_int_eq(d.rc, -1);
 		ck_assert_str_eq(d.err, want);
 		free(d.data);
 	}
-	drained d = zstd_drain("cut.zst", z, zlen, 4096);
+	drained d = zstd_drain("cut.zst", z, zlen, chunk);
 	assert_same(&d, text, 20000);
 	free(d.data);
 	free(z);
@@ -773,16 +958,19 @@ START_TEST(test_zstd_corrupt)
 	ck_assert_str_eq(d.err, want);
 	free(d.data);
 
-	/* Real data with a flipped byte: the checksum (or the decoder) catches it. */
+	/* Real data with a flipped byte: the checksum (or the decoder) catches
+	 * it, through zstd's buffers or straight into the chunks. */
 	size_t len, zlen;
 	char *text = read_whole("data/kjv-genesis.txt", &len);
 	char *z = zcompress(text, len, 1, &zlen);
 	z[zlen / 2] ^= 0x5A;
-	d = zstd_drain("flip.zst", z, zlen, 4096);
-	ck_assert_int_eq(d.rc, -1);
-	snprintf(want, sizeof want, "%s: corrupt zstd stream (", tmp_path("flip.zst"));
-	ck_assert_msg(strncmp(d.err, want, strlen(want)) == 0, "%s", d.err);
-	free(d.data);
+	for (size_t chunk = 4096; chunk <= 1 << 20; chunk <<= 8) {
+		d = zstd_drain("flip.zst", z, zlen, chunk);
+		ck_assert_int_eq(d.rc, -1);
+		snprintf(want, sizeof want, "%s: corrupt zstd stream (", tmp_path("flip.zst"));
+		ck_assert_msg(strncmp(d.err, want, strlen(want)) == 0, "%s", d.err);
+		free(d.data);
+	}
 
 	/* Garbage after a complete frame is not a frame. */
 	char *z2 = malloc(zlen + 8);
@@ -1138,8 +1326,11 @@ static Suite *input_suite(void)
 	tcase_add_unchecked_fixture(tc, dir_setup, dir_teardown);
 	tcase_set_timeout(tc, 20);
 	tcase_add_test(tc, test_zstd_file_and_pipe);
+	tcase_add_loop_test(tc, test_zstd_direct_windows, 0, 3);
+	tcase_add_test(tc, test_zstd_mixed_windows);
+	tcase_add_test(tc, test_zstd_direct_memory);
 	tcase_add_test(tc, test_default_chunk_by_kind);
-	tcase_add_loop_test(tc, test_zstd_truncated, 0, 2);
+	tcase_add_loop_test(tc, test_zstd_truncated, 0, 4);
 	tcase_add_test(tc, test_zstd_corrupt);
 	tcase_add_test(tc, test_zstd_window_limit);
 	tcase_add_test(tc, test_zstd_only_skippable);
