@@ -175,6 +175,9 @@ struct input_source {
 	ZSTD_inBuffer zin;
 	int          zeof;            /* the compressed input is exhausted */
 	int          zframe;          /* ZF_*: how the current frame is decoded */
+	uint64_t     zcontent;        /* the frame's declared size, or
+	                               * ZSTD_CONTENTSIZE_UNKNOWN */
+	uint64_t     zdecoded;        /* and the bytes decoded from it so far */
 	input_slot  *hist;            /* the buffer handed out last: the window of a
 	                               * direct frame, so not reused for the next one */
 	size_t       hist_len;        /* bytes it held (chunk and carry) */
@@ -720,24 +723,26 @@ static void zstd_account(input_source *s)
 	}
 }
 
-static int zstd_window_fail(input_source *s, char *err, size_t errlen)
-{
-	return fail(s, EFBIG, "zstd frame needs a window larger than " INPUT_ZSTD_WINDOW_TEXT,
-		err, errlen);
-}
-
-static int zstd_fail(input_source *s, size_t ret, char *err, size_t errlen)
+/* Fail with zstd's error code. */
+static int zstd_fail_code(input_source *s, ZSTD_ErrorCode code, char *err, size_t errlen)
 {
 	char why[160];
-	switch (ZSTD_getErrorCode(ret)) {
+	switch (code) {
 	case ZSTD_error_frameParameter_windowTooLarge:
-		return zstd_window_fail(s, err, errlen);
+		return fail(s, EFBIG, "zstd frame needs a window larger than "
+			INPUT_ZSTD_WINDOW_TEXT, err, errlen);
 	case ZSTD_error_memory_allocation:
 		return fail(s, ENOMEM, NULL, err, errlen);
 	default:
-		snprintf(why, sizeof why, "corrupt zstd stream (%s)", ZSTD_getErrorName(ret));
+		snprintf(why, sizeof why, "corrupt zstd stream (%s)", ZSTD_getErrorString(code));
 		return fail(s, EILSEQ, why, err, errlen);
 	}
+}
+
+/* Fail with what a zstd function returned. */
+static int zstd_fail(input_source *s, size_t ret, char *err, size_t errlen)
+{
+	return zstd_fail_code(s, ZSTD_getErrorCode(ret), err, errlen);
 }
 
 /* At least n compressed bytes at zin.pos, fewer only at the end of the
@@ -800,8 +805,10 @@ static int zstd_frame(input_source *s, int *end, char *err, size_t errlen)
 			continue;
 		}
 		if (fh.windowSize > (1ull << INPUT_ZSTD_WINDOWLOG_MAX))
-			return zstd_window_fail(s, err, errlen);
+			return zstd_fail_code(s, ZSTD_error_frameParameter_windowTooLarge, err, errlen);
 		s->hist_pending = 0;   /* a frame refers to nothing before it */
+		s->zcontent = fh.frameContentSize;
+		s->zdecoded = 0;
 		if (fh.windowSize <= s->chunk) {
 			ZSTD_decompressBegin(s->dctx);
 			s->zframe = ZF_DIRECT;
@@ -813,6 +820,17 @@ static int zstd_frame(input_source *s, int *end, char *err, size_t errlen)
 	}
 }
 
+/* A frame is over.  zstd checks its declared size after a last block that
+ * holds data, but not after an empty one (unless it decodes the frame in
+ * one call): check it here. */
+static int zstd_frame_end(input_source *s, char *err, size_t errlen)
+{
+	if (s->zcontent != ZSTD_CONTENTSIZE_UNKNOWN && s->zdecoded != s->zcontent)
+		return zstd_fail_code(s, ZSTD_error_corruption_detected, err, errlen);
+	s->zframe = ZF_START;
+	return 0;
+}
+
 /* The next step of a direct frame (a header, a block or the checksum),
  * decoded at dst, which has room for a whole block. */
 static int zstd_direct_step(input_source *s, char *dst, size_t room, size_t *got,
@@ -820,10 +838,8 @@ static int zstd_direct_step(input_source *s, char *dst, size_t room, size_t *got
 {
 	size_t n = ZSTD_nextSrcSizeToDecompress(s->dctx), avail;
 	*got = 0;
-	if (n == 0) {
-		s->zframe = ZF_START;
-		return 0;
-	}
+	if (n == 0)
+		return zstd_frame_end(s, err, errlen);
 	if (zstd_need(s, n, &avail, err, errlen) < 0)
 		return -1;
 	if (avail < n)
@@ -839,6 +855,7 @@ static int zstd_direct_step(input_source *s, char *dst, size_t room, size_t *got
 	if (ZSTD_isError(r))
 		return zstd_fail(s, r, err, errlen);
 	s->zin.pos += n;
+	s->zdecoded += r;
 	*got = r;
 	return 0;
 }
@@ -856,9 +873,10 @@ static int zstd_stream_step(input_source *s, char *dst, size_t want, size_t *got
 	if (ZSTD_isError(ret))
 		return zstd_fail(s, ret, err, errlen);
 	*got = out.pos;
+	s->zdecoded += out.pos;
 	if (ret == 0)
-		s->zframe = ZF_START;   /* the frame is decoded and flushed */
-	else if (avail == 0 && out.pos == 0)
+		return zstd_frame_end(s, err, errlen);   /* decoded and flushed */
+	if (avail == 0 && out.pos == 0)
 		return zstd_truncated(s, err, errlen);   /* no input will finish it */
 	return 0;
 }

@@ -958,6 +958,20 @@ START_TEST(test_zstd_corrupt)
 	ck_assert_str_eq(d.err, want);
 	free(d.data);
 
+	/* A frame that declares 13 bytes and ends with an empty block, straight
+	 * into the chunks (chunk 64) or through zstd's window (chunk 8). */
+	static const unsigned char short_frame[] = {
+		0x28, 0xB5, 0x2F, 0xFD, 0x30, 0x0D, 0x01, 0x00, 0x00
+	};
+	snprintf(want, sizeof want, "%s: corrupt zstd stream (%s)", tmp_path("short.zst"),
+		ZSTD_getErrorString(ZSTD_error_corruption_detected));
+	for (size_t chunk = 8; chunk <= 64; chunk *= 8) {
+		d = zstd_drain("short.zst", short_frame, sizeof short_frame, chunk);
+		ck_assert_int_eq(d.rc, -1);
+		ck_assert_str_eq(d.err, want);
+		free(d.data);
+	}
+
 	/* Real data with a flipped byte: the checksum (or the decoder) catches
 	 * it, through zstd's buffers or straight into the chunks. */
 	size_t len, zlen;
