@@ -5,6 +5,7 @@
 #   make check          unit tests (Check) and command-line tests
 #   make asan | tsan    the same under AddressSanitizer+UBSan / ThreadSanitizer
 #   make bench          benchmarks against peers (tests/bench)
+#   make fuzz           libFuzzer targets, FUZZ_SECONDS each (needs clang)
 #   make install PREFIX=/usr/local
 
 PREFIX  ?= /usr/local
@@ -12,6 +13,7 @@ BUILD   ?= build
 CC      ?= cc
 PKGS     = libxxhash libzstd libutf8proc
 SAN     ?=
+FUZZ_SECONDS ?= 60
 
 # Each library and the Debian package that provides it.
 DEB_libxxhash   = libxxhash-dev
@@ -94,7 +96,7 @@ bench: $(BUILD)/tally
 	sh tests/bench/run.sh $(BUILD)/tally
 
 fuzz:
-	sh tests/fuzz/run.sh
+	sh tests/fuzz/run.sh $(FUZZ_SECONDS)
 
 install: $(BUILD)/tally
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/man/man1
