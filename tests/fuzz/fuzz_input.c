@@ -23,26 +23,9 @@
 #include <zstd.h>
 
 #include "input.h"
+#include "../unit/linecut.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-static size_t nl_cut(const void *ctx, const char *buf, size_t len, int eof, int full,
-	uint32_t cont_in, uint32_t *cont)
-{
-	(void)ctx;
-	(void)cont_in;
-	*cont = 0;
-	if (eof)
-		return len;
-	for (size_t i = len; i > 0; i--)
-		if (buf[i - 1] == '\n')
-			return i;
-	if (full) {
-		*cont = 1;
-		return len;
-	}
-	return 0;
-}
 
 typedef struct fz_bytes {
 	char  *p;
@@ -130,7 +113,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	char path[64];
 	snprintf(path, sizeof path, "/proc/self/fd/%d", fd);
 	input_opts o = { .io = TALLY_IO_AUTO, .chunk_size = chunk, .min_capacity = 0,
-		.max_inflight = inflight, .cut = nl_cut, .cut_ctx = NULL };
+		.max_inflight = inflight, .cut = test_line_cut, .cut_ctx = NULL };
 	char err[512];
 	input_source *s = input_open(path, &o, err, sizeof err);
 	if (!s)

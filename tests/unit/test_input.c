@@ -26,6 +26,7 @@
 #include <zstd_errors.h>
 
 #include "input.h"
+#include "linecut.h"
 #include "mem.h"
 #include "testutil.h"
 
@@ -98,29 +99,12 @@ static char *repeated(const char *text, size_t len, size_t total)
 	return p;
 }
 
-/* ---- The cut used by the tests: records are lines ---------------------- */
-
-static size_t nl_cut(const void *ctx, const char *buf, size_t len, int eof, int full,
-	uint32_t cont_in, uint32_t *cont)
-{
-	(void)ctx; (void)cont_in;
-	*cont = 0;
-	if (eof)
-		return len;
-	for (size_t i = len; i > 0; i--)
-		if (buf[i - 1] == '\n')
-			return i;
-	if (full) {
-		*cont = 1;   /* the next chunk starts inside a line */
-		return len;
-	}
-	return 0;
-}
+/* ---- Options: records are lines (linecut.h) ---------------------------- */
 
 static input_opts opts(tally_io io, size_t chunk, size_t min_cap, unsigned inflight)
 {
 	input_opts o = { .io = io, .chunk_size = chunk, .min_capacity = min_cap,
-		.max_inflight = inflight, .cut = nl_cut, .cut_ctx = NULL };
+		.max_inflight = inflight, .cut = test_line_cut, .cut_ctx = NULL };
 	return o;
 }
 
@@ -381,7 +365,7 @@ static size_t logging_cut(const void *ctx, const char *buf, size_t len, int eof,
 	if (len == 0 || len > l->cap || (eof && full) || (full && len != l->cap) || l->last_eof)
 		l->bad++;
 	l->last_eof = eof;
-	return nl_cut(NULL, buf, len, eof, full, cont_in, cont);
+	return test_line_cut(NULL, buf, len, eof, full, cont_in, cont);
 }
 
 START_TEST(test_cut_arguments)
@@ -1293,7 +1277,7 @@ static size_t shrinking_cut(const void *ctx, const char *buf, size_t len, int eo
 		abort();
 	volatile char last = buf[len - 1];
 	(void)last;
-	return nl_cut(NULL, buf, len, eof, full, cont_in, cont);
+	return test_line_cut(NULL, buf, len, eof, full, cont_in, cont);
 }
 
 START_TEST(test_sigbus_inside_input_next)
