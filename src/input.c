@@ -108,6 +108,8 @@
 
 /* How the frame being read is decoded (input_source.zframe). */
 enum { ZF_START, ZF_DIRECT, ZF_STREAM };
+#define ZWALK_DONE UINT64_MAX
+#define ZBLOCK_HEADER 3   /* bytes of a block header (RFC 8878) */
 
 
 typedef enum src_kind {
@@ -178,6 +180,9 @@ struct input_source {
 	uint64_t     zcontent;        /* the frame's declared size, or
 	                               * ZSTD_CONTENTSIZE_UNKNOWN */
 	uint64_t     zdecoded;        /* and the bytes decoded from it so far */
+	uint64_t     zabs;            /* stream offset of zbuf[0] */
+	uint64_t     zwalk;           /* stream offset of the frame's next block
+	                               * header to check, ZWALK_DONE after its last */
 	input_slot  *hist;            /* the buffer handed out last: the window of a
 	                               * direct frame, so not reused for the next one */
 	size_t       hist_len;        /* bytes it held (chunk and carry) */
@@ -745,13 +750,16 @@ static int zstd_fail(input_source *s, size_t ret, char *err, size_t errlen)
 	return zstd_fail_code(s, ZSTD_getErrorCode(ret), err, errlen);
 }
 
-/* At least n compressed bytes at zin.pos, fewer only at the end of the
- * input; *avail gets what there is.  n is at most one block (128 KiB). */
+/* At least n compressed bytes at zin.pos (at most zcap), fewer only at the
+ * end of the input; *avail gets what there is. */
 static int zstd_need(input_source *s, size_t n, size_t *avail, char *err, size_t errlen)
 {
 	size_t have = s->zin.size - s->zin.pos;
+	if (n > s->zcap)
+		n = s->zcap;   /* a block header's size beyond any block: zstd refuses it */
 	if (have < n && !s->zeof) {
 		memmove(s->zbuf, s->zbuf + s->zin.pos, have);
+		s->zabs += s->zin.pos;
 		s->zin.pos = 0;
 		s->zin.size = have;
 		while (s->zin.size < n && !s->zeof) {
@@ -809,6 +817,7 @@ static int zstd_frame(input_source *s, int *end, char *err, size_t errlen)
 		s->hist_pending = 0;   /* a frame refers to nothing before it */
 		s->zcontent = fh.frameContentSize;
 		s->zdecoded = 0;
+		s->zwalk = s->zabs + s->zin.pos + fh.headerSize;
 		if (fh.windowSize <= s->chunk) {
 			ZSTD_decompressBegin(s->dctx);
 			s->zframe = ZF_DIRECT;
@@ -818,6 +827,28 @@ static int zstd_frame(input_source *s, int *end, char *err, size_t errlen)
 		}
 		return 0;
 	}
+}
+
+/*
+ * Check the frame's block headers that have arrived, before the decoder
+ * takes them.  zstd's block-by-block decoding (both ways here) takes a
+ * compressed block of size 0 for an empty block, which the format does not
+ * allow and its one-call decoding refuses.  Block headers are walked in the
+ * compressed bytes: each gives the size of its block, up to the last.
+ */
+static int zstd_walk(input_source *s, char *err, size_t errlen)
+{
+	uint64_t end = s->zabs + s->zin.size;
+	while (s->zwalk != ZWALK_DONE && s->zwalk + ZBLOCK_HEADER <= end) {
+		const unsigned char *h = (const unsigned char *)s->zbuf + (s->zwalk - s->zabs);
+		uint32_t v = (uint32_t)h[0] | (uint32_t)h[1] << 8 | (uint32_t)h[2] << 16;
+		uint32_t type = (v >> 1) & 3, size = v >> 3;
+		if (type == 2 && size == 0)   /* compressed, empty */
+			return zstd_fail_code(s, ZSTD_error_corruption_detected, err, errlen);
+		s->zwalk = v & 1 ? ZWALK_DONE :
+			s->zwalk + ZBLOCK_HEADER + (type == 1 ? 1 : size);
+	}
+	return 0;
 }
 
 /* A frame is over.  zstd checks its declared size after a last block that
@@ -840,7 +871,7 @@ static int zstd_direct_step(input_source *s, char *dst, size_t room, size_t *got
 	*got = 0;
 	if (n == 0)
 		return zstd_frame_end(s, err, errlen);
-	if (zstd_need(s, n, &avail, err, errlen) < 0)
+	if (zstd_need(s, n, &avail, err, errlen) < 0 || zstd_walk(s, err, errlen) < 0)
 		return -1;
 	if (avail < n)
 		return zstd_truncated(s, err, errlen);
@@ -860,23 +891,32 @@ static int zstd_direct_step(input_source *s, char *dst, size_t room, size_t *got
 	return 0;
 }
 
-/* A step of a streamed frame: up to want bytes at dst. */
+/* A step of a streamed frame: up to want bytes at dst.  The decoder is
+ * given the input up to the first block header not yet checked. */
 static int zstd_stream_step(input_source *s, char *dst, size_t want, size_t *got,
 	char *err, size_t errlen)
 {
 	ZSTD_outBuffer out = { dst, want, 0 };
-	size_t avail;
-	if (zstd_need(s, 1, &avail, err, errlen) < 0)
+	size_t avail, need = 1;
+	uint64_t at = s->zabs + s->zin.pos;
+	if (s->zwalk != ZWALK_DONE && s->zwalk >= at)
+		need = (size_t)(s->zwalk - at) + ZBLOCK_HEADER;
+	if (zstd_need(s, need, &avail, err, errlen) < 0 || zstd_walk(s, err, errlen) < 0)
 		return -1;
-	size_t ret = ZSTD_decompressStream(s->dctx, &out, &s->zin);
+	ZSTD_inBuffer in = s->zin;
+	if (s->zwalk != ZWALK_DONE && s->zwalk - s->zabs < in.size)
+		in.size = (size_t)(s->zwalk - s->zabs);
+	size_t before = in.pos;
+	size_t ret = ZSTD_decompressStream(s->dctx, &out, &in);
 	zstd_account(s);
 	if (ZSTD_isError(ret))
 		return zstd_fail(s, ret, err, errlen);
+	s->zin.pos = in.pos;
 	*got = out.pos;
 	s->zdecoded += out.pos;
 	if (ret == 0)
 		return zstd_frame_end(s, err, errlen);   /* decoded and flushed */
-	if (avail == 0 && out.pos == 0)
+	if (s->zeof && out.pos == 0 && in.pos == before)
 		return zstd_truncated(s, err, errlen);   /* no input will finish it */
 	return 0;
 }

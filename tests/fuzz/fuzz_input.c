@@ -6,7 +6,8 @@
  * how many chunks the caller holds; the rest is a file, zstd or not.  It is
  * read through input_open and checked against a reference: the file itself
  * when it is not zstd, else zstd's streaming decoder frame by frame
- * (skippable frames skipped, windows up to 1 GiB, declared sizes held to).
+ * (skippable frames skipped, windows up to 1 GiB, no compressed block of
+ * size 0, declared sizes held to).
  * When the reference decodes the stream, tally must give the same bytes;
  * when it refuses it, tally must report an error.  Every chunk must end at a newline unless it
  * is the last or was split by force, and stay intact until released.
@@ -70,9 +71,26 @@ static int fz_frame(ZSTD_DCtx *d, const uint8_t *src, size_t n, fz_bytes *out,
 	return in.pos == n ? 0 : -1;
 }
 
+/* Whether a whole frame (n bytes, its header hsize) has a compressed block
+ * of size 0, which the format does not allow (RFC 8878) but zstd's
+ * block-by-block decoding takes for an empty block. */
+static int fz_empty_block(const uint8_t *f, size_t n, size_t hsize)
+{
+	for (size_t at = hsize; at + 3 <= n; ) {
+		uint32_t v = (uint32_t)f[at] | (uint32_t)f[at + 1] << 8 | (uint32_t)f[at + 2] << 16;
+		uint32_t type = (v >> 1) & 3, size = v >> 3;
+		if (type == 2 && size == 0)
+			return 1;
+		if (v & 1)
+			break;
+		at += 3 + (type == 1 ? 1 : size);
+	}
+	return 0;
+}
+
 /* The reference: frame by frame, skippable frames skipped, windows up to
- * 1 GiB, and each frame exactly as long as its header says when it says.
- * 0 when the whole stream decodes. */
+ * 1 GiB, no empty compressed block, and each frame exactly as long as its
+ * header says when it says.  0 when the whole stream decodes. */
 static int fz_reference(const uint8_t *src, size_t n, fz_bytes *out)
 {
 	ZSTD_DCtx *d = ZSTD_createDCtx();
@@ -87,6 +105,7 @@ static int fz_reference(const uint8_t *src, size_t n, fz_bytes *out)
 			rc = -1;
 		else if (fh.frameType != ZSTD_skippableFrame &&
 				(fh.windowSize > (1ull << 30) ||
+				fz_empty_block(src + pos, fsize, fh.headerSize) ||
 				fz_frame(d, src + pos, fsize, out, &decoded) < 0 ||
 				(fh.frameContentSize != ZSTD_CONTENTSIZE_UNKNOWN &&
 				decoded != fh.frameContentSize)))

@@ -956,6 +956,25 @@ START_TEST(test_zstd_corrupt)
 		free(d.data);
 	}
 
+	/* A compressed block of size 0, which zstd's block-by-block decoding
+	 * would take for an empty one: a frame of 0 bytes (its window fits in
+	 * any chunk), and one with a 1 KiB window, through zstd's window with
+	 * chunks of 64 bytes and straight into chunks of 4 KiB.  The third
+	 * claims a block of 2 MiB, larger than any block may be. */
+	static const unsigned char empty_block[][9] = {
+		{ 0x28, 0xB5, 0x2F, 0xFD, 0x20, 0x00, 0x05, 0x00, 0x00 },
+		{ 0x28, 0xB5, 0x2F, 0xFD, 0x00, 0x00, 0x05, 0x00, 0x00 },
+		{ 0x28, 0xB5, 0x2F, 0xFD, 0x00, 0x00, 0xFC, 0xFF, 0xFF },
+	};
+	snprintf(want, sizeof want, "%s: corrupt zstd stream (%s)", tmp_path("empty.zst"),
+		ZSTD_getErrorString(ZSTD_error_corruption_detected));
+	for (int k = 0; k < 6; k++) {
+		d = zstd_drain("empty.zst", empty_block[k / 2], 9, k % 2 ? 4096 : 64);
+		ck_assert_int_eq(d.rc, -1);
+		ck_assert_str_eq(d.err, want);
+		free(d.data);
+	}
+
 	/* Real data with a flipped byte: the checksum (or the decoder) catches
 	 * it, through zstd's buffers or straight into the chunks. */
 	size_t len, zlen;
