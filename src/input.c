@@ -185,8 +185,6 @@ struct input_source {
 	                               * header to check, ZWALK_DONE after its last */
 	input_slot  *hist;            /* the buffer handed out last: the window of a
 	                               * direct frame, so not reused for the next one */
-	size_t       hist_len;        /* bytes it held (chunk and carry) */
-	int          hist_pending;    /* a direct frame must be told of hist first */
 };
 
 /* ---- Errors ----------------------------------------------------------- */
@@ -814,7 +812,6 @@ static int zstd_frame(input_source *s, int *end, char *err, size_t errlen)
 		}
 		if (fh.windowSize > (1ull << INPUT_ZSTD_WINDOWLOG_MAX))
 			return zstd_fail_code(s, ZSTD_error_frameParameter_windowTooLarge, err, errlen);
-		s->hist_pending = 0;   /* a frame refers to nothing before it */
 		s->zcontent = fh.frameContentSize;
 		s->zdecoded = 0;
 		s->zwalk = s->zabs + s->zin.pos + fh.headerSize;
@@ -875,13 +872,6 @@ static int zstd_direct_step(input_source *s, char *dst, size_t room, size_t *got
 		return -1;
 	if (avail < n)
 		return zstd_truncated(s, err, errlen);
-	if (s->hist_pending) {
-		/* dst starts a new buffer: the decoder's window is the whole of
-		 * the last one, which ends with the bytes just before dst's (the
-		 * carry at the start of this buffer is a copy of its tail). */
-		ZSTD_insertBlock(s->dctx, s->hist->buf, s->hist_len);
-		s->hist_pending = 0;
-	}
 	size_t r = ZSTD_decompressContinue(s->dctx, dst, room, s->zbuf + s->zin.pos, n);
 	if (ZSTD_isError(r))
 		return zstd_fail(s, r, err, errlen);
@@ -889,6 +879,18 @@ static int zstd_direct_step(input_source *s, char *dst, size_t room, size_t *got
 	s->zdecoded += r;
 	*got = r;
 	return 0;
+}
+
+/* A direct frame goes on in a new buffer: its window is the whole of the
+ * last one (hist: the chunk handed out and the carry after it), which ends
+ * with the bytes just before the new buffer's own (its start is a copy of
+ * the carry).  zstd takes the first block decoded elsewhere as the start
+ * of new output, and what it was told last as the window before it. */
+static void zstd_new_buffer(input_source *s)
+{
+	if (s->hist && s->zframe == ZF_DIRECT)
+		ZSTD_insertBlock(s->dctx, s->hist->buf,
+			(size_t)(s->carry - s->hist->buf) + s->carry_len);
 }
 
 /* A step of a streamed frame: up to want bytes at dst.  The decoder is
@@ -989,13 +991,14 @@ static int next_buffered(input_source *s, input_chunk *c, char *err, size_t errl
 	}
 	char *buf = sl->buf;
 	size_t len = 0;
+	if (s->kind == SRC_ZSTD)
+		zstd_new_buffer(s);
 	if (s->carry_len) {
 		/* The carry may sit in this very buffer (its chunk was released). */
 		memmove(buf, s->carry, s->carry_len);
 		len = s->carry_len;
 		s->carry_len = 0;
 	}
-	s->hist_pending = s->hist != NULL;
 	/* A zstd block may take the buffer past cap, and leave a carry of cap
 	 * bytes or more: such a buffer is cut at cap at once. */
 	size_t target = len >= s->cap ? len :
@@ -1030,10 +1033,8 @@ static int next_buffered(input_source *s, input_chunk *c, char *err, size_t errl
 	s->carry = buf + cc.k;
 	s->carry_len = len - cc.k;
 	emit(s, c, buf, cc.k, cc.cont, sl, 0);
-	if (s->kind == SRC_ZSTD) {
+	if (s->kind == SRC_ZSTD)
 		s->hist = sl;
-		s->hist_len = len;
-	}
 	return 1;
 }
 

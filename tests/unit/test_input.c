@@ -669,53 +669,6 @@ START_TEST(test_default_chunk_by_kind)
 }
 END_TEST
 
-START_TEST(test_zstd_file_and_pipe)
-{
-	size_t len, zlen;
-	char *text = read_whole("data/kjv-genesis.txt", &len);
-	char *z = zstd_sample(text, len, &zlen);
-	const char *path = tmp_path("genesis.zst");
-	write_file(path, z, zlen);
-
-	static const size_t chunks[] = { 1, 7, 64, 4096, 1 << 20 };
-	for (int i = 0; i < 5; i++) {
-		unsigned inflight = 1 + (unsigned)i % 4;
-		/* --io=mmap cannot map a compressed file: it is decompressed. */
-		input_opts o = opts(i % 2 ? TALLY_IO_MMAP : TALLY_IO_AUTO, chunks[i], 256, inflight);
-		char err[256];
-		input_source *s = input_open(path, &o, err, sizeof err);
-		ck_assert_ptr_nonnull(s);
-		ck_assert_int_eq(input_is_compressed(s), 1);
-		ck_assert_uint_eq(input_size(s), zlen);
-		drained d = drain(s, inflight, cap_of(&o), 0);
-		ck_assert_msg(d.rc == 0, "%s", d.err);
-		ck_assert_uint_eq(input_bytes_read(s), zlen);
-		input_close(s);
-		assert_same(&d, text, len);
-		free(d.data);
-		ck_assert_uint_eq(mem_current(MEM_IO), 0);
-
-		int fd;
-		pid_t pid = pipe_writer(z, zlen, &fd);
-		char fdpath[64];
-		snprintf(fdpath, sizeof fdpath, "/dev/fd/%d", fd);
-		s = input_open(fdpath, &o, err, sizeof err);
-		ck_assert_ptr_nonnull(s);
-		ck_assert_int_eq(input_is_compressed(s), 1);
-		ck_assert_uint_eq(input_size(s), 0);
-		d = drain(s, inflight, cap_of(&o), 0);
-		ck_assert_msg(d.rc == 0, "%s", d.err);
-		ck_assert_uint_eq(input_bytes_read(s), zlen);
-		input_close(s);
-		close(fd);
-		wait_ok(pid);
-		assert_same(&d, text, len);
-		free(d.data);
-	}
-	free(z);
-	free(text);
-}
-END_TEST
 
 /* Lines of text up to about total bytes, and every 600 KiB a line of 150 to
  * 400 KiB (text with spaces for newlines). */
@@ -760,27 +713,57 @@ static char *periodic(size_t period, size_t long_line, size_t total)
 	return p;
 }
 
-/* Drain a zstd file, and the same bytes through a pipe, with o. */
+/* Drain the zstd file path (holding z[0..zlen)), then the same bytes
+ * through a pipe, with o: both compressed, read to the last byte, and
+ * giving want. */
 static void zstd_file_and_pipe(const char *path, const char *z, size_t zlen, input_opts o,
 	const char *want, size_t len)
 {
-	drained d = run_path(path, o, 0, want, len);
-	free(d.data);
-	int fd;
-	pid_t pid = pipe_writer(z, zlen, &fd);
-	char fdpath[64], err[512];
-	snprintf(fdpath, sizeof fdpath, "/dev/fd/%d", fd);
-	input_source *s = input_open(fdpath, &o, err, sizeof err);
-	ck_assert_msg(s != NULL, "%s", err);
-	d = drain(s, o.max_inflight, cap_of(&o), 0);
-	ck_assert_msg(d.rc == 0, "%s", d.err);
-	input_close(s);
-	close(fd);
-	wait_ok(pid);
-	assert_same(&d, want, len);
-	free(d.data);
-	ck_assert_uint_eq(mem_current(MEM_IO), 0);
+	for (int piped = 0; piped < 2; piped++) {
+		int fd = -1;
+		pid_t pid = 0;
+		char fdpath[64], err[512];
+		if (piped) {
+			pid = pipe_writer(z, zlen, &fd);
+			snprintf(fdpath, sizeof fdpath, "/dev/fd/%d", fd);
+		}
+		input_source *s = input_open(piped ? fdpath : path, &o, err, sizeof err);
+		ck_assert_msg(s != NULL, "%s", err);
+		ck_assert_int_eq(input_is_compressed(s), 1);
+		ck_assert_uint_eq(input_size(s), piped ? 0 : zlen);
+		drained d = drain(s, o.max_inflight, cap_of(&o), 0);
+		ck_assert_msg(d.rc == 0, "%s", d.err);
+		ck_assert_uint_eq(input_bytes_read(s), zlen);
+		input_close(s);
+		if (piped) {
+			close(fd);
+			wait_ok(pid);
+		}
+		assert_same(&d, want, len);
+		free(d.data);
+		ck_assert_uint_eq(mem_current(MEM_IO), 0);
+	}
 }
+
+START_TEST(test_zstd_file_and_pipe)
+{
+	size_t len, zlen;
+	char *text = read_whole("data/kjv-genesis.txt", &len);
+	char *z = zstd_sample(text, len, &zlen);
+	const char *path = tmp_path("genesis.zst");
+	write_file(path, z, zlen);
+
+	static const size_t chunks[] = { 1, 7, 64, 4096, 1 << 20 };
+	for (int i = 0; i < 5; i++) {
+		unsigned inflight = 1 + (unsigned)i % 4;
+		/* --io=mmap cannot map a compressed file: it is decompressed. */
+		input_opts o = opts(i % 2 ? TALLY_IO_MMAP : TALLY_IO_AUTO, chunks[i], 256, inflight);
+		zstd_file_and_pipe(path, z, zlen, o, text, len);
+	}
+	free(z);
+	free(text);
+}
+END_TEST
 
 START_TEST(test_zstd_direct_windows)
 {
