@@ -815,7 +815,12 @@ static int zstd_frame(input_source *s, int *end, char *err, size_t errlen)
 		s->zcontent = fh.frameContentSize;
 		s->zdecoded = 0;
 		s->zwalk = s->zabs + s->zin.pos + fh.headerSize;
-		if (fh.windowSize <= s->chunk) {
+		/* A frame that declares 0 bytes has nothing to copy, and zstd's
+		 * block-by-block decoding refuses its blocks but an empty raw one
+		 * (it takes 0 for the largest block), where zstd's one-call
+		 * decoding, which the streaming decoder uses for such a frame,
+		 * takes an RLE block of 0 bytes too. */
+		if (fh.windowSize <= s->chunk && fh.frameContentSize != 0) {
 			ZSTD_decompressBegin(s->dctx);
 			s->zframe = ZF_DIRECT;
 		} else {

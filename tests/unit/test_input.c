@@ -1014,6 +1014,23 @@ START_TEST(test_zstd_window_limit)
 }
 END_TEST
 
+START_TEST(test_zstd_empty_frames)
+{
+	/* Two frames that declare 0 bytes: one with an empty raw block, one
+	 * with an RLE block of 0 bytes, which zstd reads as empty too. */
+	static const unsigned char empty[] = {
+		0x28, 0xB5, 0x2F, 0xFD, 0x20, 0x00, 0x01, 0x00, 0x00,
+		0x28, 0xB5, 0x2F, 0xFD, 0x20, 0x00, 0x03, 0x00, 0x00, 0x1D
+	};
+	for (size_t chunk = 64; chunk <= 4096; chunk *= 64) {
+		drained d = zstd_drain("empty.zst", empty, sizeof empty, chunk);
+		ck_assert_msg(d.rc == 0, "%s", d.err);
+		ck_assert_uint_eq(d.chunks, 0);
+		free(d.data);
+	}
+}
+END_TEST
+
 START_TEST(test_zstd_only_skippable)
 {
 	static const unsigned char skip[] = { 0x50, 0x2A, 0x4D, 0x18, 2, 0, 0, 0, 'h', 'i' };
@@ -1334,6 +1351,7 @@ static Suite *input_suite(void)
 	tcase_add_test(tc, test_zstd_corrupt);
 	tcase_add_test(tc, test_zstd_window_limit);
 	tcase_add_test(tc, test_zstd_only_skippable);
+	tcase_add_test(tc, test_zstd_empty_frames);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("errors");
