@@ -1245,6 +1245,17 @@ void class_list(uint8_t (*cls)[BATCH_ROOM], unsigned *n, unsigned k, size_t len)
 	n[1] = k + 1 - n[0] - n[2];
 }
 
+/* The same for a batch hashed eight keys at a time, where only the keys
+ * of more than TABLE_HASH_EXACT bytes are hashed apart: the shorter ones
+ * all go to list 0, list 1 stays empty. */
+static inline __attribute__((always_inline))
+void exact_list(uint8_t (*cls)[BATCH_ROOM], unsigned *n, unsigned k, size_t len)
+{
+	cls[0][n[0]] = cls[2][n[2]] = (uint8_t)k;
+	n[2] += len > TABLE_HASH_EXACT;
+	n[0] = k + 1 - n[2];
+}
+
 /* Add a key of 1 to 16 bytes, zero past len; counts the batch when full. */
 static inline __attribute__((always_inline))
 int batch_add(tok_worker *w, short_batch *bt, __m128i b, size_t len)
@@ -1688,42 +1699,58 @@ static inline void space_word(tok_worker *w, const uint8_t *st, size_t len, cons
 	emit(w, kb->b, kb->len, cut);
 }
 
-/* The words of the 64 bytes at p, whose whitespace mask is m (bits past the
- * input's end set): each word that ends in the block is appended to word[]
- * and wlen[] (32 at most), a word carried in from the blocks before
- * included.  The scan state goes from block to block: *prev, whether the
- * byte before the block is whitespace; *inword and *start, a word begun and
- * not yet ended.  Returns the number of words appended. */
+/* The words that end in the 64 bytes at p, whose whitespace mask is m
+ * (bits past the input's end set), one by one: a word carried in from the
+ * blocks before first.  The scan state goes from block to block: *prev,
+ * whether the byte before the block is whitespace; *inword and *start, a
+ * word begun and not yet ended.
+ *
+ *	block_scan b = block_begin(p, m, &prev, &inword, &start);
+ *	while (block_next(&b, &st, &len))
+ *		... the word st, len bytes ...
+ */
+typedef struct block_scan {
+	const uint8_t  *p;
+	uint64_t        starts, ends;
+	const uint8_t  *carry;    /* the word carried in, if any */
+	int            *inword;
+	const uint8_t **start;
+} block_scan;
+
 static inline __attribute__((always_inline))
-unsigned block_words(const uint8_t *p, uint64_t m, uint64_t *prev, int *inword,
-	const uint8_t **start, const uint8_t **word, size_t *wlen)
+block_scan block_begin(const uint8_t *p, uint64_t m, uint64_t *prev, int *inword,
+	const uint8_t **start)
 {
 	uint64_t before = (m << 1) | *prev;   /* bit i: byte i - 1 is a space */
-	uint64_t starts = ~m & before, ends = m & ~before;
-	unsigned n = 0;
 	*prev = m >> 63;
+	return (block_scan){ p, ~m & before, m & ~before, *inword ? *start : NULL, inword, start };
+}
+
+/* The next word that ends in the block: 1 with *st and *len set, or 0 when
+ * none is left (a word begun and not ended is then in the scan state). */
+static inline __attribute__((always_inline))
+int block_next(block_scan *b, const uint8_t **st, size_t *len)
+{
 	/* Starts and ends alternate; a word carried in ends at the first end. */
-	if (*inword) {
-		if (!ends)
-			return 0;
-		*inword = 0;
-		word[n] = *start;
-		wlen[n++] = (size_t)(p + __builtin_ctzll(ends) - *start);
-		ends &= ends - 1;
-	}
-	while (starts) {
-		const uint8_t *st = p + __builtin_ctzll(starts);
-		starts &= starts - 1;
-		if (!ends) {
-			*start = st;
-			*inword = 1;
-			break;
+	if (!b->ends) {
+		if (b->starts) {
+			*b->start = b->p + __builtin_ctzll(b->starts);
+			*b->inword = 1;
 		}
-		word[n] = st;
-		wlen[n++] = (size_t)(p + __builtin_ctzll(ends) - st);
-		ends &= ends - 1;
+		return 0;
 	}
-	return n;
+	const uint8_t *e = b->p + __builtin_ctzll(b->ends);
+	b->ends &= b->ends - 1;
+	if (b->carry) {
+		*b->inword = 0;
+		*st = b->carry;
+		b->carry = NULL;
+	} else {
+		*st = b->p + __builtin_ctzll(b->starts);
+		b->starts &= b->starts - 1;
+	}
+	*len = (size_t)(e - *st);
+	return 1;
 }
 
 #if defined(__SSE2__)
@@ -1741,40 +1768,68 @@ int fold16(__m128i *b, tally_case casemode)
 	return 0;
 }
 
-/* Count the n words gathered in word[] and wlen[] (casemode: a constant).
- * The words of up to 16 bytes are masked and case-mapped into the batch
- * bt, listed by length class without a branch (class_list), hashed a
- * class at a time, so that no branch on the length is mispredicted for
- * every other word (or eight at a time, all classes but the longest
- * together, with AVX-512: batch_hash_wide), and counted.  The others then
- * take space_word(), once the batch holds no slot.  Returns 0, or -1 on a fatal error. */
-static inline __attribute__((always_inline))
-int count_words(tok_worker *w, short_batch *bt, const uint8_t **word, size_t *wlen, unsigned n,
-	const uint8_t *end, tally_case casemode)
+/* The words of a batch as they are gathered (see key_add). */
+typedef struct gather {
+	unsigned       k;           /* keys in the batch */
+	unsigned       nc[3];       /* its class lists' lengths */
+	unsigned       rest;        /* the other words, in word[] and wlen[] */
+	int            wide;        /* batch_hash_wide hashes the batch */
+	const uint8_t *word[BATCH_ROOM];
+	size_t         wlen[BATCH_ROOM];
+} gather;
+
+static inline void gather_init(gather *g, const tok_worker *w)
 {
-	unsigned nc[3] = { 0, 0, 0 };   /* the class lists' lengths */
-	unsigned k = 0, rest = 0;
-	for (unsigned i = 0; i < n; i++) {
-		if (wlen[i] <= 16) {
-			__m128i b = _mm_loadu_si128((const __m128i *)(const void *)word[i]);
-			b = mask_len(b, wlen[i]);
-			if (!fold16(&b, casemode)) {
-				bt->v[k] = b;
-				bt->len[k] = (uint32_t)wlen[i];
-				class_list(bt->cls, nc, k, wlen[i]);
-				k++;
-				continue;
-			}
-		}
-		word[rest] = word[i];
-		wlen[rest] = wlen[i];
-		rest++;
-	}
+	g->k = g->rest = 0;
+	g->nc[0] = g->nc[1] = g->nc[2] = 0;
 #ifdef WIDE_HASH
-	if (w->wide) {
+	g->wide = w->wide;
+#else
+	(void)w;
+	g->wide = 0;
+#endif
+}
+
+/* Gather the word st (len bytes) into the batch bt (casemode: a constant).
+ * A word of up to 16 bytes is masked and case-mapped into the batch,
+ * listed by length class without a branch (class_list, or exact_list when
+ * the batch is hashed eight keys at a time); the others are kept in
+ * g->word[] for space_word().  The input has 16 readable bytes at st. */
+static inline __attribute__((always_inline))
+void key_add(short_batch *bt, gather *g, const uint8_t *st, size_t len, tally_case casemode)
+{
+	if (len <= 16) {
+		__m128i b = mask_len(_mm_loadu_si128((const __m128i *)(const void *)st), len);
+		if (!fold16(&b, casemode)) {
+			unsigned k = g->k++;
+			bt->v[k] = b;
+			bt->len[k] = (uint32_t)len;
+			if (g->wide)
+				exact_list(bt->cls, g->nc, k, len);
+			else
+				class_list(bt->cls, g->nc, k, len);
+			return;
+		}
+	}
+	g->word[g->rest] = st;
+	g->wlen[g->rest++] = len;
+}
+
+/* Count the words gathered in g: the batch's keys hashed a class at a
+ * time, so that no branch on the length is mispredicted for every other
+ * word (or eight at a time, all classes but the longest together, with
+ * AVX-512: batch_hash_wide), and counted.  The other words then take
+ * space_word(), once the batch holds no slot.  Returns 0, or -1 on a fatal
+ * error. */
+static inline __attribute__((always_inline))
+int count_gathered(tok_worker *w, short_batch *bt, gather *g, const uint8_t *end)
+{
+	const unsigned k = g->k;
+#ifdef WIDE_HASH
+	if (g->wide) {
 		const uint8_t *const idx2 = bt->cls[2];
 		batch_hash_wide(bt, k);
-		for (unsigned j = 0; j < nc[2]; j++)
+		for (unsigned j = 0; j < g->nc[2]; j++)
 			bt->h[idx2[j]] = table_hash_class(&bt->v[idx2[j]], bt->len[idx2[j]], 2);
 		for (unsigned i = 0; i < k; i++) {
 			bt->slot[i] = batch_home(bt, bt->h[i]);
@@ -1784,27 +1839,29 @@ int count_words(tok_worker *w, short_batch *bt, const uint8_t **word, size_t *wl
 #endif
 	{
 		/* One call per class: the class is a constant in each. */
-		batch_hash_class(bt, bt->cls[0], nc[0], 0);
-		batch_hash_class(bt, bt->cls[1], nc[1], 1);
-		batch_hash_class(bt, bt->cls[2], nc[2], 2);
+		batch_hash_class(bt, bt->cls[0], g->nc[0], 0);
+		batch_hash_class(bt, bt->cls[1], g->nc[1], 1);
+		batch_hash_class(bt, bt->cls[2], g->nc[2], 2);
 	}
 	bt->n = k;
-	memcpy(bt->ncls, nc, sizeof nc);
+	memcpy(bt->ncls, g->nc, sizeof g->nc);
 	w->tokens += k;
 	if (batch_flush(w, bt))
 		return -1;
-	for (unsigned i = 0; i < rest; i++) {
-		space_word(w, word[i], wlen[i], end);
+	for (unsigned i = 0; i < g->rest; i++) {
+		space_word(w, g->word[i], g->wlen[i], end);
 		if (w->failed)
 			return -1;
 	}
+	g->k = g->rest = 0;
+	g->nc[0] = g->nc[1] = g->nc[2] = 0;
 	return 0;
 }
 
 /* The hot path of space_words (w->plain; casemode a constant): the blocks
  * of p..end with 80 bytes left, so that every word that starts in one has
- * 16 readable bytes.  The words are gathered a batch at a time, then
- * counted (count_words); each step is its own short loop.  The scan state
+ * 16 readable bytes.  The words are gathered into a batch as the blocks
+ * are scanned (key_add), then counted (count_gathered).  The scan state
  * (prev, inword, start: see space_words) is carried in and out.  Returns
  * where it stopped, at a block boundary, or NULL on a fatal error. */
 static inline __attribute__((always_inline))
@@ -1812,20 +1869,23 @@ const uint8_t *space_fast(tok_worker *w, const uint8_t *p, const uint8_t *end, t
 	uint64_t *prevp, int *inwordp, const uint8_t **startp)
 {
 	short_batch bt;
-	const uint8_t *word[BATCH_ROOM];
-	size_t wlen[BATCH_ROOM];
+	gather g;
 	uint64_t prev = *prevp;
 	int inword = *inwordp;
 	const uint8_t *start = *startp;
 	batch_init(&bt, w);
+	gather_init(&g, w);
 	while (end - p >= 80) {
 		/* Gather: a 64-byte block ends at most 32 words. */
-		unsigned n = 0;
 		do {
-			n += block_words(p, space_mask64(p), &prev, &inword, &start, word + n, wlen + n);
+			block_scan b = block_begin(p, space_mask64(p), &prev, &inword, &start);
+			const uint8_t *st;
+			size_t len;
+			while (block_next(&b, &st, &len))
+				key_add(&bt, &g, st, len, casemode);
 			p += 64;
-		} while (n < BATCH && end - p >= 80);
-		if (count_words(w, &bt, word, wlen, n, end, casemode))
+		} while (g.k + g.rest < BATCH && end - p >= 80);
+		if (count_gathered(w, &bt, &g, end))
 			return NULL;
 	}
 	*prevp = prev;
@@ -1854,11 +1914,11 @@ void space_words(tok_worker *w, const uint8_t *p, const uint8_t *end, int fast, 
 #endif
 	while (p < end) {
 		size_t n = (size_t)(end - p);
-		const uint8_t *word[32];
-		size_t wlen[32];
-		unsigned k = block_words(p, space_block(w->s, p, n), &prev, &inword, &start, word, wlen);
-		for (unsigned i = 0; i < k; i++) {
-			space_word(w, word[i], wlen[i], end);
+		block_scan b = block_begin(p, space_block(w->s, p, n), &prev, &inword, &start);
+		const uint8_t *st;
+		size_t len;
+		while (block_next(&b, &st, &len)) {
+			space_word(w, st, len, end);
 			if (w->failed)
 				return;
 		}
@@ -1894,11 +1954,11 @@ static void run_space(tok_worker *w, const uint8_t *p, const uint8_t *end)
  * of [A-Za-z0-9_], joined across an apostrophe that has word characters
  * on both sides, exactly as uni_words() reads them: such blocks are read
  * like the space tokenizer's, with the word mask in place of the
- * whitespace mask, and their words counted by count_words() (an ASCII word
- * is cased the same by --case=lower and --case=ascii, and space_word()
- * cases and cuts the long ones as uni_words() would).  A block with a byte
- * of 0x80 or more goes back to uni_words(), from the start of any word in
- * progress. */
+ * whitespace mask, and their words gathered and counted by key_add() and
+ * count_gathered() (an ASCII word is cased the same by --case=lower and
+ * --case=ascii, and space_word() cases and cuts the long ones as
+ * uni_words() would).  A block with a byte of 0x80 or more goes back to
+ * uni_words(), from the start of any word in progress. */
 
 #if defined(__SSE2__)
 /* Bit i set when p[i] is an ASCII word character; *hi: the bytes >= 0x80;
@@ -1928,15 +1988,14 @@ const uint8_t *uni_fast(tok_worker *w, short_batch *bt, const uint8_t *p, const 
 	tally_case casemode, const uint8_t **limit)
 {
 	const tok_shared *s = w->s;
-	const uint8_t *word[BATCH_ROOM];
-	size_t wlen[BATCH_ROOM];
+	gather g;
 	const uint8_t *start = p;
-	uint64_t prev = 1;    /* block_words: the byte before p is no word's */
+	uint64_t prev = 1;    /* block_begin: the byte before p is no word's */
 	uint64_t wprev = 0;   /* the byte before p is a word character */
 	int inword = 0;
 	*limit = end;
+	gather_init(&g, w);
 	while (end - p >= 80 && *limit == end) {
-		unsigned n = 0;
 		do {
 			uint64_t hi, apos, wm = word_mask64(p, &hi, &apos), plain = wm;
 			if (hi) {
@@ -1950,10 +2009,14 @@ const uint8_t *uni_fast(tok_worker *w, short_batch *bt, const uint8_t *p, const 
 				wm |= apos & ((plain << 1) | wprev) & ((plain >> 1) | (next << 63));
 			}
 			wprev = plain >> 63;
-			n += block_words(p, ~wm, &prev, &inword, &start, word + n, wlen + n);
+			block_scan b = block_begin(p, ~wm, &prev, &inword, &start);
+			const uint8_t *st;
+			size_t len;
+			while (block_next(&b, &st, &len))
+				key_add(bt, &g, st, len, casemode);
 			p += 64;
-		} while (n < BATCH && end - p >= 80);
-		if (count_words(w, bt, word, wlen, n, end, casemode))
+		} while (g.k + g.rest < BATCH && end - p >= 80);
+		if (count_gathered(w, bt, &g, end))
 			return NULL;
 	}
 	return inword ? start : p;
