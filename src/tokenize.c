@@ -1081,6 +1081,13 @@ static inline __m128i mask_len(__m128i b, size_t len)
  * again. */
 #define BATCH 64
 #define BATCH_ROOM (BATCH + 32)
+/* The hot loops read the input this far ahead (bytes): the hardware's
+ * prefetcher stops at page boundaries, and a word batch is too much work
+ * per block for it to keep ahead.  kjv x10, --split=space --case=ascii -j1
+ * (Intel Xeon, AVX-512): 78 ms to 72 ms; 1024: 78 ms; 4096: 72 ms. */
+#ifndef PREFETCH_INPUT
+#define PREFETCH_INPUT 2048
+#endif
 _Static_assert(TABLE_HASH_CLASS(TABLE_HASH_EXACT) == 1 && TABLE_HASH_CLASS(TABLE_HASH_EXACT + 1) == 2,
 	"the keys counted without their bytes are length classes 0 and 1");
 _Static_assert(BATCH_ROOM % 8 == 0, "batch_hash_wide reads the batch eight keys at a time");
@@ -1878,6 +1885,7 @@ const uint8_t *space_fast(tok_worker *w, const uint8_t *p, const uint8_t *end, t
 	while (end - p >= 80) {
 		/* Gather: a 64-byte block ends at most 32 words. */
 		do {
+			__builtin_prefetch(p + PREFETCH_INPUT);
 			block_scan b = block_begin(p, space_mask64(p), &prev, &inword, &start);
 			const uint8_t *st;
 			size_t len;
@@ -1997,6 +2005,7 @@ const uint8_t *uni_fast(tok_worker *w, short_batch *bt, const uint8_t *p, const 
 	gather_init(&g, w);
 	while (end - p >= 80 && *limit == end) {
 		do {
+			__builtin_prefetch(p + PREFETCH_INPUT);
 			uint64_t hi, apos, wm = word_mask64(p, &hi, &apos), plain = wm;
 			if (hi) {
 				*limit = p + 64;
