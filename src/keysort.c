@@ -143,6 +143,27 @@ static void reload_prefixes(keysort_item *v, size_t n, size_t kofs)
 	}
 }
 
+/* The first radix byte where the items differ (skips the high count bytes
+ * that are zero everywhere in one pass instead of one per byte). */
+static unsigned first_varying_byte(const keysort_item *v, size_t n, int bycount)
+{
+	uint64_t or1 = 0, and1 = UINT64_MAX, or2 = 0, and2 = UINT64_MAX;
+	for (size_t i = 0; i < n; i++) {
+		uint64_t k1 = bycount ? ~v[i].count : v[i].prefix;
+		or1 |= k1;
+		and1 &= k1;
+		or2 |= v[i].prefix;
+		and2 &= v[i].prefix;
+	}
+	if (or1 != and1)
+		return (unsigned)__builtin_clzll(or1 ^ and1) / 8;
+	if (!bycount)
+		return 8;
+	if (or2 != and2)
+		return 8 + (unsigned)__builtin_clzll(or2 ^ and2) / 8;
+	return 16;
+}
+
 /* In-place MSD radix sort (American flag sort) on the radix key, byte d
  * on.  When a range still ties after the prefix, the prefix is reloaded
  * from the next 8 key bytes and the sort goes on (keys such as log lines
@@ -163,7 +184,11 @@ void radix_sort(keysort_item *v, size_t n, unsigned d, int bycount, size_t kofs)
 			for (size_t i = 0; i < n; i++)
 				count[radix_byte(&v[i], d, bycount)]++;
 			if (count[radix_byte(&v[0], d, bycount)] == n) {
-				d++;       /* all alike here: next byte */
+				/* All alike here, as before d: on to the next byte
+				 * where they differ, in one pass (keys such as log
+				 * lines share long beginnings). */
+				unsigned f = first_varying_byte(v, n, bycount);
+				d = f > d ? f : d + 1;
 				continue;
 			}
 			size_t start[256], next[256], pos = 0;
@@ -220,27 +245,6 @@ static void radix_sort_count(keysort_item *v, size_t n, unsigned d, size_t kofs)
 static void radix_sort_key(keysort_item *v, size_t n, unsigned d, size_t kofs)
 {
 	radix_sort(v, n, d, 0, kofs);
-}
-
-/* The first radix byte where the items differ (skips the high count bytes
- * that are zero everywhere in one pass instead of one per byte). */
-static unsigned first_varying_byte(const keysort_item *v, size_t n, int bycount)
-{
-	uint64_t or1 = 0, and1 = UINT64_MAX, or2 = 0, and2 = UINT64_MAX;
-	for (size_t i = 0; i < n; i++) {
-		uint64_t k1 = bycount ? ~v[i].count : v[i].prefix;
-		or1 |= k1;
-		and1 &= k1;
-		or2 |= v[i].prefix;
-		and2 &= v[i].prefix;
-	}
-	if (or1 != and1)
-		return (unsigned)__builtin_clzll(or1 ^ and1) / 8;
-	if (!bycount)
-		return 8;
-	if (or2 != and2)
-		return 8 + (unsigned)__builtin_clzll(or2 ^ and2) / 8;
-	return 16;
 }
 
 void keysort_by_count(keysort_item *v, size_t n)
