@@ -1785,16 +1785,17 @@ typedef struct gather {
 	size_t         wlen[BATCH_ROOM];
 } gather;
 
-static inline void gather_init(gather *g, const tok_worker *w)
+/* Empty the gather (the batch is counted). */
+static inline void gather_reset(gather *g)
 {
 	g->k = g->rest = 0;
 	g->nc[0] = g->nc[1] = g->nc[2] = 0;
-#ifdef WIDE_HASH
-	g->wide = w->wide;
-#else
-	(void)w;
-	g->wide = 0;
-#endif
+}
+
+static inline void gather_init(gather *g, const tok_worker *w)
+{
+	gather_reset(g);
+	g->wide = w->wide;   /* 0 where there is no batch_hash_wide */
 }
 
 /* Gather the word st (len bytes) into the batch bt (casemode: a constant).
@@ -1860,8 +1861,7 @@ int count_gathered(tok_worker *w, short_batch *bt, gather *g, const uint8_t *end
 		if (w->failed)
 			return -1;
 	}
-	g->k = g->rest = 0;
-	g->nc[0] = g->nc[1] = g->nc[2] = 0;
+	gather_reset(g);
 	return 0;
 }
 
