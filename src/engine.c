@@ -8,9 +8,10 @@
  *   completions <- release, edges <----  done
  *   tok_stitch (n-grams across chunks, in input order)
  *
- * At the end: without spill, the tables are merged partition by partition in
- * parallel into the first table; with spill, every table is written out as a
- * run and the runs are merged by key.  Either way the pairs then go through
+ * At the end: without spill, each partition is gathered from all the tables
+ * at once, equal keys added up, a range of partitions per thread; with
+ * spill, every table is written out as a run and the runs are merged by
+ * key.  Either way the pairs then go through
  * order.c (sort, top, min-count) in hash order, so the output is the same
  * for any thread count, chunk size, I/O method or memory budget.
  */
@@ -117,7 +118,7 @@ struct tally_engine {
 	uint64_t        hits, misses, evictions;
 
 	/* Output order: one order per thread over a range of partitions (of
-	 * the merged table, or of the runs after a spill), sorted in parallel
+	 * the tables, or of the runs after a spill), sorted in parallel
 	 * and merged as the items are read (heap of order indexes by their
 	 * head items). */
 	order          *ords[ENG_MAX_ORDERS];
@@ -649,18 +650,18 @@ static void run_parallel(unsigned n, void *(*fn)(void *), void *ctx, size_t stri
 	}
 }
 
-typedef struct merge_ctx {
+typedef struct spill_ctx {
 	table          **tables;
 	unsigned         ntables;
 	_Atomic unsigned next;
-	_Atomic int      failed;     /* merge: 1; spill: the first errno */
-} merge_ctx;
+	_Atomic int      failed;     /* the first errno */
+} spill_ctx;
 
 /* Write out what each table still holds as runs, a table at a time per
  * thread (each may sort a list or a table's worth of keys). */
 static void *spill_main(void *p)
 {
-	merge_ctx *m = p;
+	spill_ctx *m = p;
 	for (;;) {
 		unsigned i = atomic_fetch_add(&m->next, 1);
 		if (i >= m->ntables)
@@ -673,74 +674,47 @@ static void *spill_main(void *p)
 	return NULL;
 }
 
-static void *merge_main(void *p)
-{
-	merge_ctx *m = p;
-	unsigned nparts = table_partitions(m->tables[0]);
-	for (;;) {
-		unsigned part = atomic_fetch_add(&m->next, 1);
-		if (part >= nparts)
-			break;
-		for (unsigned i = 1; i < m->ntables; i++)
-			if (table_merge_partition(m->tables[0], m->tables[i], part))
-				atomic_store(&m->failed, 1);
-	}
-	return NULL;
-}
-
-/* One thread's share of the output: partitions [p0, p1) of the merged
- * table t, or of the runs g, into one order. */
+/* One thread's share of the output: partitions [p0, p1) of the tables
+ * t[0..nt), or of the runs g, into one order. */
 typedef struct collect_ctx {
-	table        *t;
+	table *const *t;
+	unsigned      nt;
 	spill_ranges *g;
 	order        *ord;
 	tally_sort    sort;
 	unsigned      p0, p1;
-	table_entry  *v;
-	size_t        n, cap;
+	table_gather  gather;
 	uint64_t      distinct, hapax;
 	int           skip_hapax;     /* counted, but not given to the order */
 	int           err;            /* errno of a failure, or 0 */
 } collect_ctx;
 
-static int collect_entry(void *ctx, const table_entry *ent)
-{
-	collect_ctx *c = ctx;
-	table_entry *v = mem_grow(MEM_OTHER, c->v, &c->cap, c->n, sizeof *v, 1024);
-	if (!v)
-		return -1;
-	c->v = v;
-	c->v[c->n++] = *ent;
-	return 0;
-}
-
 static void *collect_main(void *p)
 {
 	collect_ctx *c = p;
+	table_gather *g = &c->gather;
 	for (unsigned part = c->p0; part < c->p1 && !c->err; part++) {
-		c->n = 0;
-		if (table_each(c->t, part, collect_entry, c)) {
+		if (table_gather_partition(c->t, c->nt, part, g)) {
 			c->err = ENOMEM;
 			break;
 		}
 		/* Partitions in order, each in hash order: a deterministic
 		 * sequence. */
-		if (c->sort == TALLY_SORT_NONE && c->n > 1)
-			qsort(c->v, c->n, sizeof *c->v, table_entry_cmp);
-		for (size_t i = 0; i < c->n; i++) {
+		if (c->sort == TALLY_SORT_NONE && g->n > 1)
+			qsort(g->v, g->n, sizeof *g->v, table_entry_cmp);
+		for (size_t i = 0; i < g->n; i++) {
 			/* order_add reads the key's first bytes: fetch ahead. */
-			if (i + PREFETCH_AHEAD < c->n)
-				__builtin_prefetch(c->v[i + PREFETCH_AHEAD].key);
+			if (i + PREFETCH_AHEAD < g->n)
+				__builtin_prefetch(g->v[i + PREFETCH_AHEAD].key);
 			c->distinct++;
-			c->hapax += c->v[i].count == 1;
-			if (order_add(c->ord, c->v[i].key, c->v[i].len, c->v[i].count)) {
+			c->hapax += g->v[i].count == 1;
+			if (order_add(c->ord, g->v[i].key, g->v[i].len, g->v[i].count)) {
 				c->err = errno ? errno : ENOMEM;
 				break;
 			}
 		}
 	}
-	mem_free(MEM_OTHER, c->v, c->cap * sizeof *c->v);
-	c->v = NULL;
+	table_gather_free(g);
 	return NULL;
 }
 
@@ -751,12 +725,13 @@ static void set_spill_err(tally_engine *e, int err)
 
 /* Run fn on each order's share of the nparts partitions of t (or g), in
  * parallel, and add up what they counted.  Returns 0 or -1. */
-static int run_shares(tally_engine *e, table *t, spill_ranges *g, void *(*fn)(void *))
+static int run_shares(tally_engine *e, table **t, unsigned nt, spill_ranges *g,
+	void *(*fn)(void *))
 {
 	collect_ctx c[ENG_MAX_ORDERS];
-	unsigned nparts = table_partitions(t);
+	unsigned nparts = table_partitions(t[0]);
 	for (unsigned i = 0; i < e->nord; i++)
-		c[i] = (collect_ctx){ .t = t, .g = g, .ord = e->ords[i], .sort = e->cfg.sort,
+		c[i] = (collect_ctx){ .t = t, .nt = nt, .g = g, .ord = e->ords[i], .sort = e->cfg.sort,
 			.p0 = spill_range_start(nparts, e->nord, i),
 			.p1 = spill_range_start(nparts, e->nord, i + 1),
 			.skip_hapax = e->hapax_last };
@@ -773,17 +748,11 @@ static int run_shares(tally_engine *e, table *t, spill_ranges *g, void *(*fn)(vo
 	return 0;
 }
 
-/* All keys are in the tables: merge them in memory, then give each order
- * a range of partitions, in parallel. */
+/* All keys are in the tables: each order gathers a range of partitions
+ * from all of them, in parallel. */
 static int finish_in_memory(tally_engine *e, table **tables, unsigned ntables)
 {
-	merge_ctx m = { .tables = tables, .ntables = ntables };
-	run_parallel(e->nworkers, merge_main, &m, 0);
-	if (atomic_load(&m.failed)) {
-		set_err(e, "out of memory");
-		return -1;
-	}
-	return run_shares(e, tables[0], NULL, collect_main);
+	return run_shares(e, tables, ntables, NULL, collect_main);
 }
 
 /* One thread's share of a merge of the runs: partitions [p0, p1). */
@@ -852,7 +821,7 @@ static int finish_from_runs(tally_engine *e, table **tables)
 		set_spill_err(e, errno);
 		return -1;
 	}
-	int rc = run_shares(e, tables[0], g, range_main);
+	int rc = run_shares(e, tables, 1, g, range_main);
 	if (e->hapax_last)
 		e->ranges = g;
 	else
@@ -1082,7 +1051,7 @@ int tally_finish(tally_engine *e)
 	double t0 = stats_now();
 	int spilled = spill_runs(e->spill) > 0;
 	if (spilled) {
-		merge_ctx sc = { .tables = tables, .ntables = ntables };
+		spill_ctx sc = { .tables = tables, .ntables = ntables };
 		run_parallel(e->nworkers, spill_main, &sc, 0);
 		if (atomic_load(&sc.failed)) {
 			set_spill_err(e, atomic_load(&sc.failed));

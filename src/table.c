@@ -60,7 +60,7 @@ struct table {
 	uint64_t         budget;
 	spill           *spill;
 	size_t           scratch_key; /* an eviction's temporaries per key held */
-	_Atomic size_t   slot_bytes; /* partitions may be merged concurrently */
+	size_t           slot_bytes;
 	_Atomic uint64_t size;
 	uint64_t         misses, evictions;
 	uint64_t         hits_mark, misses_mark;  /* hits and misses at the last eviction */
@@ -89,7 +89,7 @@ static int part_alloc(table *t, table_part *pt, size_t cap)
 		return -1;
 	pt->mask = cap - 1;
 	pt->count = 0;
-	atomic_fetch_add_explicit(&t->slot_bytes, part_bytes(cap), memory_order_relaxed);
+	t->slot_bytes += part_bytes(cap);
 	return 0;
 }
 
@@ -98,7 +98,7 @@ static void part_free(table *t, table_part *pt)
 	if (!pt->slots)
 		return;
 	mem_free_zeroed(MEM_TABLE, pt->slots, part_bytes(pt->mask + 1));
-	atomic_fetch_sub_explicit(&t->slot_bytes, part_bytes(pt->mask + 1), memory_order_relaxed);
+	t->slot_bytes -= part_bytes(pt->mask + 1);
 	pt->slots = NULL;
 	pt->mask = 0;
 	pt->count = 0;
@@ -242,7 +242,7 @@ static int recurring(const table *t)
  * eviction's sort scratch for each slotted key. */
 static uint64_t held_bytes(const table *t)
 {
-	uint64_t b = atomic_load_explicit(&t->slot_bytes, memory_order_relaxed) +
+	uint64_t b = t->slot_bytes +
 		pool_bytes(t->pool) + t->list_bytes;
 	return t->append ? b : b + table_size(t) * t->scratch_key;
 }
@@ -659,7 +659,7 @@ static int evict(table *t)
 		t->append = 1;
 		return 0;
 	}
-	uint64_t used = atomic_load_explicit(&t->slot_bytes, memory_order_relaxed) + pool_bytes(t->pool);
+	uint64_t used = t->slot_bytes + pool_bytes(t->pool);
 	uint64_t goal = t->budget / 100 * EVICT_TO;
 	uint64_t need = used > goal ? used - goal : 0;
 	size_t nparts = table_partitions(t), total = 0, nv = 0;
@@ -703,35 +703,74 @@ int table_spill_all(table *t)
 	return rc;
 }
 
-int table_merge_partition(table *dst, table *src, unsigned p)
+int table_gather_partition(table *const *t, unsigned nt, unsigned p, table_gather *g)
 {
-	table_part *sp = &src->hot.parts[p], *dp = &dst->hot.parts[p];
-	for (size_t i = 0; i <= sp->mask; i++) {
-		table_entry *e = &sp->slots[i];
-		if (!e->count)
-			continue;
-		size_t j = e->hash & dp->mask;
-		table_entry *d;
-		for (;;) {
-			d = &dp->slots[j];
-			if (!d->count || table_entry_is(d, e->key, e->len, e->hash))
-				break;
-			j = (j + 1) & dp->mask;
-		}
-		if (d->count) {
-			d->count += e->count;
-			continue;
-		}
-		*d = *e;
-		dp->count++;
-		if (dp->count * 2 > dp->mask + 1 && part_rebuild(dst, dp, (dp->mask + 1) * 2))
+	size_t most = 0;
+	for (unsigned i = 0; i < nt; i++)
+		most += t[i]->hot.parts[p].count;
+	g->n = 0;
+	if (most > g->cap) {
+		table_entry *v = mem_realloc(MEM_TABLE, g->v, g->cap * sizeof *v, most * sizeof *v);
+		if (!v)
 			return -1;
+		g->v = v;
+		g->cap = most;
 	}
-	part_free(src, sp);
-	/* Leave src usable (and its size honest) after the merge. */
-	if (part_alloc(src, sp, PART_MIN))
-		return -1;
+	if (nt == 1) {
+		const table_part *pt = &t[0]->hot.parts[p];
+		for (size_t i = 0; i <= pt->mask; i++)
+			if (pt->slots[i].count)
+				g->v[g->n++] = pt->slots[i];
+		return 0;
+	}
+	/* At most half full, as the tables' own slots; 4-byte slots keep it
+	 * in the cache where the tables' partitions would not be. */
+	size_t ns = PART_MIN;
+	while (ns < 2 * most)
+		ns *= 2;
+	if (ns > g->nindex || most >= UINT32_MAX) {
+		if (most >= UINT32_MAX) {
+			errno = ENOMEM;
+			return -1;
+		}
+		mem_free(MEM_TABLE, g->index, g->nindex * sizeof *g->index);
+		g->nindex = 0;
+		g->index = mem_alloc(MEM_TABLE, ns * sizeof *g->index);
+		if (!g->index)
+			return -1;
+		g->nindex = ns;
+	}
+	memset(g->index, 0, ns * sizeof *g->index);
+	size_t mask = ns - 1;
+	for (unsigned k = 0; k < nt; k++) {
+		const table_part *pt = &t[k]->hot.parts[p];
+		for (size_t i = 0; i <= pt->mask; i++) {
+			const table_entry *e = &pt->slots[i];
+			if (!e->count)
+				continue;
+			for (size_t j = e->hash & mask;; j = (j + 1) & mask) {
+				uint32_t x = g->index[j];
+				if (!x) {
+					g->v[g->n++] = *e;
+					g->index[j] = (uint32_t)g->n;
+					break;
+				}
+				table_entry *d = &g->v[x - 1];
+				if (table_entry_is(d, e->key, e->len, e->hash)) {
+					d->count += e->count;
+					break;
+				}
+			}
+		}
+	}
 	return 0;
+}
+
+void table_gather_free(table_gather *g)
+{
+	mem_free(MEM_TABLE, g->v, g->cap * sizeof *g->v);
+	mem_free(MEM_TABLE, g->index, g->nindex * sizeof *g->index);
+	*g = (table_gather){ 0 };
 }
 
 int table_each(const table *t, unsigned p, int (*fn)(void *ctx, const table_entry *e), void *ctx)

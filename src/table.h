@@ -3,7 +3,7 @@
  * once in the table's key pool (pool.h), partitioned by the hash's top bits.
  *
  * One table belongs to one thread (a worker, or the n-gram stitcher): there
- * is no lock on the hot path.  At the end the engine merges the tables
+ * is no lock on the hot path.  At the end the engine gathers the tables
  * partition by partition, in parallel (two-level aggregation).  When a
  * budget is set and reached, the least recently used keys are evicted with
  * their partial counts into a run file (spill.h), so counts stay exact;
@@ -229,11 +229,23 @@ void table_prefetch_key(const table *t, uint64_t hash)
  * --sort=none. */
 int table_entry_cmp(const void *a, const void *b);
 
-/* Merge partition p of src into dst (same part_bits), then empty that
- * partition of src.  Keys of src stay owned by src's pool: dst must not
- * outlive src.  Returns 0 or -1 (out of memory).  Different partitions may be
- * merged concurrently by different threads. */
-int table_merge_partition(table *dst, table *src, unsigned p);
+/* The union of partition p of several tables, equal keys added up into
+ * one entry: v[0..n), in no set order.  The index (slots holding an entry's
+ * position + 1) is sized to the partition and kept for the next one, so a
+ * thread gathering partition after partition allocates once. */
+typedef struct table_gather {
+	table_entry *v;
+	size_t       n, cap;
+	uint32_t    *index;
+	size_t       nindex;
+} table_gather;
+
+/* Gather partition p of t[0..nt) (same part_bits) into g; the tables are
+ * left as they were, and their pools must outlive g's entries.  Reads only:
+ * several threads may gather different partitions at once.  Returns 0 or
+ * -1 (out of memory). */
+int  table_gather_partition(table *const *t, unsigned nt, unsigned p, table_gather *g);
+void table_gather_free(table_gather *g);
 
 /* Number of partitions. */
 unsigned table_partitions(const table *t);

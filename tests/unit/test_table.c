@@ -234,23 +234,51 @@ START_TEST(millions_of_keys)
 }
 END_TEST
 
-START_TEST(merge_partitions)
+START_TEST(gather_partitions)
 {
-	table *a = new_table(4, 0, NULL), *b = new_table(4, 0, NULL);
+	/* Three tables: w0..w9999 in all three, w10000..w24999 in two. */
+	table *t[3] = { new_table(4, 0, NULL), new_table(4, 0, NULL), new_table(4, 0, NULL) };
 	char k[32];
-	for (int i = 0; i < 50000; i++) {
-		snprintf(k, sizeof k, "w%d", i % 30000);
-		ck_assert_int_eq(add(i % 2 ? a : b, k), 0);
+	for (int i = 0; i < 60000; i++) {
+		snprintf(k, sizeof k, "w%d", i % 25000);
+		ck_assert_int_eq(add(t[i % 3], k), 0);
 	}
-	for (unsigned p = 0; p < table_partitions(a); p++)
-		ck_assert_int_eq(table_merge_partition(a, b, p), 0);
-	found f = lookup(a, "w7");
-	ck_assert_uint_eq(f.count, 2);
-	ck_assert_uint_eq(f.entries, 30000);
-	ck_assert_uint_eq(f.total, 50000);
-	ck_assert_uint_eq(lookup(b, NULL).entries, 0);
-	table_destroy(a);
-	table_destroy(b);
+	ck_assert_int_eq(add(t[1], "only-in-one"), 0);
+	table_gather g = { 0 };
+	uint64_t entries = 0, total = 0, w7 = 0, one = 0;
+	for (unsigned p = 0; p < table_partitions(t[0]); p++) {
+		ck_assert_int_eq(table_gather_partition(t, 3, p, &g), 0);
+		for (size_t i = 0; i < g.n; i++) {
+			entries++;
+			total += g.v[i].count;
+			if (g.v[i].len == 2 && !memcmp(g.v[i].key, "w7", 2))
+				w7 = g.v[i].count;
+			if (g.v[i].len == 11 && !memcmp(g.v[i].key, "only-in-one", 11))
+				one = g.v[i].count;
+			/* Each key once in its partition. */
+			for (size_t j = 0; j < i; j++)
+				ck_assert(!(g.v[j].len == g.v[i].len &&
+					!memcmp(g.v[j].key, g.v[i].key, g.v[i].len)));
+		}
+	}
+	ck_assert_uint_eq(entries, 25001);
+	ck_assert_uint_eq(total, 60001);
+	ck_assert_uint_eq(w7, 3);
+	ck_assert_uint_eq(one, 1);
+	/* One table alone: its own entries; the tables are left as they were. */
+	entries = total = 0;
+	for (unsigned p = 0; p < table_partitions(t[0]); p++) {
+		ck_assert_int_eq(table_gather_partition(t + 1, 1, p, &g), 0);
+		entries += g.n;
+		for (size_t i = 0; i < g.n; i++)
+			total += g.v[i].count;
+	}
+	ck_assert_uint_eq(entries, 20001);
+	ck_assert_uint_eq(total, 20001);
+	ck_assert_uint_eq(lookup(t[0], NULL).total, 20000);
+	table_gather_free(&g);
+	for (int i = 0; i < 3; i++)
+		table_destroy(t[i]);
 }
 END_TEST
 
@@ -627,7 +655,7 @@ static Suite *table_suite(void)
 	tcase_add_test(tc, counts_and_growth);
 	tcase_add_test(tc, collisions_and_empty_key);
 	tcase_add_test(tc, millions_of_keys);
-	tcase_add_test(tc, merge_partitions);
+	tcase_add_test(tc, gather_partitions);
 	tcase_add_test(tc, pool_compacts_in_place);
 	tcase_add_test(tc, short_keys_readable);
 	tcase_add_test(tc, eviction_is_exact);
