@@ -698,6 +698,10 @@ static void *collect_main(void *p)
 			c->err = ENOMEM;
 			break;
 		}
+		/* The slots are read: their memory can serve the order. */
+		for (unsigned i = 0; i < c->nt; i++)
+			if (table_release_partition(c->t[i], part))
+				c->err = ENOMEM;
 		/* Partitions in order, each in hash order: a deterministic
 		 * sequence. */
 		if (c->sort == TALLY_SORT_NONE && g->n > 1)

@@ -60,7 +60,7 @@ struct table {
 	uint64_t         budget;
 	spill           *spill;
 	size_t           scratch_key; /* an eviction's temporaries per key held */
-	size_t           slot_bytes;
+	_Atomic size_t   slot_bytes; /* partitions are released concurrently */
 	_Atomic uint64_t size;
 	uint64_t         misses, evictions;
 	uint64_t         hits_mark, misses_mark;  /* hits and misses at the last eviction */
@@ -89,7 +89,7 @@ static int part_alloc(table *t, table_part *pt, size_t cap)
 		return -1;
 	pt->mask = cap - 1;
 	pt->count = 0;
-	t->slot_bytes += part_bytes(cap);
+	atomic_fetch_add_explicit(&t->slot_bytes, part_bytes(cap), memory_order_relaxed);
 	return 0;
 }
 
@@ -98,7 +98,7 @@ static void part_free(table *t, table_part *pt)
 	if (!pt->slots)
 		return;
 	mem_free_zeroed(MEM_TABLE, pt->slots, part_bytes(pt->mask + 1));
-	t->slot_bytes -= part_bytes(pt->mask + 1);
+	atomic_fetch_sub_explicit(&t->slot_bytes, part_bytes(pt->mask + 1), memory_order_relaxed);
 	pt->slots = NULL;
 	pt->mask = 0;
 	pt->count = 0;
@@ -242,7 +242,7 @@ static int recurring(const table *t)
  * eviction's sort scratch for each slotted key. */
 static uint64_t held_bytes(const table *t)
 {
-	uint64_t b = t->slot_bytes +
+	uint64_t b = atomic_load_explicit(&t->slot_bytes, memory_order_relaxed) +
 		pool_bytes(t->pool) + t->list_bytes;
 	return t->append ? b : b + table_size(t) * t->scratch_key;
 }
@@ -659,7 +659,7 @@ static int evict(table *t)
 		t->append = 1;
 		return 0;
 	}
-	uint64_t used = t->slot_bytes + pool_bytes(t->pool);
+	uint64_t used = atomic_load_explicit(&t->slot_bytes, memory_order_relaxed) + pool_bytes(t->pool);
 	uint64_t goal = t->budget / 100 * EVICT_TO;
 	uint64_t need = used > goal ? used - goal : 0;
 	size_t nparts = table_partitions(t), total = 0, nv = 0;
@@ -764,6 +764,13 @@ int table_gather_partition(table *const *t, unsigned nt, unsigned p, table_gathe
 		}
 	}
 	return 0;
+}
+
+int table_release_partition(table *t, unsigned p)
+{
+	table_part *pt = &t->hot.parts[p];
+	part_free(t, pt);
+	return part_alloc(t, pt, PART_MIN);
 }
 
 void table_gather_free(table_gather *g)

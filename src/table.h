@@ -247,6 +247,11 @@ typedef struct table_gather {
 int  table_gather_partition(table *const *t, unsigned nt, unsigned p, table_gather *g);
 void table_gather_free(table_gather *g);
 
+/* Empty partition p, giving back its slots (its keys stay in the pool, for
+ * the entries gathered from it).  Threads may release different partitions
+ * of a table at once.  Returns 0 or -1 (out of memory). */
+int table_release_partition(table *t, unsigned p);
+
 /* Number of partitions. */
 unsigned table_partitions(const table *t);
 
