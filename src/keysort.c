@@ -168,8 +168,7 @@ static unsigned first_varying_byte(const keysort_item *v, size_t n, int bycount)
  * on.  When a range still ties after the prefix, the prefix is reloaded
  * from the next 8 key bytes and the sort goes on (keys such as log lines
  * share long beginnings); short ranges finish with the comparison sort.
- * A range that reloaded its prefixes puts back those it was given before
- * it returns, while its keys are still in the cache. */
+ * The prefixes are left as the deepest range reloaded them. */
 static void radix_sort_count(keysort_item *v, size_t n, unsigned d, size_t kofs);
 static void radix_sort_key(keysort_item *v, size_t n, unsigned d, size_t kofs);
 
@@ -177,7 +176,6 @@ static inline __attribute__((always_inline))
 void radix_sort(keysort_item *v, size_t n, unsigned d, int bycount, size_t kofs)
 {
 	unsigned maxd = bycount ? 16 : 8;
-	size_t kofs0 = kofs;
 	for (;;) {
 		while (n > 64 && d < maxd) {
 			size_t count[256] = { 0 };
@@ -214,8 +212,6 @@ void radix_sort(keysort_item *v, size_t n, unsigned d, int bycount, size_t kofs)
 				if (count[b] > 1)
 					(bycount ? radix_sort_count : radix_sort_key)(v + start[b],
 						count[b], d + 1, kofs);
-			if (kofs != kofs0)
-				reload_prefixes(v, n, kofs0);
 			return;
 		}
 		/* Tied on count and 8 key bytes: look at the next 8, if any key
@@ -233,8 +229,6 @@ void radix_sort(keysort_item *v, size_t n, unsigned d, int bycount, size_t kofs)
 		d = bycount ? 8 : 0;
 	}
 	intro_sort(v, n, bycount);
-	if (kofs != kofs0)
-		reload_prefixes(v, n, kofs0);
 }
 
 static void radix_sort_count(keysort_item *v, size_t n, unsigned d, size_t kofs)
@@ -253,6 +247,11 @@ void keysort_by_count(keysort_item *v, size_t n)
 		radix_sort_count(v, n, first_varying_byte(v, n, 1), 0);
 	else
 		intro_sort(v, n, 1);
+}
+
+void keysort_prefixes(keysort_item *v, size_t n)
+{
+	reload_prefixes(v, n, 0);
 }
 
 void keysort_by_key(keysort_item *v, size_t n)

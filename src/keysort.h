@@ -59,8 +59,11 @@ static inline int keysort_before(const keysort_item *a, const keysort_item *b, i
 }
 
 /* Sort v[0..n) by key, or by count descending then key.  Prefixes must be
- * set (keysort_prefix); they are as set on return. */
+ * set (keysort_prefix).  On return they may hold later key bytes (the sort
+ * reloads them where keys share their first 8 bytes), the same for equal
+ * keys: keysort_prefixes sets them again for comparisons or another sort. */
 void keysort_by_key(keysort_item *v, size_t n);
 void keysort_by_count(keysort_item *v, size_t n);
+void keysort_prefixes(keysort_item *v, size_t n);
 
 #endif

@@ -173,16 +173,19 @@ static size_t keep_limit(const order *o, size_t n)
 	return o->cfg.top && o->cfg.top < n ? (size_t)o->cfg.top : n;
 }
 
-/* Make *thr (owned copy) the better of itself and it. */
-static int threshold_offer(order *o, const order_item *it)
+/* Make *thr (owned copy) the better of itself and it (just sorted: its
+ * prefix is set again here). */
+static int threshold_offer(order *o, const order_item *sorted)
 {
-	if (o->have_thr && !keysort_before(it, &o->thr, o->bycount))
+	order_item it = *sorted;
+	it.prefix = keysort_prefix(it.key, it.len);
+	if (o->have_thr && !keysort_before(&it, &o->thr, o->bycount))
 		return 0;
-	if (mem_reserve(MEM_SPILL, &o->thr_key, &o->thr_cap, it->len))
+	if (mem_reserve(MEM_SPILL, &o->thr_key, &o->thr_cap, it.len))
 		return -1;
-	if (it->len)
-		memcpy(o->thr_key, it->key, it->len);
-	o->thr = *it;
+	if (it.len)
+		memcpy(o->thr_key, it.key, it.len);
+	o->thr = it;
 	o->thr.key = o->thr_key ? o->thr_key : "";
 	o->have_thr = 1;
 	return 0;
@@ -245,6 +248,8 @@ static int select_top(order *o)
 		memcpy(p, it->key, it->len);
 		it->key = p;
 	}
+	/* Sorted again as more items come. */
+	keysort_prefixes(o->items, keep);
 	while (old) {
 		arena_block *next = old->next;
 		mem_free(MEM_SPILL, old, sizeof *old + old->size);
@@ -555,6 +560,8 @@ int order_finish(order *o)
 	sort_items(o);
 	if (o->cfg.sort == TALLY_SORT_NONE || o->nruns == 0)
 		return 0;
+	/* The merge compares the items with the runs' records. */
+	keysort_prefixes(o->items, o->n);
 	/* Passes until the runs and the memory fit one merge. */
 	unsigned fanin = spill_fanin(o->cfg.spill);
 	while (o->nruns + 1 > fanin) {

@@ -300,6 +300,10 @@ START_TEST(test_long_shared_beginnings)
 		for (int s = 0; s < 2; s++) {
 			check_config(v, m, sorts[s], 0, 0, 0, 0);
 			check_config(v, m, sorts[s], 10, 0, 0, 0);
+			/* Cut at 2N items, more than the radix sort's least: the
+			 * threshold and the kept items come from reloaded prefixes. */
+			check_config(v, m, sorts[s], 100, 0, 0, 0);
+			check_config(v, m, sorts[s], 1000, 0, 0, 0);
 			check_config(v, m, sorts[s], 0, 0, 16384, 0);
 		}
 	borrow_mode = 0;
