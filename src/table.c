@@ -385,8 +385,9 @@ static int write_items(spill_writer *w, const keysort_item *v, size_t n, int key
 			__builtin_prefetch(v[i + PREFETCH_FAR].key);
 		uint64_t count = v[i].count;
 		size_t j = i + 1;
-		/* In key order the prefixes are as the sort left them. */
-		while (j < n && (key_order || v[j].prefix == v[i].prefix) && v[j].len == v[i].len &&
+		/* In key order the prefixes are as the sort left them: equal
+		 * for equal keys all the same (keysort.h). */
+		while (j < n && v[j].prefix == v[i].prefix && v[j].len == v[i].len &&
 				memcmp(v[j].key, v[i].key, v[i].len) == 0)
 			count += v[j++].count;
 		spill_rec r = { key_order ? range_hash : v[i].prefix, count, v[i].key, v[i].len };

@@ -12,6 +12,7 @@
 #include <sys/mount.h>
 #include <unistd.h>
 
+#include "keysort.h"
 #include "mem.h"
 #include "order.h"
 #include "spill.h"
@@ -311,6 +312,41 @@ START_TEST(test_long_shared_beginnings)
 }
 END_TEST
 
+/* The sort leaves reloaded prefixes behind, but equal keys always with
+ * equal prefixes (a spill adds up equal neighbours by prefix first), and
+ * keysort_prefixes sets them all back. */
+START_TEST(test_keysort_prefixes_after_sort)
+{
+	enum { N = 20000 };
+	static keysort_item v[N];
+	static char keys[N][48];
+	for (int bycount = 0; bycount <= 1; bycount++) {
+		rng_state = 0x9e3779b9u + (uint64_t)bycount;
+		for (size_t i = 0; i < N; i++) {
+			/* 300 distinct keys sharing 24 bytes, most keys many times. */
+			int len = snprintf(keys[i], sizeof keys[i], "2026-03-01T00:00:00.%04llu-tail",
+				(unsigned long long)(rng() % 300));
+			v[i] = (keysort_item){ 1 + rng() % 2, keysort_prefix(keys[i], (size_t)len),
+				keys[i], (uint32_t)len };
+		}
+		if (bycount)
+			keysort_by_count(v, N);
+		else
+			keysort_by_key(v, N);
+		size_t reloaded = 0;
+		for (size_t i = 0; i < N; i++) {
+			reloaded += v[i].prefix != keysort_prefix(v[i].key, v[i].len);
+			if (i && v[i].len == v[i - 1].len && !memcmp(v[i].key, v[i - 1].key, v[i].len))
+				ck_assert_uint_eq(v[i].prefix, v[i - 1].prefix);
+		}
+		ck_assert_uint_gt(reloaded, 0);   /* the case is exercised */
+		keysort_prefixes(v, N);
+		for (size_t i = 0; i < N; i++)
+			ck_assert_uint_eq(v[i].prefix, keysort_prefix(v[i].key, v[i].len));
+	}
+}
+END_TEST
+
 START_TEST(test_spilled_same_output)
 {
 	rng_state = 0xabcdef;
@@ -475,6 +511,7 @@ static Suite *order_suite(void)
 	tcase_add_test(tc, test_empty);
 	tcase_add_test(tc, test_in_memory_against_reference);
 	tcase_add_test(tc, test_long_shared_beginnings);
+	tcase_add_test(tc, test_keysort_prefixes_after_sort);
 	tcase_add_test(tc, test_spilled_same_output);
 	tcase_add_test(tc, test_tiny_budget_many_runs);
 	tcase_add_test(tc, test_top_memory_bounded);
