@@ -11,9 +11,9 @@
  * At the end: without spill, each partition is gathered from all the tables
  * at once, equal keys added up, a range of partitions per thread; with
  * spill, every table is written out as a run and the runs are merged by
- * key.  Either way the pairs then go through
- * order.c (sort, top, min-count) in hash order, so the output is the same
- * for any thread count, chunk size, I/O method or memory budget.
+ * key.  Either way the pairs then go through order.c (sort, top,
+ * min-count) in hash order, so the output is the same for any thread
+ * count, chunk size, I/O method or memory budget.
  */
 #include <errno.h>
 #include <pthread.h>

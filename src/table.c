@@ -711,6 +711,10 @@ int table_gather_partition(table *const *t, unsigned nt, unsigned p, table_gathe
 	for (unsigned i = 0; i < nt; i++)
 		most += t[i]->hot.parts[p].count;
 	g->n = 0;
+	if (most >= UINT32_MAX) {   /* the index holds positions in 32 bits */
+		errno = ENOMEM;
+		return -1;
+	}
 	if (most > g->cap) {
 		table_entry *v = mem_realloc(MEM_TABLE, g->v, g->cap * sizeof *v, most * sizeof *v);
 		if (!v)
@@ -730,11 +734,7 @@ int table_gather_partition(table *const *t, unsigned nt, unsigned p, table_gathe
 	size_t ns = PART_MIN;
 	while (ns < 2 * most)
 		ns *= 2;
-	if (ns > g->nindex || most >= UINT32_MAX) {
-		if (most >= UINT32_MAX) {
-			errno = ENOMEM;
-			return -1;
-		}
+	if (ns > g->nindex) {
 		mem_free(MEM_TABLE, g->index, g->nindex * sizeof *g->index);
 		g->nindex = 0;
 		g->index = mem_alloc(MEM_TABLE, ns * sizeof *g->index);
