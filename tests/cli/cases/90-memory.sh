@@ -97,12 +97,10 @@ fi
 # empty, so that the machine's own limit does not interfere; two threads, so
 # that the address space suffices on a machine with many CPUs).  A sanitizer
 # build reserves terabytes of address space and cannot start under such a
-# limit: probe first.
-if (ulimit -v 2097152 && "$T" --version) > /dev/null 2>&1; then
-	rl_ok=1
-else
-	rl_ok=0
-fi
+# limit: probe first (in a command substitution with its errors discarded,
+# so that the shell's report of the killed probe is not printed).
+rl_ok=$( (ulimit -v 2097152 && "$T" --version > /dev/null 2>&1 && echo 1) 2> /dev/null )
+[ "$rl_ok" = 1 ] || rl_ok=0
 if [ "$rl_ok" = 1 ]; then
 expect_out <<'EOF'
 "budget":1073741824
