@@ -347,6 +347,72 @@ START_TEST(test_keysort_prefixes_after_sort)
 }
 END_TEST
 
+/* keysort's orders, for qsort. */
+static int item_cmp_count(const void *x, const void *y)
+{
+	return keysort_before(x, y, 1) ? -1 : keysort_before(y, x, 1) ? 1 : 0;
+}
+
+static int item_cmp_key(const void *x, const void *y)
+{
+	return keysort_before(x, y, 0) ? -1 : keysort_before(y, x, 0) ? 1 : 0;
+}
+
+/* Skewed items: most keys counted once, with a few counts spread over all
+ * 8 count bytes, or every count the same; keys of which most share their
+ * first words (a date), with a minority before and after them and some
+ * that end inside them.  The sort takes a shared part aside at once (one
+ * pass rather than a level per byte), so it must still place the minority
+ * on both sides, at every level.  Both orders are checked against qsort
+ * with the same order. */
+START_TEST(test_keysort_skewed)
+{
+	enum { N = 50000 };
+	static keysort_item v[N], ref[N];
+	static char keys[N][48];
+	/* shape 0: short keys, skewed counts; 1: log lines, skewed counts;
+	 * 2: log lines, one count; 3: short keys, one count; 4: short keys,
+	 * counts of 1 and 1000 (a tenth: enough for the sort to sample the
+	 * range of the keys counted 1000 on its own). */
+	for (int shape = 0; shape < 5; shape++)
+		for (int bycount = 0; bycount <= 1; bycount++) {
+			int logs = shape == 1 || shape == 2;
+			rng_state = 0xabcdef + (uint64_t)(2 * shape + bycount);
+			for (size_t i = 0; i < N; i++) {
+				unsigned r = (unsigned)(rng() % 100);
+				int len;
+				if (!logs)
+					len = snprintf(keys[i], sizeof keys[i], "%c%zu", 'a' + (int)(r % 26), i);
+				else if (r < 80)
+					len = snprintf(keys[i], sizeof keys[i], "2026-03-01T00:00:%02u.%06u",
+						rng() % 4 ? 0u : (unsigned)(rng() % 60),
+						(unsigned)(rng() % 1000000));
+				else if (r < 90)
+					len = snprintf(keys[i], sizeof keys[i], "1999-%u", (unsigned)rng());
+				else
+					len = snprintf(keys[i], sizeof keys[i], "ZZ %u", (unsigned)rng());
+				if (logs && rng() % 20 == 0)
+					len = (int)(rng() % 10);   /* ends inside the first word */
+				uint64_t count = shape == 2 || shape == 3 ? 7
+					: rng() % 10 ? 1
+					: shape == 4 ? 1000 : 1 + (rng() >> (rng() % 64));
+				v[i] = (keysort_item){ count, keysort_prefix(keys[i], (size_t)len),
+					keys[i], (uint32_t)len };
+			}
+			memcpy(ref, v, sizeof v);
+			qsort(ref, N, sizeof *ref, bycount ? item_cmp_count : item_cmp_key);
+			if (bycount)
+				keysort_by_count(v, N);
+			else
+				keysort_by_key(v, N);
+			for (size_t i = 0; i < N; i++)
+				if (v[i].count != ref[i].count ||
+				    keysort_bytes_cmp(v[i].key, v[i].len, ref[i].key, ref[i].len))
+					ck_abort_msg("item %zu differs (shape %d bycount %d)", i, shape, bycount);
+		}
+}
+END_TEST
+
 START_TEST(test_spilled_same_output)
 {
 	rng_state = 0xabcdef;
@@ -512,6 +578,7 @@ static Suite *order_suite(void)
 	tcase_add_test(tc, test_in_memory_against_reference);
 	tcase_add_test(tc, test_long_shared_beginnings);
 	tcase_add_test(tc, test_keysort_prefixes_after_sort);
+	tcase_add_test(tc, test_keysort_skewed);
 	tcase_add_test(tc, test_spilled_same_output);
 	tcase_add_test(tc, test_tiny_budget_many_runs);
 	tcase_add_test(tc, test_top_memory_bounded);
