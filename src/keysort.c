@@ -129,16 +129,22 @@ static inline uint64_t radix_word(const keysort_item *it, unsigned d, int bycoun
 }
 
 /* Reload the prefixes of a range whose keys agree on their first kofs
- * bytes with the next 8 bytes of each key. */
-static void reload_prefixes(keysort_item *v, size_t n, size_t kofs)
+ * bytes with the next 8 bytes of each key.  Returns how many of the new
+ * prefixes' first bytes are the same in all (8: all of them). */
+static unsigned reload_prefixes(keysort_item *v, size_t n, size_t kofs)
 {
+	uint64_t or = 0, and = UINT64_MAX;
 	for (size_t i = 0; i < n; i++) {
 		/* The keys lie all over the arena: fetch ahead. */
 		if (i + PREFETCH_AHEAD < n)
 			__builtin_prefetch(v[i + PREFETCH_AHEAD].key + kofs);
 		size_t len = v[i].len;
-		v[i].prefix = len > kofs ? keysort_prefix(v[i].key + kofs, len - kofs) : 0;
+		uint64_t p = len > kofs ? keysort_prefix(v[i].key + kofs, len - kofs) : 0;
+		v[i].prefix = p;
+		or |= p;
+		and &= p;
 	}
+	return or == and ? 8 : (unsigned)__builtin_clzll(or ^ and) / 8;
 }
 
 /* The first byte from d on where the items' words differ (they agree
@@ -301,8 +307,9 @@ void radix_sort(keysort_item *v, size_t n, unsigned d, int bycount, size_t kofs)
 		if (maxlen <= kofs + 8)
 			break;
 		kofs += 8;
-		reload_prefixes(v, n, kofs);
-		d = bycount ? 8 : 0;
+		/* On at the first byte where the new prefixes differ (log
+		 * lines often agree on more than 8 bytes). */
+		d = (bycount ? 8 : 0) + reload_prefixes(v, n, kofs);
 	}
 	if (n > 1)
 		intro_sort(v, n, bycount);
