@@ -367,18 +367,25 @@ static int item_cmp_key(const void *x, const void *y)
  * with the same order. */
 START_TEST(test_keysort_skewed)
 {
-	enum { N = 50000 };
-	static keysort_item v[N], ref[N];
-	static char keys[N][48];
+	/* Ranges of 2^18 items and more take two bytes a pass: the larger
+	 * size sorts such ranges, down two levels. */
+	enum { NMAX = 600000 };
+	static const size_t sizes[] = { 50000, NMAX };
+	keysort_item *v = malloc(NMAX * sizeof *v), *ref = malloc(NMAX * sizeof *ref);
+	char (*keys)[48] = malloc(NMAX * sizeof *keys);
+	ck_assert(v && ref && keys);
 	/* shape 0: short keys, skewed counts; 1: log lines, skewed counts;
 	 * 2: log lines, one count; 3: short keys, one count; 4: short keys,
 	 * counts of 1 and 1000 (a tenth: enough for the sort to sample the
-	 * range of the keys counted 1000 on its own). */
-	for (int shape = 0; shape < 5; shape++)
+	 * range of the keys counted 1000 on its own); 5: short keys, counts
+	 * of 1 to 5 (they differ in the last count byte only). */
+	for (int size = 0; size < 2; size++)
+	for (int shape = 0; shape < 6; shape++)
 		for (int bycount = 0; bycount <= 1; bycount++) {
+			size_t n = sizes[size];
 			int logs = shape == 1 || shape == 2;
 			rng_state = 0xabcdef + (uint64_t)(2 * shape + bycount);
-			for (size_t i = 0; i < N; i++) {
+			for (size_t i = 0; i < n; i++) {
 				unsigned r = (unsigned)(rng() % 100);
 				int len;
 				if (!logs)
@@ -394,22 +401,28 @@ START_TEST(test_keysort_skewed)
 				if (logs && rng() % 20 == 0)
 					len = (int)(rng() % 10);   /* ends inside the first word */
 				uint64_t count = shape == 2 || shape == 3 ? 7
+					: shape == 5 ? 1 + rng() % 5
 					: rng() % 10 ? 1
 					: shape == 4 ? 1000 : 1 + (rng() >> (rng() % 64));
 				v[i] = (keysort_item){ count, keysort_prefix(keys[i], (size_t)len),
 					keys[i], (uint32_t)len };
 			}
-			memcpy(ref, v, sizeof v);
-			qsort(ref, N, sizeof *ref, bycount ? item_cmp_count : item_cmp_key);
+			memcpy(ref, v, n * sizeof *v);
+			qsort(ref, n, sizeof *ref, bycount ? item_cmp_count : item_cmp_key);
 			if (bycount)
-				keysort_by_count(v, N);
+				keysort_by_count(v, n);
 			else
-				keysort_by_key(v, N);
-			for (size_t i = 0; i < N; i++)
+				keysort_by_key(v, n);
+			for (size_t i = 0; i < n; i++)
 				if (v[i].count != ref[i].count ||
 				    keysort_bytes_cmp(v[i].key, v[i].len, ref[i].key, ref[i].len))
-					ck_abort_msg("item %zu differs (shape %d bycount %d)", i, shape, bycount);
+					ck_abort_msg("item %zu of %zu differs (shape %d bycount %d)", i, n,
+						shape, bycount);
 		}
+	ck_assert_uint_eq(mem_current(MEM_SPILL), 0);
+	free(keys);
+	free(ref);
+	free(v);
 }
 END_TEST
 
