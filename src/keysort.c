@@ -128,6 +128,13 @@ static inline uint64_t radix_word(const keysort_item *it, unsigned d, int bycoun
 	return bycount && d < 8 ? ~it->count : it->prefix;
 }
 
+/* How many leading bytes words agree on, from the OR and the AND of them
+ * all (8: every byte). */
+static inline unsigned agreed_bytes(uint64_t or, uint64_t and)
+{
+	return or == and ? 8 : (unsigned)__builtin_clzll(or ^ and) / 8;
+}
+
 /* Reload the prefixes of a range whose keys agree on their first kofs
  * bytes with the next 8 bytes of each key.  Returns how many of the new
  * prefixes' first bytes are the same in all (8: all of them). */
@@ -144,7 +151,7 @@ static unsigned reload_prefixes(keysort_item *v, size_t n, size_t kofs)
 		or |= p;
 		and &= p;
 	}
-	return or == and ? 8 : (unsigned)__builtin_clzll(or ^ and) / 8;
+	return agreed_bytes(or, and);
 }
 
 /* The first byte from d on where the items' words differ (they agree
@@ -158,8 +165,7 @@ static unsigned next_varying(const keysort_item *v, size_t n, unsigned d, int by
 		or |= w;
 		and &= w;
 	}
-	unsigned base = d & ~7u;
-	return or == and ? base + 8 : base + (unsigned)__builtin_clzll(or ^ and) / 8;
+	return (d & ~7u) + agreed_bytes(or, and);
 }
 
 /* A word that may be shared by most of a range: one that two of three
@@ -172,6 +178,11 @@ static int common_word(const keysort_item *v, size_t n, unsigned d, int bycount,
 	return a == b || a == c || b == c;
 }
 
+static inline unsigned word_class(uint64_t x, uint64_t w)
+{
+	return x < w ? 0u : x == w ? 1u : 2u;
+}
+
 /* Put the items whose word is below w first, then those equal to it, then
  * those above (lt and eq items of each), writing only the items that move:
  * most are equal, and already in place. */
@@ -179,7 +190,7 @@ static void partition3(keysort_item *v, size_t n, unsigned d, int bycount, uint6
 	size_t lt, size_t eq)
 {
 	size_t next[3] = { 0, lt, lt + eq }, end[3] = { lt, lt + eq, n };
-#define CLASS(it) (radix_word((it), d, bycount) < w ? 0u : radix_word((it), d, bycount) == w ? 1u : 2u)
+#define CLASS(it) word_class(radix_word((it), d, bycount), w)
 	for (unsigned b = 0; b < 3; b++) {
 		while (next[b] < end[b]) {
 			keysort_item x = v[next[b]];
@@ -260,10 +271,8 @@ void radix_sort(keysort_item *v, size_t n, unsigned d, int bycount, size_t kofs)
 					lt += w < cw;
 					eq += w == cw;
 				}
-				if (or == and)
-					f = base + 8;   /* the word is the same everywhere */
-				else
-					f = base + (unsigned)__builtin_clzll(or ^ and) / 8;
+				/* base + 8 when the word is the same everywhere. */
+				f = base + agreed_bytes(or, and);
 			} else {
 				for (size_t i = 0; i < n; i++)
 					count[(radix_word(&v[i], d, bycount) >> shift) & mask]++;
