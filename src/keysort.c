@@ -215,6 +215,16 @@ static void partition3(keysort_item *v, size_t n, unsigned d, int bycount, uint6
 #undef CLASS
 }
 
+/* The least range that samples for a shared word, and the least sorted
+ * two bytes a pass (the fuzz target sets them lower, to reach every path
+ * with few items). */
+#ifndef KEYSORT_SAMPLE_MIN
+#define KEYSORT_SAMPLE_MIN ((size_t)4096)
+#endif
+#ifndef KEYSORT_WIDE_MIN
+#define KEYSORT_WIDE_MIN ((size_t)1 << 18)
+#endif
+
 /* In-place MSD radix sort (American flag sort) on the radix key, byte d
  * on; the items agree on every byte before d.  Bytes where a range's items
  * all agree are skipped at once (keys such as log lines share long
@@ -228,8 +238,6 @@ static void partition3(keysort_item *v, size_t n, unsigned d, int bycount, uint6
  * 8 key bytes and the sort goes on; short ranges finish with the
  * comparison sort.  The prefixes are left as the deepest range reloaded
  * them. */
-#define KEYSORT_WIDE_MIN ((size_t)1 << 18)
-
 static void radix_sort_count(keysort_item *v, size_t n, unsigned d, size_t kofs);
 static void radix_sort_key(keysort_item *v, size_t n, unsigned d, size_t kofs);
 
@@ -258,7 +266,7 @@ void radix_sort(keysort_item *v, size_t n, unsigned d, int bycount, size_t kofs)
 			size_t nb = (size_t)1 << bits, mask = nb - 1;
 			unsigned base = d & ~7u, shift = 64 - 8 * (d & 7) - bits, f = d;
 			uint64_t cw = 0;
-			int common = n >= 4096 && common_word(v, n, d, bycount, &cw);
+			int common = n >= KEYSORT_SAMPLE_MIN && common_word(v, n, d, bycount, &cw);
 			size_t lt = 0, eq = 0;
 			memset(count, 0, nb * sizeof *count);
 			if (common) {

@@ -3,12 +3,12 @@
 #
 #   sh tests/fuzz/run.sh [SECONDS [TARGET]]   (run from the repository root)
 #
-# SECONDS per target (default 60); TARGET is tokenize or input (default:
-# both, one after the other).  Corpora are kept in build/fuzz/corpus-TARGET,
+# SECONDS per target (default 60); TARGET is tokenize, input or keysort
+# (default: all three, one after the other).  Corpora are kept in build/fuzz/corpus-TARGET,
 # seeded from data/.
 set -eu
 secs=${1:-60}
-targets=${2:-tokenize input}
+targets=${2:-tokenize input keysort}
 out=build/fuzz
 pkgs="libzstd libutf8proc libxxhash"
 cc_fuzz() {
@@ -60,8 +60,32 @@ for t in $targets; do
 		fi
 		max_len=16384
 		;;
+	keysort)
+		cc_fuzz -DKEYSORT_SAMPLE_MIN=128 -DKEYSORT_WIDE_MIN=512 \
+			tests/fuzz/fuzz_keysort.c src/keysort.c src/mem.c -o "$out/fuzz_keysort"
+		# Seeds: both orders at a few sizes, over the sample text and over
+		# log-like bytes whose keys share long beginnings.
+		if [ -z "$(ls -A "$corpus")" ]; then
+			i=0
+			for cfg in '\000\000\377\001\000\001\000\002\000\003\000' \
+				'\021\000\020\001\000\001\000\001\000\007\000' \
+				'\026\000\100\001\000\002\000\350\203\005\000' \
+				'\031\000\003\001\000\001\000\001\000\001\000' \
+				'\035\000\010\001\000\004\000\001\377\002\000'; do
+				printf "$cfg\000" > "$corpus/seed$i"
+				head -c 600 data/kjv-genesis.txt >> "$corpus/seed$i"
+				i=$((i + 1))
+				printf "$cfg\000" > "$corpus/seed$i"
+				for _ in 1 2 3 4 5 6; do
+					printf '2026-03-01T00:00:00.0%s Z INFO [w-%s] GET /a/%s\n' $i $_ $_
+				done >> "$corpus/seed$i"
+				i=$((i + 1))
+			done
+		fi
+		max_len=4096
+		;;
 	*)
-		echo "run.sh: unknown target $t (tokenize or input)" >&2
+		echo "run.sh: unknown target $t (tokenize, input or keysort)" >&2
 		exit 2
 		;;
 	esac
