@@ -99,6 +99,20 @@ void *mem_calloc(mem_component c, size_t n, size_t size)
 	return p;
 }
 
+void *mem_calloc_lines(mem_component c, size_t size)
+{
+	size_t bytes;
+	if (mem_add(size ? size : 1, MEM_LINE - 1, &bytes) || inject_failure())
+		return NULL;
+	bytes &= ~(size_t)(MEM_LINE - 1);
+	void *p = aligned_alloc(MEM_LINE, bytes);
+	if (!p)
+		return NULL;
+	memset(p, 0, bytes);
+	mem_account(c, (int64_t)size);
+	return p;
+}
+
 void *mem_realloc(mem_component c, void *p, size_t old_size, size_t new_size)
 {
 	if (inject_failure())

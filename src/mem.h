@@ -30,6 +30,15 @@ void *mem_calloc(mem_component c, size_t n, size_t size);
 void *mem_realloc(mem_component c, void *p, size_t old_size, size_t new_size);
 void  mem_free(mem_component c, void *p, size_t size);
 
+/* mem_calloc(c, 1, size) on cache lines of its own: the block starts on a
+ * line and no other allocation shares its last line.  For the state that a
+ * thread writes for every key or record (tables, pools, tokenizer workers,
+ * run readers and writers, merges): two such blocks of different threads
+ * on one line would make each thread's writes evict the line the other is
+ * reading.  Freed with mem_free. */
+#define MEM_LINE 64
+void *mem_calloc_lines(mem_component c, size_t size);
+
 /* Room for one more item in the array arr holding n of *cap items of elem
  * bytes: arr itself while n < *cap, else the array grown to twice *cap (to
  * first when empty), with *cap updated.  NULL when out of memory (arr and
