@@ -675,9 +675,11 @@ static void *spill_main(void *p)
 }
 
 /* One thread's share of the output: partitions [p0, p1) of the tables
- * t[0..nt), or of the runs g, into one order. */
+ * t[0..nt), or of the runs g, into one order.  The threads' shares lie
+ * side by side in an array and each is written for every key: each starts
+ * a cache line of its own. */
 typedef struct collect_ctx {
-	table *const *t;
+	_Alignas(MEM_LINE) table *const *t;
 	unsigned      nt;
 	spill_ranges *g;
 	order        *ord;

@@ -266,7 +266,7 @@ static int select_top(order *o)
 
 order *order_create(const order_config *cfg)
 {
-	order *o = mem_calloc(MEM_SPILL, 1, sizeof *o);
+	order *o = mem_calloc_lines(MEM_SPILL, sizeof *o);
 	if (!o) {
 		errno = ENOMEM;
 		return NULL;
@@ -455,7 +455,7 @@ static void omerge_close(order_merge *m)
 static order_merge *omerge_open(order *o, spill_file **runs, size_t n, int memory)
 {
 	size_t nsrc = n + (memory ? 1 : 0);
-	order_merge *m = mem_calloc(MEM_SPILL, 1, sizeof *m);
+	order_merge *m = mem_calloc_lines(MEM_SPILL, sizeof *m);
 	if (m) {
 		m->src = mem_calloc(MEM_SPILL, nsrc, sizeof *m->src);
 		m->heap = mem_calloc(MEM_SPILL, nsrc, sizeof *m->heap);

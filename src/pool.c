@@ -35,7 +35,7 @@ static const char empty_key[POOL_READ] = "";  /* readable as any short key */
 
 pool *pool_create(size_t block_size)
 {
-	pool *p = mem_calloc(MEM_POOL, 1, sizeof *p);
+	pool *p = mem_calloc_lines(MEM_POOL, sizeof *p);
 	if (!p)
 		return NULL;
 	p->block_size = block_size < 4096 ? 4096 : block_size;

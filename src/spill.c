@@ -721,7 +721,7 @@ static int writer_flush(spill_writer *w, ZSTD_EndDirective mode)
 
 spill_writer *spill_run_begin(spill *s)
 {
-	spill_writer *w = mem_calloc(MEM_SPILL, 1, sizeof *w);
+	spill_writer *w = mem_calloc_lines(MEM_SPILL, sizeof *w);
 	if (!w) {
 		spill_fail_errno(s, s->tmpdir, ENOMEM);
 		return NULL;
@@ -1155,7 +1155,7 @@ static int reader_next(spill_reader *r)
 spill_reader *spill_reader_open(spill_file *f)
 {
 	spill *s = f->s;
-	spill_reader *r = mem_calloc(MEM_SPILL, 1, sizeof *r);
+	spill_reader *r = mem_calloc_lines(MEM_SPILL, sizeof *r);
 	if (!r) {
 		spill_fail_errno(s, s->tmpdir, ENOMEM);
 		return NULL;
@@ -1347,7 +1347,7 @@ static int merge_advance(spill_merge *m, spill_reader *r)
 static spill_merge *merge_open(spill *s, spill_file **files, size_t n, int ranged,
 	uint32_t p0, uint32_t p1)
 {
-	spill_merge *m = mem_calloc(MEM_SPILL, 1, sizeof *m);
+	spill_merge *m = mem_calloc_lines(MEM_SPILL, sizeof *m);
 	size_t bytes;
 	spill_reader **v = NULL;
 	if (m && !mem_mul(n ? n : 1, 3 * sizeof *v, &bytes))

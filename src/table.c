@@ -106,7 +106,7 @@ static void part_free(table *t, table_part *pt)
 
 table *table_create(const table_config *cfg)
 {
-	table *t = mem_calloc(MEM_TABLE, 1, sizeof *t);
+	table *t = mem_calloc_lines(MEM_TABLE, sizeof *t);
 	if (!t)
 		return NULL;
 	t->part_bits = cfg->part_bits ? cfg->part_bits : 1;

@@ -839,7 +839,7 @@ static int wbuf_reserve(wbuf *b, size_t need)
 
 tok_worker *tok_worker_create(const tok_shared *s, table *t)
 {
-	tok_worker *w = mem_calloc(MEM_OTHER, 1, sizeof *w);
+	tok_worker *w = mem_calloc_lines(MEM_OTHER, sizeof *w);
 	if (!w)
 		return NULL;
 	w->s = s;
