@@ -545,7 +545,8 @@ START_TEST(eviction_keeps_hot_keys)
 END_TEST
 
 /* Keys that do not recur are evicted all at once (nothing stays resident
- * after an eviction); keys that do recur keep their hot part resident. */
+ * after an eviction but the key being added, when the flush made room for
+ * it); keys that do recur keep their hot part resident. */
 START_TEST(eviction_without_reuse_takes_all)
 {
 	char err[256];
@@ -563,7 +564,7 @@ START_TEST(eviction_without_reuse_takes_all)
 			table_counters(t, &h, &m, &ev);
 			if (ev != before) {
 				evictions++;
-				emptied += table_size(t) == 0;
+				emptied += table_size(t) <= 1;
 				before = ev;
 			}
 		}

@@ -47,7 +47,7 @@ check determinism-top-mincount 0 'sh "$SAME" "$GEN" --top 17 --min-count 3'
 cat > "$WORK/budget.sh" <<'EOF'
 f=$1; shift
 "$T" "$@" "$f" > ref || echo "reference run failed"
-for v in "-m 64K -j 1" "-m 256K -j 4" "-m 96K -j 2 --chunk-size 1K" "-m 192K -j 3 --io=read"; do
+for v in "-m 64K -j 1" "-m 160K -j 4" "-m 96K -j 2 --chunk-size 1K" "-m 128K -j 3 --io=read"; do
 	"$T" "$@" $v --stats-json s.json "$f" > got || echo "failed: $v"
 	cmp -s ref got || echo "differs: $v"
 	python3 -c "import json,sys; sys.exit(0 if json.load(open('s.json'))['runs_spilled'] == 0 else 1)" && echo "no spill: $v"
