@@ -5,10 +5,9 @@
  * Layout: 1 << part_bits partitions chosen by the hash's top bits; each is a
  * power-of-two array of 32-byte slots probed linearly from the hash's low
  * bits, doubled when more than three quarters full (PART_FULL).  A slot is
- * empty when its count is 0 (every
- * counted key has a count of at least 1).  Key bytes live in the table's
- * pool; a slot holds the full 64-bit hash, so a probe touches key bytes only
- * when the hashes are equal.
+ * empty when its count is 0 (every counted key has a count of at least 1).
+ * Key bytes live in the table's pool; a slot holds the full 64-bit hash, so
+ * a probe touches key bytes only when the hashes are equal.
  *
  * Eviction: every hit raises a slot's clock (up to 3); when the slots and
  * keys outgrow the budget, a clock hand sweeps the slots, taking those at 0
@@ -44,11 +43,11 @@
 #define CLOCK_DEAD  0xffffffffu
 #define PART_MIN    16u
 /* A partition of cap slots holding count keys is doubled past three
- * quarters.  At half, as before, 21.5M distinct bigrams took 2.15 GB of
- * slots (100 bytes a key, most partitions just doubled to a third full)
- * against 1.08 GB now, and counting them 3.6-3.9 s against 2.7 s, the
- * fresh pages being most of the cost; the longer probes cost kjv's words
- * 0.2% more instructions.  A partition rebuilt after an eviction is
+ * quarters.  Doubled at half, the slots of 21.5M distinct bigrams took
+ * 2.15 GB (100 bytes a key, most partitions just doubled to a third full)
+ * where they take 1.08 GB, and counting them 3.6-3.9 s where it takes
+ * 2.7 s, fresh pages being most of the cost; the longer probes cost kjv's
+ * words 0.2% more instructions.  A partition rebuilt after an eviction is
  * sized at most half full, so that it has room before it doubles. */
 #define PART_FULL(count, cap) ((count) * 4 > (cap) * 3)
 /* Evict when slots and keys pass EVICT_AT percent of the budget, down to

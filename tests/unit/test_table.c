@@ -190,6 +190,36 @@ START_TEST(counts_and_growth)
 }
 END_TEST
 
+/* The state a thread writes for every key (a table, its pool) sits on
+ * cache lines of its own: mem_calloc_lines gives zeroed blocks that start
+ * on a line, counted at the size asked for. */
+START_TEST(lines_of_their_own)
+{
+	uint64_t base = mem_current(MEM_OTHER);
+	static const size_t sizes[] = { 1, 8, 63, 64, 65, 200, 4096 };
+	for (size_t i = 0; i < sizeof sizes / sizeof *sizes; i++) {
+		size_t n = sizes[i], lines = (n + MEM_LINE - 1) / MEM_LINE * MEM_LINE;
+		unsigned char *p = mem_calloc_lines(MEM_OTHER, n);
+		ck_assert_ptr_nonnull(p);
+		ck_assert_uint_eq((uintptr_t)p % MEM_LINE, 0);
+		ck_assert_uint_eq(mem_current(MEM_OTHER) - base, n);
+		/* Zeroed to the end of its last line, which it owns. */
+		for (size_t j = 0; j < lines; j++)
+			ck_assert_uint_eq(p[j], 0);
+		memset(p, 0xa5, lines);
+		mem_free(MEM_OTHER, p, n);
+		ck_assert_uint_eq(mem_current(MEM_OTHER), base);
+	}
+	table *t = new_table(4, 0, NULL);
+	ck_assert_uint_eq((uintptr_t)t % MEM_LINE, 0);
+	table_destroy(t);
+	/* An injected failure is taken like any other allocation's. */
+	mem_fail_after(1);
+	ck_assert_ptr_null(mem_calloc_lines(MEM_OTHER, 10));
+	ck_assert_uint_eq(mem_current(MEM_OTHER), base);
+}
+END_TEST
+
 /* Different keys under one hash must stay apart; the empty key counts.
  * The keys are longer than TABLE_HASH_EXACT: shorter ones cannot share a
  * hash (short_keys_from_hashes), and the table compares them by hash and
@@ -654,6 +684,7 @@ static Suite *table_suite(void)
 	tcase_add_test(tc, hash_is_xxh3);
 	tcase_add_test(tc, short_keys_from_hashes);
 	tcase_add_test(tc, counts_and_growth);
+	tcase_add_test(tc, lines_of_their_own);
 	tcase_add_test(tc, collisions_and_empty_key);
 	tcase_add_test(tc, millions_of_keys);
 	tcase_add_test(tc, gather_partitions);
