@@ -26,7 +26,9 @@ typedef struct ahead_batch {
 } ahead_batch;
 
 struct ahead {
-	spill_merge    *m;
+	void           *src;
+	ahead_next_fn   next;
+	ahead_close_fn  close;
 	uint64_t        min_count, max_count;
 	pthread_t       thread;
 	int             threaded;
@@ -59,7 +61,7 @@ static int fill(ahead *a, ahead_batch *bt, int *err)
 	int end = 0;
 	for (;;) {
 		if (!a->have_rec) {
-			int rc = spill_merge_next(a->m, &a->rec);
+			int rc = a->next(a->src, &a->rec);
 			if (rc <= 0) {
 				*err = rc < 0 ? (errno ? errno : EIO) : 0;
 				end = 1;
@@ -128,14 +130,33 @@ static void *ahead_main(void *p)
 	return NULL;
 }
 
+static int merge_next(void *m, spill_rec *rec)
+{
+	return spill_merge_next(m, rec);
+}
+
+static void merge_close(void *m)
+{
+	spill_merge_close(m);
+}
+
 ahead *ahead_start(spill_merge *m, uint64_t min_count, uint64_t max_count)
+{
+	return ahead_source(merge_next, merge_close, m, min_count, max_count);
+}
+
+ahead *ahead_source(ahead_next_fn next, ahead_close_fn close, void *src,
+	uint64_t min_count, uint64_t max_count)
 {
 	ahead *a = mem_calloc_lines(MEM_SPILL, sizeof *a);
 	if (!a) {
-		spill_merge_close(m);
+		if (close)
+			close(src);
 		return NULL;
 	}
-	a->m = m;
+	a->src = src;
+	a->next = next;
+	a->close = close;
 	a->min_count = min_count;
 	a->max_count = max_count;
 	pthread_mutex_init(&a->mu, NULL);
@@ -209,7 +230,8 @@ void ahead_free(ahead *a)
 	}
 	pthread_cond_destroy(&a->cv);
 	pthread_mutex_destroy(&a->mu);
-	spill_merge_close(a->m);
+	if (a->close)
+		a->close(a->src);
 	for (unsigned i = 0; i < AHEAD_BATCHES; i++)
 		mem_free(MEM_SPILL, a->b[i].buf, a->b[i].cap);
 	mem_free(MEM_SPILL, a, sizeof *a);

@@ -1,11 +1,13 @@
 /*
- * ahead.h - reading a merge of runs ahead of its reader, in a thread of its
- * own.  After a spill with --sort=key, the merge of each range of
- * partitions already gives its keys in output order (spill.h, key order):
- * its records go straight to the output, with no sort and no second spill,
- * and a thread per range keeps the merging off the writer's thread.  With
- * --sort=count the same goes for the keys seen once, read from a second
- * merge after the others (max_count 1).
+ * ahead.h - reading records in output order ahead of their reader, in a
+ * thread of their own.  After a spill with --sort=key, the merge of each
+ * range of partitions already gives its keys in output order (spill.h, key
+ * order): its records go straight to the output, with no sort and no second
+ * spill, and a thread per range keeps the merging off the writer's thread.
+ * With --sort=count the same goes for the keys seen once, read from a
+ * second merge after the others (max_count 1).  In memory, one thread
+ * merges the sorted orders and reads their keys (scattered over the key
+ * pools) ahead of the writer (ahead_source).
  *
  * The thread packs records into a few batches (a bounded queue); the reader
  * takes them in order.  Where no thread can be had, the reader fills the
@@ -25,6 +27,17 @@ typedef struct ahead ahead;
  * count under min_count, or over max_count when that is not 0, are read but
  * not passed on.  Returns NULL when out of memory (m is then closed). */
 ahead *ahead_start(spill_merge *m, uint64_t min_count, uint64_t max_count);
+
+/* The same over any source of records in output order: next(src, rec)
+ * gives 1 and the next record (its key valid until the next call), 0 at
+ * the end, or -1 on failure (errno); close(src), when not NULL, is called
+ * by ahead_free, or at once when this returns NULL (out of memory).  next
+ * is called from the thread only, so the source must not be read
+ * otherwise meanwhile. */
+typedef int  (*ahead_next_fn)(void *src, spill_rec *rec);
+typedef void (*ahead_close_fn)(void *src);
+ahead *ahead_source(ahead_next_fn next, ahead_close_fn close, void *src,
+	uint64_t min_count, uint64_t max_count);
 
 /* The next record: 1 with *it filled (the key valid until the next call),
  * 0 at the end, -1 when the merge failed (errno; spill_errmsg says why). */

@@ -35,6 +35,12 @@ int order_add(order *o, const char *key, size_t len, uint64_t count);
 int order_finish(order *o);
 /* 1 with *it filled, 0 at the end, -1 on error. */
 int order_next(order *o, tally_item *it);
+/* After order_finish: are the items still to be read all in memory (their
+ * keys then stay put until order_destroy), with their keys scattered, not
+ * laid out mostly in the order they will be read (as the lines of a log,
+ * stored as they came and sorted by their timestamps, are)?  Reading such
+ * items costs a cache miss a key, and a thread reading them ahead pays. */
+int order_keys_scattered(const order *o);
 void order_destroy(order *o);
 
 #endif

@@ -144,6 +144,9 @@ static uint64_t check_config(const pair *in, size_t n, tally_sort sort, uint64_t
 		if (order_add(o, in[i].key, in[i].len, in[i].count) != 0)
 			ck_abort_msg("order_add: %s", sp ? spill_errmsg(sp) : strerror(errno));
 	ck_assert_msg(order_finish(o) == 0, "order_finish: %s", sp ? spill_errmsg(sp) : "");
+	/* Items read from runs are not for reading ahead: their keys move. */
+	if (sp && spill_runs(sp))
+		ck_assert_int_eq(order_keys_scattered(o), 0);
 	size_t nref;
 	pair *ref = reference(in, n, sort, top, min_count, &nref);
 	tally_item it;
@@ -230,6 +233,43 @@ START_TEST(test_small_exact)
 	ck_assert_int_eq(order_next(o, &it), 0);
 	order_destroy(o);
 	ck_assert_uint_eq(mem_current(MEM_SPILL), 0);
+}
+END_TEST
+
+/* order_keys_scattered: keys stored in the order they will be read (as the
+ * lines of a log) against keys stored in the reverse order or all over
+ * memory, and too few items to tell. */
+START_TEST(test_keys_scattered)
+{
+	enum { N = 5000, W = 10 };
+	char *buf = malloc((size_t)N * W * 64);
+	ck_assert_ptr_nonnull(buf);
+	for (int layout = 0; layout < 3; layout++) {
+		/* Key i says i; it is stored at slot i, N - 1 - i, or i * 37 % N
+		 * (37 is prime to N: every slot once) of slots of W * 64 bytes,
+		 * so that neighbouring slots are within a page. */
+		order_config cfg = { TALLY_SORT_KEY, 0, 0, 0, NULL, 1 };
+		order *o = order_create(&cfg);
+		/* Added in an order of their own (61 is prime to N too): the
+		 * sort puts them back. */
+		for (int j = 0; j < N; j++) {
+			int i = (int)((size_t)j * 61 % N);
+			size_t slot = layout == 0 ? (size_t)i : layout == 1 ? (size_t)(N - 1 - i) :
+				(size_t)i * 37 % N;
+			char *k = buf + slot * W * 64;
+			snprintf(k, W + 1, "k%08d", i);
+			ck_assert_int_eq(order_add(o, k, W - 1, 1), 0);
+		}
+		ck_assert_int_eq(order_finish(o), 0);
+		ck_assert_int_eq(order_keys_scattered(o), layout != 0);
+		/* Near the end too few are left to tell: read directly. */
+		tally_item it;
+		for (int i = 0; i < N - 100; i++)
+			ck_assert_int_eq(order_next(o, &it), 1);
+		ck_assert_int_eq(order_keys_scattered(o), 0);
+		order_destroy(o);
+	}
+	free(buf);
 }
 END_TEST
 
@@ -588,6 +628,7 @@ static Suite *order_suite(void)
 	tcase_set_timeout(tc, 60);
 	tcase_add_test(tc, test_small_exact);
 	tcase_add_test(tc, test_empty);
+	tcase_add_test(tc, test_keys_scattered);
 	tcase_add_test(tc, test_in_memory_against_reference);
 	tcase_add_test(tc, test_long_shared_beginnings);
 	tcase_add_test(tc, test_keysort_prefixes_after_sort);
