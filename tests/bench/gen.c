@@ -1,7 +1,7 @@
 /*
  * gen.c - deterministic benchmark corpora for tally.
  *
- *   gen KIND [-s SIZE] [--seed N] [--vocab N] [--zipf S] [--cyrillic]
+ *   gen KIND [-s SIZE] [--seed N] [--vocab N] [--zipf S] [--cyrillic] [--fixed]
  *
  * KIND is one of
  *   words    Zipf-distributed pseudo-words (ASCII, or Cyrillic with
@@ -14,6 +14,12 @@
  *            commas, doubled quotes and some embedded newlines
  *   uniform  uniformly random words from a huge vocabulary (--vocab, default
  *            16M), for high-cardinality and n-gram cases
+ *
+ * words adds a possessive to 1% of its words, so the possessives of rare
+ * words keep appearing as SIZE grows.  With --fixed only the 2,000 most
+ * frequent words take one: every word and possessive is then frequent enough
+ * to appear in each 256 MB, and every larger SIZE holds the same distinct
+ * words (a fixed vocabulary, as the scaling case needs).
  *
  * The output is streamed to stdout and stops at the end of the first line
  * (record) that reaches SIZE bytes, so it is SIZE plus at most one line.  The
@@ -357,6 +363,7 @@ typedef struct opts {
 	uint32_t vocab;
 	double zipf;
 	int cyrillic;
+	uint32_t possessives; /* ranks that may take a possessive */
 } opts;
 
 static void gen_words(const opts *op, out *o, rng *r)
@@ -390,7 +397,7 @@ static void gen_words(const opts *op, out *o, rng *r)
 				}
 			} else {
 				OUT_WORD(o, &v, w, form);
-				if (roll2 >= 17 && roll2 < 27)
+				if (roll2 >= 17 && roll2 < 27 && w < op->possessives)
 					out_str(o, op->cyrillic ? "'\xd1\x81" : "'s");
 			}
 			if (roll2 >= 2 && roll2 < 7)
@@ -693,7 +700,7 @@ static void usage(int status)
 {
 	fprintf(status ? stderr : stdout,
 		"usage: gen words|lines|tsv|csv|uniform [-s SIZE] [--seed N] [--vocab N]\n"
-		"           [--zipf S] [--cyrillic]\n");
+		"           [--zipf S] [--cyrillic] [--fixed]\n");
 	exit(status);
 }
 
@@ -705,10 +712,11 @@ int main(int argc, char **argv)
 		{ "vocab", required_argument, NULL, 'v' },
 		{ "zipf", required_argument, NULL, 'z' },
 		{ "cyrillic", no_argument, NULL, 'c' },
+		{ "fixed", no_argument, NULL, 'f' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 }
 	};
-	opts op = { 1u << 20, 1, 0, 1.05, 0 };
+	opts op = { 1u << 20, 1, 0, 1.05, 0, UINT32_MAX };
 	const char *kind;
 	static out o;
 	rng r;
@@ -737,6 +745,9 @@ int main(int argc, char **argv)
 			break;
 		case 'c':
 			op.cyrillic = 1;
+			break;
+		case 'f':
+			op.possessives = 2000;
 			break;
 		case 'h':
 			usage(0);
