@@ -111,6 +111,7 @@ struct tally_engine {
 
 	_Atomic uint64_t bytes_stored;  /* input bytes consumed (compressed for .zst) */
 	_Atomic uint64_t bytes_expected;
+	_Atomic int      phase;         /* tally_phase, for the sampler */
 	uint64_t        files, files_compressed, files_failed;
 	int             failed, finished;
 	double          t_start, t_count_end, t_merge, t_sort, t_write;
@@ -249,6 +250,7 @@ static void read_sample(void *ctx, stats_sample *s)
 			memory_order_relaxed);
 	s->tokens = tokens;
 	s->distinct = distinct;
+	s->phase = (tally_phase)atomic_load_explicit(&e->phase, memory_order_relaxed);
 }
 
 /* ---- Creation --------------------------------------------------------- */
@@ -1086,6 +1088,7 @@ int tally_finish(tally_engine *e)
 	 * merge's time starts here), then read the tables' counters, which
 	 * that last spill may still change. */
 	double t0 = stats_now();
+	atomic_store_explicit(&e->phase, TALLY_PHASE_MERGING, memory_order_relaxed);
 	int spilled = spill_runs(e->spill) > 0;
 	if (spilled) {
 		spill_ctx sc = { .tables = tables, .ntables = ntables };
@@ -1131,6 +1134,7 @@ int tally_finish(tally_engine *e)
 		return -2;
 	double t1 = stats_now();
 	e->t_merge = t1 - t0;
+	atomic_store_explicit(&e->phase, TALLY_PHASE_SORTING, memory_order_relaxed);
 	if ((!e->streamed && finish_orders(e)) || heads_start(e))
 		return -2;
 	start_reader(e);

@@ -202,6 +202,7 @@ void tally_progress_render(FILE *f, const tally_progress *p)
 	char line[192], done[STATS_FIGURE_LEN], total[STATS_FIGURE_LEN];
 	char rate[STATS_FIGURE_LEN], tokens[STATS_FIGURE_LEN];
 	char keys[STATS_FIGURE_LEN], rss[STATS_FIGURE_LEN], eta[STATS_FIGURE_LEN];
+	char pace[3 * STATS_FIGURE_LEN];   /* the rate and time left, or the phase */
 	size_t len = 0;
 
 	stats_format_bytes(done, sizeof done, p->bytes_done);
@@ -210,26 +211,36 @@ void tally_progress_render(FILE *f, const tally_progress *p)
 	stats_format_count(keys, sizeof keys, p->distinct);
 	stats_format_bytes(rss, sizeof rss, p->rss);
 
-	if (p->bytes_total > 0) {
+	/* Once the inputs are read, the rate and the time left say nothing:
+	 * the line says what the run is doing instead. */
+	if (p->phase == TALLY_PHASE_MERGING || p->phase == TALLY_PHASE_SORTING) {
+		snprintf(pace, sizeof pace, "%s", p->phase == TALLY_PHASE_MERGING ? "merging" : "sorting");
+	} else if (p->bytes_total > 0) {
 		uint64_t left = p->bytes_done < p->bytes_total ? p->bytes_total - p->bytes_done : 0;
-		unsigned pct = p->bytes_done >= p->bytes_total ? 100
-			: (unsigned)((double)p->bytes_done * 100.0 / (double)p->bytes_total);
-		if (pct > 99 && left > 0)
-			pct = 99;   /* 100% means done */
 		if (left == 0)
 			snprintf(eta, sizeof eta, "0:00");
 		else if (p->mbps > 0)
 			format_clock(eta, sizeof eta, (double)left / (p->mbps * 1e6));
 		else
 			snprintf(eta, sizeof eta, "--:--");
+		snprintf(pace, sizeof pace, "%s MB/s  ETA %s", rate, eta);
+	} else {
+		snprintf(pace, sizeof pace, "%s MB/s", rate);
+	}
+
+	if (p->bytes_total > 0) {
+		unsigned pct = p->bytes_done >= p->bytes_total ? 100
+			: (unsigned)((double)p->bytes_done * 100.0 / (double)p->bytes_total);
+		if (pct > 99 && p->bytes_done < p->bytes_total)
+			pct = 99;   /* 100% means done */
 		stats_format_bytes(total, sizeof total, p->bytes_total);
 		len = (size_t)snprintf(line, sizeof line,
-			"\r%3u%% %s/%s  %s MB/s  ETA %s  tokens %s  keys %s  RSS %s\x1b[K",
-			pct, done, total, rate, eta, tokens, keys, rss);
+			"\r%3u%% %s/%s  %s  tokens %s  keys %s  RSS %s\x1b[K",
+			pct, done, total, pace, tokens, keys, rss);
 	} else {
 		len = (size_t)snprintf(line, sizeof line,
-			"\r %s  %s MB/s  tokens %s  keys %s  RSS %s\x1b[K",
-			done, rate, tokens, keys, rss);
+			"\r %s  %s  tokens %s  keys %s  RSS %s\x1b[K",
+			done, pace, tokens, keys, rss);
 	}
 	if (len >= sizeof line)
 		len = sizeof line - 1;
@@ -409,6 +420,7 @@ static void sample_to_progress(const stats_sample *s, tally_progress *p)
 	p->distinct = s->distinct;
 	p->rss = s->rss;
 	p->mbps = s->mbps;
+	p->phase = s->phase;
 }
 
 static void window_push(stats_sampler *s, double t, uint64_t bytes)

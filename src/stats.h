@@ -45,11 +45,12 @@ typedef struct stats_sample {
 	uint64_t rss;
 	uint64_t mem[MEM_NCOMPONENTS];     /* bytes per component */
 	double   mbps;                      /* over the last seconds */
+	tally_phase phase;
 } stats_sample;
 
 /* Fills the counters of a sample (bytes_done, bytes_total, tokens,
- * distinct); the sampler adds t, rss, mem and mbps.  Called from the sampler
- * thread: must only read atomics. */
+ * distinct, phase); the sampler adds t, rss, mem and mbps.  Called from the
+ * sampler thread: must only read atomics. */
 typedef void (*stats_read_fn)(void *ctx, stats_sample *s);
 
 typedef struct stats_sampler stats_sampler;

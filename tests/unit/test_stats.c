@@ -231,6 +231,90 @@ START_TEST(test_progress_widest)
 }
 END_TEST
 
+/* Past counting, the line names the phase where the rate and time left
+ * were, and keeps the rest. */
+START_TEST(test_progress_phases)
+{
+	tally_progress p = {
+		.elapsed = 9, .bytes_done = 4294967296ull, .bytes_total = 4294967296ull,
+		.tokens = 310000000, .distinct = 0, .rss = 212 * MiB, .mbps = 3.5,
+		.phase = TALLY_PHASE_MERGING,
+	};
+	char *s = render(&p);
+	ck_assert_str_eq(s, "\r100% 4.0 GiB/4.0 GiB  merging  tokens 310M  keys 0  RSS 212 MiB\x1b[K");
+	free(s);
+
+	p.phase = TALLY_PHASE_SORTING;
+	p.bytes_total = 0;
+	p.distinct = 1200000;
+	s = render(&p);
+	ck_assert_str_eq(s, "\r 4.0 GiB  sorting  tokens 310M  keys 1.2M  RSS 212 MiB\x1b[K");
+	free(s);
+
+	/* Counting, the rate comes back. */
+	p.phase = TALLY_PHASE_COUNTING;
+	s = render(&p);
+	ck_assert_ptr_nonnull(strstr(s, "  3.5 MB/s  "));
+	ck_assert_ptr_null(strstr(s, "sorting"));
+	free(s);
+
+	p = (tally_progress){
+		.elapsed = 1e6, .bytes_done = UINT64_MAX, .bytes_total = UINT64_MAX,
+		.tokens = UINT64_MAX, .distinct = UINT64_MAX, .rss = UINT64_MAX,
+		.phase = TALLY_PHASE_MERGING,
+	};
+	s = render(&p);
+	ck_assert_uint_le(visible_width(s), 100);
+	free(s);
+}
+END_TEST
+
+/* The engine's phase reaches the progress records: the last one, handed
+ * over with final=1 when the count ends, was taken after the sort. */
+typedef struct phase_log {
+	int finals;
+	tally_phase last_phase, final_phase;
+	int backwards;              /* a phase before one already seen */
+} phase_log;
+
+static void log_phase(void *ctx, const tally_progress *p, int final)
+{
+	phase_log *l = ctx;
+	if (p->phase < l->last_phase)
+		l->backwards = 1;
+	l->last_phase = p->phase;
+	if (final) {
+		l->finals++;
+		l->final_phase = p->phase;
+	}
+}
+
+START_TEST(test_engine_phases)
+{
+	static const char text[] = "one two two three three three\n";
+	phase_log log;
+	tally_config cfg;
+	char err[256];
+	memset(&log, 0, sizeof log);
+	memset(&cfg, 0, sizeof cfg);
+	cfg.threads = 2;
+	cfg.ctx = &log;
+	cfg.on_progress = log_phase;
+	tally_engine *e = tally_create(&cfg, err, sizeof err, NULL);
+	ck_assert_ptr_nonnull(e);
+	for (int i = 0; i < 1000; i++)
+		ck_assert_int_eq(tally_add_memory(e, text, sizeof text - 1, "text"), 0);
+	ck_assert_int_eq(tally_finish(e), 0);
+	ck_assert_int_eq(log.finals, 1);
+	ck_assert_int_eq(log.final_phase, TALLY_PHASE_SORTING);
+	ck_assert_int_eq(log.backwards, 0);
+	tally_item it;
+	ck_assert_int_eq(tally_next(e, &it), 1);
+	ck_assert_uint_eq(it.count, 3000);
+	tally_destroy(e);
+}
+END_TEST
+
 START_TEST(test_progress_erase)
 {
 	capture c;
@@ -754,6 +838,8 @@ static Suite *stats_suite(void)
 	tcase_add_test(tc, test_progress_known_total);
 	tcase_add_test(tc, test_progress_unknown_total);
 	tcase_add_test(tc, test_progress_widest);
+	tcase_add_test(tc, test_progress_phases);
+	tcase_add_test(tc, test_engine_phases);
 	tcase_add_test(tc, test_progress_erase);
 	suite_add_tcase(s, tc);
 
