@@ -69,7 +69,8 @@ typedef enum tally_format {
 typedef enum tally_phase {
 	TALLY_PHASE_COUNTING = 0,    /* reading and counting the inputs */
 	TALLY_PHASE_MERGING,         /* the inputs are read: merging the threads' tables or the runs */
-	TALLY_PHASE_SORTING          /* putting the keys in output order */
+	TALLY_PHASE_SORTING,         /* putting the keys in output order */
+	TALLY_PHASE_WRITING          /* writing the output (sampled only for the report) */
 } tally_phase;
 
 /* A live sample, handed to on_progress a few times a second. */
@@ -81,7 +82,7 @@ typedef struct tally_progress {
 	uint64_t distinct;        /* keys held in the tables now, summed over workers */
 	uint64_t rss;             /* resident set size now, bytes */
 	double   mbps;            /* MB/s over the last seconds */
-	tally_phase phase;        /* past counting, the line shows it in place of MB/s */
+	tally_phase phase;        /* past counting, the line names it in place of MB/s */
 } tally_progress;
 
 typedef struct tally_config {

@@ -1144,10 +1144,12 @@ int tally_finish(tally_engine *e)
 	 * Streamed, the merge goes on while the output is written: so does the
 	 * timeline, without the progress line. */
 	if (e->sampler) {
-		if (e->streamed)
+		if (e->streamed) {
+			atomic_store_explicit(&e->phase, TALLY_PHASE_WRITING, memory_order_relaxed);
 			stats_sampler_quiet(e->sampler);
-		else
+		} else {
 			stats_sampler_stop(e->sampler);
+		}
 		if (e->cfg.on_progress) {
 			tally_progress p;
 			stats_sampler_last(e->sampler, &p);

@@ -186,20 +186,59 @@ static void x_grid(FILE *f, const plot *p, int top, int h, int labels)
 	}
 }
 
-/* A legend entry at x,y: a swatch (line or box) and a label; returns the x
- * after it. */
+/* A legend entry at x,y: a swatch (a line, or a box of the given opacity,
+ * outlined when faint) and a label; returns the x after it. */
 static double legend_entry(FILE *f, double x, double y, const char *color,
-	int box, const char *dash, const char *label)
+	double box, const char *dash, const char *label)
 {
-	if (box)
-		fprintf(f, "<rect x=\"%.1f\" y=\"%.1f\" width=\"14\" height=\"10\" fill=\"%s\" fill-opacity=\"0.8\"/>\n",
-			x, y - 9, color);
+	if (box > 0)
+		fprintf(f, "<rect x=\"%.1f\" y=\"%.1f\" width=\"14\" height=\"10\" fill=\"%s\" fill-opacity=\"%.2f\"%s/>\n",
+			x, y - 9, color, box, box < 0.5 ? " stroke=\"#999999\"" : "");
 	else
 		fprintf(f, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"%s\" stroke-width=\"2\"%s%s%s/>\n",
 			x, y - 4, x + 18, y - 4, color,
 			dash ? " stroke-dasharray=\"" : "", dash ? dash : "", dash ? "\"" : "");
 	text_at(f, x + 22, y, "class=\"legend\"", label);
 	return x + 22 + 6.8 * (double)strlen(label) + 20;
+}
+
+/* The phases after counting, shaded grey, darker as the run goes on. */
+static double phase_opacity(tally_phase ph)
+{
+	return ph == TALLY_PHASE_MERGING ? 0.06 : ph == TALLY_PHASE_SORTING ? 0.12 : 0.18;
+}
+
+/* Each run of samples in one phase past counting, as a band over a panel
+ * from the sample before it to its last one; id names the group. */
+static void phase_bands(FILE *f, const plot *p, int top, int h, const char *id)
+{
+	fprintf(f, "<g id=\"%s\">\n", id);
+	for (size_t i = 0, j; i < p->n; i = j + 1) {
+		tally_phase ph = p->tl[i].phase;
+		for (j = i; j + 1 < p->n && p->tl[j + 1].phase == ph; j++)
+			;
+		if (ph == TALLY_PHASE_COUNTING)
+			continue;
+		double x0 = px(p, p->tl[i ? i - 1 : i].t), x1 = px(p, p->tl[j].t);
+		fprintf(f, "<rect x=\"%.1f\" y=\"%d\" width=\"%.1f\" height=\"%d\" fill=\"#000000\" fill-opacity=\"%.2f\"/>\n",
+			x0, top, x1 - x0, h, phase_opacity(ph));
+	}
+	fputs("</g>\n", f);
+}
+
+/* Legend entries for the phases past counting that the timeline holds;
+ * returns the x after them. */
+static double phase_legend(FILE *f, const plot *p, double x, double y)
+{
+	for (tally_phase ph = TALLY_PHASE_MERGING; ph <= TALLY_PHASE_WRITING; ph++) {
+		size_t i = 0;
+		while (i < p->n && p->tl[i].phase != ph)
+			i++;
+		if (i == p->n)
+			continue;
+		x = legend_entry(f, x, y, "#000000", phase_opacity(ph), NULL, stats_phase_name(ph));
+	}
+	return x;
 }
 
 /* The throughput panel: an area under a line. */
@@ -212,8 +251,10 @@ static void panel_throughput(FILE *f, const plot *p)
 	axis a = nice_axis(top);
 
 	text_at(f, PLOT_LEFT, TP_TOP - 30, "class=\"panel\"", "Throughput");
-	legend_entry(f, PLOT_LEFT + 110, TP_TOP - 30, COLOR_THROUGHPUT, 0, NULL,
+	double lx = legend_entry(f, PLOT_LEFT + 110, TP_TOP - 30, COLOR_THROUGHPUT, 0, NULL,
 		"input read, MB/s over the last seconds");
+	phase_legend(f, p, lx, TP_TOP - 30);
+	phase_bands(f, p, TP_TOP, TP_H, "phases-throughput");
 	y_grid(f, &a, 1, TP_TOP, TP_H);
 	x_grid(f, p, TP_TOP, TP_H, 0);
 	fprintf(f, "<text class=\"axis\" transform=\"translate(%d %d) rotate(-90)\" text-anchor=\"middle\">MB/s</text>\n",
@@ -290,10 +331,11 @@ static void panel_memory(FILE *f, const plot *p, const tally_stats *st)
 	lx = legend_entry(f, lx, MEM_TOP - 30, COLOR_RSS, 0, NULL, "RSS");
 	for (size_t k = 0; k < NLAYERS; k++)
 		if (layers[k].c != MEM_OTHER || have_other)
-			lx = legend_entry(f, lx, MEM_TOP - 30, layers[k].color, 1, NULL, layers[k].label);
+			lx = legend_entry(f, lx, MEM_TOP - 30, layers[k].color, 0.8, NULL, layers[k].label);
 	if (budget > 0)
 		legend_entry(f, lx, MEM_TOP - 30, COLOR_BUDGET, 0, "6 4", "budget");
 
+	phase_bands(f, p, MEM_TOP, MEM_H, "phases-memory");
 	y_grid(f, &a, unit, MEM_TOP, MEM_H);
 	x_grid(f, p, MEM_TOP, MEM_H, 1);
 	char title[48];

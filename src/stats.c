@@ -197,6 +197,16 @@ double stats_tokens_per_s(const tally_stats *st)
 
 /* ---- Progress line ------------------------------------------------------ */
 
+const char *stats_phase_name(tally_phase phase)
+{
+	switch (phase) {
+	case TALLY_PHASE_MERGING: return "merging";
+	case TALLY_PHASE_SORTING: return "sorting";
+	case TALLY_PHASE_WRITING: return "writing";
+	default:                  return "counting";
+	}
+}
+
 void tally_progress_render(FILE *f, const tally_progress *p)
 {
 	char line[192], done[STATS_FIGURE_LEN], total[STATS_FIGURE_LEN];
@@ -213,8 +223,8 @@ void tally_progress_render(FILE *f, const tally_progress *p)
 
 	/* Once the inputs are read, the rate and the time left say nothing:
 	 * the line says what the run is doing instead. */
-	if (p->phase == TALLY_PHASE_MERGING || p->phase == TALLY_PHASE_SORTING) {
-		snprintf(pace, sizeof pace, "%s", p->phase == TALLY_PHASE_MERGING ? "merging" : "sorting");
+	if (p->phase != TALLY_PHASE_COUNTING) {
+		snprintf(pace, sizeof pace, "%s", stats_phase_name(p->phase));
 	} else if (p->bytes_total > 0) {
 		uint64_t left = p->bytes_done < p->bytes_total ? p->bytes_total - p->bytes_done : 0;
 		if (left == 0)

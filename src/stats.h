@@ -53,6 +53,9 @@ typedef struct stats_sample {
  * sampler thread: must only read atomics. */
 typedef void (*stats_read_fn)(void *ctx, stats_sample *s);
 
+/* "counting", "merging", "sorting" or "writing". */
+const char *stats_phase_name(tally_phase phase);
+
 typedef struct stats_sampler stats_sampler;
 
 /* A kept timeline never grows past this many samples (plus the last one

@@ -653,7 +653,7 @@ END_TEST
 
 static const char *const series_ids[] = {
 	"series-throughput", "series-rss", "series-tables", "series-pool",
-	"series-io", "series-spill", "budget-line",
+	"series-io", "series-spill", "budget-line", "phases-throughput", "phases-memory",
 };
 
 static char *slurp(const char *path)
@@ -695,6 +695,9 @@ static stats_sample *synthetic_timeline(size_t n)
 		s->rss = s->mem[MEM_TABLE] + s->mem[MEM_POOL] + s->mem[MEM_IO] + s->mem[MEM_SPILL] + 20 * MiB;
 		s->tokens = done / 6;
 		s->distinct = pool / 24;
+		/* The last fifth: merging, then sorting. */
+		s->phase = counting ? TALLY_PHASE_COUNTING
+			: i < n * 9 / 10 ? TALLY_PHASE_MERGING : TALLY_PHASE_SORTING;
 	}
 	return tl;
 }
@@ -760,6 +763,25 @@ START_TEST(test_report_full)
 	ck_assert_ptr_nonnull(strstr(svg, ">41.3 MiB</text>"));
 	ck_assert_ptr_nonnull(strstr(svg, ">28.9 MB/s</text>"));
 	ck_assert_ptr_nonnull(strstr(svg, ">elapsed (s)</text>"));
+	/* The phases past counting: a band each in both panels, and named in
+	 * the legend; counting has neither. */
+	ck_assert_ptr_nonnull(strstr(svg, "class=\"legend\">merging</text>"));
+	ck_assert_ptr_nonnull(strstr(svg, "class=\"legend\">sorting</text>"));
+	ck_assert_ptr_null(strstr(svg, "class=\"legend\">counting</text>"));
+	ck_assert_ptr_null(strstr(svg, "class=\"legend\">writing</text>"));
+	const char *band = strstr(svg, "<g id=\"phases-throughput\">\n<rect ");
+	ck_assert_ptr_nonnull(band);
+	ck_assert_int_eq(occurrences(strstr(svg, "<g id=\"phases-memory\">"), "fill-opacity=\"0.06\"/>"), 1);
+	ck_assert_int_eq(occurrences(svg, "fill-opacity=\"0.12\"/>"), 2);
+	free(svg);
+
+	/* All counting: no band, no phase in the legend. */
+	for (size_t i = 0; i < n; i++)
+		tl[i].phase = TALLY_PHASE_COUNTING;
+	svg = report_roundtrip(tl, n, &st);
+	ck_assert_ptr_nonnull(strstr(svg, "<g id=\"phases-throughput\">\n</g>"));
+	ck_assert_ptr_nonnull(strstr(svg, "<g id=\"phases-memory\">\n</g>"));
+	ck_assert_ptr_null(strstr(svg, "class=\"legend\">merging</text>"));
 	free(svg);
 
 	/* A budget far above what was used stays in the picture, said to be
