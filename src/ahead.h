@@ -5,9 +5,9 @@
  * order): its records go straight to the output, with no sort and no second
  * spill, and a thread per range keeps the merging off the writer's thread.
  * With --sort=count the same goes for the keys seen once, read from a
- * second merge after the others (max_count 1).  In memory, one thread
- * merges the sorted orders and reads their keys (scattered over the key
- * pools) ahead of the writer (ahead_source).
+ * second merge after the others (max_count 1).  In memory, a thread per
+ * sorted order whose keys lie scattered over the key pools reads its items
+ * ahead of the writer (ahead_source).
  *
  * The thread packs records into a few batches (a bounded queue); the reader
  * takes them in order.  Where no thread can be had, the reader fills the

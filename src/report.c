@@ -450,7 +450,8 @@ static void caption(FILE *f, const tally_stats *st)
 	fmt_count_value(c[0].value[6], sizeof c[0].value[6], st->illformed_bytes);
 
 	c[1].title = "Time";
-	const char *tl[] = { "counting", "merging", "sorting", "writing", "total" };
+	const char *tl[] = { stats_phase_name(TALLY_PHASE_COUNTING), stats_phase_name(TALLY_PHASE_MERGING),
+		stats_phase_name(TALLY_PHASE_SORTING), stats_phase_name(TALLY_PHASE_WRITING), "total" };
 	double tv[] = { st->t_count, st->t_merge, st->t_sort, st->t_write, st->t_total };
 	for (int i = 0; i < 5; i++) {
 		c[1].label[i] = tl[i];

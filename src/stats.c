@@ -212,7 +212,8 @@ void tally_progress_render(FILE *f, const tally_progress *p)
 	char line[192], done[STATS_FIGURE_LEN], total[STATS_FIGURE_LEN];
 	char rate[STATS_FIGURE_LEN], tokens[STATS_FIGURE_LEN];
 	char keys[STATS_FIGURE_LEN], rss[STATS_FIGURE_LEN], eta[STATS_FIGURE_LEN];
-	char pace[3 * STATS_FIGURE_LEN];   /* the rate and time left, or the phase */
+	char speed[3 * STATS_FIGURE_LEN];
+	const char *pace = speed;   /* the rate and time left, or the phase */
 	size_t len = 0;
 
 	stats_format_bytes(done, sizeof done, p->bytes_done);
@@ -224,7 +225,7 @@ void tally_progress_render(FILE *f, const tally_progress *p)
 	/* Once the inputs are read, the rate and the time left say nothing:
 	 * the line says what the run is doing instead. */
 	if (p->phase != TALLY_PHASE_COUNTING) {
-		snprintf(pace, sizeof pace, "%s", stats_phase_name(p->phase));
+		pace = stats_phase_name(p->phase);
 	} else if (p->bytes_total > 0) {
 		uint64_t left = p->bytes_done < p->bytes_total ? p->bytes_total - p->bytes_done : 0;
 		if (left == 0)
@@ -233,9 +234,9 @@ void tally_progress_render(FILE *f, const tally_progress *p)
 			format_clock(eta, sizeof eta, (double)left / (p->mbps * 1e6));
 		else
 			snprintf(eta, sizeof eta, "--:--");
-		snprintf(pace, sizeof pace, "%s MB/s  ETA %s", rate, eta);
+		snprintf(speed, sizeof speed, "%s MB/s  ETA %s", rate, eta);
 	} else {
-		snprintf(pace, sizeof pace, "%s MB/s", rate);
+		snprintf(speed, sizeof speed, "%s MB/s", rate);
 	}
 
 	if (p->bytes_total > 0) {
