@@ -359,29 +359,15 @@ static int is_zstd_magic(const unsigned char *p, size_t n)
 		(m & ZSTD_MAGIC_SKIPPABLE_MASK) == ZSTD_MAGIC_SKIPPABLE_START;
 }
 
-/* Read up to n bytes at the current position of a non-seekable fd, retrying
- * short reads: the first bytes of a pipe, kept to look for a magic number. */
-static ssize_t read_full(int fd, void *buf, size_t n)
+/* Read up to n bytes, retrying short reads: at offset at (pread), or at the
+ * current position when at < 0 (a non-seekable fd).  The first bytes of an
+ * input, kept to look for a magic number. */
+static ssize_t read_full(int fd, void *buf, size_t n, off_t at)
 {
 	size_t got = 0;
 	while (got < n) {
-		ssize_t r = read(fd, (char *)buf + got, n - got);
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r < 0)
-			return -1;
-		if (r == 0)
-			break;
-		got += (size_t)r;
-	}
-	return (ssize_t)got;
-}
-
-static ssize_t pread_full(int fd, void *buf, size_t n, off_t at)
-{
-	size_t got = 0;
-	while (got < n) {
-		ssize_t r = pread(fd, (char *)buf + got, n - got, at + (off_t)got);
+		char *p = (char *)buf + got;
+		ssize_t r = at < 0 ? read(fd, p, n - got) : pread(fd, p, n - got, at + (off_t)got);
 		if (r < 0 && errno == EINTR)
 			continue;
 		if (r < 0)
@@ -458,7 +444,7 @@ input_source *input_open(const char *path, const input_opts *o, char *err, size_
 	if (at >= 0) {
 		uint64_t remaining = (uint64_t)st.st_size > (uint64_t)at ?
 			(uint64_t)st.st_size - (uint64_t)at : 0;
-		ssize_t n = pread_full(fd, s->peek, sizeof s->peek, at);
+		ssize_t n = read_full(fd, s->peek, sizeof s->peek, at);
 		if (n < 0) {
 			e = errno;
 			goto fail_src;
@@ -480,7 +466,7 @@ input_source *input_open(const char *path, const input_opts *o, char *err, size_
 		if (s->kind != SRC_MMAP)
 			posix_fadvise(fd, at, 0, POSIX_FADV_SEQUENTIAL);
 	} else {
-		ssize_t n = read_full(fd, s->peek, sizeof s->peek);
+		ssize_t n = read_full(fd, s->peek, sizeof s->peek, -1);
 		if (n < 0) {
 			e = errno;
 			goto fail_src;
