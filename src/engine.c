@@ -81,6 +81,7 @@ typedef struct eng_worker {
 struct tally_engine {
 	tally_config  cfg;
 	tok_shared   *tok;
+	const tok_fields *cut_fields;  /* the selection of the input being read (reader) */
 	spill        *spill;
 	unsigned      nworkers;
 	eng_worker   *workers;
@@ -263,6 +264,14 @@ static int keys_seen_once_last(const tally_config *c)
 	return c->sort == TALLY_SORT_COUNT && !c->top && c->min_count <= 1;
 }
 
+/* The reader's cut: tok_cut with the selection of the input being read. */
+static size_t eng_cut(const void *ctx, const char *buf, size_t len, int eof, int full,
+	uint32_t cont_in, uint32_t *cont, input_prefix *pre)
+{
+	const tally_engine *e = ctx;
+	return tok_cut(e->tok, e->cut_fields, buf, len, eof, full, cont_in, cont, pre);
+}
+
 tally_engine *tally_create(const tally_config *cfg, char *err, size_t errlen, int *usage)
 {
 	int dummy;
@@ -374,8 +383,9 @@ tally_engine *tally_create(const tally_config *cfg, char *err, size_t errlen, in
 		.chunk_size = e->cfg.chunk_size,
 		.min_capacity = tok_min_capacity(e->tok),
 		.max_inflight = e->qcap,
-		.cut = (input_cut_fn)tok_cut,
-		.cut_ctx = e->tok,
+		.prefix_cap = tok_prefix_cap(e->tok),
+		.cut = eng_cut,
+		.cut_ctx = e,
 	};
 
 	pthread_mutex_init(&e->mu, NULL);
@@ -509,7 +519,8 @@ static int submit(tally_engine *e, eng_input *in, const input_chunk *c)
 		return -1;
 	}
 	job->chunk = *c;
-	job->tc = (tok_chunk){ c->data, c->len, c->cont, in->fields };
+	job->tc = (tok_chunk){ c->data, c->len, c->cont, in->fields, c->cont_out, c->prefix,
+		c->prefix_len };
 	job->in = in;
 	job->seq = e->next_seq++;
 	in->inflight++;
@@ -551,6 +562,7 @@ static int feed(tally_engine *e, input_source *src, const char *name)
 	e->files_compressed += input_is_compressed(src) != 0;
 	if (!e->expect_declared)
 		atomic_fetch_add_explicit(&e->bytes_expected, input_size(src), memory_order_relaxed);
+	e->cut_fields = NULL;
 	int rc = 0;
 	for (;;) {
 		if (reap(e, 0)) {
@@ -572,6 +584,15 @@ static int feed(tally_engine *e, input_source *src, const char *name)
 			eng_input_fail(e, in, err);
 			break;
 		}
+		if (c.first && e->cfg.header && c.cont_out) {
+			/* No record ends in the first buffer: the header goes on
+			 * past it, its end and the names after it out of reach. */
+			input_release(src, c.handle);
+			snprintf(err, sizeof err, "%s: header longer than %zu bytes (raise "
+				"--max-key-bytes)", name, c.len);
+			eng_input_fail(e, in, err);
+			break;
+		}
 		if (c.first && e->cfg.mode == TALLY_MODE_FIELDS) {
 			size_t used = 0;
 			char ferr[300];
@@ -582,6 +603,7 @@ static int feed(tally_engine *e, input_source *src, const char *name)
 				eng_input_fail(e, in, err);
 				break;
 			}
+			e->cut_fields = in->fields;
 			c.data += used;
 			c.len -= used;
 			if (c.len == 0) {
@@ -599,6 +621,7 @@ static int feed(tally_engine *e, input_source *src, const char *name)
 	if (in->failed && rc == 0)
 		rc = -1;
 	in->done_reading = 1;
+	e->cut_fields = NULL;
 	if (in->inflight == 0)
 		eng_input_free(e, in);   /* nothing in flight refers to it */
 	return rc;

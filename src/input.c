@@ -19,6 +19,9 @@
  * nothing; read buffers carry the tail of the previous buffer.  In every case
  * a window that holds no record boundary grows (up to cap bytes, the larger
  * of chunk_size and min_capacity) before the cut is asked to split by force.
+ * A cut that splits by force may leave bytes for the next chunk (the key so
+ * far of a long record, input_prefix): the source keeps them in a buffer of
+ * prefix_cap bytes, which goes with that chunk's slot until it is released.
  *
  * A mapped file that shrinks makes the kernel raise SIGBUS on the pages past
  * the new end.  input_guard turns that into an error return: a process-wide
@@ -124,6 +127,7 @@ typedef struct input_slot {
 	char   *buf;      /* read and zstd: bufsize bytes, allocated on first use */
 	void   *map;      /* mmap: the window, NULL when none */
 	size_t  maplen;
+	char   *pre;      /* the prefix of the chunk handed out, prefix_cap bytes, or NULL */
 	int     busy;     /* handed out and not yet released */
 } input_slot;
 
@@ -142,6 +146,10 @@ struct input_source {
 	const void  *cut_ctx;
 
 	uint32_t     cont;            /* state the next chunk starts in */
+	size_t       pre_cap;         /* bytes of a prefix buffer; 0 = no prefixes */
+	char        *pre_next;        /* the prefix the next chunk starts with */
+	size_t       pre_next_len;
+	char        *pre_out;         /* where the cut writes the one after it */
 	int          started;         /* a chunk has been handed out */
 	int          done;            /* end of input reached */
 	int          failed;          /* an error was reported; it stays */
@@ -313,6 +321,7 @@ static input_source *source_new(const char *name, const input_opts *o)
 	set_chunk(s, o, INPUT_DEFAULT_CHUNK);
 	s->cut = o->cut;
 	s->cut_ctx = o->cut_ctx;
+	s->pre_cap = o->prefix_cap;
 	atomic_init(&s->bytes_read, 0);
 	return s;
 }
@@ -327,6 +336,12 @@ static void slot_unmap(input_slot *sl)
 	}
 }
 
+static void free_prefix(input_source *s, char *p)
+{
+	if (p)
+		mem_free(MEM_IO, p, s->pre_cap);
+}
+
 void input_close(input_source *s)
 {
 	if (!s)
@@ -335,7 +350,10 @@ void input_close(input_source *s)
 		slot_unmap(&s->slots[i]);
 		if (s->slots[i].buf)
 			mem_free(MEM_IO, s->slots[i].buf, s->bufsize);
+		free_prefix(s, s->slots[i].pre);
 	}
+	free_prefix(s, s->pre_next);
+	free_prefix(s, s->pre_out);
 	mem_free(MEM_OTHER, s->slots, s->nslots * sizeof *s->slots);
 	if (s->dctx) {
 		mem_account(MEM_IO, -(int64_t)s->dctx_counted);
@@ -510,30 +528,69 @@ input_source *input_open_memory(const void *buf, size_t len, const char *name, c
 /* ---- Cutting ---------------------------------------------------------- */
 
 typedef struct cut_call {
-	const input_source *s;
+	input_source *s;
 	const char *buf;
 	size_t      len;
 	int         eof;
 	int         full;
 	uint32_t    cont;
 	size_t      k;
+	size_t      pre_len;   /* the prefix the cut left for the next chunk */
 } cut_call;
 
 static int cut_run(void *arg)
 {
 	cut_call *c = arg;
+	input_source *s = c->s;
+	input_prefix pre = { s->pre_next, s->pre_next_len, s->pre_out, 0, 0 };
+	if (c->full && s->pre_out)
+		pre.out_cap = s->pre_cap;
 	c->cont = 0;
-	c->k = c->s->cut(c->s->cut_ctx, c->buf, c->len, c->eof, c->full, c->s->cont, &c->cont);
+	c->k = s->cut(s->cut_ctx, c->buf, c->len, c->eof, c->full, s->cont, &c->cont, &pre);
+	c->pre_len = pre.out_len <= pre.out_cap ? pre.out_len : 0;
 	return 0;
 }
 
-/* Hand out buf[0..k) as the next chunk, cut with state cont. */
-static void emit(input_source *s, input_chunk *c, const char *buf, size_t k, uint32_t cont,
-	input_slot *sl, int mapped)
+/* Before a cut that may split by force: a buffer for the prefix it may
+ * leave.  0, or -1 when out of memory. */
+static int want_prefix(input_source *s, int full)
 {
+	if (!full || !s->pre_cap || s->pre_out)
+		return 0;
+	s->pre_out = mem_alloc(MEM_IO, s->pre_cap);
+	return s->pre_out ? 0 : -1;
+}
+
+static input_slot *free_slot(input_source *s);
+
+/* Hand out buf[0..k) as the next chunk, cut with state cont and leaving a
+ * prefix of pre_len bytes in pre_out.  The chunk takes the prefix it starts
+ * with into its slot (a memory source's chunk takes a slot only then).
+ * Returns 0, or -1 when no slot is free for it. */
+static int emit(input_source *s, input_chunk *c, const char *buf, size_t k, uint32_t cont,
+	size_t pre_len, input_slot *sl, int mapped)
+{
+	c->prefix = NULL;
+	c->prefix_len = 0;
+	if (s->pre_next_len) {
+		if (!sl && !(sl = free_slot(s)))
+			return -1;
+		char *t = sl->pre;
+		sl->pre = s->pre_next;
+		s->pre_next = t;
+		c->prefix = sl->pre;
+		c->prefix_len = s->pre_next_len;
+	}
+	s->pre_next_len = pre_len;
+	if (pre_len) {
+		char *t = s->pre_next;
+		s->pre_next = s->pre_out;
+		s->pre_out = t;
+	}
 	c->data = buf;
 	c->len = k;
 	c->cont = s->cont;
+	c->cont_out = cont;
 	c->first = !s->started;
 	c->mapped = mapped;
 	c->handle = sl;
@@ -541,6 +598,7 @@ static void emit(input_source *s, input_chunk *c, const char *buf, size_t k, uin
 		sl->busy = 1;
 	s->cont = cont;
 	s->started = 1;
+	return 0;
 }
 
 static input_slot *free_slot(input_source *s)
@@ -647,6 +705,11 @@ static int next_window(input_source *s, input_chunk *c, char *err, size_t errlen
 		cc.len = w;
 		cc.eof = w == remaining;
 		cc.full = !cc.eof && w == limit;
+		if (want_prefix(s, cc.full) < 0) {
+			if (mapped)
+				slot_unmap(sl);
+			return fail(s, ENOMEM, NULL, err, errlen);
+		}
 		if (mapped) {
 			if (input_guard(cut_run, &cc) < 0) {
 				slot_unmap(sl);
@@ -660,7 +723,8 @@ static int next_window(input_source *s, input_chunk *c, char *err, size_t errlen
 		if (cc.k > w || ((cc.eof || cc.full) && cc.k == 0))
 			cc.k = w;   /* the cut broke its contract: take the window whole */
 		if (cc.k > 0) {
-			emit(s, c, p, cc.k, cc.cont, sl, mapped);
+			if (emit(s, c, p, cc.k, cc.cont, cc.pre_len, sl, mapped) < 0)
+				return fail(s, EINVAL, "too many chunks in flight", err, errlen);
 			s->pos += cc.k;
 			atomic_fetch_add_explicit(&s->bytes_read, cc.k, memory_order_relaxed);
 			return 1;
@@ -1012,6 +1076,8 @@ static int next_buffered(input_source *s, input_chunk *c, char *err, size_t errl
 		cc.len = len < s->cap ? len : s->cap;
 		cc.eof = s->src_eof && cc.len == len;
 		cc.full = !cc.eof && cc.len == s->cap;
+		if (want_prefix(s, cc.full) < 0)
+			return fail(s, ENOMEM, NULL, err, errlen);
 		cut_run(&cc);
 		if (cc.k > cc.len || ((cc.eof || cc.full) && cc.k == 0))
 			cc.k = cc.len;
@@ -1023,7 +1089,7 @@ static int next_buffered(input_source *s, input_chunk *c, char *err, size_t errl
 	}
 	s->carry = buf + cc.k;
 	s->carry_len = len - cc.k;
-	emit(s, c, buf, cc.k, cc.cont, sl, 0);
+	emit(s, c, buf, cc.k, cc.cont, cc.pre_len, sl, 0);   /* sl given: cannot fail */
 	if (s->kind == SRC_ZSTD)
 		s->hist = sl;
 	return 1;

@@ -19,15 +19,30 @@
 
 #include "tally.h"
 
-/* The cut callback: see tok_cut in tokenize.h for the contract. */
+/* What a cut hands on besides cont: the key so far of a record split by
+ * force (fields mode), as bytes for the next chunk's worker.  in: what the
+ * buffer being cut starts with (in_len 0: nothing); out: where the cut
+ * writes what the next chunk starts with (at most out_cap bytes), setting
+ * out_len (0: nothing). */
+typedef struct input_prefix {
+	const char *in;
+	size_t      in_len;
+	char       *out;
+	size_t      out_len, out_cap;
+} input_prefix;
+
+/* The cut callback: see tok_cut in tokenize.h for the contract.  pre is
+ * never NULL; its out buffer is there when full is set and the source was
+ * opened with a prefix_cap. */
 typedef size_t (*input_cut_fn)(const void *ctx, const char *buf, size_t len, int eof,
-	int full, uint32_t cont_in, uint32_t *cont);
+	int full, uint32_t cont_in, uint32_t *cont, input_prefix *pre);
 
 typedef struct input_opts {
 	tally_io     io;            /* auto, mmap or read */
 	size_t       chunk_size;    /* bytes per chunk; 0 = the default of the source's kind */
 	size_t       min_capacity;  /* a chunk buffer holds at least this (max key + slack) */
 	unsigned     max_inflight;  /* chunks the caller may hold unreleased */
+	size_t       prefix_cap;    /* the most a cut's prefix holds; 0 = the cut makes none */
 	input_cut_fn cut;
 	const void  *cut_ctx;
 } input_opts;
@@ -52,6 +67,9 @@ typedef struct input_chunk {
 	const char *data;
 	size_t      len;
 	uint32_t    cont;       /* state data[0] starts in (0 = record boundary) */
+	uint32_t    cont_out;   /* state the next chunk starts in */
+	const char *prefix;     /* the cut's bytes for this chunk (input_prefix), or NULL */
+	size_t      prefix_len;
 	int         first;      /* first chunk of this input */
 	int         mapped;     /* data points into a file mapping (guard with input_guard) */
 	void       *handle;     /* for input_release */

@@ -13,10 +13,14 @@
  * makes its worker skip the rest of that key.  States:
  *   words, lines, TSV fields:  CONT_SKIP   skip the rest of the word/line
  *   CSV fields:                CONT_SKIP | CSV state bits at the split
- * Fields also have a second kind, for a record split before any selected
- * column began (a long unselected column): CONT_COLS with the column number
- * and the CSV state.  The first chunk counted that record as skipped (too
- * few columns); the next one parses the rest from that column on, counts
+ * Fields also have a second kind, for a record whose key is not decided
+ * at the split (a long column, selected or not, before a needed one):
+ * CONT_COLS with the column number and the CSV state, and CONT_KEYED when a
+ * selected column has begun, the key so far then carried as raw bytes
+ * (tok_chunk.prefix, the bytes the worker would have appended) with
+ * CONT_BEGUN when the column at the split is selected and has begun.  The
+ * first chunk counts that record as skipped (it knows from cont_out); the
+ * next one parses the rest from that column on, from the key so far, counts
  * the record as usual and takes the skip back (skipped_records - 1, so one
  * worker's counter may wrap below zero; the sum over workers is exact).
  */
@@ -46,9 +50,11 @@
 /* tok_cont values. */
 #define CONT_SKIP       1u
 #define CONT_CSV_SHIFT  1u    /* CSV: parser state << 1 */
-#define CONT_COLS       8u    /* fields: the record goes on at column cont >> 4 */
-#define CONT_COL_SHIFT  4u
-#define CONT_COL_MAX    ((size_t)1 << 27)
+#define CONT_COLS       8u    /* fields: the record goes on at column cont >> 6 */
+#define CONT_KEYED      16u   /* ... with its key so far in the chunk's prefix */
+#define CONT_BEGUN      32u   /* ... inside a selected column that has begun */
+#define CONT_COL_SHIFT  6u
+#define CONT_COL_MAX    ((size_t)1 << 25)
 
 /* CSV parser states. */
 enum { CSV_START = 0, CSV_UNQ, CSV_QUOTED, CSV_QSEEN };
@@ -2116,28 +2122,53 @@ static inline void field_add(tok_worker *w, int first_part, int *nsel, const uin
 	kb_append(w->s, &w->kb, p, n);
 }
 
-/* TSV records; the first one goes on at column col0 (1 at a record start). */
-static void run_tsv(tok_worker *w, const tok_fields *f, const uint8_t *p, const uint8_t *end,
-	size_t col0)
+/* The record going on at a chunk's start (tok_chunk.cont with CONT_COLS):
+ * its key so far, and whether a selected column has begun (*nsel). */
+static void field_resume(tok_worker *w, const tok_chunk *c, int *nsel)
+{
+	if (c->cont & CONT_KEYED) {
+		if (c->prefix_len)
+			kb_append(w->s, &w->kb, (const uint8_t *)c->prefix, c->prefix_len);
+		*nsel = 1;
+	}
+}
+
+/* TSV records; the first one goes on at column col0 (1 at a record start),
+ * from the key so far that c carries.  A last record that the next chunk
+ * goes on with (c->cont_out) is left to it, counted as skipped. */
+static void run_tsv(tok_worker *w, const tok_fields *f, const tok_chunk *c, const uint8_t *p,
+	const uint8_t *end, size_t col0)
 {
 	const uint8_t d = w->s->delim;
+	int resume = (c->cont & CONT_COLS) != 0;
 	while (p < end) {
 		const uint8_t *nl = memchr(p, '\n', (size_t)(end - p));
 		const uint8_t *le = nl ? nl : end;
 		size_t col = col0 - 1;
-		col0 = 1;
-		int nsel = 0;
+		int nsel = 0, part = 1;
 		kb_reset(&w->kb);
+		if (resume) {
+			/* Going on inside column col0, begun if it is selected. */
+			field_resume(w, c, &nsel);
+			part = 0;
+			resume = 0;
+		}
+		col0 = 1;
 		const uint8_t *q = p;
 		for (;;) {
 			const uint8_t *e = memchr(q, d, (size_t)(le - q));
 			const uint8_t *fe = e ? e : le;
 			col++;
 			if (fields_selected(f, col))
-				field_add(w, 1, &nsel, q, (size_t)(fe - q));
+				field_add(w, part, &nsel, q, (size_t)(fe - q));
+			part = 1;
 			if (!e || (col >= f->maxcol && !f->open_from && col >= f->need))
 				break;
 			q = e + 1;
+		}
+		if (!nl && (c->cont_out & CONT_COLS)) {
+			w->skipped++;
+			break;
 		}
 		field_record(w, f, col);
 		p = nl ? nl + 1 : end;
@@ -2163,21 +2194,35 @@ static inline int csv_special(uint8_t c, uint8_t d)
  *   input and the record is still counted.
  * st is the state the chunk starts in (CSV_START at a record boundary) and
  * skip says whether the first record is the rest of a forcibly split one;
- * col0 is the column the first record goes on at (1 at a record start).
+ * col0 is the column the first record goes on at (1 at a record start),
+ * from the key so far that ch carries.  A last record that the next chunk
+ * goes on with (ch->cont_out) is left to it, counted as skipped.
  */
-static void run_csv(tok_worker *w, const tok_fields *f, const uint8_t *p, const uint8_t *end,
-	int st, int skip, size_t col0)
+static void run_csv(tok_worker *w, const tok_fields *f, const tok_chunk *ch, const uint8_t *p,
+	const uint8_t *end, int st, int skip, size_t col0)
 {
 	const uint8_t d = w->s->delim;
+	int resume = (ch->cont & CONT_COLS) != 0;
 	while (p < end) {
 		size_t col = col0;
-		int nsel = 0, content = st != CSV_START || skip || col0 > 1, first = 1;
+		int nsel = 0, content = st != CSV_START || skip || resume, first = 1;
 		col0 = 1;
 		int sel = !skip && fields_selected(f, col);
 		kb_reset(&w->kb);
+		if (resume) {
+			/* Going on inside column col, begun if it is selected. */
+			field_resume(w, ch, &nsel);
+			first = !sel;
+			resume = 0;
+		}
 		for (;;) {
-			if (p == end)
+			if (p == end) {
+				if (ch->cont_out & CONT_COLS) {
+					w->skipped++;
+					return;
+				}
 				goto record_end;
+			}
 			uint8_t c = *p;
 			switch (st) {
 			case CSV_START:
@@ -2328,7 +2373,7 @@ int tok_run(tok_worker *w, const tok_chunk *c, tok_edge **edge)
 	if (s->mode == TALLY_MODE_FIELDS && s->csv) {
 		int st = (int)(c->cont >> CONT_CSV_SHIFT) & 3;
 		if (f)
-			run_csv(w, f, p, end, st, (c->cont & CONT_SKIP) != 0, col0);
+			run_csv(w, f, c, p, end, st, (c->cont & CONT_SKIP) != 0, col0);
 	} else {
 		if (c->cont & CONT_SKIP) {
 			/* The rest of a key the previous chunk counted. */
@@ -2350,7 +2395,7 @@ int tok_run(tok_worker *w, const tok_chunk *c, tok_edge **edge)
 		} else if (s->mode == TALLY_MODE_LINES) {
 			run_lines(w, p, end);
 		} else if (f) {
-			run_tsv(w, f, p, end, col0);
+			run_tsv(w, f, c, p, end, col0);
 		}
 	}
 
@@ -2643,25 +2688,46 @@ static size_t fields_cut_point(const tok_shared *s)
 	return s->casemode == TALLY_CASE_LOWER ? 3 * (s->max_key + 2) : s->max_key + 8;
 }
 
-/* Fields, forced split of a record that starts at b[0] (or goes on there,
- * cont_in with CONT_COLS): the first point where the record's key is decided
- * (every needed column has ended, or the key is long enough to be cut), so
- * that the first chunk counts what a single pass counts and the next skips
- * the rest.  Failing that, while no selected column has begun, the last
- * point whose column and state can be carried (CONT_COLS).  Returns 0 when
- * there is neither (or the columns are named, unknown here). */
-static size_t fields_decide(const tok_shared *s, const uint8_t *b, size_t len, tok_cont cont_in,
-	tok_cont *cont)
+size_t tok_prefix_cap(const tok_shared *s)
 {
-	const tok_fields *f = &s->numeric;
-	if (s->has_names || (cont_in & CONT_SKIP))
+	return s->mode == TALLY_MODE_FIELDS ? fields_cut_point(s) + 1 : 0;
+}
+
+/* Fields, forced split of a record that starts at b[0] (or goes on there,
+ * cont_in with CONT_COLS, its key so far in pre->in with CONT_KEYED): the
+ * first point where the record's key is decided (every needed column has
+ * ended, or the key is long enough to be cut), so that the first chunk
+ * counts what a single pass counts and the next skips the rest.  Failing
+ * that, the last point whose column, state and key so far can be carried
+ * (CONT_COLS, the key to pre->out).  Returns 0 when there is neither. */
+static size_t fields_decide(const tok_shared *s, const tok_fields *f, const uint8_t *b,
+	size_t len, tok_cont cont_in, input_prefix *pre, tok_cont *cont)
+{
+	if (cont_in & CONT_SKIP)
 		return 0;
 	const size_t limit = fields_cut_point(s);
 	const uint8_t d = s->delim;
-	size_t col = cont_in ? cont_in >> CONT_COL_SHIFT : 1, content = 0;
+	size_t col = cont_in ? cont_in >> CONT_COL_SHIFT : 1;
 	int st = cont_in ? (int)(cont_in >> CONT_CSV_SHIFT) & 3 : CSV_START;
-	int sel = fields_selected(f, col), nsel = sel;
-	size_t good = 0;          /* last point that can be carried */
+	int sel = fields_selected(f, col);
+	/* keyed: a selected column has begun.  The key so far is what the
+	 * worker appends: each selected column's data, after a delimiter when
+	 * one came before; it is kept while it fits in pre->out (room). */
+	int keyed = sel || (cont_in & CONT_KEYED);
+	uint8_t *key = (uint8_t *)pre->out;
+	size_t content = cont_in & CONT_KEYED ? pre->in_len : 0;
+	int room = content <= pre->out_cap;
+	if (room && content)
+		memcpy(key, pre->in, content);
+#define KEY_PUT(ch) do { \
+		if (content < pre->out_cap) \
+			key[content] = (ch); \
+		else \
+			room = 0; \
+		content++; \
+	} while (0)
+	const size_t tail = utf8_tail(b, len);
+	size_t good = 0, good_len = 0;   /* last point that can be carried */
 	tok_cont good_cont = 0;
 	for (size_t i = 0; i < len; i++) {
 		uint8_t c = b[i];
@@ -2697,33 +2763,55 @@ static size_t fields_decide(const tok_shared *s, const uint8_t *b, size_t len, t
 			}
 			col++;
 			sel = fields_selected(f, col);
-			if (sel && nsel++)
-				content++;
+			if (sel) {
+				if (keyed)
+					KEY_PUT(d);
+				keyed = 1;
+			}
 		}
 		if (data && sel)
-			content++;
+			KEY_PUT(c);
 		if (content > limit) {
 			*cont = CONT_SKIP | ((tok_cont)st << CONT_CSV_SHIFT);
 			return i + 1;
 		}
-		/* Not after a quote inside quotes (it may open "") nor after a
-		 * '\r' outside quotes (it may end the record with '\n'). */
-		if (!nsel && col < CONT_COL_MAX && st != CSV_QSEEN
+		/* Not after a quote inside quotes (it may open ""), nor after a
+		 * '\r' outside quotes (it may end the record with '\n'), nor
+		 * inside a UTF-8 sequence of a selected column (case mapping
+		 * takes it whole). */
+		size_t at = i + 1;
+		int mid = sel && (at < len ? (b[at] & 0xC0) == 0x80 : tail < len);
+		if (col < CONT_COL_MAX && st != CSV_QSEEN && !mid && (!keyed || room)
 				&& !(s->csv && c == '\r' && st != CSV_QUOTED)) {
-			good = i + 1;
-			good_cont = CONT_COLS | ((tok_cont)st << CONT_CSV_SHIFT)
-				| ((tok_cont)col << CONT_COL_SHIFT);
+			good = at;
+			good_len = keyed ? content : 0;
+			good_cont = CONT_COLS | (keyed ? CONT_KEYED : 0)
+				| ((tok_cont)st << CONT_CSV_SHIFT) | ((tok_cont)col << CONT_COL_SHIFT);
 		}
 	}
-	if (good)
+#undef KEY_PUT
+	if (good) {
 		*cont = good_cont;
+		pre->out_len = good_len;
+	}
 	return good;
+}
+
+/* fields_decide with the input's selection.  Named columns are not known
+ * while the first buffer is cut, and need not be: a forced split there
+ * means that the header does not end in it, and the input fails. */
+static size_t fields_split(const tok_shared *s, const tok_fields *f, const uint8_t *b,
+	size_t len, tok_cont cont_in, input_prefix *pre, tok_cont *cont)
+{
+	if (!f && s->has_names)
+		return 0;
+	return fields_decide(s, f ? f : &s->numeric, b, len, cont_in, pre, cont);
 }
 
 /* CSV: scan from the chunk's start for the last record end outside quotes;
  * when forced, a split point whose state can be carried. */
-static size_t cut_csv(const tok_shared *s, const uint8_t *b, size_t len, int eof, int full,
-	tok_cont cont_in, tok_cont *cont)
+static size_t cut_csv(const tok_shared *s, const tok_fields *f, const uint8_t *b, size_t len,
+	int eof, int full, tok_cont cont_in, tok_cont *cont, input_prefix *pre)
 {
 	if (eof)
 		return len;
@@ -2768,7 +2856,7 @@ static size_t cut_csv(const tok_shared *s, const uint8_t *b, size_t len, int eof
 		return best;
 	if (!full)
 		return 0;
-	size_t q = fields_decide(s, b, len, cont_in, cont);
+	size_t q = fields_split(s, f, b, len, cont_in, pre, cont);
 	if (q)
 		return q;
 	/* Forced: not right after a quote inside quotes (it may open "") nor
@@ -2788,15 +2876,16 @@ static size_t cut_csv(const tok_shared *s, const uint8_t *b, size_t len, int eof
 	return p;
 }
 
-size_t tok_cut(const tok_shared *s, const char *buf, size_t len, int eof, int full,
-	tok_cont cont_in, tok_cont *cont)
+size_t tok_cut(const tok_shared *s, const tok_fields *f, const char *buf, size_t len, int eof,
+	int full, tok_cont cont_in, tok_cont *cont, input_prefix *pre)
 {
 	const uint8_t *b = (const uint8_t *)buf;
 	*cont = 0;
+	pre->out_len = 0;
 	if (len == 0)
 		return 0;
 	if (s->mode == TALLY_MODE_FIELDS && s->csv)
-		return cut_csv(s, b, len, eof, full, cont_in, cont);
+		return cut_csv(s, f, b, len, eof, full, cont_in, cont, pre);
 	if (eof)
 		return len;
 	if (s->mode == TALLY_MODE_WORDS) {
@@ -2821,7 +2910,7 @@ size_t tok_cut(const tok_shared *s, const char *buf, size_t len, int eof, int fu
 	if (!full)
 		return 0;
 	if (s->mode == TALLY_MODE_FIELDS) {
-		size_t q = fields_decide(s, b, len, cont_in, cont);
+		size_t q = fields_split(s, f, b, len, cont_in, pre, cont);
 		if (q)
 			return q;
 	}

@@ -5,10 +5,13 @@
  *
  * Work arrives in chunks that begin and end at record boundaries, found by
  * tok_cut in the reader's thread, so a word, line or record is never split
- * between two workers.  The only exception is a key longer than a whole
- * buffer: the reader then splits it where it must, the first chunk counts the
- * (cut) key, and the next chunk is marked with the state it starts in
- * (tok_chunk.cont), so its worker skips the rest of that key.
+ * between two workers.  The only exception is a record longer than a whole
+ * buffer: the reader then splits it where it must and marks the next chunk
+ * with the state it starts in (tok_chunk.cont).  Either the first chunk
+ * counts the key (cut, or decided by the columns it holds) and the next
+ * skips the rest of the record, or (fields) the record goes on in the next
+ * chunk, which starts from the column, the parser's state and the key so far
+ * (tok_chunk.prefix) that the reader carried over.
  *
  * N-grams: each worker counts the n-grams that lie inside its chunk and
  * reports the first and last N-1 words (tok_edge); the engine passes the
@@ -23,6 +26,7 @@
 #include <stdatomic.h>
 
 #include "tally.h"
+#include "input.h"
 #include "table.h"
 
 /* Immutable settings shared by all workers: parsed field list, stopwords,
@@ -42,6 +46,8 @@ void tok_shared_destroy(tok_shared *s);
  * the chunk begins at a record boundary; other values are the tokenizer's. */
 typedef uint32_t tok_cont;
 
+typedef struct tok_fields tok_fields;
+
 /* Return the length of the longest prefix of buf[0..len) that ends at a
  * record boundary, so that the rest can be carried into the next chunk.
  * eof: no more bytes follow; return len.  full: no more bytes fit in this
@@ -49,9 +55,17 @@ typedef uint32_t tok_cont;
  * UTF-8 boundary) and set *cont to the state the next chunk starts in.
  * Otherwise return 0 when there is no boundary (read more), and *cont = 0.
  * cont_in is the state buf starts in (the previous chunk's *cont).
+ * Fields mode: f is the input's selection (NULL: the numeric one; with
+ * named columns, not known yet while the header is cut); a split inside a
+ * record whose key has begun and is not decided writes the key so far to
+ * pre->out (pre->out_cap bytes, at least tok_prefix_cap), starting from
+ * pre->in (the prefix buf starts with).
  * Thread-safe (pure function of its arguments and s). */
-size_t tok_cut(const tok_shared *s, const char *buf, size_t len, int eof, int full,
-	tok_cont cont_in, tok_cont *cont);
+size_t tok_cut(const tok_shared *s, const tok_fields *f, const char *buf, size_t len, int eof,
+	int full, tok_cont cont_in, tok_cont *cont, input_prefix *pre);
+
+/* The most bytes a prefix from tok_cut holds (0: this mode makes none). */
+size_t tok_prefix_cap(const tok_shared *s);
 
 /* The smallest buffer for which a forced split keeps counts exact: the key
  * left in the first chunk must already exceed max_key_bytes after case
@@ -82,16 +96,13 @@ size_t tok_min_capacity(const tok_shared *s);
  * - A record whose key passes max_key_bytes counts (cut) even when it lacks
  *   later columns: its fate is known as soon as the key is.
  * - A record longer than a whole reader buffer is split by force and still
- *   counted exactly when its key is decided inside the buffer (its needed
- *   columns have ended, or the key is long enough to be cut) or when no
- *   selected column has begun yet (the column number is carried over).  Not
- *   exact: a record longer than a buffer whose key has begun while a needed
- *   column lies beyond the buffer (e.g. -f 1,3 with a column 2 longer than
- *   a buffer), and, with named columns, any record longer than a buffer.
+ *   counted exactly: the first chunk counts it when its key is decided
+ *   inside the buffer (its needed columns have ended, or the key is long
+ *   enough to be cut); otherwise the next chunk goes on with it from the
+ *   column, the parser's state and the key so far, carried over (a header
+ *   longer than the first buffer is read from that buffer alone).
  * - Header names are matched byte for byte (for TSV without a trailing
  *   '\r'); the first column with the name wins. */
-typedef struct tok_fields tok_fields;
-
 /* Fields mode: the columns to select for an input.  With header, parse the
  * first record of buf (the input's first chunk), resolve names, and set
  * *consumed to the bytes of that record (the caller skips them).  Returns
@@ -109,6 +120,9 @@ typedef struct tok_chunk {
 	size_t            len;
 	tok_cont          cont;    /* state at data[0]: 0 = record boundary */
 	const tok_fields *fields;  /* fields mode: this input's selection */
+	tok_cont          cont_out;   /* state the next chunk starts in */
+	const char       *prefix;     /* the key so far of the record going on at data[0] */
+	size_t            prefix_len;
 } tok_chunk;
 
 /* Words at a chunk's edges, for n-gram stitching. */

@@ -139,6 +139,7 @@ typedef struct drained {
 	size_t   len;
 	unsigned chunks;
 	unsigned forced;
+	unsigned prefixed;        /* chunks handed a prefix */
 	int      rc;              /* last input_next: 0 end, -1 error */
 	char     err[512];
 	uint64_t io_max;          /* the most MEM_IO seen while draining */
@@ -151,6 +152,16 @@ typedef struct drained {
  * next chunk starts with cont 1) or is the last, and is still intact when
  * released.
  */
+/* A chunk's prefix (test_line_cut's) is the tail of the chunk before it,
+ * which ends at data[at]; it stays so until the chunk is released. */
+static void assert_prefix(const input_chunk *c, const char *data, size_t at)
+{
+	if (!c->prefix_len)
+		return;
+	ck_assert_uint_le(c->prefix_len, at);
+	ck_assert(memcmp(c->prefix, data + at - c->prefix_len, c->prefix_len) == 0);
+}
+
 static drained drain(input_source *s, unsigned inflight, size_t cap, int mapped)
 {
 	drained d;
@@ -167,6 +178,7 @@ static drained drain(input_source *s, unsigned inflight, size_t cap, int mapped)
 	for (;;) {
 		if (nheld == inflight && nheld > 0) {
 			ck_assert(memcmp(held[0].data, d.data + held_at[0], held[0].len) == 0);
+			assert_prefix(&held[0], d.data, held_at[0]);
 			input_release(s, held[0].handle);
 			memmove(held, held + 1, (nheld - 1) * sizeof held[0]);
 			memmove(held_at, held_at + 1, (nheld - 1) * sizeof held_at[0]);
@@ -191,6 +203,11 @@ static drained drain(input_source *s, unsigned inflight, size_t cap, int mapped)
 			ck_assert_uint_eq(c.cont, 0);
 			ck_assert_msg(!prev_open, "chunk %u ended inside a record", d.chunks - 1);
 		}
+		if (c.prefix_len) {
+			ck_assert_uint_eq(c.cont, 1);
+			d.prefixed++;
+		}
+		assert_prefix(&c, d.data, d.len);
 		prev_open = c.data[c.len - 1] != '\n';
 		prev_len = c.len;
 		while (d.len + c.len > dcap)
@@ -203,6 +220,7 @@ static drained drain(input_source *s, unsigned inflight, size_t cap, int mapped)
 	}
 	for (unsigned i = 0; i < nheld; i++) {
 		ck_assert(memcmp(held[i].data, d.data + held_at[i], held[i].len) == 0);
+		assert_prefix(&held[i], d.data, held_at[i]);
 		input_release(s, held[i].handle);
 	}
 	return d;
@@ -325,6 +343,50 @@ START_TEST(test_forced_split_propagates_cont)
 }
 END_TEST
 
+static char *zstd_sample(const char *text, size_t len, size_t *zlen);
+
+/* A forced split's prefix goes with the next chunk, in its slot, for every
+ * kind of source, while other chunks are in flight; the buffers go back at
+ * the end.  Sources opened without a prefix_cap give none. */
+START_TEST(test_prefix_handoff)
+{
+	char text[300];
+	size_t n = 0;
+	for (int k = 0; k < 3; k++) {
+		memcpy(text + n, "ab\n", 3);
+		n += 3;
+		for (int i = 0; i < 70; i++)
+			text[n++] = (char)('a' + (i * 7 + k) % 26);
+		text[n++] = '\n';
+	}
+	const char *path = tmp_path("prefix");
+	write_file(path, text, n);
+	size_t zlen;
+	char *z = zstd_sample(text, n, &zlen);
+	const char *zpath = tmp_path("prefix.zst");
+	write_file(zpath, z, zlen);
+	for (int kind = 0; kind < 5; kind++) {
+		for (unsigned inflight = 1; inflight <= 3; inflight++) {
+			input_opts o = opts(kind == 1 || kind == 3 ? TALLY_IO_READ : TALLY_IO_MMAP, 8, 16,
+				inflight);
+			o.prefix_cap = kind == 4 ? 0 : 5;
+			char err[256];
+			input_source *s = kind == 2 ? input_open_memory(text, n, "mem", &o) :
+				input_open(kind == 3 ? zpath : path, &o, err, sizeof err);
+			ck_assert_ptr_nonnull(s);
+			drained d = drain(s, inflight, 16, kind == 0 || kind == 4);
+			input_close(s);
+			assert_same(&d, text, n);
+			ck_assert_uint_ge(d.forced, 9);
+			ck_assert_uint_eq(d.prefixed, kind == 4 ? 0 : d.forced);
+			ck_assert_uint_eq(mem_current(MEM_IO), 0);
+			free(d.data);
+		}
+	}
+	free(z);
+}
+END_TEST
+
 START_TEST(test_exact_chunks_memory)
 {
 	/* The windows and their cuts, exactly. */
@@ -356,7 +418,7 @@ typedef struct cut_log {
 } cut_log;
 
 static size_t logging_cut(const void *ctx, const char *buf, size_t len, int eof, int full,
-	uint32_t cont_in, uint32_t *cont)
+	uint32_t cont_in, uint32_t *cont, input_prefix *pre)
 {
 	cut_log *l = (cut_log *)(uintptr_t)ctx;
 	l->calls++;
@@ -365,7 +427,7 @@ static size_t logging_cut(const void *ctx, const char *buf, size_t len, int eof,
 	if (len == 0 || len > l->cap || (eof && full) || (full && len != l->cap) || l->last_eof)
 		l->bad++;
 	l->last_eof = eof;
-	return test_line_cut(NULL, buf, len, eof, full, cont_in, cont);
+	return test_line_cut(NULL, buf, len, eof, full, cont_in, cont, pre);
 }
 
 START_TEST(test_cut_arguments)
@@ -1289,14 +1351,14 @@ typedef struct shrink_ctx {
 } shrink_ctx;
 
 static size_t shrinking_cut(const void *ctx, const char *buf, size_t len, int eof, int full,
-	uint32_t cont_in, uint32_t *cont)
+	uint32_t cont_in, uint32_t *cont, input_prefix *pre)
 {
 	const shrink_ctx *sc = ctx;
 	if (truncate(sc->path, 0) < 0)
 		abort();
 	volatile char last = buf[len - 1];
 	(void)last;
-	return test_line_cut(NULL, buf, len, eof, full, cont_in, cont);
+	return test_line_cut(NULL, buf, len, eof, full, cont_in, cont, pre);
 }
 
 START_TEST(test_sigbus_inside_input_next)
@@ -1330,6 +1392,7 @@ static Suite *input_suite(void)
 	tcase_add_test(tc, test_tiny_chunks_all_kinds);
 	tcase_add_test(tc, test_real_text_large_chunks);
 	tcase_add_test(tc, test_forced_split_propagates_cont);
+	tcase_add_test(tc, test_prefix_handoff);
 	tcase_add_test(tc, test_exact_chunks_memory);
 	tcase_add_test(tc, test_cut_arguments);
 	tcase_add_test(tc, test_empty_inputs);
