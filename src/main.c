@@ -11,6 +11,7 @@
  *   2  a usage error
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <pthread.h>
 #include <signal.h>
@@ -624,14 +625,32 @@ static int close_stdout(int reported)
 	return 1;
 }
 
-static int write_stats_json(const char *path, const tally_stats *st)
+/* --stats-json FILE is opened before the count, so that a name that cannot
+ * be written fails at once (and before -o is replaced), and emptied only
+ * when the statistics are written.  NULL with a message when it fails;
+ * stdout for "-". */
+static FILE *open_stats_json(const char *path)
 {
-	int to_stdout = strcmp(path, "-") == 0;
-	FILE *f = to_stdout ? stdout : fopen(path, "w");
-	int rc;
-
+	if (strcmp(path, "-") == 0)
+		return stdout;
+	int fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC, 0666);
+	FILE *f = fd < 0 ? NULL : fdopen(fd, "w");
 	if (!f) {
 		fprintf(stderr, "tally: %s: %s\n", path, strerror(errno));
+		if (fd >= 0)
+			close(fd);
+	}
+	return f;
+}
+
+static int write_stats_json(FILE *f, const char *path, const tally_stats *st)
+{
+	int to_stdout = f == stdout;
+	int rc;
+
+	if (!to_stdout && ftruncate(fileno(f), 0) != 0) {
+		fprintf(stderr, "tally: %s: %s\n", path, strerror(errno));
+		fclose(f);
 		return 1;
 	}
 	rc = tally_stats_write_json(f, st);
@@ -679,6 +698,7 @@ int main(int argc, char **argv)
 	cli_state st = { .lock = PTHREAD_MUTEX_INITIALIZER, .drawn = 0 };
 	tally_engine *e;
 	tally_writer *w;
+	FILE *stats_file = NULL;
 	tally_stats stats;
 	char err[1024];
 	int usage_flag = 0;
@@ -712,11 +732,18 @@ int main(int argc, char **argv)
 		return EXIT_FAILURE;
 	}
 
-	/* Open the output first, so a bad -o fails before a long count. */
+	/* Open the outputs first, so a bad -o or --stats-json fails before
+	 * a long count. */
+	if (o.stats_json && !(stats_file = open_stats_json(o.stats_json))) {
+		tally_destroy(e);
+		return EXIT_FAILURE;
+	}
 	err[0] = '\0';
 	w = tally_writer_open(o.output, o.format, err, sizeof err);
 	if (!w) {
 		fprintf(stderr, "tally: %s\n", err);
+		if (stats_file && stats_file != stdout)
+			fclose(stats_file);
 		tally_destroy(e);
 		return EXIT_FAILURE;
 	}
@@ -786,7 +813,7 @@ int main(int argc, char **argv)
 	tally_get_stats(e, &stats);
 	if (o.stats)
 		tally_stats_print(stderr, &stats);
-	if (o.stats_json && write_stats_json(o.stats_json, &stats) != 0)
+	if (stats_file && write_stats_json(stats_file, o.stats_json, &stats) != 0)
 		status = 1;
 
 	tally_destroy(e);
@@ -797,6 +824,8 @@ int main(int argc, char **argv)
 fatal:
 	fprintf(stderr, "tally: %s\n", tally_errmsg(e));
 	tally_writer_close(w, 0, err, sizeof err);
+	if (stats_file && stats_file != stdout)
+		fclose(stats_file);
 	tally_destroy(e);
 	return EXIT_FAILURE;
 }

@@ -130,6 +130,19 @@ tally: nodir/s.json: No such file or directory
 EOF
 check stats-json-bad-path 1 'printf "a\n" | $T --stats-json nodir/s.json > /dev/null'
 
+# A --stats-json that cannot be written fails before the count: -o stays as
+# it was (SPEC 7), and nothing is counted.
+expect_out <<'EOF'
+old
+EOF
+expect_err <<'EOF'
+tally: nodir/s.json: No such file or directory
+EOF
+check stats-json-bad-path-keeps-output 1 'echo old > out.tsv; printf "a\n" > in; $T -o out.tsv --stats-json nodir/s.json in; st=$?; cat out.tsv; exit $st'
+
+# The statistics replace a longer file's content whole.
+check stats-json-replaces 0 'head -c 100000 /dev/zero | tr "\000" x > s.json; printf "a\n" | $T --stats-json s.json > /dev/null; python3 -c "import json; json.load(open(\"s.json\"))"'
+
 # Progress: never on a short run, never when not asked and stderr is not a terminal.
 check progress-short 0 'printf "a\n" | $T --progress > /dev/null'
 check progress-off 0 'printf "a\n" | $T --no-progress > /dev/null'
