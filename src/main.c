@@ -156,7 +156,7 @@ static void usage(int status)
 "Input:\n"
 "      --files0-from F    read NUL-separated input names from F (-: stdin)\n"
 "      --io=METHOD        auto (default), mmap or read\n"
-"      --chunk-size SIZE  bytes per unit of work (default chosen by tally)\n"
+"      --chunk-size SIZE  bytes per unit of work (default 1M, 4M for zstd)\n"
 "\n"
 "Resources:\n"
 "  -j, --threads N        worker threads (default: the CPUs available)\n"
