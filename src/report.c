@@ -600,52 +600,77 @@ static mode_t process_umask(void)
 	return 022;
 }
 
-int stats_write_report(const char *path, const stats_sample *tl, size_t n,
-	const tally_stats *st, char *err, size_t errlen)
+/* Write the picture to f and close it.  0, or an errno value. */
+static int finish_svg(FILE *f, const stats_sample *tl, size_t n, const tally_stats *st)
 {
-	size_t plen = strlen(path), tlen;
-	if (mem_add(plen, sizeof ".XXXXXX", &tlen)) {
-		snprintf(err, errlen, "%s: %s", path, strerror(ENAMETOOLONG));
-		return -1;
-	}
-	char *tmp = mem_alloc(MEM_OTHER, tlen);
-	if (!tmp) {
-		snprintf(err, errlen, "%s: %s", path, strerror(ENOMEM));
-		return -1;
-	}
-	memcpy(tmp, path, plen);
-	memcpy(tmp + plen, ".XXXXXX", sizeof ".XXXXXX");
-
-	int fd = mkostemp(tmp, O_CLOEXEC);
-	if (fd < 0) {
-		snprintf(err, errlen, "%s: %s", path, strerror(errno));
-		mem_free(MEM_OTHER, tmp, tlen);
-		return -1;
-	}
-	FILE *f = fdopen(fd, "w");
-	if (!f) {
-		int e = errno;
-		close(fd);
-		unlink(tmp);
-		snprintf(err, errlen, "%s: %s", path, strerror(e));
-		mem_free(MEM_OTHER, tmp, tlen);
-		return -1;
-	}
-	fchmod(fd, 0666 & ~process_umask());
 	write_svg(f, tl, n, st);
-
 	int e = 0;
 	errno = 0;
 	if (fflush(f) != 0 || ferror(f))
 		e = errno ? errno : EIO;
 	if (fclose(f) != 0 && !e)
 		e = errno ? errno : EIO;
-	if (!e && rename(tmp, path) != 0)
-		e = errno;
-	if (e) {
-		unlink(tmp);
-		snprintf(err, errlen, "%s: %s", path, strerror(e));
+	return e;
+}
+
+/* A target that is not a regular file (a device, a FIFO) is written
+ * straight, as -o writes it; a regular one is replaced whole through a
+ * temporary file beside it (beside the file a symbolic link names, so the
+ * link stays). */
+int stats_write_report(const char *path, const stats_sample *tl, size_t n,
+	const tally_stats *st, char *err, size_t errlen)
+{
+	struct stat sb, lsb;
+	char *resolved = NULL;
+	const char *target = path;
+	if (stat(path, &sb) == 0 && !S_ISREG(sb.st_mode)) {
+		int e = S_ISDIR(sb.st_mode) ? EISDIR : 0;
+		int fd = e ? -1 : open(path, O_WRONLY | O_TRUNC | O_CLOEXEC);
+		FILE *f = fd < 0 ? NULL : fdopen(fd, "w");
+		if (!f && !e) {
+			e = errno;
+			if (fd >= 0)
+				close(fd);
+		}
+		if (f)
+			e = finish_svg(f, tl, n, st);
+		if (e)
+			snprintf(err, errlen, "%s: %s", path, strerror(e));
+		return e ? -1 : 0;
 	}
+	if (lstat(path, &lsb) == 0 && S_ISLNK(lsb.st_mode) && (resolved = realpath(path, NULL)))
+		target = resolved;
+
+	size_t plen = strlen(target), tlen;
+	char *tmp = NULL;
+	if (mem_add(plen, sizeof ".XXXXXX", &tlen) || !(tmp = mem_alloc(MEM_OTHER, tlen))) {
+		snprintf(err, errlen, "%s: %s", path, strerror(tmp ? ENAMETOOLONG : ENOMEM));
+		free(resolved);
+		return -1;
+	}
+	memcpy(tmp, target, plen);
+	memcpy(tmp + plen, ".XXXXXX", sizeof ".XXXXXX");
+
+	int e = 0;
+	int fd = mkostemp(tmp, O_CLOEXEC);
+	FILE *f = fd < 0 ? NULL : fdopen(fd, "w");
+	if (!f) {
+		e = errno;
+		if (fd >= 0) {
+			close(fd);
+			unlink(tmp);
+		}
+	} else {
+		fchmod(fd, 0666 & ~process_umask());
+		e = finish_svg(f, tl, n, st);
+		if (!e && rename(tmp, target) != 0)
+			e = errno;
+		if (e)
+			unlink(tmp);
+	}
+	if (e)
+		snprintf(err, errlen, "%s: %s", path, strerror(e));
 	mem_free(MEM_OTHER, tmp, tlen);
+	free(resolved);
 	return e ? -1 : 0;
 }

@@ -194,4 +194,15 @@ a	1
 EOF
 check report-bad-path 1 'printf "a\n" | $T --report nodir/r.svg'
 
+# A report to a FIFO is written into it, as -o writes one (the FIFO stays);
+# through a symbolic link, the file it names is replaced and the link stays.
+expect_out <<'EOF'
+fifo kept
+svg read
+link kept
+svg written
+EOF
+requires xmllint
+check report-fifo-and-link 0 'mkfifo p; timeout 20 cat p > got & printf "a\n" | $T --report p > /dev/null; wait; [ -p p ] && echo fifo kept; xmllint --noout got && echo svg read; echo old > real.svg; ln -s real.svg l.svg; printf "a\n" | $T --report l.svg > /dev/null; [ -L l.svg ] && echo link kept; xmllint --noout real.svg && echo svg written'
+
 rm -f "$BIG" "$SEQ400K"
