@@ -240,7 +240,9 @@ static char parse_delimiter(const char *s)
 {
 	if (strcmp(s, "\\t") == 0)
 		return '\t';
-	if (s[0] == '\0' || s[1] != '\0' || s[0] == '\n')
+	if (s[0] == '\n')
+		usage_error("invalid value for --delimiter: a newline ends records");
+	if (s[0] == '\0' || s[1] != '\0')
 		usage_error("invalid value for --delimiter: '%s' (one byte expected)", s);
 	return s[0];
 }

@@ -698,7 +698,8 @@ tok_shared *tok_shared_create(const tally_config *cfg, char *err, size_t errlen,
 	if (s->mode == TALLY_MODE_FIELDS) {
 		if (s->csv && (s->delim == '"' || s->delim == '\n' || s->delim == '\r')) {
 			*usage = 1;
-			snprintf(err, errlen, "invalid CSV delimiter");
+			snprintf(err, errlen, "invalid value for --delimiter with --csv: %s",
+				s->delim == '"' ? "'\"' quotes fields" : "a line end ends records");
 			goto fail;
 		}
 		if (!cfg->fields || !*cfg->fields) {

@@ -44,6 +44,9 @@ usage_case case-bad         '--case=upper'       "invalid value for --case: 'upp
 usage_case io-bad           '--io=direct'        "invalid value for --io: 'direct'"
 usage_case delim-long       "-f 1 -d ab"         "invalid value for --delimiter: 'ab' (one byte expected)"
 usage_case delim-empty      "-f 1 -d ''"         "invalid value for --delimiter: '' (one byte expected)"
+usage_case delim-newline    "-f 1 -d '
+'"         "invalid value for --delimiter: a newline ends records"
+usage_case delim-csv-quote  "--csv -f 1 -d '\"'"  "invalid value for --delimiter with --csv: '\"' quotes fields"
 usage_case delim-no-field   "-d ,"               "--delimiter applies to --field only"
 usage_case csv-no-field     '--csv'              "--csv applies to --field only"
 usage_case header-no-field  '-l --header'        "--header applies to --field only"
