@@ -2100,14 +2100,11 @@ static void run_lines(tok_worker *w, const uint8_t *p, const uint8_t *end)
 
 /* ---- Fields ----------------------------------------------------------- */
 
-/* A record is done: count its key or skip it.  A record whose key already
- * passed max_key_bytes counts (cut) even when later columns are missing, so
- * that its fate is known as soon as the key is. */
+/* A record is done: count its key, or skip it when it lacks a selected
+ * column (however long its key already is). */
 static void field_record(tok_worker *w, const tok_fields *f, size_t ncols)
 {
-	const tok_shared *s = w->s;
-	int over = s->casemode == TALLY_CASE_LOWER ? w->kb.cut : w->kb.total > s->max_key;
-	if (ncols < f->need && !over) {
+	if (ncols < f->need) {
 		w->skipped++;
 		return;
 	}
@@ -2696,11 +2693,12 @@ size_t tok_prefix_cap(const tok_shared *s)
 
 /* Fields, forced split of a record that starts at b[0] (or goes on there,
  * cont_in with CONT_COLS, its key so far in pre->in with CONT_KEYED): the
- * first point where the record's key is decided (every needed column has
- * ended, or the key is long enough to be cut), so that the first chunk
- * counts what a single pass counts and the next skips the rest.  Failing
- * that, the last point whose column, state and key so far can be carried
- * (CONT_COLS, the key to pre->out).  Returns 0 when there is neither. */
+ * first point where the record is decided (every needed column has ended),
+ * so that the first chunk counts what a single pass counts and the next
+ * skips the rest.  Failing that, the last point whose column, state and key
+ * so far can be carried (CONT_COLS, the key to pre->out: no more than the
+ * first limit + 1 bytes, past which the key is surely cut).  Returns 0 when
+ * there is neither. */
 static size_t fields_decide(const tok_shared *s, const tok_fields *f, const uint8_t *b,
 	size_t len, tok_cont cont_in, input_prefix *pre, tok_cont *cont)
 {
@@ -2713,19 +2711,23 @@ static size_t fields_decide(const tok_shared *s, const tok_fields *f, const uint
 	int sel = fields_selected(f, col);
 	/* keyed: a selected column has begun.  The key so far is what the
 	 * worker appends: each selected column's data, after a delimiter when
-	 * one came before; it is kept while it fits in pre->out (room). */
+	 * one came before; its first limit + 1 bytes are kept, when pre->out
+	 * has room for them. */
 	int keyed = sel || (cont_in & CONT_KEYED);
 	uint8_t *key = (uint8_t *)pre->out;
+	const size_t keep = limit + 1;
+	int room = pre->out_cap >= keep;
 	size_t content = cont_in & CONT_KEYED ? pre->in_len : 0;
-	int room = content <= pre->out_cap;
+	if (content > keep)
+		return 0;
 	if (room && content)
 		memcpy(key, pre->in, content);
 #define KEY_PUT(ch) do { \
-		if (content < pre->out_cap) \
-			key[content] = (ch); \
-		else \
-			room = 0; \
-		content++; \
+		if (content < keep) { \
+			if (room) \
+				key[content] = (ch); \
+			content++; \
+		} \
 	} while (0)
 	const size_t tail = utf8_tail(b, len);
 	size_t good = 0, good_len = 0;   /* last point that can be carried */
@@ -2772,10 +2774,6 @@ static size_t fields_decide(const tok_shared *s, const tok_fields *f, const uint
 		}
 		if (data && sel)
 			KEY_PUT(c);
-		if (content > limit) {
-			*cont = CONT_SKIP | ((tok_cont)st << CONT_CSV_SHIFT);
-			return i + 1;
-		}
 		/* Not after a quote inside quotes (it may open ""), nor after a
 		 * '\r' outside quotes (it may end the record with '\n'), nor
 		 * inside a UTF-8 sequence of a selected column (case mapping

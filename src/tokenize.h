@@ -93,14 +93,14 @@ size_t tok_min_capacity(const tok_shared *s);
  *   in tokenize.c; malformed input has a defined reading: a quote inside an
  *   unquoted field is literal, text after a closing quote is appended, an
  *   unterminated quote runs to the end of the input and the record counts.
- * - A record whose key passes max_key_bytes counts (cut) even when it lacks
- *   later columns: its fate is known as soon as the key is.
+ * - A record that lacks a selected column is not counted, however long its
+ *   key already is.
  * - A record longer than a whole reader buffer is split by force and still
- *   counted exactly: the first chunk counts it when its key is decided
- *   inside the buffer (its needed columns have ended, or the key is long
- *   enough to be cut); otherwise the next chunk goes on with it from the
- *   column, the parser's state and the key so far, carried over (a header
- *   longer than the first buffer is read from that buffer alone).
+ *   counted exactly: the first chunk counts it when it is decided inside
+ *   the buffer (its needed columns have ended); otherwise the next chunk
+ *   goes on with it from the column, the parser's state and the key so far
+ *   (no more than is needed to cut it), carried over.  A header longer
+ *   than the first buffer fails its input (the engine).
  * - Header names are matched byte for byte (for TSV without a trailing
  *   '\r'); the first column with the name wins. */
 /* Fields mode: the columns to select for an input.  With header, parse the

@@ -515,6 +515,16 @@ START_TEST(test_cut_basics)
 	ck_assert_uint_eq(tok_cut(s, NULL, "xx\tv\xc3", 5, 0, 1, cont, &c2, &p2), 4);
 	ck_assert_uint_eq(tok_cut(s, NULL, "xx\tv\xc3\xa9w", 7, 0, 1, cont, &c2, &p2), 7);
 	ck_assert_uint_eq(p2.out_len, 6);
+	/* A long key: no more of it is carried than is needed to cut it. */
+	input_prefix p3 = { NULL, 0, k1, 0, sizeof k1 };
+	char lng[120] = "k\t";
+	memset(lng + 2, 'y', sizeof lng - 2);
+	cfg.fields = "1,2";
+	tok_shared *s2 = tok_shared_create(&cfg, err, sizeof err, &usage);
+	ck_assert_uint_eq(tok_cut(s2, NULL, lng, sizeof lng, 0, 1, 0, &c2, &p3), sizeof lng);
+	ck_assert_uint_eq(p3.out_len, tok_prefix_cap(s2));
+	ck_assert_uint_lt(p3.out_len, sizeof lng);
+	tok_shared_destroy(s2);
 	/* Decided (column 3 has ended): counted in this chunk. */
 	ck_assert_uint_eq(tok_cut(s, NULL, "xx\tv\tyy", 7, 0, 1, cont, &c2, &p2), 5);
 	ck_assert_uint_eq(p2.out_len, 0);
@@ -566,6 +576,33 @@ START_TEST(test_tsv)
 	cfg.fields = "1-2";
 	cfg.delimiter = ',';
 	EXPECT(&cfg, "a,b,c\r\nd,e\r\n", "[a,b]=1\n[d,e\r]=1\n");
+	/* A record that lacks a selected column is not counted, however long
+	 * its key already is (TSV and CSV, whole and split by force). */
+	cfg.max_key_bytes = 5;
+	for (int csv = 0; csv < 2; csv++) {
+		cfg.csv = csv;
+		char lack[300];
+		size_t n = 0;
+		memset(lack, 'a', 120);
+		n += 120;
+		n += (size_t)sprintf(lack + n, "\nxy\nab,");
+		memset(lack + n, 'c', 120);
+		n += 120;
+		lack[n++] = '\n';
+		char err[200];
+		int usage;
+		tok_shared *s = tok_shared_create(&cfg, err, sizeof err, &usage);
+		ck_assert_ptr_nonnull(s);
+		size_t minc = tok_min_capacity(s);
+		tok_shared_destroy(s);
+		for (size_t cap = 0; cap < minc + 30; cap = cap ? cap + 1 : minc) {
+			run_cfg(&cfg, lack, n, cap, 5, &r);
+			ck_assert_str_eq(r.dump, "[ab,cc]=1\n");
+			ck_assert_uint_eq(r.skipped, 2);
+			ck_assert_uint_eq(r.cut, 1);
+			result_free(&r);
+		}
+	}
 }
 END_TEST
 

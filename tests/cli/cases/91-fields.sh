@@ -268,3 +268,18 @@ tally: h.tsv: header longer than 2084 bytes (raise --max-key-bytes)
 EOF
 requires python3
 check fields-header-too-long 1 'python3 -c "import sys; sys.stdout.write(\"A\\t\" + \"B\" * 5000 + \"\\tC\\n\" + \"a\\tb\\tc\\n\" * 3)" > h.tsv; printf "A\tB\tC\nx\ty\tz\n" > ok.tsv; $T --header -f C --max-key-bytes 1K --chunk-size 1K h.tsv ok.tsv'
+
+# A record that lacks a selected column is not counted, however long its key
+# already is (SPEC 2): not as a cut key, not with the default limit either.
+expect_out <<'EOF'
+ab,cc	1
+skipped 2 cut 1
+EOF
+expect_err <<'EOF'
+tally: 1 key longer than 5 bytes was cut to that length
+tally: 1 key longer than 5 bytes was cut to that length
+EOF
+check fields-lacking-long-key 0 'printf "abcdefgh\nxy\nab,cccccc\n" > in; $T -f 1,2 -d , --max-key-bytes 5 --stats-json s.json in; $T --csv -f 1,2 --max-key-bytes 5 in | cmp - /dev/stdin <<E || echo "csv differs"
+ab,cc	1
+E
+python3 -c "print(\"x\" * 1100000)" | $T -f 1,2; sed -n "s/.*\"skipped_records\":\([0-9]*\).*\"cut_keys\":\([0-9]*\).*/skipped \1 cut \2/p; s/.*\"cut_keys\":\([0-9]*\).*\"skipped_records\":\([0-9]*\).*/skipped \2 cut \1/p" s.json'
