@@ -387,7 +387,8 @@ spill *spill_create(const char *tmpdir, char *err, size_t errlen)
 		e = ENOTDIR;
 	if (e) {
 		if (err && errlen)
-			snprintf(err, errlen, "%s: %s", tmpdir, strerror(e));
+			snprintf(err, errlen, "%s: cannot use as temporary directory: %s", tmpdir,
+				strerror(e));
 		errno = e;
 		return NULL;
 	}

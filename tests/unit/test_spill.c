@@ -769,10 +769,10 @@ START_TEST(test_missing_tmpdir)
 	char err[256];
 	spill *s = spill_create("/nonexistent/dir", err, sizeof err);
 	ck_assert_ptr_null(s);
-	ck_assert_str_eq(err, "/nonexistent/dir: No such file or directory");
+	ck_assert_str_eq(err, "/nonexistent/dir: cannot use as temporary directory: No such file or directory");
 	s = spill_create("/etc/passwd", err, sizeof err);
 	ck_assert_ptr_null(s);
-	ck_assert_str_eq(err, "/etc/passwd: Not a directory");
+	ck_assert_str_eq(err, "/etc/passwd: cannot use as temporary directory: Not a directory");
 	/* NULL: $TMPDIR */
 	make_base();
 	setenv("TMPDIR", tmp_base, 1);

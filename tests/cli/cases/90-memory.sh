@@ -312,3 +312,11 @@ expect_out <<'EOF'
 fewer evictions
 EOF
 check hot-keys-resident 0 'for s in uniform zipf; do awk -v seed=5 -v distinct=20000 -v tokens=200000 -v shape=$s -f "$HERE/gen_skewed.awk" > $s; $T -l -j1 -m 64K --stats-json $s.json $s > $s.out; $T -l $s | cmp -s - $s.out || echo "$s differs"; done; echo $(wc -l < uniform.out) $(wc -l < zipf.out); u=$(sed -n "s/.*\"evictions\":\([0-9]*\).*/\1/p" uniform.json); z=$(sed -n "s/.*\"evictions\":\([0-9]*\).*/\1/p" zipf.json); if [ "$u" -gt 0 ] && [ $((z * 2)) -lt "$u" ]; then echo fewer evictions; else echo "evictions: uniform $u zipf $z"; fi'
+
+# A temporary directory that cannot be used fails at once, saying what it is
+# for, from -T and from TMPDIR alike.
+expect_err <<'EOF'
+tally: nodir: cannot use as temporary directory: No such file or directory
+tally: in: cannot use as temporary directory: Not a directory
+EOF
+check tmpdir-unusable 0 'printf "a\n" > in; $T -T nodir in; a=$?; TMPDIR=in $T in; b=$?; [ $a$b = 11 ] || echo "want status 1 and 1, got $a and $b"'
