@@ -1031,6 +1031,10 @@ static int fill(input_source *s, char *dst, size_t want, size_t room, size_t *go
 		return zstd_fill(s, dst, want, room, got, err, errlen);
 	if (raw_read(s, dst, want, got) < 0)
 		return fail(s, errno, NULL, err, errlen);
+	/* A regular file that ends before the size it had when opened was
+	 * cut short under us: an error, as for a mapped one, not short counts. */
+	if (*got == 0 && input_bytes_read(s) < s->size)
+		return fail(s, EIO, "file shrank while being read", err, errlen);
 	return 0;
 }
 

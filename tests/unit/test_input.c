@@ -1381,6 +1381,32 @@ START_TEST(test_sigbus_inside_input_next)
 }
 END_TEST
 
+/* A file read with read() that ends before the size it had when opened: an
+ * error, not short counts. */
+START_TEST(test_read_file_that_shrinks)
+{
+	const char *path = tmp_path("shrink-read");
+	char *text = lines_file(path, 8 * page_size());
+	shrink_ctx sc = { path };
+	input_opts o = opts(TALLY_IO_READ, page_size(), 0, 1);
+	o.cut = shrinking_cut;
+	o.cut_ctx = &sc;
+	char err[512], want[512];
+	input_source *s = input_open(path, &o, err, sizeof err);
+	ck_assert_ptr_nonnull(s);
+	input_chunk c;
+	int rc;
+	while ((rc = input_next(s, &c, err, sizeof err)) == 1)
+		input_release(s, c.handle);
+	ck_assert_int_eq(rc, -1);
+	snprintf(want, sizeof want, "%s: file shrank while being read", path);
+	ck_assert_str_eq(err, want);
+	input_close(s);
+	ck_assert_uint_eq(mem_current(MEM_IO), 0);
+	free(text);
+}
+END_TEST
+
 /* ---- Runner ----------------------------------------------------------- */
 
 static Suite *input_suite(void)
@@ -1393,6 +1419,7 @@ static Suite *input_suite(void)
 	tcase_add_test(tc, test_real_text_large_chunks);
 	tcase_add_test(tc, test_forced_split_propagates_cont);
 	tcase_add_test(tc, test_prefix_handoff);
+	tcase_add_test(tc, test_read_file_that_shrinks);
 	tcase_add_test(tc, test_exact_chunks_memory);
 	tcase_add_test(tc, test_cut_arguments);
 	tcase_add_test(tc, test_empty_inputs);
