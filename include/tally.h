@@ -85,6 +85,9 @@ typedef struct tally_progress {
 	tally_phase phase;        /* past counting, the line names it in place of MB/s */
 } tally_progress;
 
+/* The largest chunk_size (1 GiB). */
+#define TALLY_CHUNK_MAX ((size_t)1 << 30)
+
 typedef struct tally_config {
 	/* What a key is (SPEC section 2). */
 	tally_mode  mode;
@@ -108,7 +111,8 @@ typedef struct tally_config {
 	uint64_t    memory;          /* budget for tables and keys; 0 = default */
 	const char *tmpdir;          /* NULL = $TMPDIR, else /tmp */
 	tally_io    io;
-	size_t      chunk_size;      /* bytes per work unit; 0 = by kind of input; tests use tiny ones */
+	size_t      chunk_size;      /* bytes per work unit; 0 = by kind of input; tests use tiny
+	                              * ones; at most TALLY_CHUNK_MAX */
 
 	/* Order of the results. */
 	tally_sort  sort;

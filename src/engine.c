@@ -292,6 +292,13 @@ tally_engine *tally_create(const tally_config *cfg, char *err, size_t errlen, in
 		*usage = 1;
 		goto fail;
 	}
+	if (e->cfg.chunk_size > TALLY_CHUNK_MAX) {
+		/* Each thread holds about two chunks: beyond this, a slip of the
+		 * unit, not a choice. */
+		snprintf(err, errlen, "--chunk-size is too large (at most 1 GiB)");
+		*usage = 1;
+		goto fail;
+	}
 	e->nworkers = e->cfg.threads ? e->cfg.threads : resources_default_threads();
 	if (e->nworkers > 1024)
 		e->nworkers = 1024;

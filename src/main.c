@@ -370,6 +370,9 @@ static int parse_options(int argc, char **argv, cli_options *o)
 			cfg->mode = TALLY_MODE_FIELDS;
 			if (optarg[0] == '\0')
 				usage_error("invalid value for --field: ''");
+			if (cfg->fields)
+				usage_error("only one --field list may be given (as in -f %s,%s)",
+					cfg->fields, optarg);
 			cfg->fields = optarg;
 			break;
 		case 'd':

@@ -35,6 +35,8 @@ usage_case memory-zero      '-m 0'               "invalid size for --memory: '0'
 usage_case memory-overflow  '-m 99999999999T'    "invalid size for --memory: '99999999999T'"
 usage_case chunk-bad        '--chunk-size 1X'    "invalid size for --chunk-size: '1X'"
 usage_case chunk-zero       '--chunk-size 0'     "invalid size for --chunk-size: '0'"
+usage_case field-twice      '-f 1 -f 3'          "only one --field list may be given (as in -f 1,3)"
+usage_case chunk-huge       '--chunk-size 1T'    "--chunk-size is too large (at most 1 GiB)"
 usage_case keybytes-bad     '--max-key-bytes -1' "invalid size for --max-key-bytes: '-1'"
 usage_case format-bad       '--format xml'       "invalid value for --format: 'xml'"
 usage_case format-abbrev    '--form=xml'         "invalid value for --format: 'xml'"
@@ -76,10 +78,6 @@ expect_out <<'EOF'
 a	2
 EOF
 check modes-same-twice 0 'printf "a A\n" | $T -w --words'
-expect_out <<'EOF'
-x	1
-EOF
-check modes-last-field-wins 0 'printf "x\ty\n" | $T -f 2 -f 1'
 
 # --help: everything on stdout, exit 0; every long option is listed, and
 # nothing this version lacks.
