@@ -306,7 +306,7 @@ void tally_stats_print(FILE *f, const tally_stats *st)
 	double tok_overall = st->t_total > 0 ? (double)st->tokens / st->t_total : 0;
 
 	fputs("tally: statistics\n", f);
-	fprintf(f, "  %-*s %" PRIu64 " (%" PRIu64 " compressed, %" PRIu64 " failed)\n",
+	fprintf(f, "  %-*s %" PRIu64 " read (%" PRIu64 " compressed), %" PRIu64 " failed\n",
 		LABEL_WIDTH, "files:", st->files, st->files_compressed, st->files_failed);
 	print_bytes(f, "bytes read:", st->bytes_read);
 	print_bytes(f, "bytes decoded:", st->bytes_decoded);
