@@ -2776,10 +2776,10 @@ static size_t fields_decide(const tok_shared *s, const tok_fields *f, const uint
 			KEY_PUT(c);
 		/* Not after a quote inside quotes (it may open ""), nor after a
 		 * '\r' outside quotes (it may end the record with '\n'), nor
-		 * inside a UTF-8 sequence of a selected column (case mapping
-		 * takes it whole). */
+		 * inside a UTF-8 sequence of a selected column while the key
+		 * is still carried whole (case mapping takes it whole). */
 		size_t at = i + 1;
-		int mid = sel && (at < len ? (b[at] & 0xC0) == 0x80 : tail < len);
+		int mid = sel && content < keep && (at < len ? (b[at] & 0xC0) == 0x80 : tail < len);
 		if (col < CONT_COL_MAX && st != CSV_QSEEN && !mid && (!keyed || room)
 				&& !(s->csv && c == '\r' && st != CSV_QUOTED)) {
 			good = at;

@@ -602,6 +602,17 @@ START_TEST(test_tsv)
 			ck_assert_uint_eq(r.cut, 1);
 			result_free(&r);
 		}
+		/* A selected column of stray continuation bytes longer than a
+		 * buffer: the record is carried past it to its second column. */
+		char odd[400];
+		memset(odd, 0x80, 300);
+		memcpy(odd + 300, ",z\n", 3);
+		for (size_t cap = 0; cap < minc + 30; cap = cap ? cap + 7 : minc) {
+			run_cfg(&cfg, odd, 303, cap, 9, &r);
+			ck_assert_str_eq(r.dump, "[\x80\x80\x80\x80\x80]=1\n");
+			ck_assert_uint_eq(r.skipped, 0);
+			result_free(&r);
+		}
 	}
 }
 END_TEST
