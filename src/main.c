@@ -457,6 +457,11 @@ static int parse_options(int argc, char **argv, cli_options *o)
 			o->progress = 0;
 			break;
 		case OPT_REPORT:
+			/* Not standard output: the picture, drawn when the count
+			 * ends, would land before the results. */
+			if (strcmp(optarg, "-") == 0 || optarg[0] == '\0')
+				usage_error("invalid value for --report: '%s' (a file name, such as "
+					"/dev/stdout, is needed)", optarg);
 			cfg->report_path = optarg;
 			break;
 		case OPT_HELP:

@@ -634,6 +634,8 @@ int stats_write_report(const char *path, const stats_sample *tl, size_t n,
 		}
 		if (f)
 			e = finish_svg(f, tl, n, st);
+		if (e == EPIPE)
+			e = 0;   /* a reader that closed early, as for the results */
 		if (e)
 			snprintf(err, errlen, "%s: %s", path, strerror(e));
 		return e ? -1 : 0;

@@ -35,6 +35,7 @@ usage_case memory-zero      '-m 0'               "invalid size for --memory: '0'
 usage_case memory-overflow  '-m 99999999999T'    "invalid size for --memory: '99999999999T'"
 usage_case chunk-bad        '--chunk-size 1X'    "invalid size for --chunk-size: '1X'"
 usage_case chunk-zero       '--chunk-size 0'     "invalid size for --chunk-size: '0'"
+usage_case report-dash       '--report -'         "invalid value for --report: '-' (a file name, such as /dev/stdout, is needed)"
 usage_case field-twice      '-f 1 -f 3'          "only one --field list may be given (as in -f 1,3)"
 usage_case chunk-huge       '--chunk-size 1T'    "--chunk-size is too large (at most 1 GiB)"
 usage_case keybytes-bad     '--max-key-bytes -1' "invalid size for --max-key-bytes: '-1'"

@@ -205,4 +205,13 @@ EOF
 requires xmllint
 check report-fifo-and-link 0 'mkfifo p; timeout 20 cat p > got & printf "a\n" | $T --report p > /dev/null; wait; [ -p p ] && echo fifo kept; xmllint --noout got && echo svg read; echo old > real.svg; ln -s real.svg l.svg; printf "a\n" | $T --report l.svg > /dev/null; [ -L l.svg ] && echo link kept; xmllint --noout real.svg && echo svg written'
 
+# To /dev/stdout, with the results in -o; a reader that stops early ends it
+# quietly, as for the results.
+expect_out <<'EOF'
+<?xml
+results a	1
+EOF
+check report-dev-stdout 0 'printf "a\n" | $T --report /dev/stdout -o res.tsv | head -c 5; echo; printf "results "; cat res.tsv'
+
+
 rm -f "$BIG" "$SEQ400K"
