@@ -139,7 +139,7 @@ static void usage(int status)
 "      --case=HOW         lower, ascii or keep (default: lower for words and\n"
 "                           n-grams, keep for lines and fields)\n"
 "\n"
-"Filters:\n"
+"Filters (on words before n-grams are formed, and on the keys of other modes):\n"
 "      --min-length N     drop keys shorter than N code points\n"
 "      --max-length N     drop keys longer than N code points\n"
 "      --stopwords FILE   drop the words listed in FILE, one per line\n"
