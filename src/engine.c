@@ -569,7 +569,6 @@ static int feed(tally_engine *e, input_source *src, const char *name)
 	e->files_compressed += input_is_compressed(src) != 0;
 	if (!e->expect_declared)
 		atomic_fetch_add_explicit(&e->bytes_expected, input_size(src), memory_order_relaxed);
-	e->cut_fields = NULL;
 	int rc = 0;
 	for (;;) {
 		if (reap(e, 0)) {
@@ -628,7 +627,7 @@ static int feed(tally_engine *e, input_source *src, const char *name)
 	if (in->failed && rc == 0)
 		rc = -1;
 	in->done_reading = 1;
-	e->cut_fields = NULL;
+	e->cut_fields = NULL;   /* the next input's header is not read yet */
 	if (in->inflight == 0)
 		eng_input_free(e, in);   /* nothing in flight refers to it */
 	return rc;

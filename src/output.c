@@ -77,8 +77,11 @@ struct tally_writer {
 	size_t         zaccounted;  /* zstd's own workspace, counted under MEM_IO */
 };
 
-/* The temporary file to remove from a signal handler. */
-static _Atomic(char *) active_tmp;
+/* The temporary files to remove from a signal handler: one per writer open
+ * at once through a temporary file (the results, and the report written
+ * while they are open). */
+#define OUT_TMP_SLOTS 4
+static _Atomic(char *) active_tmp[OUT_TMP_SLOTS];
 
 /* ---- Formats -------------------------------------------------------- */
 
@@ -577,6 +580,19 @@ static int emit(tally_writer *w, const void *p, size_t n)
 	return 0;
 }
 
+int output_put_bytes(tally_writer *w, const void *p, size_t n)
+{
+	const char *s = p;
+	while (n > 0) {
+		size_t k = n < OUT_BUFSIZE ? n : OUT_BUFSIZE;
+		if (emit(w, s, k))
+			return -1;
+		s += k;
+		n -= k;
+	}
+	return 0;
+}
+
 /* Append a key body escaped in mode m, flushing as the buffer fills. */
 static int emit_body(tally_writer *w, esc_mode m, const unsigned char *src, size_t len)
 {
@@ -641,11 +657,23 @@ static int has_suffix(const char *s, const char *suffix)
 	return n >= k && memcmp(s + n - k, suffix, k) == 0;
 }
 
-/* Forget w's temporary file in the signal slot (if it is still there). */
+/* Put w's temporary file in a free signal slot (none free: not covered). */
+static void hold_tmp(tally_writer *w)
+{
+	for (int i = 0; i < OUT_TMP_SLOTS; i++) {
+		char *expected = NULL;
+		if (atomic_compare_exchange_strong(&active_tmp[i], &expected, w->tmp))
+			return;
+	}
+}
+
+/* Forget w's temporary file in the signal slots (if it is still there). */
 static void release_tmp(tally_writer *w)
 {
-	char *expected = w->tmp;
-	atomic_compare_exchange_strong(&active_tmp, &expected, NULL);
+	for (int i = 0; i < OUT_TMP_SLOTS; i++) {
+		char *expected = w->tmp;
+		atomic_compare_exchange_strong(&active_tmp[i], &expected, NULL);
+	}
 }
 
 static void free_writer(tally_writer *w)
@@ -789,7 +817,7 @@ tally_writer *tally_writer_open(const char *path, tally_format fmt, char *err, s
 		w->fd = mkostemp(w->tmp, O_CLOEXEC);
 		w->owns_fd = 1;
 		if (w->fd >= 0) {
-			atomic_store(&active_tmp, w->tmp);
+			hold_tmp(w);
 			if (fchmod(w->fd, perm) != 0) {
 				int e = errno;
 				release_tmp(w);
@@ -950,7 +978,9 @@ void tally_signal_cleanup(void)
 
 void output_signal_cleanup(void)
 {
-	char *p = atomic_load(&active_tmp);
-	if (p)
-		unlink(p);
+	for (int i = 0; i < OUT_TMP_SLOTS; i++) {
+		char *p = atomic_load(&active_tmp[i]);
+		if (p)
+			unlink(p);
+	}
 }

@@ -22,10 +22,15 @@ const char *output_format_name(tally_format fmt);
  * key (s is then unspecified).  Thread-safe. */
 size_t output_tsv_unescape(char *s, size_t len);
 
-/* Remove the temporary file of the writer that is open now, if any.
+/* Append n bytes as they are (a file written whole through a writer, such
+ * as the report).  0, or -1 with errno once a write has failed. */
+int output_put_bytes(tally_writer *w, const void *p, size_t n);
+
+/* Remove the temporary files of the writers open now, if any.
  * Async-signal-safe: meant for a SIGINT/SIGTERM/SIGHUP handler that cleans
- * up before the process dies.  Only the most recently opened writer that
- * writes through a temporary file is covered (the command line opens one). */
+ * up before the process dies.  Up to four writers at once that write
+ * through a temporary file are covered (the command line opens two: the
+ * results and the report). */
 void output_signal_cleanup(void);
 
 #endif

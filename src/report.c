@@ -11,13 +11,13 @@
 #include "stats.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <inttypes.h>
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
+
+#include "output.h"
 
 /* Canvas and layout, in SVG user units. */
 #define SVG_W        960
@@ -580,99 +580,38 @@ static void write_svg(FILE *f, const stats_sample *tl, size_t n, const tally_sta
 	fputs("</svg>\n", f);
 }
 
-/* The process umask, for giving the report the mode a plain creat() would
- * (mkostemp makes 0600).  umask() itself cannot be read without being set,
- * which is not thread-safe, so /proc is asked first. */
-static mode_t process_umask(void)
-{
-	char buf[8192];
-	int fd = open("/proc/self/status", O_RDONLY | O_CLOEXEC);
-	if (fd >= 0) {
-		ssize_t r = read(fd, buf, sizeof buf - 1);
-		close(fd);
-		if (r > 0) {
-			buf[r] = '\0';
-			const char *p = strstr(buf, "Umask:");
-			if (p)
-				return (mode_t)strtoul(p + 6, NULL, 8) & 0777;
-		}
-	}
-	return 022;
-}
-
-/* Write the picture to f and close it.  0, or an errno value. */
-static int finish_svg(FILE *f, const stats_sample *tl, size_t n, const tally_stats *st)
-{
-	write_svg(f, tl, n, st);
-	int e = 0;
-	errno = 0;
-	if (fflush(f) != 0 || ferror(f))
-		e = errno ? errno : EIO;
-	if (fclose(f) != 0 && !e)
-		e = errno ? errno : EIO;
-	return e;
-}
-
-/* A target that is not a regular file (a device, a FIFO) is written
- * straight, as -o writes it; a regular one is replaced whole through a
- * temporary file beside it (beside the file a symbolic link names, so the
- * link stays). */
+/* The picture is drawn in memory, then written whole by a results writer
+ * (output.c): a regular file is replaced through a temporary file beside it
+ * (the file a symbolic link names, its mode kept, removed on a signal), a
+ * device or a FIFO is written into, and errors are reported as for -o.  A
+ * reader of a device or FIFO that closes early ends the picture quietly, as
+ * for the results. */
 int stats_write_report(const char *path, const stats_sample *tl, size_t n,
 	const tally_stats *st, char *err, size_t errlen)
 {
-	struct stat sb, lsb;
-	char *resolved = NULL;
-	const char *target = path;
-	if (stat(path, &sb) == 0 && !S_ISREG(sb.st_mode)) {
-		int e = S_ISDIR(sb.st_mode) ? EISDIR : 0;
-		int fd = e ? -1 : open(path, O_WRONLY | O_TRUNC | O_CLOEXEC);
-		FILE *f = fd < 0 ? NULL : fdopen(fd, "w");
-		if (!f && !e) {
-			e = errno;
-			if (fd >= 0)
-				close(fd);
+	char *svg = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&svg, &len);
+	if (f) {
+		write_svg(f, tl, n, st);
+		if (fclose(f) != 0) {
+			free(svg);
+			f = NULL;
 		}
-		if (f)
-			e = finish_svg(f, tl, n, st);
-		if (e == EPIPE)
-			e = 0;   /* a reader that closed early, as for the results */
-		if (e)
-			snprintf(err, errlen, "%s: %s", path, strerror(e));
-		return e ? -1 : 0;
 	}
-	if (lstat(path, &lsb) == 0 && S_ISLNK(lsb.st_mode) && (resolved = realpath(path, NULL)))
-		target = resolved;
-
-	size_t plen = strlen(target), tlen;
-	char *tmp = NULL;
-	if (mem_add(plen, sizeof ".XXXXXX", &tlen) || !(tmp = mem_alloc(MEM_OTHER, tlen))) {
-		snprintf(err, errlen, "%s: %s", path, strerror(tmp ? ENAMETOOLONG : ENOMEM));
-		free(resolved);
+	if (!f) {
+		snprintf(err, errlen, "%s: %s", path, strerror(ENOMEM));
 		return -1;
 	}
-	memcpy(tmp, target, plen);
-	memcpy(tmp + plen, ".XXXXXX", sizeof ".XXXXXX");
-
-	int e = 0;
-	int fd = mkostemp(tmp, O_CLOEXEC);
-	FILE *f = fd < 0 ? NULL : fdopen(fd, "w");
-	if (!f) {
-		e = errno;
-		if (fd >= 0) {
-			close(fd);
-			unlink(tmp);
-		}
-	} else {
-		fchmod(fd, 0666 & ~process_umask());
-		e = finish_svg(f, tl, n, st);
-		if (!e && rename(tmp, target) != 0)
-			e = errno;
-		if (e)
-			unlink(tmp);
+	tally_writer *w = tally_writer_open(path, TALLY_FORMAT_TSV, err, errlen);
+	int rc = -1;
+	if (w) {
+		/* A failed write is sticky: the close reports it. */
+		output_put_bytes(w, svg, len);
+		rc = tally_writer_close(w, 1, err, errlen);
+		if (rc != 0 && errno == EPIPE)
+			rc = 0;
 	}
-	if (e)
-		snprintf(err, errlen, "%s: %s", path, strerror(e));
-	mem_free(MEM_OTHER, tmp, tlen);
-	free(resolved);
-	return e ? -1 : 0;
+	free(svg);
+	return rc;
 }

@@ -17,9 +17,9 @@
  * at the split (a long column, selected or not, before a needed one):
  * CONT_COLS with the column number and the CSV state, and CONT_KEYED when a
  * selected column has begun, the key so far then carried as raw bytes
- * (tok_chunk.prefix, the bytes the worker would have appended) with
- * CONT_BEGUN when the column at the split is selected and has begun.  The
- * first chunk counts that record as skipped (it knows from cont_out); the
+ * (tok_chunk.prefix, the bytes the worker would have appended; a selected
+ * column at the split has begun, its delimiter in the prefix).  The first
+ * chunk counts that record as skipped (it knows from cont_out); the
  * next one parses the rest from that column on, from the key so far, counts
  * the record as usual and takes the skip back (skipped_records - 1, so one
  * worker's counter may wrap below zero; the sum over workers is exact).
@@ -52,7 +52,6 @@
 #define CONT_CSV_SHIFT  1u    /* CSV: parser state << 1 */
 #define CONT_COLS       8u    /* fields: the record goes on at column cont >> 6 */
 #define CONT_KEYED      16u   /* ... with its key so far in the chunk's prefix */
-#define CONT_BEGUN      32u   /* ... inside a selected column that has begun */
 #define CONT_COL_SHIFT  6u
 #define CONT_COL_MAX    ((size_t)1 << 25)
 

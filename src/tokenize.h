@@ -86,15 +86,14 @@ size_t tok_min_capacity(const tok_shared *s);
  *   delimiter.  Record order lets a key be built in one pass in bounded
  *   memory, whatever the length of the record.
  * - A record with fewer columns than the highest listed one (the start of an
- *   open range included) is not counted: skipped_records.
+ *   open range included) is not counted, however long its key already is:
+ *   skipped_records.
  * - Without csv: every line is a record, split at each delimiter byte; a
  *   '\r' before the '\n' stays in the last field, as cut sees it.
  * - With csv (RFC 4180, read as Python's csv module reads it): see run_csv
  *   in tokenize.c; malformed input has a defined reading: a quote inside an
  *   unquoted field is literal, text after a closing quote is appended, an
  *   unterminated quote runs to the end of the input and the record counts.
- * - A record that lacks a selected column is not counted, however long its
- *   key already is.
  * - A record longer than a whole reader buffer is split by force and still
  *   counted exactly: the first chunk counts it when it is decided inside
  *   the buffer (its needed columns have ended); otherwise the next chunk
@@ -103,6 +102,7 @@ size_t tok_min_capacity(const tok_shared *s);
  *   than the first buffer fails its input (the engine).
  * - Header names are matched byte for byte (for TSV without a trailing
  *   '\r'); the first column with the name wins. */
+
 /* Fields mode: the columns to select for an input.  With header, parse the
  * first record of buf (the input's first chunk), resolve names, and set
  * *consumed to the bytes of that record (the caller skips them).  Returns
