@@ -2252,7 +2252,9 @@ static void run_csv(tok_worker *w, const tok_fields *f, const tok_chunk *ch, con
 					p++;
 					goto record_end;
 				}
-				if (c == '\r' && (p + 1 == end || p[1] == '\n')) {
+				/* A '\r' that ends the chunk is data when the
+				 * record goes on in the next one. */
+				if (c == '\r' && (p + 1 == end ? !(ch->cont_out & CONT_COLS) : p[1] == '\n')) {
 					p += p + 1 == end ? 1 : 2;
 					goto record_end;
 				}
@@ -2774,13 +2776,15 @@ static size_t fields_decide(const tok_shared *s, const tok_fields *f, const uint
 		if (data && sel)
 			KEY_PUT(c);
 		/* Not after a quote inside quotes (it may open ""), nor after a
-		 * '\r' outside quotes (it may end the record with '\n'), nor
-		 * inside a UTF-8 sequence of a selected column while the key
-		 * is still carried whole (case mapping takes it whole). */
+		 * last '\r' outside quotes (it may end the record with '\n';
+		 * one with a byte after it is data, and the worker takes it so
+		 * at its chunk's end when the record goes on), nor inside a
+		 * UTF-8 sequence of a selected column while the key is still
+		 * carried whole (case mapping takes it whole). */
 		size_t at = i + 1;
 		int mid = sel && content < keep && (at < len ? (b[at] & 0xC0) == 0x80 : tail < len);
 		if (col < CONT_COL_MAX && st != CSV_QSEEN && !mid && (!keyed || room)
-				&& !(s->csv && c == '\r' && st != CSV_QUOTED)) {
+				&& !(s->csv && c == '\r' && st != CSV_QUOTED && at == len)) {
 			good = at;
 			good_len = keyed ? content : 0;
 			good_cont = CONT_COLS | (keyed ? CONT_KEYED : 0)

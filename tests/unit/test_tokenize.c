@@ -452,6 +452,53 @@ START_TEST(test_long_records)
 }
 END_TEST
 
+/* CSV records longer than a buffer whose columns hold runs of '\r' (data,
+ * but for one right before the record's '\n'): a buffer of them is split
+ * after one, so the record goes on to its selected columns. */
+START_TEST(test_long_records_cr)
+{
+	char in[600];
+	size_t n = 0;
+	n += (size_t)sprintf(in + n, "a,");
+	memset(in + n, '\r', 150);
+	n += 150;
+	n += (size_t)sprintf(in + n, ",c\r\nx,y\rz,w\n");
+	memset(in + n, '\r', 120);
+	n += 120;
+	n += (size_t)sprintf(in + n, "q,r,s\n\"u\r\",");
+	memset(in + n, '\r', 130);
+	n += 130;
+	n += (size_t)sprintf(in + n, "\r\"\r,v\r\r\n");
+	static const char *const lists[] = { "1,3", "3", "2", "1-" };
+	static const char *const want[] = {
+		"[\r\r\r\r\r\r]=1\n[a,c]=1\n[u\r,v\r]=1\n[x,w]=1\n",
+		"[c]=1\n[s]=1\n[v\r]=1\n[w]=1\n",
+		"[\r\r\r\r\r\r]=2\n[r]=1\n[y\rz]=1\n",
+		"[\r\r\r\r\r\r]=1\n[a,\r\r\r\r]=1\n[u\r,\r\r\r]=1\n[x,y\rz,]=1\n",
+	};
+	for (size_t k = 0; k < sizeof lists / sizeof *lists; k++) {
+		tally_config cfg = base_cfg();
+		cfg.mode = TALLY_MODE_FIELDS;
+		cfg.max_key_bytes = 6;
+		cfg.fields = lists[k];
+		cfg.csv = 1;
+		result one, many;
+		run_cfg(&cfg, in, n, 0, 1, &one);
+		ck_assert_str_eq(one.dump, want[k]);
+		ck_assert_uint_eq(one.skipped, 0);
+		for (size_t cap = 96; cap < 200; cap += 7) {
+			run_cfg(&cfg, in, n, cap, 40, &many);
+			ck_assert_str_eq(many.dump, one.dump);
+			ck_assert_uint_eq(many.skipped, one.skipped);
+			ck_assert_uint_eq(many.cut, one.cut);
+			ck_assert_uint_eq(many.tokens, one.tokens);
+			result_free(&many);
+		}
+		result_free(&one);
+	}
+}
+END_TEST
+
 START_TEST(test_cut_basics)
 {
 	tally_config cfg = words_cfg();
@@ -854,7 +901,8 @@ static const char *const pieces[] = {
 	"a", "b", "Z", "7", "_", " ", "  ", "\t", "\n", "\r\n", "'", "''", "\xe2\x80\x99",
 	"\xc3\xa9", "\xc3\x89", "\xd0\x96", "\xd0\xb6", "\xe6\xbc\xa2", "\xe3\x80\x81",
 	"\xf0\x90\x90\x80", "\xcc\x81", "\xff", "\x80", "\xe2\x82", "\xc4\xb0", "\xe2\x84\xaa",
-	",", ";", "\"", "\"\"", "-", ".", "\0", "abcdefghij", "don't", "\xd0\x96\xd0\x96\xd0\x96\xd0\x96"
+	",", ";", "\"", "\"\"", "-", ".", "\0", "abcdefghij", "don't", "\xd0\x96\xd0\x96\xd0\x96\xd0\x96",
+	"\r", "\r\r\r\r\r\r\r\r\r\r\r\r"
 };
 
 static size_t random_input(char *buf, size_t cap)
@@ -1101,6 +1149,7 @@ static Suite *tokenize_suite(void)
 	tcase_add_test(tc, test_long_word_chunks);
 	tcase_add_test(tc, test_cut_basics);
 	tcase_add_test(tc, test_long_records);
+	tcase_add_test(tc, test_long_records_cr);
 	tcase_add_test(tc, test_lines);
 	tcase_add_test(tc, test_tsv);
 	tcase_add_test(tc, test_csv);

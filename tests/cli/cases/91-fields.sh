@@ -283,3 +283,18 @@ check fields-lacking-long-key 0 'printf "abcdefgh\nxy\nab,cccccc\n" > in; $T -f 
 ab,cc	1
 E
 python3 -c "print(\"x\" * 1100000)" | $T -f 1,2; sed -n "s/.*\"skipped_records\":\([0-9]*\).*\"cut_keys\":\([0-9]*\).*/skipped \1 cut \2/p; s/.*\"cut_keys\":\([0-9]*\).*\"skipped_records\":\([0-9]*\).*/skipped \2 cut \1/p" s.json'
+
+# A CSV column of '\r' bytes (data, but for one right before the record's
+# '\n') longer than a buffer: the record goes on past it to its third column.
+# 30000 bytes with small buffers, 5 MB with the default ones (4 MiB for CSV).
+expect_out <<'EOF'
+x,z	1
+y,c	1
+x,z	1
+y,c	1
+x,z	1
+y,c	1
+x,z	1
+y,c	1
+EOF
+check fields-csv-long-cr-column 0 'for n in 30000 5000000; do { printf "x,"; head -c $n /dev/zero | tr "\000" "\r"; printf ",z\r\ny,b,c\n"; } > in$n; done; o="--csv -f 1,3 --max-key-bytes 1K --chunk-size 1K"; $T $o --io=mmap in30000; $T $o --io=read -j 1 in30000; $T $o -j 2 < in30000; $T --csv -f 1,3 in5000000'
