@@ -89,6 +89,21 @@ for t in $targets; do
 		exit 2
 		;;
 	esac
+	# A finding is written under $out; its bytes are printed too, in hex on
+	# one line at the end, so that a log's tail (CI's) is enough to replay it:
+	#   python3 -c 'import sys; sys.stdout.buffer.write(bytes.fromhex(sys.argv[1]))' HEX > f
+	#   build/fuzz/fuzz_TARGET f
+	rm -f "$out"/crash-* "$out"/leak-* "$out"/timeout-* "$out"/oom-*
+	st=0
 	"$out/fuzz_$t" -max_total_time="$secs" -max_len=$max_len -print_final_stats=1 \
-		-artifact_prefix="$out/" "$corpus"
+		-artifact_prefix="$out/" "$corpus" || st=$?
+	if [ $st -ne 0 ]; then
+		for f in "$out"/crash-* "$out"/leak-* "$out"/timeout-* "$out"/oom-*; do
+			[ -f "$f" ] || continue
+			echo "run.sh: $t found $f ($(wc -c < "$f") bytes):"
+			od -An -v -tx1 "$f" | tr -d ' \n'
+			echo
+		done
+		exit $st
+	fi
 done
