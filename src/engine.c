@@ -590,16 +590,26 @@ static int feed(tally_engine *e, input_source *src, const char *name)
 			eng_input_fail(e, in, err);
 			break;
 		}
-		if (c.first && e->cfg.header && c.cont_out) {
-			/* No record ends in the first buffer: the header goes on
-			 * past it, its end and the names after it out of reach. */
-			input_release(src, c.handle);
-			snprintf(err, sizeof err, "%s: header longer than %zu bytes (raise "
-				"--max-key-bytes)", name, c.len);
-			eng_input_fail(e, in, err);
-			break;
-		}
-		if (c.first && e->cfg.mode == TALLY_MODE_FIELDS) {
+		if (!in->fields && e->cfg.mode == TALLY_MODE_FIELDS) {
+			/* Empty lines before a CSV header are no record: the
+			 * header may come in a later chunk. */
+			size_t blank = tok_header_skip(e->tok, c.data, c.len);
+			c.data += blank;
+			c.len -= blank;
+			if (c.len == 0) {
+				input_release(src, c.handle);
+				continue;
+			}
+			if (e->cfg.header && c.cont_out) {
+				/* No record ends in the buffer: the header goes on
+				 * past it, its end and the names after it out of
+				 * reach. */
+				input_release(src, c.handle);
+				snprintf(err, sizeof err, "%s: header longer than %zu bytes (raise "
+					"--max-key-bytes)", name, c.len);
+				eng_input_fail(e, in, err);
+				break;
+			}
 			size_t used = 0;
 			char ferr[300];
 			in->fields = tok_fields_for_input(e->tok, c.data, c.len, 1, &used, ferr, sizeof ferr);

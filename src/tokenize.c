@@ -2497,6 +2497,22 @@ void tok_stitch_reset(tok_worker *w)
 
 /* ---- Header ------------------------------------------------------------ */
 
+size_t tok_header_skip(const tok_shared *s, const char *buf, size_t len)
+{
+	if (s->mode != TALLY_MODE_FIELDS || !s->header || !s->csv)
+		return 0;
+	size_t i = 0;
+	while (i < len) {
+		if (buf[i] == '\n')
+			i++;
+		else if (buf[i] == '\r' && (i + 1 == len || buf[i + 1] == '\n'))
+			i += i + 1 == len ? 1 : 2;
+		else
+			break;
+	}
+	return i;
+}
+
 /* Parse the first record's column names into a selection. */
 tok_fields *tok_fields_for_input(const tok_shared *s, const char *buf, size_t len, int eof,
 	size_t *consumed, char *err, size_t errlen)
@@ -2560,11 +2576,6 @@ tok_fields *tok_fields_for_input(const tok_shared *s, const char *buf, size_t le
 				names.p[names.len++] = c;
 				st = CSV_UNQ;
 				p++;
-			}
-			if (done && ncol == 0 && names.len == 0 && st == CSV_START && p < end) {
-				/* Leading empty lines are no record. */
-				done = endfield = 0;
-				continue;
 			}
 		}
 		if (endfield) {

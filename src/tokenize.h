@@ -99,13 +99,21 @@ size_t tok_min_capacity(const tok_shared *s);
  *   the buffer (its needed columns have ended); otherwise the next chunk
  *   goes on with it from the column, the parser's state and the key so far
  *   (no more than is needed to cut it), carried over.  A header longer
- *   than the first buffer fails its input (the engine).
+ *   than the buffer it begins in fails its input (the engine).
  * - Header names are matched byte for byte (for TSV without a trailing
  *   '\r'); the first column with the name wins. */
 
+/* Fields mode with a header and csv: the bytes of empty lines at buf's
+ * start, which are no record (as data records are not), so the header is
+ * the first record that is not empty.  The caller skips them; when they are
+ * all of a chunk, the header comes in a later one (and an input of empty
+ * lines only has none, like an empty input).  0 in any other mode. */
+size_t tok_header_skip(const tok_shared *s, const char *buf, size_t len);
+
 /* Fields mode: the columns to select for an input.  With header, parse the
- * first record of buf (the input's first chunk), resolve names, and set
- * *consumed to the bytes of that record (the caller skips them).  Returns
+ * first record of buf (the input's first chunk holding more than empty
+ * lines, past them), resolve names, and set *consumed to the bytes of that
+ * record (the caller skips them).  Returns
  * NULL with err filled ("no column named 'X'") when a name is missing; the
  * caller reports that input as failed.  Without header, returns the numeric
  * selection shared by all inputs (do not free it separately). */

@@ -122,13 +122,18 @@ static void fz_count(const tok_shared *s, const tally_config *cfg, const uint8_t
 			if (cut > blen || pre.out_len > pre.out_cap)
 				abort();
 		}
-		size_t skip = 0;
-		if (first && cfg->mode == TALLY_MODE_FIELDS) {
-			f = tok_fields_for_input(s, buf + start, cut, start + cut == len, &skip, err, sizeof err);
+		/* The header: the first record that is not an empty line (CSV),
+		 * in this chunk or a later one, as the engine reads it. */
+		size_t skip = 0, used = 0;
+		if (!f && cfg->mode == TALLY_MODE_FIELDS
+				&& (skip = tok_header_skip(s, buf + start, cut)) < cut) {
+			f = tok_fields_for_input(s, buf + start + skip, cut - skip, start + cut == len,
+				&used, err, sizeof err);
 			if (!f) {
 				r->fields_failed = 1;
 				break;
 			}
+			skip += used;
 		}
 		first = 0;
 		tok_chunk c = { buf + start + skip, cut - skip, cont_in, f, cont,
@@ -203,11 +208,30 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	fz_count(s, &cfg, in, len, 0, 0, &one);
 	fz_count(s, &cfg, in, len, cap, data[3], &many);
 	/* Fields mode is exact for any record, but for a header that does not
-	 * fit in the first buffer (a quoted CSV header may span buffers). */
+	 * fit in the buffer it begins in: here, one whose end (the first '\n'
+	 * outside quotes past the empty lines before it, with CSV, where a
+	 * quoted name may hold one) is past cap bytes into the input. */
 	int exact = 1;
 	if (cfg.mode == TALLY_MODE_FIELDS && cfg.header) {
-		const uint8_t *nl = memchr(in, '\n', len);
-		if (cfg.csv || !nl || (size_t)(nl - in) + 1 > cap)
+		/* 0 at a field's start, 1 unquoted, 2 quoted, 3 a quote seen
+		 * inside quotes (RFC 4180 as the tokenizer reads it). */
+		size_t hend = len;
+		int st = 0;
+		uint8_t d = cfg.delimiter ? (uint8_t)cfg.delimiter : ',';
+		for (size_t i = tok_header_skip(s, (const char *)in, len); i < len && hend == len; i++) {
+			uint8_t ch = in[i];
+			if (!cfg.csv || st == 0 || st == 1 || st == 3) {
+				if (ch == '\n')
+					hend = i + 1;
+				else if (cfg.csv && ch == '"' && st != 1)
+					st = 2;
+				else
+					st = cfg.csv && ch == d ? 0 : 1;
+			} else if (ch == '"') {
+				st = 3;
+			}
+		}
+		if (hend == len || hend > cap)
 			exact = 0;
 	}
 	if (exact && one.fields_failed == many.fields_failed && !one.fields_failed) {

@@ -176,14 +176,18 @@ static void run_cfg(const tally_config *cfg, const char *in, size_t len, size_t 
 			ck_assert_uint_le(cut, blen);
 			ck_assert_uint_le(pre.out_len, pre.out_cap);
 		}
-		size_t skip = 0;
-		if (first && cfg->mode == TALLY_MODE_FIELDS) {
-			f = tok_fields_for_input(s, in + start, cut, start + cut == len, &skip,
-				r->err, sizeof r->err);
+		/* The header is the first record that is not an empty line
+		 * (CSV), in this chunk or a later one, as the engine reads it. */
+		size_t skip = 0, used = 0;
+		if (!f && cfg->mode == TALLY_MODE_FIELDS
+				&& (skip = tok_header_skip(s, in + start, cut)) < cut) {
+			f = tok_fields_for_input(s, in + start + skip, cut - skip, start + cut == len,
+				&used, r->err, sizeof r->err);
 			if (!f) {
 				r->fields_failed = 1;
 				break;
 			}
+			skip += used;
 		}
 		first = 0;
 		tok_chunk c = { in + start + skip, cut - skip, cont_in, f, cont, pin_len ? pin : NULL,
@@ -728,11 +732,26 @@ START_TEST(test_header)
 	run_cfg(&cfg, in, sizeof in - 1, 0, 1, &r);
 	ck_assert(r.fields_failed);
 	ck_assert_str_eq(r.err, "no column named 'nope'");
-	/* Chunked: the header is resolved from the first chunk. */
+	/* Chunked: the header is resolved from the first chunk, or from the
+	 * first after chunks of empty lines (CSV: they are no record). */
 	cfg.fields = "level";
 	for (size_t cap = 16; cap < 40; cap++) {
 		run_cfg(&cfg, in, sizeof in - 1, cap, 7, &r);
 		ck_assert_str_eq(r.dump, "[INFO]=2\n[WARN]=1\n");
+		result_free(&r);
+	}
+	const char blank[] = "\n\r\n\n\n\r\n\nname,level\r\n\nx,INFO\n";
+	for (size_t cap = 16; cap < 40; cap++) {
+		run_cfg(&cfg, blank, sizeof blank - 1, cap, 1 + cap % 3, &r);
+		ck_assert_msg(!r.fields_failed, "cap %zu: %s", cap, r.err);
+		ck_assert_str_eq(r.dump, "[INFO]=1\n");
+		result_free(&r);
+	}
+	/* Only empty lines: no header, nothing counted, as an empty input. */
+	for (size_t cap = 0; cap < 40; cap += 13) {
+		run_cfg(&cfg, blank, 8, cap, 2, &r);
+		ck_assert(!r.fields_failed);
+		ck_assert_str_eq(r.dump, "");
 		result_free(&r);
 	}
 }

@@ -298,3 +298,14 @@ x,z	1
 y,c	1
 EOF
 check fields-csv-long-cr-column 0 'for n in 30000 5000000; do { printf "x,"; head -c $n /dev/zero | tr "\000" "\r"; printf ",z\r\ny,b,c\n"; } > in$n; done; o="--csv -f 1,3 --max-key-bytes 1K --chunk-size 1K"; $T $o --io=mmap in30000; $T $o --io=read -j 1 in30000; $T $o -j 2 < in30000; $T --csv -f 1,3 in5000000'
+
+# Empty lines before a CSV header are no record, in the first buffer or in
+# buffers of their own (tiny chunks); an input of empty lines only has no
+# header and counts nothing, as an empty input.
+expect_out <<'EOF'
+y	1
+y	1
+y	1
+status 0
+EOF
+check fields-csv-header-after-empty-lines 0 'printf "\n\r\n\nA,B\r\n\nx,y\n" > in; $T --csv --header -f B --chunk-size 1 in; $T --csv --header -f B --chunk-size 1 --io=mmap in; $T --csv --header -f B < in; printf "\n\r\n" | $T --csv --header -f B; echo "status $?"'
