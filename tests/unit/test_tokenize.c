@@ -403,6 +403,22 @@ START_TEST(test_long_word_chunks)
 }
 END_TEST
 
+/* in read through buffers of every size from `from` below `to` by step: the
+ * same keys and counters as one pass (one). */
+static void check_caps(const tally_config *cfg, const char *in, size_t n, const result *one,
+	size_t from, size_t to, size_t step, unsigned maxread)
+{
+	for (size_t cap = from; cap < to; cap += step) {
+		result many;
+		run_cfg(cfg, in, n, cap, maxread, &many);
+		ck_assert_str_eq(many.dump, one->dump);
+		ck_assert_uint_eq(many.skipped, one->skipped);
+		ck_assert_uint_eq(many.cut, one->cut);
+		ck_assert_uint_eq(many.tokens, one->tokens);
+		result_free(&many);
+	}
+}
+
 /* Records longer than a buffer, in fields mode: decided in the first buffer,
  * or carried over by column number past a long unselected column. */
 START_TEST(test_long_records)
@@ -433,7 +449,7 @@ START_TEST(test_long_records)
 			cfg.fields = lists[k];
 			cfg.csv = csv;
 			cfg.delimiter = '\t';
-			result one, many;
+			result one;
 			run_cfg(&cfg, in, n, 0, 1, &one);
 			if (!csv) {
 				/* Without CSV the quotes are data: only the first lines. */
@@ -442,14 +458,7 @@ START_TEST(test_long_records)
 				ck_assert_str_eq(one.dump, want[k]);
 				ck_assert_uint_eq(one.skipped, skipped[k]);
 			}
-			for (size_t cap = 48; cap < 120; cap += 5) {
-				run_cfg(&cfg, in, n, cap, 30, &many);
-				ck_assert_str_eq(many.dump, one.dump);
-				ck_assert_uint_eq(many.skipped, one.skipped);
-				ck_assert_uint_eq(many.cut, one.cut);
-				ck_assert_uint_eq(many.tokens, one.tokens);
-				result_free(&many);
-			}
+			check_caps(&cfg, in, n, &one, 48, 120, 5, 30);
 			result_free(&one);
 		}
 	}
@@ -486,18 +495,11 @@ START_TEST(test_long_records_cr)
 		cfg.max_key_bytes = 6;
 		cfg.fields = lists[k];
 		cfg.csv = 1;
-		result one, many;
+		result one;
 		run_cfg(&cfg, in, n, 0, 1, &one);
 		ck_assert_str_eq(one.dump, want[k]);
 		ck_assert_uint_eq(one.skipped, 0);
-		for (size_t cap = 96; cap < 200; cap += 7) {
-			run_cfg(&cfg, in, n, cap, 40, &many);
-			ck_assert_str_eq(many.dump, one.dump);
-			ck_assert_uint_eq(many.skipped, one.skipped);
-			ck_assert_uint_eq(many.cut, one.cut);
-			ck_assert_uint_eq(many.tokens, one.tokens);
-			result_free(&many);
-		}
+		check_caps(&cfg, in, n, &one, 96, 200, 7, 40);
 		result_free(&one);
 	}
 }
