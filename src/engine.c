@@ -1107,6 +1107,24 @@ static void start_reader(tally_engine *e)
 			e->aheads[k] = ahead_source(order_source, NULL, e->ords[k], 0, 0);
 }
 
+/* Add the tokenizer's counters of every worker and of the stitcher into
+ * st's tokens, bytes_decoded, illformed_bytes, cut_keys and
+ * skipped_records. */
+static void eng_sum_counters(const tally_engine *e, tally_stats *st)
+{
+	for (unsigned i = 0; i <= e->nworkers; i++) {
+		const tok_worker *w = i < e->nworkers ? e->workers[i].tok : e->stitcher;
+		if (!w)
+			continue;
+		const tok_counters *c = tok_worker_counters(w);
+		st->tokens += atomic_load(&c->tokens);
+		st->bytes_decoded += atomic_load(&c->bytes);
+		st->illformed_bytes += atomic_load(&c->illformed_bytes);
+		st->cut_keys += atomic_load(&c->cut_keys);
+		st->skipped_records += atomic_load(&c->skipped_records);
+	}
+}
+
 int tally_finish(tally_engine *e)
 {
 	while (e->inflight)
@@ -1196,9 +1214,11 @@ int tally_finish(tally_engine *e)
 		}
 	}
 
-	uint64_t cut = 0;
-	for (unsigned i = 0; i < e->nworkers; i++)
-		cut += atomic_load(&tok_worker_counters(e->workers[i].tok)->cut_keys);
+	/* Every thread's, the stitcher's n-grams across chunks too. */
+	tally_stats sum;
+	memset(&sum, 0, sizeof sum);
+	eng_sum_counters(e, &sum);
+	uint64_t cut = sum.cut_keys;
 	if (cut)
 		report(e, "%llu key%s longer than %zu bytes %s cut to that length",
 			(unsigned long long)cut, cut == 1 ? "" : "s", e->cfg.max_key_bytes,
@@ -1237,20 +1257,7 @@ void tally_get_stats(tally_engine *e, tally_stats *st)
 	st->files = e->files;
 	st->files_compressed = e->files_compressed;
 	st->files_failed = e->files_failed;
-	tok_worker *toks[1025];
-	unsigned n = 0;
-	for (unsigned i = 0; i < e->nworkers; i++)
-		toks[n++] = e->workers[i].tok;
-	if (e->stitcher)
-		toks[n++] = e->stitcher;
-	for (unsigned i = 0; i < n; i++) {
-		const tok_counters *c = tok_worker_counters(toks[i]);
-		st->tokens += atomic_load(&c->tokens);
-		st->bytes_decoded += atomic_load(&c->bytes);
-		st->illformed_bytes += atomic_load(&c->illformed_bytes);
-		st->cut_keys += atomic_load(&c->cut_keys);
-		st->skipped_records += atomic_load(&c->skipped_records);
-	}
+	eng_sum_counters(e, st);
 	st->distinct = e->distinct;
 	st->hapax = e->hapax;
 	double end = e->t_count_end ? e->t_count_end : stats_now();

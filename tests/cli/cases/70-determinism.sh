@@ -1,5 +1,6 @@
 # The output is the same byte for byte whatever the threads, the I/O method,
-# the chunk size and the memory budget.  Each case prints the differences
+# the chunk size and the memory budget, and so are the messages on standard
+# error (the count of cut keys, say).  Each case prints the differences
 # (none expected).
 
 have python3 && python3 "$HERE/ref_words.py" gen 60000 11 > "$WORK/gen.txt"
@@ -10,21 +11,24 @@ export GEN GENESIS
 # same_output FILE ARGS...: the reference run, then every variant.
 cat > "$WORK/same.sh" <<'EOF'
 f=$1; shift
-"$T" "$@" -j 1 "$f" > ref || echo "reference run failed"
+"$T" "$@" -j 1 "$f" > ref 2> referr || echo "reference run failed"
 [ -s ref ] || echo "empty reference"
 for v in "-j 2" "-j 3" "-j 4" "-j 5" "-j 6" "-j 7" "-j 8" \
 	"--io=mmap" "--io=read" "--io=read -j 4" "--io=mmap -j 8" \
 	"--chunk-size 1 -j 3" "--chunk-size 2 -j 2" "--chunk-size 7 -j 4" \
 	"--chunk-size 100 -j 8" "--chunk-size 4K -j 3" "--chunk-size 64K -j 2" \
 	"--io=read --chunk-size 3 -j 5" "--io=mmap --chunk-size 5000 -j 2"; do
-	"$T" "$@" $v "$f" > got || echo "failed: $v"
+	"$T" "$@" $v "$f" > got 2> goterr || echo "failed: $v"
 	cmp -s ref got || echo "differs: $v"
+	cmp -s referr goterr || echo "stderr differs: $v"
 done
-"$T" "$@" -j 4 < "$f" > got || echo "failed: stdin"
+"$T" "$@" -j 4 < "$f" > got 2> goterr || echo "failed: stdin"
 cmp -s ref got || echo "differs: stdin"
+sed "s|^tally: -:|tally: $f:|" goterr | cmp -s referr - || echo "stderr differs: stdin"
 # Short keys hashed one by one rather than eight at a time (AVX-512).
-TALLY_NO_AVX512=1 "$T" "$@" -j 2 "$f" > got || echo "failed: TALLY_NO_AVX512"
+TALLY_NO_AVX512=1 "$T" "$@" -j 2 "$f" > got 2> goterr || echo "failed: TALLY_NO_AVX512"
 cmp -s ref got || echo "differs: TALLY_NO_AVX512"
+cmp -s referr goterr || echo "stderr differs: TALLY_NO_AVX512"
 EOF
 SAME=$WORK/same.sh
 export SAME
@@ -38,6 +42,13 @@ check determinism-lines 0 'sh "$SAME" "$GENESIS" -l --sort=key'
 check determinism-ngram2 0 'sh "$SAME" "$GENESIS" --ngram 2'
 requires python3
 check determinism-ngram3 0 'sh "$SAME" "$GEN" --ngram 3 --sort=key'
+# Keys cut across chunks: n-grams joined by the stitcher are counted in the
+# message too.
+expect_out <<'EOF'
+message
+EOF
+check determinism-ngram-cut 0 'sh "$SAME" "$GENESIS" --ngram 2 --max-key-bytes 9 && grep -q "^tally: [0-9]* keys longer than 9 bytes were cut to that length$" referr && echo message'
+
 check determinism-sort-none 0 'sh "$SAME" "$GENESIS" --sort=none'
 check determinism-fields 0 'tr " " "\t" < "$GENESIS" > tsv; sh "$SAME" tsv -f 2,4'
 requires python3
