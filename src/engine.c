@@ -612,7 +612,7 @@ static int feed(tally_engine *e, input_source *src, const char *name)
 			}
 			size_t used = 0;
 			char ferr[300];
-			in->fields = tok_fields_for_input(e->tok, c.data, c.len, 1, &used, ferr, sizeof ferr);
+			in->fields = tok_fields_for_input(e->tok, c.data, c.len, &used, ferr, sizeof ferr);
 			if (!in->fields) {
 				input_release(src, c.handle);
 				snprintf(err, sizeof err, "%s: %s", name, ferr);

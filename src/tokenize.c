@@ -2514,10 +2514,9 @@ size_t tok_header_skip(const tok_shared *s, const char *buf, size_t len)
 }
 
 /* Parse the first record's column names into a selection. */
-tok_fields *tok_fields_for_input(const tok_shared *s, const char *buf, size_t len, int eof,
+tok_fields *tok_fields_for_input(const tok_shared *s, const char *buf, size_t len,
 	size_t *consumed, char *err, size_t errlen)
 {
-	(void)eof;
 	*consumed = 0;
 	if (s->mode != TALLY_MODE_FIELDS)
 		return NULL;

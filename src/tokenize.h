@@ -117,7 +117,7 @@ size_t tok_header_skip(const tok_shared *s, const char *buf, size_t len);
  * NULL with err filled ("no column named 'X'") when a name is missing; the
  * caller reports that input as failed.  Without header, returns the numeric
  * selection shared by all inputs (do not free it separately). */
-tok_fields *tok_fields_for_input(const tok_shared *s, const char *buf, size_t len, int eof,
+tok_fields *tok_fields_for_input(const tok_shared *s, const char *buf, size_t len,
 	size_t *consumed, char *err, size_t errlen);
 void tok_fields_release(const tok_shared *s, tok_fields *f);
 

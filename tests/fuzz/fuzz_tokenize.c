@@ -127,8 +127,8 @@ static void fz_count(const tok_shared *s, const tally_config *cfg, const uint8_t
 		size_t skip = 0, used = 0;
 		if (!f && cfg->mode == TALLY_MODE_FIELDS
 				&& (skip = tok_header_skip(s, buf + start, cut)) < cut) {
-			f = tok_fields_for_input(s, buf + start + skip, cut - skip, start + cut == len,
-				&used, err, sizeof err);
+			f = tok_fields_for_input(s, buf + start + skip, cut - skip, &used,
+				err, sizeof err);
 			if (!f) {
 				r->fields_failed = 1;
 				break;

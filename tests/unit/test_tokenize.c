@@ -181,8 +181,8 @@ static void run_cfg(const tally_config *cfg, const char *in, size_t len, size_t 
 		size_t skip = 0, used = 0;
 		if (!f && cfg->mode == TALLY_MODE_FIELDS
 				&& (skip = tok_header_skip(s, in + start, cut)) < cut) {
-			f = tok_fields_for_input(s, in + start + skip, cut - skip, start + cut == len,
-				&used, r->err, sizeof r->err);
+			f = tok_fields_for_input(s, in + start + skip, cut - skip, &used,
+				r->err, sizeof r->err);
 			if (!f) {
 				r->fields_failed = 1;
 				break;
