@@ -749,8 +749,8 @@ static void *collect_main(void *p)
 				c->err = ENOMEM;
 		/* Partitions in order, each in hash order: a deterministic
 		 * sequence. */
-		if (c->sort == TALLY_SORT_NONE && g->n > 1)
-			qsort(g->v, g->n, sizeof *g->v, table_entry_cmp);
+		if (c->sort == TALLY_SORT_NONE)
+			table_sort_entries(g->v, g->n);
 		for (size_t i = 0; i < g->n; i++) {
 			/* order_add reads the key's first bytes: fetch ahead. */
 			if (i + PREFETCH_AHEAD < g->n)

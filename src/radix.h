@@ -70,4 +70,28 @@ void radix_sort64_or_qsort(void *v, size_t n, size_t elem, uint64_t (*key)(const
 	mem_free(c, tmp, n * elem);
 }
 
+/* Sort as radix_sort64_or_qsort by key(record), then the rare runs of
+ * records with equal keys by cmp, which orders by key(record) first: a
+ * total order (a hash, then the bytes it was taken of) at the cost of a
+ * radix sort. */
+static inline __attribute__((always_inline))
+void radix_sort64_ties(void *v, size_t n, size_t elem, uint64_t (*key)(const void *),
+	int (*cmp)(const void *, const void *), mem_component c)
+{
+	if (n < 2)
+		return;
+	radix_sort64_or_qsort(v, n, elem, key, cmp, c);
+	char *b = v;
+	for (size_t i = 1; i < n; i++) {
+		uint64_t k = key(b + i * elem);
+		if (k != key(b + (i - 1) * elem))
+			continue;
+		size_t last = i;
+		while (last + 1 < n && key(b + (last + 1) * elem) == k)
+			last++;
+		qsort(b + (i - 1) * elem, last - i + 2, elem, cmp);
+		i = last;
+	}
+}
+
 #endif

@@ -332,6 +332,11 @@ int table_add_new(table *t, table_part *pt, table_entry *e, const char *key, siz
 	return 0;
 }
 
+static uint64_t entry_hash(const void *v)
+{
+	return ((const table_entry *)v)->hash;
+}
+
 int table_entry_cmp(const void *a, const void *b)
 {
 	const table_entry *x = a, *y = b;
@@ -342,6 +347,11 @@ int table_entry_cmp(const void *a, const void *b)
 	if (c)
 		return c;
 	return (x->len > y->len) - (x->len < y->len);
+}
+
+void table_sort_entries(table_entry *v, size_t n)
+{
+	radix_sort64_ties(v, n, sizeof *v, entry_hash, table_entry_cmp, MEM_SPILL);
 }
 
 static uint64_t item_prefix(const void *v)
@@ -358,25 +368,10 @@ static int item_hash_cmp(const void *a, const void *b)
 	return keysort_bytes_cmp(x->key, x->len, y->key, y->len);
 }
 
-/* Sort items whose prefix is their hash by (hash, key): radix on the hash
- * (radix.h), then the rare runs of equal hashes by key.  Falls back on
- * qsort when the scratch array cannot be had. */
+/* Sort items whose prefix is their hash by (hash, key). */
 static void sort_by_hash(keysort_item *v, size_t n)
 {
-	if (n < 2)
-		return;
-	radix_sort64_or_qsort(v, n, sizeof *v, item_prefix, item_hash_cmp, MEM_TABLE);
-	for (size_t i = 1; i < n; i++)
-		if (v[i].prefix == v[i - 1].prefix) {
-			size_t j = i - 1;
-			while (j > 0 && v[j - 1].prefix == v[i].prefix)
-				j--;
-			size_t k = i;
-			while (k + 1 < n && v[k + 1].prefix == v[i].prefix)
-				k++;
-			qsort(v + j, k - j + 1, sizeof *v, item_hash_cmp);
-			i = k;
-		}
+	radix_sort64_ties(v, n, sizeof *v, item_prefix, item_hash_cmp, MEM_TABLE);
 }
 
 /* Append sorted items to a run, adding up the equal keys next to each

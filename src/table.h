@@ -229,6 +229,11 @@ void table_prefetch_key(const table *t, uint64_t hash)
  * --sort=none. */
 int table_entry_cmp(const void *a, const void *b);
 
+/* Sort n entries in table_entry_cmp's order: a radix sort on the hash,
+ * the rare equal hashes by key (a comparison sort of a partition's keys
+ * took 13% of a --sort=none run of 8M lines). */
+void table_sort_entries(table_entry *v, size_t n);
+
 /* The union of partition p of several tables, equal keys added up into
  * one entry: v[0..n), in no set order.  The index (slots holding an entry's
  * position + 1) is sized to the partition and kept for the next one, so a

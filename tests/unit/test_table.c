@@ -312,6 +312,37 @@ START_TEST(gather_partitions)
 }
 END_TEST
 
+START_TEST(sort_entries_ties)
+{
+	/* table_sort_entries gives table_entry_cmp's order, the keys of equal
+	 * hashes (made here: XXH3 gives none in a test's keys) by their bytes,
+	 * at sizes on both sides of the radix sort's threshold. */
+	static char keys[3000][8];
+	table_entry v[3000], want[3000];
+	uint64_t seed = 7;
+	for (size_t n = 0; n <= 3000; n += n < 300 ? 1 : 700) {
+		for (size_t i = 0; i < n; i++) {
+			seed = seed * 6364136223846793005u + 1442695040888963407u;
+			size_t len = 1 + (seed >> 61);
+			for (size_t j = 0; j < len; j++)
+				keys[i][j] = (char)('a' + (seed >> (8 + 5 * j)) % 3);
+			/* A few hashes, shared by many keys, some of them high. */
+			uint64_t h = (seed >> 40) % 13;
+			v[i] = (table_entry){ .key = keys[i], .len = (uint32_t)len, .count = i + 1,
+				.hash = h & 1 ? h : UINT64_MAX - h * 977 };
+		}
+		memcpy(want, v, n * sizeof *v);
+		qsort(want, n, sizeof *want, table_entry_cmp);
+		table_sort_entries(v, n);
+		for (size_t i = 0; i < n; i++) {
+			ck_assert_uint_eq(v[i].hash, want[i].hash);
+			ck_assert_uint_eq(v[i].len, want[i].len);
+			ck_assert(!memcmp(v[i].key, want[i].key, v[i].len));
+		}
+	}
+}
+END_TEST
+
 START_TEST(pool_compacts_in_place)
 {
 	pool *p = pool_create(4096);
@@ -688,6 +719,7 @@ static Suite *table_suite(void)
 	tcase_add_test(tc, collisions_and_empty_key);
 	tcase_add_test(tc, millions_of_keys);
 	tcase_add_test(tc, gather_partitions);
+	tcase_add_test(tc, sort_entries_ties);
 	tcase_add_test(tc, pool_compacts_in_place);
 	tcase_add_test(tc, short_keys_readable);
 	tcase_add_test(tc, eviction_is_exact);
