@@ -752,8 +752,9 @@ static void *collect_main(void *p)
 		if (c->sort == TALLY_SORT_NONE)
 			table_sort_entries(g->v, g->n);
 		for (size_t i = 0; i < g->n; i++) {
-			/* order_add reads the key's first bytes: fetch ahead. */
-			if (i + PREFETCH_AHEAD < g->n)
+			/* order_add reads the key's first bytes to sort by:
+			 * fetch ahead. */
+			if (c->sort != TALLY_SORT_NONE && i + PREFETCH_AHEAD < g->n)
 				__builtin_prefetch(g->v[i + PREFETCH_AHEAD].key);
 			c->distinct++;
 			c->hapax += g->v[i].count == 1;

@@ -311,7 +311,9 @@ int order_add(order *o, const char *key, size_t len, uint64_t count)
 		errno = EOVERFLOW;
 		return -1;
 	}
-	order_item it = { count, keysort_prefix(key, len), key, (uint32_t)len };
+	/* The prefix serves the sort; unsorted, the key is not read here. */
+	order_item it = { count, o->cfg.sort == TALLY_SORT_NONE ? 0 : keysort_prefix(key, len), key,
+		(uint32_t)len };
 	if (o->cfg.top) {
 		if (o->cfg.sort == TALLY_SORT_NONE) {
 			if (o->accepted >= o->cfg.top)
@@ -591,6 +593,19 @@ int order_finish(order *o)
 
 /* ---- Reading --------------------------------------------------------- */
 
+/* The next item in memory, fetching the key of one a few places on: the
+ * keys lie all over the pools (by hash with --sort=none, where a run on 8M
+ * distinct lines spent 17% of its time waiting for them). */
+static inline int next_item(order *o, order_item *it)
+{
+	if (o->at >= o->n)
+		return 0;
+	if (o->at + PREFETCH_AHEAD < o->n)
+		__builtin_prefetch(o->items[o->at + PREFETCH_AHEAD].key);
+	*it = o->items[o->at++];
+	return 1;
+}
+
 static int next_none(order *o, order_item *it)
 {
 	/* Runs first, in the order written, then what is left in memory. */
@@ -614,10 +629,7 @@ static int next_none(order *o, order_item *it)
 		spill_reader_close(o->run);
 		o->run = NULL;
 	}
-	if (o->at >= o->n)
-		return 0;
-	*it = o->items[o->at++];
-	return 1;
+	return next_item(o, it);
 }
 
 int order_next(order *o, tally_item *out)
@@ -634,12 +646,8 @@ int order_next(order *o, tally_item *out)
 		rc = omerge_next(o, o->merge, &it);
 	else if (o->cfg.sort == TALLY_SORT_NONE)
 		rc = next_none(o, &it);
-	else if (o->at < o->n) {
-		if (o->at + PREFETCH_AHEAD < o->n)
-			__builtin_prefetch(o->items[o->at + PREFETCH_AHEAD].key);
-		rc = 1, it = o->items[o->at++];
-	} else
-		rc = 0;
+	else
+		rc = next_item(o, &it);
 	if (rc < 0) {
 		o->failed = 1;
 		return -1;
