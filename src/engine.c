@@ -1101,7 +1101,11 @@ static int order_source(void *o, spill_rec *r)
  * orders are read directly, as is an order whose thread could not be had. */
 static void start_reader(tally_engine *e)
 {
-	if (e->nheap < 2 || e->streamed || e->hapax_last)
+	/* Unsorted, the orders are read one after another, their keys in
+	 * hash order: scattered (writing 8.2M log lines took 1.7 s, with a
+	 * fetch a few keys ahead 1.1 s). */
+	unsigned several = e->cfg.sort == TALLY_SORT_NONE ? e->nord : e->nheap;
+	if (several < 2 || e->streamed || e->hapax_last)
 		return;
 	for (unsigned k = 0; k < e->nord; k++)
 		if (order_keys_scattered(e->ords[k]))

@@ -666,7 +666,7 @@ int order_keys_scattered(const order *o)
 	/* 64 pairs of neighbours spread over the items: in order when three
 	 * in four have the second key within a page after the first. */
 	enum { PAIRS = 64, PAGE = 4096 };
-	if (o->merge || o->cfg.sort == TALLY_SORT_NONE || o->n - o->at < 2 * PAIRS)
+	if (o->merge || o->run_at < o->nruns || o->run || o->n - o->at < 2 * PAIRS)
 		return 0;
 	size_t span = o->n - o->at - 1, near = 0;
 	for (size_t j = 0; j < PAIRS; j++) {
