@@ -336,10 +336,12 @@ if want 2 lines; then
 	B=$(bytes "$F") G=lines-$S_LINES
 	warm "$F"
 	note "Input: \`gen lines -s $S_LINES\` ($B bytes, $(wc -l <"$F" | tr -d ' ') lines, $($T --lines --sort=none "$F" | wc -l | tr -d ' ') distinct)."
-	note "sort | uniq -c leaves its output in key order; tally also sorts it by count."
+	note "sort | uniq -c leaves its output in key order; tally sorts it by count (the target's row), in key order with --sort=key, and not at all with --sort=none."
 	ref "$G" "tally --lines"
 	measure "$G" "tally --lines" "$B" "exec $T --lines $F"
 	measure "$G" "tally --lines -j1" "$B" "exec $T --lines -j1 $F"
+	measure "$G" "tally --lines --sort=key" "$B" "exec $T --lines --sort=key $F"
+	measure "$G" "tally --lines --sort=none" "$B" "exec $T --lines --sort=none $F"
 	measure "$G" "sort | uniq -c" "$B" "export LC_ALL=C; sort -S 50% --parallel=2 $F | uniq -c"
 	check "sort | uniq -c (gen lines -s $S_CHECK)" tsv "$T --lines $C" uniqc "LC_ALL=C sort $C | uniq -c"
 	target "sort | uniq -c time / tally --lines time >= 10" "t['$G/sort | uniq -c'] / t['$G/tally --lines']" "v >= 10" "x"
