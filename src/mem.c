@@ -24,10 +24,6 @@ static mem_counter total;
 static _Atomic uint64_t fail_countdown;
 static _Atomic int fail_env_read;
 
-static const char *const names[MEM_NCOMPONENTS] = {
-	"tables", "key pool", "I/O buffers", "spill buffers", "other"
-};
-
 static void raise_peak(mem_counter *m, int64_t now)
 {
 	int64_t p = atomic_load_explicit(&m->peak, memory_order_relaxed);
@@ -221,11 +217,6 @@ uint64_t mem_current_total(void)
 uint64_t mem_peak_total(void)
 {
 	return (uint64_t)atomic_load_explicit(&total.peak, memory_order_relaxed);
-}
-
-const char *mem_component_name(mem_component c)
-{
-	return (unsigned)c < MEM_NCOMPONENTS ? names[c] : "?";
 }
 
 void mem_fail_after(uint64_t n)

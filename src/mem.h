@@ -1,7 +1,7 @@
 /*
  * mem.h - the one allocation layer, which counts.
  *
- * Every byte of tables, key storage, I/O buffers and spill buffers is
+ * Every byte of tables, key storage, I/O buffers and sort and spill buffers is
  * allocated here under the component that owns it, so the memory budget and
  * the statistics read real figures.  Counters are process-wide relaxed
  * atomics (allocations are rare and large on the hot path: table arrays and
@@ -82,7 +82,6 @@ uint64_t mem_current(mem_component c);
 uint64_t mem_peak(mem_component c);
 uint64_t mem_current_total(void);
 uint64_t mem_peak_total(void);
-const char *mem_component_name(mem_component c);
 
 /* Overflow-checked arithmetic: 0 and the result in *out, or -1 on overflow. */
 static inline int mem_mul(size_t a, size_t b, size_t *out)

@@ -46,7 +46,7 @@ static const struct layer {
 	{ MEM_TABLE, "series-tables", "tables",        "#4e79a7" },
 	{ MEM_POOL,  "series-pool",   "key pool",      "#f28e2b" },
 	{ MEM_IO,    "series-io",     "I/O buffers",   "#59a14f" },
-	{ MEM_SPILL, "series-spill",  "spill buffers", "#b07aa1" },
+	{ MEM_SPILL, "series-spill",  "sort/spill buffers", "#b07aa1" },
 	{ MEM_OTHER, "series-other",  "other",         "#bab0ac" },
 };
 #define NLAYERS (sizeof layers / sizeof layers[0])
@@ -475,7 +475,7 @@ static void caption(FILE *f, const tally_stats *st)
 	fmt_bytes_value(c[2].value[4], sizeof c[2].value[4], st->peak_pool);
 	c[2].label[5] = "peak I/O buffers";
 	fmt_bytes_value(c[2].value[5], sizeof c[2].value[5], st->peak_io);
-	c[2].label[6] = "peak spill buffers";
+	c[2].label[6] = "peak sort/spill";
 	fmt_bytes_value(c[2].value[6], sizeof c[2].value[6], st->peak_spill);
 
 	c[3].title = "Key pool and spill";

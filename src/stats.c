@@ -333,7 +333,7 @@ void tally_stats_print(FILE *f, const tally_stats *st)
 	print_bytes(f, "peak tables:", st->peak_table);
 	print_bytes(f, "peak key pool:", st->peak_pool);
 	print_bytes(f, "peak I/O buffers:", st->peak_io);
-	print_bytes(f, "peak spill buffers:", st->peak_spill);
+	print_bytes(f, "peak sort/spill:", st->peak_spill);
 	print_count(f, "pool hits:", st->pool_hits);
 	print_count(f, "pool misses:", st->pool_misses);
 	print_count(f, "evictions:", st->evictions);
