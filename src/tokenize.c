@@ -477,7 +477,7 @@ static int stop_load(tok_shared *s, const char *path, char *err, size_t errlen)
 	free(line);
 	fclose(f);
 	mem_free(MEM_OTHER, k.b, s->max_key + 8);
-	s->has_stop = 1;
+	s->has_stop = s->stop.count > 0;   /* an empty list drops nothing */
 	return rc;
 }
 

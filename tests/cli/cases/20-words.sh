@@ -102,6 +102,15 @@ sat	1
 EOF
 check stopwords 0 'printf "The\nON\n\na\n" > stop; printf "The cat sat on the mat. A cat.\n" | $T --stopwords stop'
 
+# A list with no word in it (empty, blank or CRLF lines) drops nothing, in
+# every mode.
+expect_out <<'EOF'
+a	2
+b	1
+a	1
+EOF
+check stopwords-empty 0 'printf "a b a\n" > in; $T --stopwords /dev/null in; printf "\r\n\n" > stop; printf "a,y\n" | $T --csv -f 1 --stopwords stop'
+
 expect_err <<'EOF'
 tally: nostop: No such file or directory
 EOF
