@@ -635,15 +635,31 @@ static int close_stdout(int reported)
 	return 1;
 }
 
+/* Is the open file fd the one standard stream std_fd is open on (as
+ * /dev/stdout is)? */
+static int same_file(int fd, int std_fd)
+{
+	struct stat a, b;
+	return fstat(fd, &a) == 0 && fstat(std_fd, &b) == 0 &&
+		a.st_dev == b.st_dev && a.st_ino == b.st_ino;
+}
+
 /* --stats-json FILE is opened before the count, so that a name that cannot
- * be written fails at once (and before -o is replaced), and emptied only
- * when the statistics are written.  NULL with a message when it fails;
- * stdout for "-". */
+ * be written fails at once (and before -o is replaced), and a regular file
+ * is emptied only when the statistics are written.  NULL with a message
+ * when it fails; stdout for "-", and for a name of the file that standard
+ * output (or error) is open on, which is written to after what is there,
+ * not emptied. */
 static FILE *open_stats_json(const char *path)
 {
 	if (strcmp(path, "-") == 0)
 		return stdout;
 	int fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC, 0666);
+	if (fd >= 0 && (same_file(fd, STDOUT_FILENO) || same_file(fd, STDERR_FILENO))) {
+		FILE *std = same_file(fd, STDOUT_FILENO) ? stdout : stderr;
+		close(fd);
+		return std;
+	}
 	FILE *f = fd < 0 ? NULL : fdopen(fd, "w");
 	if (!f) {
 		fprintf(stderr, "tally: %s: %s\n", path, strerror(errno));
@@ -653,25 +669,35 @@ static FILE *open_stats_json(const char *path)
 	return f;
 }
 
+/* Empty f if it is a regular file (a device or a pipe cannot be). */
+static int empty_if_regular(FILE *f)
+{
+	struct stat sb;
+	if (fstat(fileno(f), &sb) != 0)
+		return -1;
+	return S_ISREG(sb.st_mode) ? ftruncate(fileno(f), 0) : 0;
+}
+
 static int write_stats_json(FILE *f, const char *path, const tally_stats *st)
 {
-	int to_stdout = f == stdout;
+	int to_stdout = f == stdout || f == stderr;
 	int rc;
 
-	if (!to_stdout && ftruncate(fileno(f), 0) != 0) {
+	if (!to_stdout && empty_if_regular(f) != 0) {
 		fprintf(stderr, "tally: %s: %s\n", path, strerror(errno));
 		fclose(f);
 		return 1;
 	}
 	rc = tally_stats_write_json(f, st);
 	if (to_stdout)
-		rc = fflush(stdout) == 0 && rc == 0 ? 0 : -1;
+		rc = fflush(f) == 0 && rc == 0 ? 0 : -1;
 	else if (fclose(f) != 0)
 		rc = -1;
 	if (rc != 0) {
 		if (to_stdout && errno == EPIPE)
 			return 0;
-		fprintf(stderr, "tally: %s: %s\n", to_stdout ? "standard output" : path,
+		fprintf(stderr, "tally: %s: %s\n",
+			f == stdout ? "standard output" : f == stderr ? "standard error" : path,
 			strerror(errno ? errno : EIO));
 		return 1;
 	}
@@ -752,7 +778,7 @@ int main(int argc, char **argv)
 	w = tally_writer_open(o.output, o.format, err, sizeof err);
 	if (!w) {
 		fprintf(stderr, "tally: %s\n", err);
-		if (stats_file && stats_file != stdout)
+		if (stats_file && stats_file != stdout && stats_file != stderr)
 			fclose(stats_file);
 		tally_destroy(e);
 		return EXIT_FAILURE;
@@ -834,7 +860,7 @@ int main(int argc, char **argv)
 fatal:
 	fprintf(stderr, "tally: %s\n", tally_errmsg(e));
 	tally_writer_close(w, 0, err, sizeof err);
-	if (stats_file && stats_file != stdout)
+	if (stats_file && stats_file != stdout && stats_file != stderr)
 		fclose(stats_file);
 	tally_destroy(e);
 	return EXIT_FAILURE;

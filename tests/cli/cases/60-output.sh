@@ -143,6 +143,19 @@ check stats-json-bad-path-keeps-output 1 'echo old > out.tsv; printf "a\n" > in;
 # The statistics replace a longer file's content whole.
 check stats-json-replaces 0 'head -c 100000 /dev/zero | tr "\000" x > s.json; printf "a\n" | $T --stats-json s.json > /dev/null; python3 -c "import json; json.load(open(\"s.json\"))"'
 
+# A device or a pipe is written to, not emptied (which they cannot be); a
+# name of the file standard output is on (/dev/stdout) is standard output:
+# the statistics follow the results, which stay.
+expect_out <<'EOF'
+0
+a	1
+a	1
+{"
+a	1
+{"
+EOF
+check stats-json-not-regular 0 'printf "a\n" > in; $T --stats-json /dev/null -o out.tsv in; echo $?; cat out.tsv; $T --stats-json /dev/stdout in | head -c 6; echo; $T --stats-json /dev/stdout in > o.txt; head -c 6 o.txt; echo'
+
 # Progress: never on a short run, never when not asked and stderr is not a terminal.
 check progress-short 0 'printf "a\n" | $T --progress > /dev/null'
 check progress-off 0 'printf "a\n" | $T --no-progress > /dev/null'
