@@ -1074,6 +1074,14 @@ static int next_buffered(input_source *s, input_chunk *c, char *err, size_t errl
 			len += got;
 		}
 		if (s->src_eof && len == 0) {
+			if (s->cont || s->pre_next_len) {
+				/* The last buffer was full, its last record cut
+				 * to go on in the next chunk (a record's columns
+				 * after a long one): an empty last chunk ends it,
+				 * as the end of a mapped file does. */
+				emit(s, c, buf, 0, 0, 0, sl, 0);
+				return 1;
+			}
 			s->done = 1;
 			return 0;
 		}

@@ -2138,7 +2138,8 @@ static void run_tsv(tok_worker *w, const tok_fields *f, const tok_chunk *c, cons
 {
 	const uint8_t d = w->s->delim;
 	int resume = (c->cont & CONT_COLS) != 0;
-	while (p < end) {
+	/* A record resumed ends even in an empty chunk (the input's end). */
+	while (p < end || resume) {
 		const uint8_t *nl = memchr(p, '\n', (size_t)(end - p));
 		const uint8_t *le = nl ? nl : end;
 		size_t col = col0 - 1;
@@ -2200,7 +2201,7 @@ static void run_csv(tok_worker *w, const tok_fields *f, const tok_chunk *ch, con
 {
 	const uint8_t d = w->s->delim;
 	int resume = (ch->cont & CONT_COLS) != 0;
-	while (p < end) {
+	while (p < end || resume) {
 		size_t col = col0;
 		int nsel = 0, content = st != CSV_START || skip || resume, first = 1;
 		col0 = 1;

@@ -5,7 +5,10 @@
  * CSV, field list, a small max_key_bytes) and a reader buffer size; the rest
  * is the input.  The input is counted once as a single chunk and once cut
  * the way a reader cuts it (tok_cut, reads of varying sizes, a forced split
- * whenever the buffer is full); tables and counters must be identical.
+ * whenever the buffer is full; as a file's reader, which knows where the
+ * input ends, or as a stream's, which learns it from a read that gives
+ * nothing after a full last buffer, and then gives an empty last chunk);
+ * tables and counters must be identical.
  * Sanitizers catch memory errors on the way.
  */
 #include <stdint.h>
@@ -77,7 +80,7 @@ typedef struct fz_run {
 } fz_run;
 
 static void fz_count(const tok_shared *s, const tally_config *cfg, const uint8_t *in, size_t len,
-	size_t cap, uint32_t seed, fz_run *r)
+	size_t cap, uint32_t seed, int stream, fz_run *r)
 {
 	table_config tc = { 1, 0, NULL };
 	memset(r, 0, sizeof *r);
@@ -100,18 +103,21 @@ static void fz_count(const tok_shared *s, const tally_config *cfg, const uint8_t
 	size_t pin_len = 0;
 	if (!pin || !pout)
 		abort();
-	while (start < len || first) {
+	while (start < len || first || (stream && (cont_in || pin_len))) {
 		size_t cut = len;
 		tok_cont cont = 0;
 		input_prefix pre = { pin, pin_len, pout, 0, 0 };
-		if (cap && len) {
+		if (cap && len && start == len) {
+			cut = 0;   /* the stream's empty last chunk */
+		} else if (cap && len) {
 			for (;;) {
 				seed = seed * 1103515245u + 12345u;
 				size_t want = 1 + (seed >> 16) % (cap + 1);
 				size_t room = cap - blen, left = len - start - blen;
 				size_t add = want < room ? want : room;
 				blen += add < left ? add : left;
-				int eof = start + blen == len, full = blen == cap;
+				int full = blen == cap;
+				int eof = start + blen == len && !(stream && full);
 				pre.out_cap = full ? pcap : 0;
 				cut = tok_cut(s, f, buf + start, blen, eof, full, cont_in, &cont, &pre);
 				if (cut)
@@ -205,8 +211,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	size_t len = size - 4;
 	size_t cap = tok_min_capacity(s) + data[3] % 32;
 	fz_run one, many;
-	fz_count(s, &cfg, in, len, 0, 0, &one);
-	fz_count(s, &cfg, in, len, cap, data[3], &many);
+	fz_count(s, &cfg, in, len, 0, 0, 0, &one);
+	fz_count(s, &cfg, in, len, cap, data[3], (data[3] >> 5) & 1, &many);
 	/* Fields mode is exact for any record, but for a header that does not
 	 * fit in the buffer it begins in: here, one whose end (the first '\n'
 	 * outside quotes past the empty lines before it, with CSV, where a

@@ -140,6 +140,7 @@ typedef struct drained {
 	unsigned chunks;
 	unsigned forced;
 	unsigned prefixed;        /* chunks handed a prefix */
+	unsigned empty_last;      /* an empty last chunk after a forced split */
 	int      rc;              /* last input_next: 0 end, -1 error */
 	char     err[512];
 	uint64_t io_max;          /* the most MEM_IO seen while draining */
@@ -150,7 +151,8 @@ typedef struct drained {
  * first), and check that every chunk is non-empty, at most cap bytes, ends at
  * a newline unless it was split by force (then it fills cap bytes and the
  * next chunk starts with cont 1) or is the last, and is still intact when
- * released.
+ * released; but for an empty last chunk that starts with cont 1, from a
+ * stream whose last buffer was split by force.
  */
 /* A chunk's prefix (test_line_cut's) is the tail of the chunk before it,
  * which ends at data[at]; it stays so until the chunk is released. */
@@ -190,7 +192,19 @@ static drained drain(input_source *s, unsigned inflight, size_t cap, int mapped)
 			d.io_max = mem_current(MEM_IO);
 		if (d.rc <= 0)
 			break;
-		ck_assert_uint_gt(c.len, 0);
+		if (c.len == 0) {
+			/* Only the end of a stream whose last buffer was full
+			 * and split by force: the chunk carries the state the
+			 * split left, and nothing follows. */
+			ck_assert_uint_ne(c.cont, 0);
+			ck_assert_msg(prev_open && prev_len == cap, "chunk %u: empty", d.chunks);
+			ck_assert_int_eq(mapped, 0);
+			input_release(s, c.handle);
+			d.rc = input_next(s, &c, d.err, sizeof d.err);
+			ck_assert_int_eq(d.rc, 0);
+			d.empty_last++;
+			break;
+		}
 		ck_assert_uint_le(c.len, cap);
 		ck_assert_int_eq(c.first, d.chunks == 0);
 		ck_assert_int_eq(c.mapped, mapped);
@@ -592,6 +606,34 @@ START_TEST(test_pipe)
 		}
 	}
 	free(text);
+}
+END_TEST
+
+/* A pipe whose last line has no newline and fills the last buffer: split
+ * by force there, it is ended by an empty chunk once the pipe says it is
+ * at its end (a file of the same bytes ends in its last buffer). */
+START_TEST(test_pipe_last_buffer_full)
+{
+	char text[48];
+	memset(text, 'x', sizeof text);
+	for (size_t chunk = 8; chunk <= 24; chunk += 8) {
+		int fd;
+		pid_t pid = pipe_writer(text, sizeof text, &fd);
+		char path[64];
+		snprintf(path, sizeof path, "/dev/fd/%d", fd);
+		input_opts o = opts(TALLY_IO_AUTO, chunk, 0, 2);
+		char err[256];
+		input_source *s = input_open(path, &o, err, sizeof err);
+		ck_assert_msg(s != NULL, "%s", err);
+		drained d = drain(s, 2, cap_of(&o), 0);
+		input_close(s);
+		close(fd);
+		wait_ok(pid);
+		assert_same(&d, text, sizeof text);
+		ck_assert_uint_eq(d.empty_last, 1);
+		ck_assert_uint_eq(d.forced, sizeof text / chunk - 1);
+		free(d.data);
+	}
 }
 END_TEST
 
@@ -1424,6 +1466,7 @@ static Suite *input_suite(void)
 	tcase_add_test(tc, test_size_zero_proc_file_is_read);
 	tcase_add_test(tc, test_auto_chooses_by_size);
 	tcase_add_test(tc, test_pipe);
+	tcase_add_test(tc, test_pipe_last_buffer_full);
 	tcase_add_test(tc, test_stdin_names);
 	suite_add_tcase(s, tc);
 

@@ -309,3 +309,25 @@ y	1
 status 0
 EOF
 check fields-csv-header-after-empty-lines 0 'printf "\n\r\n\nA,B\r\n\nx,y\n" > in; $T --csv --header -f B --chunk-size 1 in; $T --csv --header -f B --chunk-size 1 --io=mmap in; $T --csv --header -f B < in; printf "\n\r\n" | $T --csv --header -f B; echo "status $?"'
+
+# A last record with no final newline that fills the last buffer exactly,
+# cut there to go on (its key is longer than --max-key-bytes): a stream's
+# reader learns of the end only from the next read, and the record was lost
+# (counted as skipped) when read from a pipe or with --io=read.  The buffer
+# is 40 bytes at these settings, 2097188 at the defaults for TSV.
+expect_out <<'EOF'
+00	1
+00	1
+00	1
+00	1
+	1
+1
+EOF
+expect_err <<'EOF'
+tally: 1 key longer than 2 bytes was cut to that length
+tally: 1 key longer than 2 bytes was cut to that length
+tally: 1 key longer than 2 bytes was cut to that length
+tally: 1 key longer than 2 bytes was cut to that length
+tally: 1 key longer than 1048576 bytes was cut to that length
+EOF
+check fields-last-buffer-full 0 'o="--max-key-bytes 2 --chunk-size 1"; printf "%080d" 0 > r80; $T -f 1 $o < r80; $T -f 1 $o --io=read r80; $T -f 1 $o --io=mmap r80; $T --csv -f 1 $o < r80; printf "%039d;" 0 | $T -f 2 -d ";" $o; head -c 2097188 /dev/zero | tr "\000" x | $T -f 1 | cut -f 2'
