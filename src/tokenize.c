@@ -579,11 +579,14 @@ static int fields_build(const tok_shared *s, tok_fields *f, const size_t *cols)
 		}
 		if (hi > f->maxcol)
 			f->maxcol = hi;
-		/* The record must reach the end of each closed range and the start
-		 * of each open one. */
 		if (hi > f->need)
 			f->need = hi;
 	}
+	/* The columns selected are the union of the list's ranges: the record
+	 * must reach the end of each closed range, or, with an open one, that
+	 * union's start (3-,4- is 3-; 3-,5 is 3-, as cut reads them). */
+	if (f->open_from)
+		f->need = f->open_from;
 	f->nbits = f->maxcol < FIELDS_BITMAP ? f->maxcol : FIELDS_BITMAP;
 	f->niv = s->nitems;
 	f->sel = mem_calloc(MEM_OTHER, f->nbits + 1, 1);
