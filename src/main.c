@@ -655,8 +655,9 @@ static FILE *open_stats_json(const char *path)
 	if (strcmp(path, "-") == 0)
 		return stdout;
 	int fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC, 0666);
-	if (fd >= 0 && (same_file(fd, STDOUT_FILENO) || same_file(fd, STDERR_FILENO))) {
-		FILE *std = same_file(fd, STDOUT_FILENO) ? stdout : stderr;
+	FILE *std = fd < 0 ? NULL : same_file(fd, STDOUT_FILENO) ? stdout :
+		same_file(fd, STDERR_FILENO) ? stderr : NULL;
+	if (std) {
 		close(fd);
 		return std;
 	}
@@ -667,6 +668,18 @@ static FILE *open_stats_json(const char *path)
 			close(fd);
 	}
 	return f;
+}
+
+static int is_std(const FILE *f)
+{
+	return f == stdout || f == stderr;
+}
+
+/* Close a --stats-json file the statistics were not written to. */
+static void drop_stats_json(FILE *f)
+{
+	if (f && !is_std(f))
+		fclose(f);
 }
 
 /* Empty f if it is a regular file (a device or a pipe cannot be). */
@@ -680,21 +693,21 @@ static int empty_if_regular(FILE *f)
 
 static int write_stats_json(FILE *f, const char *path, const tally_stats *st)
 {
-	int to_stdout = f == stdout || f == stderr;
+	int to_std = is_std(f);
 	int rc;
 
-	if (!to_stdout && empty_if_regular(f) != 0) {
+	if (!to_std && empty_if_regular(f) != 0) {
 		fprintf(stderr, "tally: %s: %s\n", path, strerror(errno));
 		fclose(f);
 		return 1;
 	}
 	rc = tally_stats_write_json(f, st);
-	if (to_stdout)
+	if (to_std)
 		rc = fflush(f) == 0 && rc == 0 ? 0 : -1;
 	else if (fclose(f) != 0)
 		rc = -1;
 	if (rc != 0) {
-		if (to_stdout && errno == EPIPE)
+		if (to_std && errno == EPIPE)
 			return 0;
 		fprintf(stderr, "tally: %s: %s\n",
 			f == stdout ? "standard output" : f == stderr ? "standard error" : path,
@@ -778,8 +791,7 @@ int main(int argc, char **argv)
 	w = tally_writer_open(o.output, o.format, err, sizeof err);
 	if (!w) {
 		fprintf(stderr, "tally: %s\n", err);
-		if (stats_file && stats_file != stdout && stats_file != stderr)
-			fclose(stats_file);
+		drop_stats_json(stats_file);
 		tally_destroy(e);
 		return EXIT_FAILURE;
 	}
@@ -860,8 +872,7 @@ int main(int argc, char **argv)
 fatal:
 	fprintf(stderr, "tally: %s\n", tally_errmsg(e));
 	tally_writer_close(w, 0, err, sizeof err);
-	if (stats_file && stats_file != stdout && stats_file != stderr)
-		fclose(stats_file);
+	drop_stats_json(stats_file);
 	tally_destroy(e);
 	return EXIT_FAILURE;
 }
