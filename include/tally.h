@@ -30,7 +30,12 @@
 typedef enum tally_mode {
 	TALLY_MODE_WORDS = 0,  /* words; ngram > 1 makes word n-grams */
 	TALLY_MODE_LINES,      /* whole lines without the '\n' */
-	TALLY_MODE_FIELDS      /* values of selected columns */
+	TALLY_MODE_FIELDS,     /* values of selected columns */
+	TALLY_MODE_COUNTS      /* count files (tally merge): KEY<TAB>COUNT lines as the
+	                        * tsv format writes them, their counts summed; a
+	                        * malformed line fails its input ("NAME:LINE: why"
+	                        * through on_error); keys are taken as they are,
+	                        * so no key rule or filter but max_key_bytes applies */
 } tally_mode;
 
 typedef enum tally_split {

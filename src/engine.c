@@ -45,13 +45,16 @@
  * for the other workers while one is in an eviction. */
 #define PENDING_PER_WORKER 16u
 
-/* One input being read; freed once its last chunk is released. */
+/* One input being read; freed once its last chunk is released and, where
+ * chunks are seen in input order, its last edge is. */
 typedef struct eng_input {
 	uint64_t      id;           /* inputs in order; n-gram edges compare ids */
 	input_source *src;
 	char         *name;
 	tok_fields   *fields;
 	unsigned      inflight;
+	unsigned      unstitched;   /* edges not yet seen in input order */
+	uint64_t      lines;        /* count files: lines of the chunks seen in order */
 	int           done_reading;
 	int           failed;       /* reported already */
 	uint64_t      seen_bytes;   /* input_bytes_read at the last look */
@@ -98,13 +101,16 @@ struct tally_engine {
 	int             stop;
 	int             fatal_errno;    /* set by a worker */
 
-	/* n-gram stitching in input order: a ring of pcap edges, longer than
-	 * the queue, so that while one worker spends a while in a table's
-	 * eviction the others go on past its chunk (their edges wait here;
-	 * an edge is a few words) */
+	/* Chunks' edges seen in input order: n-grams are stitched across
+	 * chunks, count files' lines numbered.  A ring of pcap edges, longer
+	 * than the queue, so that while one worker spends a while in a
+	 * table's eviction the others go on past its chunk (their edges wait
+	 * here; an edge is a few words) */
+	int             in_order;       /* n-grams or count files */
 	unsigned        pcap;
 	tok_edge      **pending;        /* by seq % pcap */
-	uint64_t       *pending_in;     /* input id of each pending edge */
+	eng_input     **pending_in;     /* the input of each pending edge */
+	uint64_t        counts_total;   /* count files: the counts added, < 2^64 */
 	unsigned char  *pending_set;
 	uint64_t        next_seq, stitch_seq;
 	uint64_t        next_input, stitch_input;
@@ -382,6 +388,7 @@ tally_engine *tally_create(const tally_config *cfg, char *err, size_t errlen, in
 	e->pending = mem_calloc(MEM_OTHER, e->pcap, sizeof *e->pending);
 	e->pending_in = mem_calloc(MEM_OTHER, e->pcap, sizeof *e->pending_in);
 	e->next_input = 1;
+	e->in_order = ngram || e->cfg.mode == TALLY_MODE_COUNTS;
 	e->pending_set = mem_calloc(MEM_OTHER, e->pcap, 1);
 	if (!e->queue || !e->pending || !e->pending_in || !e->pending_set)
 		goto oom;
@@ -432,6 +439,13 @@ static void eng_input_free(tally_engine *e, eng_input *in)
 	mem_free(MEM_OTHER, in, sizeof *in);
 }
 
+/* Free an input nothing refers to any more. */
+static void eng_input_done(tally_engine *e, eng_input *in)
+{
+	if (in->done_reading && in->inflight == 0 && in->unstitched == 0)
+		eng_input_free(e, in);
+}
+
 /* Mark an input failed and report it once. */
 static void eng_input_fail(tally_engine *e, eng_input *in, const char *msg)
 {
@@ -443,24 +457,58 @@ static void eng_input_fail(tally_engine *e, eng_input *in, const char *msg)
 	report(e, "%s", msg);
 }
 
-/* Stitch the edges that are next in input order.  Caller holds no lock. */
+/* A count file's chunk, in input order: number its lines, report the first
+ * malformed one as FILE:LINE, and keep the sum of all counts under 2^64,
+ * so that no count, however they are added up, can wrap.  Returns 0 or -1
+ * (fatal, message set). */
+static int number_lines(tally_engine *e, eng_input *in, const tok_edge *edge)
+{
+	uint64_t sum, bad;
+	const char *why;
+	uint64_t lines = tok_edge_lines(edge, &sum, &bad, &why);
+	if (bad && !in->failed) {
+		char msg[700];
+		snprintf(msg, sizeof msg, "%s:%llu: %s", in->name,
+			(unsigned long long)(in->lines + bad), why);
+		eng_input_fail(e, in, msg);
+	}
+	in->lines += lines;
+	if (__builtin_add_overflow(e->counts_total, sum, &e->counts_total)) {
+		set_err(e, "the counts add up to more than %llu", (unsigned long long)UINT64_MAX);
+		return -1;
+	}
+	return 0;
+}
+
+/* Take the edges that are next in input order: stitch the n-grams across
+ * chunks, or number a count file's lines.  Caller holds no lock. */
 static int stitch_ready(tally_engine *e)
 {
 	while (e->stitch_seq < e->next_seq && e->pending_set[e->stitch_seq % e->pcap]) {
 		unsigned k = e->stitch_seq % e->pcap;
-		if (e->pending_in[k] != e->stitch_input) {
-			tok_stitch_reset(e->stitcher);
-			e->stitch_input = e->pending_in[k];
+		eng_input *in = e->pending_in[k];
+		int rc = 0;
+		if (e->stitcher) {
+			if (in->id != e->stitch_input) {
+				tok_stitch_reset(e->stitcher);
+				e->stitch_input = in->id;
+			}
+			if (e->pending[k] && tok_stitch(e->stitcher, e->pending[k]))
+				rc = -1;
+		} else if (e->pending[k] && number_lines(e, in, e->pending[k])) {
+			rc = -2;
 		}
-		int rc = e->pending[k] ? tok_stitch(e->stitcher, e->pending[k]) : 0;
 		tok_edge_free(e->pending[k]);
 		e->pending[k] = NULL;
+		e->pending_in[k] = NULL;
 		e->pending_set[k] = 0;
 		e->stitch_seq++;
-		if (rc) {
+		in->unstitched--;
+		eng_input_done(e, in);
+		if (rc == -1)
 			set_err(e, "%s", errno == ENOSPC || errno == EIO ? spill_errmsg(e->spill) : "out of memory");
+		if (rc)
 			return -1;
-		}
 	}
 	return 0;
 }
@@ -489,24 +537,23 @@ static int reap(tally_engine *e, int wait)
 			snprintf(msg, sizeof msg, "%s: file shrank while being read", in->name);
 			eng_input_fail(e, in, msg);
 		}
-		if (e->stitcher) {
+		if (e->in_order) {
 			unsigned k = job->seq % e->pcap;
 			e->pending[k] = job->edge;
-			e->pending_in[k] = in->id;
+			e->pending_in[k] = in;
 			e->pending_set[k] = 1;
 		} else {
 			tok_edge_free(job->edge);
 		}
 		mem_free(MEM_OTHER, job, sizeof *job);
-		if (in->done_reading && in->inflight == 0)
-			eng_input_free(e, in);
+		eng_input_done(e, in);
 	}
 	if (fatal) {
 		if (!e->errmsg[0])
 			set_err(e, "%s", fatal == ENOMEM ? "out of memory" : spill_errmsg(e->spill));
 		return -1;
 	}
-	return e->stitcher ? stitch_ready(e) : 0;
+	return e->in_order ? stitch_ready(e) : 0;
 }
 
 /* No room for another chunk: the queue is full or, with n-grams, the edges
@@ -515,7 +562,7 @@ static int busy(const tally_engine *e)
 {
 	if (e->inflight >= e->qcap)
 		return 1;
-	return e->stitcher && e->next_seq - e->stitch_seq >= e->pcap;
+	return e->in_order && e->next_seq - e->stitch_seq >= e->pcap;
 }
 
 static int submit(tally_engine *e, eng_input *in, const input_chunk *c)
@@ -531,6 +578,7 @@ static int submit(tally_engine *e, eng_input *in, const input_chunk *c)
 	job->in = in;
 	job->seq = e->next_seq++;
 	in->inflight++;
+	in->unstitched += e->in_order;
 	e->inflight++;
 	pthread_mutex_lock(&e->mu);
 	e->queue[(e->qhead + e->qlen) % e->qcap] = job;
@@ -633,13 +681,19 @@ static int feed(tally_engine *e, input_source *src, const char *name)
 			break;
 		}
 	}
+	/* A count file's lines are numbered before the next input is read, so
+	 * that a malformed line is reported in input order and fails this
+	 * input, as a read error would. */
+	if (e->cfg.mode == TALLY_MODE_COUNTS)
+		while (rc == 0 && (in->inflight || in->unstitched))
+			if (reap(e, 1))
+				rc = -2;
 	/* A fault found later in a chunk still in flight is reported then. */
 	if (in->failed && rc == 0)
 		rc = -1;
 	in->done_reading = 1;
 	e->cut_fields = NULL;   /* the next input's header is not read yet */
-	if (in->inflight == 0)
-		eng_input_free(e, in);   /* nothing in flight refers to it */
+	eng_input_done(e, in);   /* when nothing in flight refers to it */
 	return rc;
 }
 
@@ -1311,7 +1365,14 @@ void tally_destroy(tally_engine *e)
 			job->next = e->completed;
 			e->completed = job;
 		}
+		e->in_order = 0;   /* nothing more to stitch: drop the edges */
 		reap(e, 0);
+		for (unsigned k = 0; e->pending && k < e->pcap; k++)
+			if (e->pending_set[k]) {
+				eng_input *in = e->pending_in[k];
+				in->unstitched--;
+				eng_input_done(e, in);
+			}
 	}
 	if (e->sampler) {
 		stats_sampler_stop(e->sampler);

@@ -103,6 +103,8 @@ typedef struct cli_options {
 	int          progress;      /* 1 on, 0 off, -1 when stderr is a terminal */
 	int          top_zero;      /* --top 0: count, write no item */
 	int          mode_opt;      /* the mode option seen (its getopt value), 0 = none */
+	int          merge;         /* tally merge: the inputs are count files */
+	const char  *key_opt;       /* the first option seen that makes keys, or NULL */
 } cli_options;
 
 /* Shared by the error and progress callbacks: stderr carries both, the
@@ -122,8 +124,12 @@ static void usage(int status)
 	}
 	fputs(
 "Usage: tally [OPTION]... [FILE]...\n"
+"  or:  tally merge [OPTION]... [FILE]...\n"
 "Count how often each word, line, field value or word n-gram occurs in FILEs\n"
 "(none, or -: standard input; zstd-compressed input is detected).\n"
+"tally merge sums count files: tally's tsv output (KEY, TAB, COUNT; any\n"
+"order, zstd-compressed or not).  The options of what a key is and the\n"
+"filters but --min-count and --max-key-bytes do not apply to it.\n"
 "\n"
 "What a key is (one mode at a time):\n"
 "  -w, --words            words (the default)\n"
@@ -266,6 +272,13 @@ static void set_mode(cli_options *o, int opt)
 	o->mode_opt = opt;
 }
 
+/* Remember the first option about what a key is: tally merge takes none. */
+static void key_option(cli_options *o, const char *name)
+{
+	if (!o->key_opt)
+		o->key_opt = name;
+}
+
 /* Name the option getopt found fault with (argv[optind - 1] is where it
  * stood, unless getopt went past the end looking for an argument). */
 static const char *faulty_arg(int argc, char **argv)
@@ -325,7 +338,7 @@ static void version(void)
 
 /* Options into o; returns the index of the first operand (getopt moved the
  * operands behind the options). */
-static int parse_options(int argc, char **argv, cli_options *o)
+static int parse_options(int argc, char **argv, cli_options *o, int merge)
 {
 	static const char *const split_names[] = { "unicode", "space", NULL };
 	static const char *const case_names[] = { "lower", "ascii", "keep", NULL };
@@ -345,17 +358,20 @@ static int parse_options(int argc, char **argv, cli_options *o)
 	tally_config_init(cfg);
 	o->format = TALLY_FORMAT_TSV;
 	o->progress = -1;
+	o->merge = merge;
 
 	opterr = 0;
 	while ((c = getopt_long(argc, argv, short_options, long_options, NULL)) != -1) {
 		switch (c) {
 		case 'w':
 			set_mode(o, c);
+			key_option(o, "--words");
 			cfg->mode = TALLY_MODE_WORDS;
 			cfg->ngram = 1;
 			break;
 		case OPT_NGRAM:
 			set_mode(o, c);
+			key_option(o, "--ngram");
 			cfg->mode = TALLY_MODE_WORDS;
 			cfg->ngram = (unsigned)parse_number("--ngram", optarg, (unsigned)-1);
 			if (cfg->ngram == 0)
@@ -363,10 +379,12 @@ static int parse_options(int argc, char **argv, cli_options *o)
 			break;
 		case 'l':
 			set_mode(o, c);
+			key_option(o, "--lines");
 			cfg->mode = TALLY_MODE_LINES;
 			break;
 		case 'f':
 			set_mode(o, c);
+			key_option(o, "--field");
 			cfg->mode = TALLY_MODE_FIELDS;
 			if (optarg[0] == '\0')
 				usage_error("invalid value for --field: ''");
@@ -376,31 +394,39 @@ static int parse_options(int argc, char **argv, cli_options *o)
 			cfg->fields = optarg;
 			break;
 		case 'd':
+			key_option(o, "--delimiter");
 			cfg->delimiter = parse_delimiter(optarg);
 			delimiter_set = 1;
 			break;
 		case OPT_CSV:
+			key_option(o, "--csv");
 			cfg->csv = 1;
 			break;
 		case OPT_HEADER:
+			key_option(o, "--header");
 			cfg->header = 1;
 			break;
 		case OPT_SPLIT:
+			key_option(o, "--split");
 			cfg->split = parse_enum("--split", optarg, split_names) == 0
 				? TALLY_SPLIT_UNICODE : TALLY_SPLIT_SPACE;
 			break;
 		case OPT_CASE:
+			key_option(o, "--case");
 			cfg->casemode = case_values[parse_enum("--case", optarg, case_names)];
 			break;
 		case OPT_MIN_LENGTH:
+			key_option(o, "--min-length");
 			cfg->min_length = (size_t)parse_number("--min-length", optarg, SIZE_MAX);
 			break;
 		case OPT_MAX_LENGTH:
+			key_option(o, "--max-length");
 			cfg->max_length = (size_t)parse_number("--max-length", optarg, SIZE_MAX);
 			if (cfg->max_length == 0)
 				usage_error("invalid number for --max-length: '%s'", optarg);
 			break;
 		case OPT_STOPWORDS:
+			key_option(o, "--stopwords");
 			cfg->stopwords_path = optarg;
 			break;
 		case OPT_MIN_COUNT:
@@ -475,7 +501,12 @@ static int parse_options(int argc, char **argv, cli_options *o)
 		}
 	}
 
-	if (cfg->mode != TALLY_MODE_FIELDS) {
+	if (merge) {
+		if (o->key_opt)
+			usage_error("merge: %s does not apply: count files are summed as they are",
+				o->key_opt);
+		cfg->mode = TALLY_MODE_COUNTS;
+	} else if (cfg->mode != TALLY_MODE_FIELDS) {
 		if (cfg->csv)
 			usage_error("--csv applies to --field only");
 		if (cfg->header)
@@ -760,10 +791,13 @@ int main(int argc, char **argv)
 	signal(SIGPIPE, SIG_IGN);
 	install_signal_cleanup();
 
-	if (argc > 1 && strcmp(argv[1], "merge") == 0)
-		usage_error("'merge' is not available in this version");
-
-	first = parse_options(argc, argv, &o);
+	/* tally merge: the rest is parsed as tally's own arguments would be. */
+	int merge = argc > 1 && strcmp(argv[1], "merge") == 0;
+	if (merge) {
+		argc--;
+		argv++;
+	}
+	first = parse_options(argc, argv, &o, merge);
 	if (first < 0)
 		return close_stdout(0) ? EXIT_FAILURE : EXIT_SUCCESS;
 

@@ -677,7 +677,7 @@ tok_shared *tok_shared_create(const tally_config *cfg, char *err, size_t errlen,
 	s->delim = (uint8_t)(cfg->delimiter ? cfg->delimiter : cfg->csv ? ',' : '\t');
 	s->numeric.shared = 1;
 
-	if ((unsigned)s->mode > TALLY_MODE_FIELDS) {
+	if ((unsigned)s->mode > TALLY_MODE_COUNTS) {
 		*usage = 1;
 		snprintf(err, errlen, "invalid mode");
 		goto fail;
@@ -690,6 +690,13 @@ tok_shared *tok_shared_create(const tally_config *cfg, char *err, size_t errlen,
 	if (s->ngram > 4096 || s->max_key > ((size_t)1 << 40)) {
 		*usage = 1;
 		snprintf(err, errlen, s->ngram > 4096 ? "n-gram size too large" : "max key size too large");
+		goto fail;
+	}
+	if (s->mode == TALLY_MODE_COUNTS && (cfg->min_length || cfg->max_length ||
+			cfg->stopwords_path || cfg->csv || cfg->header || cfg->fields ||
+			s->casemode != TALLY_CASE_KEEP)) {
+		*usage = 1;
+		snprintf(err, errlen, "count files take their keys as they are: no key rule applies");
 		goto fail;
 	}
 	if (s->min_len && s->max_len && s->min_len > s->max_len) {
@@ -750,6 +757,14 @@ void tok_shared_destroy(tok_shared *s)
 
 size_t tok_min_capacity(const tok_shared *s)
 {
+	/* Count files: a key escaped to twice its bytes, a TAB, a count of
+	 * up to 20 digits and the newline. */
+	if (s->mode == TALLY_MODE_COUNTS) {
+		size_t n;
+		if (mem_mul(s->max_key, 2, &n) || mem_add(n, 32, &n))
+			return SIZE_MAX;
+		return n;
+	}
 	/* A lowercase mapping can shrink a code point from 3 bytes to 1. */
 	size_t k = s->casemode == TALLY_CASE_LOWER ? 3 : 1, n;
 	if (mem_mul(s->max_key + 2, k, &n) || mem_add(n, 16, &n))
@@ -775,6 +790,11 @@ struct tok_edge {
 	size_t  *lens;         /* nfirst + nlast */
 	uint8_t *data;         /* first words, then last words */
 	size_t   bytes;        /* allocation size */
+	/* Count files: the chunk's lines, the sum of their counts, and the
+	 * first malformed line (1-based in the chunk; 0: none) with what is
+	 * wrong with it. */
+	uint64_t lines, sum, bad_line;
+	const char *why;
 };
 
 /* Keys on their way into the table (count_key): copied, hashed and their
@@ -790,7 +810,7 @@ typedef struct pending {
 	size_t    used;
 	unsigned  n;
 	uint32_t  off[PEND_KEYS], len[PEND_KEYS];
-	uint64_t  h[PEND_KEYS];
+	uint64_t  h[PEND_KEYS], cnt[PEND_KEYS];
 } pending;
 
 struct tok_worker {
@@ -801,6 +821,11 @@ struct tok_worker {
 	pending  pend;
 	uint64_t tokens, cut, skipped, ill;
 	int      failed;
+	/* Count files: lines in this chunk, the first malformed one, and the
+	 * counts this worker added in all (kept under 2^64, so that no count
+	 * in its table can wrap). */
+	uint64_t lines, bad_line, total;
+	const char *why;
 	int      plain;        /* no filters and no n-grams: keys go straight in */
 	int      wide;         /* hash short keys eight at a time (tok_wide_hash) */
 
@@ -923,20 +948,18 @@ static void pend_flush(tok_worker *w)
 	for (unsigned i = 0; i < n; i++)
 		table_prefetch_key(w->t, q->h[i]);
 	for (unsigned i = 0; i < n && !w->failed; i++)
-		if (table_add(w->t, (const char *)q->buf + q->off[i], q->len[i], q->h[i], 1) != 0)
+		if (table_add(w->t, (const char *)q->buf + q->off[i], q->len[i], q->h[i], q->cnt[i]) != 0)
 			w->failed = 1;
 }
 
-/* Count one final key (through the pending batch). */
-static inline void count_key(tok_worker *w, const uint8_t *key, size_t len, uint64_t h, int cut)
+/* Add n to a key's count through the pending batch. */
+static inline void pend_key(tok_worker *w, const uint8_t *key, size_t len, uint64_t h, uint64_t n)
 {
 	pending *q = &w->pend;
-	w->tokens++;
-	w->cut += (uint64_t)cut;
 	if (len > PEND_BYTES - q->used) {
 		pend_flush(w);
 		if (len > PEND_BYTES) {
-			if (!w->failed && table_add(w->t, (const char *)key, len, h, 1) != 0)
+			if (!w->failed && table_add(w->t, (const char *)key, len, h, n) != 0)
 				w->failed = 1;
 			return;
 		}
@@ -945,10 +968,19 @@ static inline void count_key(tok_worker *w, const uint8_t *key, size_t len, uint
 	q->off[q->n] = (uint32_t)q->used;
 	q->len[q->n] = (uint32_t)len;
 	q->h[q->n] = h;
+	q->cnt[q->n] = n;
 	q->used += len;
 	table_prefetch(w->t, h);
 	if (++q->n == PEND_KEYS)
 		pend_flush(w);
+}
+
+/* Count one final key. */
+static inline void count_key(tok_worker *w, const uint8_t *key, size_t len, uint64_t h, int cut)
+{
+	w->tokens++;
+	w->cut += (uint64_t)cut;
+	pend_key(w, key, len, h, 1);
 }
 
 /* Join words[0..n) with spaces, cut at max_key, and count. */
@@ -2100,6 +2132,88 @@ static void run_lines(tok_worker *w, const uint8_t *p, const uint8_t *end)
 	}
 }
 
+/* ---- Count files (tally merge) ----------------------------------------- */
+
+/* One line of a count file, KEY<TAB>COUNT, as the tsv format writes it:
+ * the key is everything before the first TAB, with \\, \t, \n and \r
+ * undone; the count is a decimal number of 1 or more.  Adds the count and
+ * returns NULL, or returns what is wrong with the line. */
+static const char *count_line(tok_worker *w, const uint8_t *p, const uint8_t *le)
+{
+	const tok_shared *s = w->s;
+	const uint8_t *tab = memchr(p, '\t', (size_t)(le - p));
+	if (!tab)
+		return p == le ? "empty line" : "no TAB between key and count";
+	const uint8_t *d = tab + 1;
+	if (d == le)
+		return "no count after the TAB";
+	uint64_t n = 0;
+	for (; d < le; d++) {
+		unsigned v = (unsigned)*d - '0';
+		if (v > 9)
+			return "the count is not a decimal number";
+		if (n > (UINT64_MAX - v) / 10)
+			return "the count is too large (more than 18446744073709551615)";
+		n = n * 10 + v;
+	}
+	if (n == 0)
+		return "the count is 0";
+
+	const uint8_t *key = p;
+	size_t len = (size_t)(tab - p);
+	const uint8_t *bs = memchr(p, '\\', len);
+	if (bs) {
+		/* Undo the escapes into the key buffer (max_key + KEY_SLACK). */
+		uint8_t *o = w->kb.b;
+		size_t k = (size_t)(bs - p);
+		if (k > s->max_key)
+			return "the key is longer than --max-key-bytes";
+		memcpy(o, p, k);
+		for (const uint8_t *q = bs; q < tab; q++) {
+			uint8_t c = *q;
+			if (c == '\\') {
+				c = ++q < tab ? *q : 0;
+				c = c == '\\' ? '\\' : c == 't' ? '\t' : c == 'n' ? '\n' : c == 'r' ? '\r' : 0;
+				if (!c)
+					return "a backslash in the key is not one of \\\\, \\t, \\n, \\r";
+			}
+			if (k == s->max_key)
+				return "the key is longer than --max-key-bytes";
+			o[k++] = c;
+		}
+		key = o;
+		len = k;
+	}
+	if (len > s->max_key)
+		return "the key is longer than --max-key-bytes";
+	if (__builtin_add_overflow(w->total, n, &w->total))
+		return "the counts add up to more than 18446744073709551615";
+	w->tokens += n;
+	pend_key(w, key, len, table_hash(key, len), n);
+	return NULL;
+}
+
+/* The lines of a chunk, up to the first malformed one.  split: the chunk
+ * ends inside a line longer than a buffer, which cannot be a line of a
+ * count file: its key is longer than --max-key-bytes (tok_min_capacity). */
+static void run_counts(tok_worker *w, const uint8_t *p, const uint8_t *end, int split)
+{
+	while (p < end) {
+		const uint8_t *nl = memchr(p, '\n', (size_t)(end - p));
+		const uint8_t *le = nl ? nl : end;
+		w->lines++;
+		const char *why = !nl && split
+			? "the line is too long for a key of at most --max-key-bytes"
+			: count_line(w, p, le);
+		if (why) {
+			w->bad_line = w->lines;
+			w->why = why;
+			return;
+		}
+		p = nl ? nl + 1 : end;
+	}
+}
+
 /* ---- Fields ----------------------------------------------------------- */
 
 /* A record is done: count its key, or skip it when it lacks a selected
@@ -2349,6 +2463,27 @@ static tok_edge *edge_make(tok_worker *w)
 	return e;
 }
 
+static tok_edge *edge_counts(tok_worker *w)
+{
+	tok_edge *e = mem_calloc(MEM_OTHER, 1, sizeof *e);
+	if (!e)
+		return NULL;
+	e->bytes = sizeof *e;
+	e->lines = w->lines;
+	e->sum = w->tokens;
+	e->bad_line = w->bad_line;
+	e->why = w->why;
+	return e;
+}
+
+uint64_t tok_edge_lines(const tok_edge *e, uint64_t *sum, uint64_t *bad_line, const char **why)
+{
+	*sum = e->sum;
+	*bad_line = e->bad_line;
+	*why = e->why;
+	return e->lines;
+}
+
 void tok_edge_free(tok_edge *e)
 {
 	if (e)
@@ -2366,6 +2501,8 @@ int tok_run(tok_worker *w, const tok_chunk *c, tok_edge **edge)
 	w->head = w->inwin = w->nfirst = 0;
 	w->count = 0;
 	w->firsts.len = 0;
+	w->lines = w->bad_line = 0;
+	w->why = NULL;
 
 	const tok_fields *f = c->fields ? c->fields : s->has_names ? NULL : &s->numeric;
 	size_t col0 = 1;
@@ -2397,13 +2534,21 @@ int tok_run(tok_worker *w, const tok_chunk *c, tok_edge **edge)
 				run_space(w, p, end);
 		} else if (s->mode == TALLY_MODE_LINES) {
 			run_lines(w, p, end);
+		} else if (s->mode == TALLY_MODE_COUNTS) {
+			run_counts(w, p, end, c->cont_out != 0);
 		} else if (f) {
 			run_tsv(w, f, c, p, end, col0);
 		}
 	}
 
 	pend_flush(w);
-	if (w->n > 1 && edge && !w->failed) {
+	if (s->mode == TALLY_MODE_COUNTS && edge && !w->failed) {
+		*edge = edge_counts(w);
+		if (!*edge) {
+			w->failed = 1;
+			errno = ENOMEM;
+		}
+	} else if (w->n > 1 && edge && !w->failed) {
 		*edge = edge_make(w);
 		if (!*edge) {
 			w->failed = 1;

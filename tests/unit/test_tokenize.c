@@ -98,6 +98,8 @@ typedef struct result {
 	char    *dump;
 	uint64_t tokens, bytes, ill, cut, skipped;
 	int      fields_failed;
+	uint64_t lines, bad_line;   /* count files: lines, the first malformed one */
+	const char *why;
 	char     err[256];
 } result;
 
@@ -206,6 +208,18 @@ static void run_cfg(const tally_config *cfg, const char *in, size_t len, size_t 
 		if (cfg->ngram > 1) {
 			ck_assert_ptr_nonnull(e);
 			ck_assert_int_eq(tok_stitch(st, e), 0);
+			tok_edge_free(e);
+		} else if (cfg->mode == TALLY_MODE_COUNTS) {
+			/* Lines numbered in input order, as the engine does. */
+			ck_assert_ptr_nonnull(e);
+			uint64_t sum, bad;
+			const char *why;
+			uint64_t lines = tok_edge_lines(e, &sum, &bad, &why);
+			if (bad && !r->bad_line) {
+				r->bad_line = r->lines + bad;
+				r->why = why;
+			}
+			r->lines += lines;
 			tok_edge_free(e);
 		} else {
 			ck_assert_ptr_null(e);
@@ -614,6 +628,51 @@ START_TEST(test_lines)
 }
 END_TEST
 
+/* ---- Count files -------------------------------------------------------- */
+
+/* Count one count file; check its first malformed line and the reason. */
+static void expect_counts(const char *in, const char *want, uint64_t bad, const char *why)
+{
+	tally_config cfg = base_cfg();
+	cfg.mode = TALLY_MODE_COUNTS;
+	cfg.max_key_bytes = 8;
+	result r;
+	char *d = count1(&cfg, in, strlen(in), &r);
+	ck_assert_str_eq(d, want);
+	ck_assert_uint_eq(r.bad_line, bad);
+	if (why)
+		ck_assert_str_eq(r.why, why);
+	free(d);
+}
+
+START_TEST(test_counts)
+{
+	expect_counts("", "", 0, NULL);
+	expect_counts("a\t3\nb\\tc\t2\na\t1", "[a]=4\n[b\tc]=2\n", 0, NULL);
+	expect_counts("\t7\n\\\\\\n\\r\t1\n", "[]=7\n[\\\n\r]=1\n", 0, NULL);
+	expect_counts("x\t007\n\377\t1\n", "[x]=7\n[\377]=1\n", 0, NULL);
+	/* Up to max_key_bytes (8), escapes undone. */
+	expect_counts("12345678\t1\n1234567\\n\t1\n", "[1234567\n]=1\n[12345678]=1\n", 0, NULL);
+	expect_counts("a\t1\n123456789\t1\nb\t1\n", "[a]=1\n", 2,
+		"the key is longer than --max-key-bytes");
+	expect_counts("12345678\\t\t1\n", "", 1, "the key is longer than --max-key-bytes");
+	expect_counts("a\t1\n\nb\t1\n", "[a]=1\n", 2, "empty line");
+	expect_counts("a 1\n", "", 1, "no TAB between key and count");
+	expect_counts("a\t\n", "", 1, "no count after the TAB");
+	expect_counts("a\t1\t2\n", "", 1, "the count is not a decimal number");
+	expect_counts("a\t+1\n", "", 1, "the count is not a decimal number");
+	expect_counts("a\t1\r\n", "", 1, "the count is not a decimal number");
+	expect_counts("a\t0\n", "", 1, "the count is 0");
+	expect_counts("a\t18446744073709551615\n", "[a]=18446744073709551615\n", 0, NULL);
+	expect_counts("a\t18446744073709551616\n", "", 1,
+		"the count is too large (more than 18446744073709551615)");
+	expect_counts("a\t18446744073709551615\nb\t1\n", "[a]=18446744073709551615\n", 2,
+		"the counts add up to more than 18446744073709551615");
+	expect_counts("a\\x\t1\n", "", 1, "a backslash in the key is not one of \\\\, \\t, \\n, \\r");
+	expect_counts("a\\\t1\n", "", 1, "a backslash in the key is not one of \\\\, \\t, \\n, \\r");
+}
+END_TEST
+
 /* ---- Fields ------------------------------------------------------------ */
 
 START_TEST(test_tsv)
@@ -998,6 +1057,59 @@ START_TEST(test_prop_words)
 }
 END_TEST
 
+/* Count files cut anywhere, buffers of the least size included: the same
+ * counts and lines, and a malformed line found at the same number (a line
+ * longer than a buffer is told apart only by its reason). */
+START_TEST(test_prop_counts)
+{
+	static const char *const lines[] = {
+		"a\t1\n", "b\\tc\t12\n", "\\\\\t3\n", "\t2\n", "123456\t5\n", "\\n\\r\\n\t1\n",
+		"\303\251t\303\251\t40\n", "a\t7",
+	};
+	static const char *const bad[] = {
+		"bad\n", "a\t0\n", "a\\q\t1\n", "1234567\t1\n",
+		"12345678901234567890123456789012345678901234567890\t1\n",
+	};
+	tally_config cfg = base_cfg();
+	cfg.mode = TALLY_MODE_COUNTS;
+	cfg.max_key_bytes = 6;
+	char err[200];
+	int usage;
+	tok_shared *s = tok_shared_create(&cfg, err, sizeof err, &usage);
+	ck_assert_msg(s != NULL, "%s", err);
+	size_t minc = tok_min_capacity(s);
+	tok_shared_destroy(s);
+	for (int round = 0; round < 40; round++) {
+		char in[700];
+		size_t len = 0, n = 1 + rnd(30);
+		int with_bad = _i % 2 && round % 2;
+		for (size_t i = 0; i < n; i++) {
+			const char *l = with_bad && rnd(10) == 0 ? bad[rnd(5)] : lines[rnd(7)];
+			memcpy(in + len, l, strlen(l));
+			len += strlen(l);
+		}
+		if (rnd(2))
+			len--;   /* no newline at the end */
+		result one, many;
+		run_cfg(&cfg, in, len, 0, 1, &one);
+		size_t caps[] = { minc, minc + 1 + rnd(8), minc + rnd(64), 1000 };
+		for (size_t k = 0; k < sizeof caps / sizeof *caps; k++) {
+			stream_eof = (int)rnd(2);
+			run_cfg(&cfg, in, len, caps[k], 1 + rnd(k == 3 ? 1000 : 12), &many);
+			stream_eof = 0;
+			ck_assert_uint_eq(many.bad_line, one.bad_line);
+			if (!one.bad_line) {
+				ck_assert_str_eq(many.dump, one.dump);
+				ck_assert_uint_eq(many.tokens, one.tokens);
+				ck_assert_uint_eq(many.lines, one.lines);
+			}
+			result_free(&many);
+		}
+		result_free(&one);
+	}
+}
+END_TEST
+
 START_TEST(test_prop_lines)
 {
 	tally_config cfg = base_cfg();
@@ -1185,6 +1297,7 @@ static Suite *tokenize_suite(void)
 	tcase_add_test(tc, test_long_records);
 	tcase_add_test(tc, test_long_records_cr);
 	tcase_add_test(tc, test_lines);
+	tcase_add_test(tc, test_counts);
 	tcase_add_test(tc, test_tsv);
 	tcase_add_test(tc, test_csv);
 	tcase_add_test(tc, test_header);
@@ -1197,6 +1310,7 @@ static Suite *tokenize_suite(void)
 	tcase_set_timeout(tp, 30);
 	tcase_add_loop_test(tp, test_prop_words, 0, 8);
 	tcase_add_loop_test(tp, test_prop_lines, 0, 8);
+	tcase_add_loop_test(tp, test_prop_counts, 0, 4);
 	tcase_add_loop_test(tp, test_prop_fields, 0, 64);
 	tcase_add_loop_test(tp, test_prop_ngrams, 0, 12);
 	tcase_add_loop_test(tp, test_prop_ascii_blocks, 0, 32);

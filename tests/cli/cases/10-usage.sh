@@ -58,7 +58,6 @@ usage_case modes-fl         '-f 1 --lines'       "--field and --lines cannot be 
 usage_case modes-ngram      '-w --ngram 2'       "--words and --ngram cannot be used together"
 usage_case modes-bundle     '-lw'                "--lines and --words cannot be used together"
 usage_case files0-operand   '--files0-from list a' "extra operand 'a': file operands cannot be combined with --files0-from"
-usage_case merge            'merge a b'          "'merge' is not available in this version"
 usage_case output-empty     "-o ''"              "invalid value for --output: ''"
 
 # Field lists the engine rejects are usage errors too (the message is the
@@ -85,8 +84,9 @@ check modes-same-twice 0 'printf "a A\n" | $T -w --words'
 expect_out <<'EOF'
 Usage: tally [OPTION]... [FILE]...
 0
+2
 EOF
-check help 0 '$T --help > h; head -n 1 h; for o in words ngram lines field delimiter csv header split case min-length max-length stopwords min-count max-key-bytes sort top format output files0-from threads memory tmpdir io chunk-size stats stats-json progress no-progress report help version; do grep -q -e "--$o\b" h || echo "missing --$o"; done; grep -c -e "--shard" -e merge h || :'
+check help 0 '$T --help > h; head -n 1 h; for o in words ngram lines field delimiter csv header split case min-length max-length stopwords min-count max-key-bytes sort top format output files0-from threads memory tmpdir io chunk-size stats stats-json progress no-progress report help version; do grep -q -e "--$o\b" h || echo "missing --$o"; done; grep -c -e "--shard" h; grep -c "tally merge" h'
 expect_err <<'EOF'
 tally: write error: No space left on device
 EOF

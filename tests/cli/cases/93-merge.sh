@@ -1,0 +1,152 @@
+# tally merge: count files (tally's tsv output) summed, in any order, any
+# compression, with the output options of a count.
+
+GENESIS=$DATA/kjv-genesis.txt
+export GENESIS
+
+# Parts counted apart, in every order, one compressed, and merged: the same
+# as one count of the whole, whatever the threads, chunks, I/O or budget.
+cat > "$WORK/parts.sh" <<'SH'
+split -n l/3 "$GENESIS" part.
+"$T" --sort=count part.aa > a.tsv
+"$T" --sort=key part.ab > b.tsv
+"$T" --sort=none -o c.tsv.zst part.ac
+"$T" "$@" "$GENESIS" > whole
+SH
+PARTS=$WORK/parts.sh
+export PARTS
+check merge-parts 0 '. "$PARTS";
+for v in "" "-j 1" "-j 3" "--chunk-size 1 -j 2" "--chunk-size 7 -j 3" "--chunk-size 4K" \
+	"--io=read" "--io=mmap -j 2" "-m 64K" "-m 128K -j 3" "-m 64K -j 1"; do
+	"$T" merge $v a.tsv b.tsv c.tsv.zst > got || echo "failed: $v"
+	cmp -s whole got || echo "differs: $v"
+done
+cat a.tsv b.tsv | "$T" merge - c.tsv.zst | cmp -s whole - || echo "differs: stdin"
+printf "a.tsv\000b.tsv\000c.tsv.zst\000" > list
+"$T" merge --files0-from list | cmp -s whole - || echo "differs: --files0-from"'
+
+# The same with the output options: the order, the format, --top and
+# --min-count apply to the merged counts.
+check merge-output-options 0 'split -n l/2 "$GENESIS" part.
+"$T" -o a.tsv part.aa; "$T" -o b.tsv part.ab
+for v in "--sort=key" "--sort=none" "--format=json" "--format=csv" "--format=ndjson" \
+	"--format=uniq" "-n 10" "--top 0" "--min-count 3" "--min-count 40 --sort=key -m 64K"; do
+	"$T" $v "$GENESIS" > whole
+	"$T" merge $v a.tsv b.tsv > got || echo "failed: $v"
+	cmp -s whole got || echo "differs: $v"
+done'
+
+# Lines with every escaped byte, an empty key, bytes that are not UTF-8:
+# keys come back as they were counted.
+check merge-escapes 0 'printf "a\\tb\nback\\\\slash\ncr\r\n\n\377\376\n\na\\tb\n" > in
+"$T" --lines in > whole; "$T" --lines -o c.zst in
+"$T" merge whole c.zst > got
+"$T" --lines in in | cmp -s got - || echo differs
+"$T" --lines --format=json in > j1
+"$T" merge --format=json whole | cmp -s j1 - || echo "json differs"'
+
+expect_out <<'EOF'
+the	7
+foo\tbar	3
+new	1
+x	1
+EOF
+check merge-sums 0 'printf "the\t3\nfoo\\\\tbar\t2\nx\t1\n" > 1; printf "the\t4\nnew\t1\nfoo\\\\tbar\t1" > 2; "$T" merge 1 2'
+
+# Statistics: the tokens are the counts summed.
+expect_out <<'EOF'
+tokens 12 distinct 4 hapax 2 files 2
+EOF
+requires python3
+check merge-stats 0 'printf "the\t3\nfoo\t2\nx\t1\n" > 1; printf "the\t4\nnew\t1\nfoo\t1\n" > 2
+"$T" merge --stats-json s.json 1 2 > /dev/null
+python3 -c "import json; s = json.load(open(\"s.json\")); print(\"tokens\", s[\"tokens\"], \"distinct\", s[\"distinct\"], \"hapax\", s[\"hapax\"], \"files\", s[\"files\"])"'
+
+check merge-empty 0 ': > e; "$T" merge e; "$T" merge < e'
+
+# A malformed line names the file and the line, whatever the chunks and the
+# threads; the input fails (exit 1), the others are counted, and -o is left
+# as it was.
+expect_err <<'EOF'
+tally: bad.tsv:500: no TAB between key and count
+EOF
+check merge-malformed-line-number 1 '"$T" --sort=key "$GENESIS" > good.tsv
+awk "NR == 500 { print \"bad line\"; next } 1" good.tsv > bad.tsv
+for v in "-j 1" "-j 2" "--chunk-size 1 -j 3" "--chunk-size 7 -j 2" "--chunk-size 100 -j 3" "--io=read --chunk-size 3K"; do
+	"$T" merge $v bad.tsv > /dev/null 2> err; [ $? = 1 ] || echo "status: $v"
+	grep -v "^tally: bad.tsv:500: no TAB between key and count\$" err
+done
+echo old > out; "$T" merge -o out good.tsv bad.tsv; st=$?
+[ "$(cat out)" = old ] || echo "out replaced"; exit $st'
+
+expect_out <<'EOF'
+y	1
+EOF
+expect_err <<'EOF'
+tally: 1:1: empty line
+tally: 2:2: no TAB between key and count
+tally: 3:1: no count after the TAB
+tally: 4:1: the count is not a decimal number
+tally: 5:1: the count is not a decimal number
+tally: 6:1: the count is not a decimal number
+tally: 7:1: the count is 0
+tally: 8:1: the count is too large (more than 18446744073709551615)
+tally: 9:1: a backslash in the key is not one of \\, \t, \n, \r
+tally: 10:1: a backslash in the key is not one of \\, \t, \n, \r
+tally: 11:1: the key is longer than --max-key-bytes
+tally: missing: No such file or directory
+EOF
+check merge-malformed 1 'printf "\n" > 1; printf "x\t1\nx 1\n" > 2; printf "x\t\n" > 3; printf "x\t-1\n" > 4
+printf "x\t1\r\n" > 5; printf "x\t1 \n" > 6; printf "x\t0\n" > 7; printf "x\t18446744073709551616\n" > 8
+printf "a\\\\x\t1\n" > 9; printf "a\\\\\t1\n" > 10; printf "abcde\t1\n" > 11; printf "y\t1\n" > 12
+"$T" merge -j 1 --max-key-bytes 4 1 2 3 4 5 6 7 8 9 10 11 missing 12 > out; st=$?
+grep -v "^x	" out; exit $st'
+
+# Keys as long as --max-key-bytes allows; a longer one is an error, also on
+# a line longer than a whole buffer (a pipe read in pieces).
+expect_out <<'EOF'
+3 2002
+EOF
+expect_err <<'EOF'
+tally: long:2: the key is longer than --max-key-bytes
+tally: -:2: the line is too long for a key of at most --max-key-bytes
+tally: huge:2: the line is too long for a key of at most --max-key-bytes
+EOF
+requires python3
+check merge-long-keys 1 'python3 -c "import sys; sys.stdout.write(\"b\t1\n\" + \"a\" * 2000 + \"\t3\n\")" > long
+"$T" merge --max-key-bytes 2000 long | awk "length(\$0) > 100 { print \$2, length(\$0) }"
+"$T" merge --max-key-bytes 1999 long > /dev/null
+python3 -c "import sys; sys.stdout.write(\"b\t1\n\" + \"a\" * 300000 + \"\t3\n\")" > huge
+"$T" merge --max-key-bytes 100K --chunk-size 1 < huge > /dev/null
+"$T" merge --max-key-bytes 100K --chunk-size 1 --io=mmap huge > /dev/null'
+
+# Counts that add up past 2^64 - 1: in one input, its line; across
+# threads, the run (whose totals could not be told).
+expect_err <<'EOF'
+tally: 1:2: the counts add up to more than 18446744073709551615
+tally: the counts add up to more than 18446744073709551615
+EOF
+check merge-overflow 1 'printf "k\t18446744073709551615\nj\t1\n" > 1; printf "k\t18446744073709551615\n" > 2; printf "j\t1\n" > 3
+"$T" merge -j 1 1 > /dev/null; "$T" merge -j 2 2 3'
+
+usage_case merge-lines    'merge --lines a'       "merge: --lines does not apply: count files are summed as they are"
+usage_case merge-field    'merge -f 2 a'          "merge: --field does not apply: count files are summed as they are"
+usage_case merge-ngram    'merge --ngram 2 a'     "merge: --ngram does not apply: count files are summed as they are"
+usage_case merge-case     'merge --case=lower a'  "merge: --case does not apply: count files are summed as they are"
+usage_case merge-stop     'merge --stopwords s a' "merge: --stopwords does not apply: count files are summed as they are"
+usage_case merge-minlen   'merge --min-length 2'  "merge: --min-length does not apply: count files are summed as they are"
+usage_case merge-csv      'merge --csv'           "merge: --csv does not apply: count files are summed as they are"
+usage_case merge-split    'merge -s --split=space' "merge: --split does not apply: count files are summed as they are"
+usage_case merge-unknown  'merge --foo'           "unrecognized option '--foo'"
+
+expect_out <<'EOF'
+  or:  tally merge [OPTION]... [FILE]...
+EOF
+check merge-help 0 '$T merge --help | sed -n 2p'
+
+# Only the first argument names the command: a file named merge elsewhere
+# is counted.
+expect_out <<'EOF'
+merge	1
+EOF
+check merge-file-named-merge 0 'printf "merge\n" > merge; $T -l merge'
