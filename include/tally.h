@@ -118,6 +118,12 @@ typedef struct tally_config {
 	tally_io    io;
 	size_t      chunk_size;      /* bytes per work unit; 0 = by kind of input; tests use tiny
 	                              * ones; at most TALLY_CHUNK_MAX */
+	/* Count only part shard_k of shard_n (1 <= k <= n; n 0 or 1 = all),
+	 * as split -n l/K/N: a splittable input (a regular file or memory,
+	 * not compressed, not CSV) by byte range, each record in the part
+	 * where it begins; any other input whole, in the part its position
+	 * among the inputs gives: inputs 1, N + 1... in part 1. */
+	unsigned    shard_k, shard_n;
 
 	/* Order of the results. */
 	tally_sort  sort;

@@ -54,6 +54,8 @@ typedef struct eng_input {
 	tok_fields   *fields;
 	unsigned      inflight;
 	unsigned      unstitched;   /* edges not yet seen in input order */
+	uint64_t      submitted;    /* chunks handed to the workers */
+	int           beyond;       /* --shard with n-grams: reading past the part's end */
 	uint64_t      lines;        /* count files: lines of the chunks seen in order */
 	int           done_reading;
 	int           failed;       /* reported already */
@@ -111,6 +113,7 @@ struct tally_engine {
 	tok_edge      **pending;        /* by seq % pcap */
 	eng_input     **pending_in;     /* the input of each pending edge */
 	uint64_t        counts_total;   /* count files: the counts added, < 2^64 */
+	uint64_t        inputs_named;   /* tally_add_path and _memory calls (--shard) */
 	unsigned char  *pending_set;
 	uint64_t        next_seq, stitch_seq;
 	uint64_t        next_input, stitch_input;
@@ -302,6 +305,11 @@ tally_engine *tally_create(const tally_config *cfg, char *err, size_t errlen, in
 		/* Each thread holds about two chunks: beyond this, a slip of the
 		 * unit, not a choice. */
 		snprintf(err, errlen, "--chunk-size is too large (at most 1 GiB)");
+		*usage = 1;
+		goto fail;
+	}
+	if (e->cfg.shard_n && (e->cfg.shard_k < 1 || e->cfg.shard_k > e->cfg.shard_n)) {
+		snprintf(err, errlen, "invalid part %u of %u", e->cfg.shard_k, e->cfg.shard_n);
 		*usage = 1;
 		goto fail;
 	}
@@ -574,9 +582,10 @@ static int submit(tally_engine *e, eng_input *in, const input_chunk *c)
 	}
 	job->chunk = *c;
 	job->tc = (tok_chunk){ c->data, c->len, c->cont, in->fields, c->cont_out, c->prefix,
-		c->prefix_len };
+		c->prefix_len, in->beyond };
 	job->in = in;
 	job->seq = e->next_seq++;
+	in->submitted++;
 	in->inflight++;
 	in->unstitched += e->in_order;
 	e->inflight++;
@@ -595,9 +604,55 @@ static void count_stored(tally_engine *e, eng_input *in)
 	in->seen_bytes = now;
 }
 
+/* Wait until every chunk of in is counted and its edge taken in order.
+ * Returns 0 or -2 (fatal). */
+static int drain_input(tally_engine *e, eng_input *in)
+{
+	while (in->inflight || in->unstitched)
+		if (reap(e, 1))
+			return -2;
+	return 0;
+}
+
+/* --shard with n-grams: the n-grams that begin in a part end past it.
+ * Once the part's chunks are stitched, hand out the chunks after its end,
+ * one at a time, until their words have ended every n-gram of the part
+ * (or the input ends).  Returns 0, -1 (the input failed) or -2. */
+static int read_beyond(tally_engine *e, eng_input *in)
+{
+	if (input_extend(in->src)) {
+		set_err(e, "%s: %s", in->name, strerror(errno));
+		return -2;
+	}
+	in->beyond = 1;
+	for (;;) {
+		if (drain_input(e, in))
+			return -2;
+		if (in->failed)
+			return -1;
+		if (tok_stitch_waiting(e->stitcher) == 0)
+			return 0;
+		input_chunk c;
+		char err[600];
+		int r = input_next(in->src, &c, err, sizeof err);
+		count_stored(e, in);
+		if (r == 0)
+			return 0;
+		if (r < 0) {
+			eng_input_fail(e, in, err);
+			return -1;
+		}
+		if (submit(e, in, &c)) {
+			input_release(in->src, c.handle);
+			return -2;
+		}
+	}
+}
+
 /* Read one opened source to its end, handing chunks to the workers.
  * Returns 0, -1 (this input failed, reported) or -2 (fatal, errmsg set). */
-static int feed(tally_engine *e, input_source *src, const char *name)
+static int feed(tally_engine *e, input_source *src, const char *name, tok_fields *fields,
+	int tail)
 {
 	eng_input *in = mem_calloc(MEM_OTHER, 1, sizeof *in);
 	size_t nlen = strlen(name) + 1;
@@ -613,6 +668,8 @@ static int feed(tally_engine *e, input_source *src, const char *name)
 	in->id = e->next_input++;
 	in->src = src;
 	in->name = copy;
+	in->fields = fields;
+	e->cut_fields = fields;
 	e->files++;
 	e->files_compressed += input_is_compressed(src) != 0;
 	if (!e->expect_declared)
@@ -684,10 +741,10 @@ static int feed(tally_engine *e, input_source *src, const char *name)
 	/* A count file's lines are numbered before the next input is read, so
 	 * that a malformed line is reported in input order and fails this
 	 * input, as a read error would. */
-	if (e->cfg.mode == TALLY_MODE_COUNTS)
-		while (rc == 0 && (in->inflight || in->unstitched))
-			if (reap(e, 1))
-				rc = -2;
+	if (e->cfg.mode == TALLY_MODE_COUNTS && rc == 0)
+		rc = drain_input(e, in);
+	if (tail && rc == 0 && !in->failed && in->submitted)
+		rc = read_beyond(e, in);
 	/* A fault found later in a chunk still in flight is reported then. */
 	if (in->failed && rc == 0)
 		rc = -1;
@@ -697,27 +754,140 @@ static int feed(tally_engine *e, input_source *src, const char *name)
 	return rc;
 }
 
+/* ---- Parts of the input (--shard) -------------------------------------- */
+
+/* An input that failed before it was fed. */
+static void fail_unfed(tally_engine *e, const char *msg)
+{
+	e->failed = 1;
+	e->files_failed++;
+	report(e, "%s", msg);
+}
+
+/* Is the input named last, when it cannot be cut, this part's? */
+static int whole_here(const tally_engine *e)
+{
+	return (e->inputs_named - 1) % e->cfg.shard_n + 1 == e->cfg.shard_k;
+}
+
+/* Where part k of n (1-based; n + 1: the end) of size bytes begins. */
+static uint64_t part_start(uint64_t size, unsigned k, unsigned n)
+{
+	return (uint64_t)((unsigned __int128)size * (k - 1) / n);
+}
+
+/* The first record boundary at or after byte at: part boundaries move
+ * there, so each record is counted in the part where it begins. */
+static int find_boundary(tally_engine *e, input_source *src, uint64_t at, uint64_t size,
+	uint64_t *b)
+{
+	char buf[1 << 16];
+	*b = at >= size ? size : at;
+	if (at == 0 || at >= size)
+		return 0;
+	/* A record begins at at when the byte before it ends one. */
+	for (uint64_t off = at - 1; off < size;) {
+		ssize_t n = input_pread(src, buf, sizeof buf, off);
+		if (n < 0)
+			return -1;
+		if (n == 0)
+			break;
+		size_t i = tok_boundary(e->tok, buf, (size_t)n);
+		if (i < (size_t)n) {
+			*b = off + i + 1;
+			return 0;
+		}
+		off += (uint64_t)n;
+	}
+	*b = size;
+	return 0;
+}
+
+/* A later part of a file with a header: the columns it names, from the
+ * file's first line.  NULL when the input failed (reported). */
+static tok_fields *part_header(tally_engine *e, input_source *src, const char *name)
+{
+	size_t cap = e->iopts.min_capacity;
+	char *buf = mem_alloc(MEM_IO, cap);
+	char err[700], ferr[300];
+	tok_fields *f = NULL;
+	if (!buf) {
+		snprintf(err, sizeof err, "%s: %s", name, strerror(ENOMEM));
+	} else {
+		ssize_t n = input_pread(src, buf, cap, 0);
+		size_t used = 0;
+		if (n < 0)
+			snprintf(err, sizeof err, "%s: %s", name, strerror(errno));
+		else if ((size_t)n == cap && !memchr(buf, '\n', cap))
+			snprintf(err, sizeof err, "%s: header longer than %zu bytes (raise "
+				"--max-key-bytes)", name, cap);
+		else if (!(f = tok_fields_for_input(e->tok, buf, (size_t)n, &used, ferr, sizeof ferr)))
+			snprintf(err, sizeof err, "%s: %s", name, ferr);
+		mem_free(MEM_IO, buf, cap);
+	}
+	if (!f)
+		fail_unfed(e, err);
+	return f;
+}
+
+/* Count src, or the part of it that is this run's.  Returns as feed. */
+static int feed_part(tally_engine *e, input_source *src, const char *name)
+{
+	unsigned k = e->cfg.shard_k, n = e->cfg.shard_n;
+	if (n <= 1)
+		return feed(e, src, name, NULL, 0);
+	if (!input_splittable(src) || e->cfg.csv) {
+		/* Whole, in the part of its position among the inputs. */
+		if (!whole_here(e)) {
+			input_close(src);
+			return 0;
+		}
+		return feed(e, src, name, NULL, 0);
+	}
+	uint64_t size = input_size(src), lo, hi;
+	if (find_boundary(e, src, part_start(size, k, n), size, &lo)
+			|| find_boundary(e, src, part_start(size, k + 1, n), size, &hi)
+			|| input_range(src, lo, hi)) {
+		char err[700];
+		snprintf(err, sizeof err, "%s: %s", name, strerror(errno));
+		input_close(src);
+		fail_unfed(e, err);
+		return -1;
+	}
+	tok_fields *f = NULL;
+	if (e->cfg.mode == TALLY_MODE_FIELDS && e->cfg.header && lo > 0
+			&& !(f = part_header(e, src, name))) {
+		input_close(src);
+		return -1;
+	}
+	return feed(e, src, name, f, e->stitcher && hi < size);
+}
+
 int tally_add_path(tally_engine *e, const char *path)
 {
 	char err[600];
+	e->inputs_named++;
+	/* Standard input is never split: a part it is not given to leaves
+	 * it unread. */
+	if (e->cfg.shard_n > 1 && strcmp(path, "-") == 0 && !whole_here(e))
+		return 0;
 	input_source *src = input_open(path, &e->iopts, err, sizeof err);
 	if (!src) {
-		e->failed = 1;
-		e->files_failed++;
-		report(e, "%s", err);
+		fail_unfed(e, err);
 		return -1;
 	}
-	return feed(e, src, path);
+	return feed_part(e, src, path);
 }
 
 int tally_add_memory(tally_engine *e, const void *buf, size_t len, const char *name)
 {
+	e->inputs_named++;
 	input_source *src = input_open_memory(buf, len, name, &e->iopts);
 	if (!src) {
 		set_err(e, "out of memory");
 		return -2;
 	}
-	return feed(e, src, name);
+	return feed_part(e, src, name);
 }
 
 void tally_expect_bytes(tally_engine *e, uint64_t bytes)

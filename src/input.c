@@ -158,6 +158,14 @@ struct input_source {
 	uint64_t     size;            /* stored size for input_size, 0 = unknown */
 	_Atomic uint64_t bytes_read;  /* stored bytes consumed */
 
+	/* Parts of a file (input_range): a regular file of known size opened
+	 * by name, or memory, may be read by byte range. */
+	int          splittable;
+	uint64_t     file_size;       /* the whole file's (or memory's) size */
+	uint64_t     range_lo;        /* where the range begins */
+	uint64_t     limit;           /* mmap: the offset the range ends at, else UINT64_MAX */
+	uint64_t     read_left;       /* read: bytes the range has left, else UINT64_MAX */
+
 	/* memory and mmap: the next chunk starts at pos; end is the last size
 	 * seen (for mmap, file offsets) */
 	const char  *mem;
@@ -322,6 +330,8 @@ static input_source *source_new(const char *name, const input_opts *o)
 	s->cut = o->cut;
 	s->cut_ctx = o->cut_ctx;
 	s->pre_cap = o->prefix_cap;
+	s->limit = UINT64_MAX;
+	s->read_left = UINT64_MAX;
 	atomic_init(&s->bytes_read, 0);
 	return s;
 }
@@ -468,7 +478,11 @@ input_source *input_open(const char *path, const input_opts *o, char *err, size_
 			goto fail_src;
 		}
 		s->size = remaining;
+		s->file_size = remaining;
+		/* /proc reports size 0: such a file is read, never split. */
+		s->splittable = !is_stdin && S_ISREG(st.st_mode) && remaining > 0;
 		if (is_zstd_magic(s->peek, (size_t)n)) {
+			s->splittable = 0;
 			s->kind = SRC_ZSTD;
 		} else if (st.st_size > 0 && remaining > 0 && (o->io == TALLY_IO_MMAP ||
 				(o->io == TALLY_IO_AUTO && remaining >= INPUT_MMAP_THRESHOLD))) {
@@ -522,6 +536,8 @@ input_source *input_open_memory(const void *buf, size_t len, const char *name, c
 	s->pos = 0;
 	s->end = len;
 	s->size = len;
+	s->file_size = len;
+	s->splittable = 1;
 	return s;
 }
 
@@ -636,7 +652,8 @@ static int file_changed(input_source *s, char *err, size_t errlen)
 		return fail(s, errno, NULL, err, errlen);
 	if ((uint64_t)st.st_size < s->end)
 		return fail(s, EIO, "file shrank while being read", err, errlen);
-	s->end = (uint64_t)st.st_size;  /* a file that grows is read to its new end */
+	/* A file that grows is read to its new end, or to its range's. */
+	s->end = (uint64_t)st.st_size < s->limit ? (uint64_t)st.st_size : s->limit;
 	return 0;
 }
 
@@ -656,6 +673,8 @@ static int map_window(input_source *s, input_slot *sl, uint64_t at, size_t w,
 			/* A file system that cannot map this file: read it instead
 			 * (the fd still stands at first_pos). */
 			s->kind = SRC_READ;
+			if (s->limit != UINT64_MAX)
+				s->read_left = s->limit - s->pos;   /* a range's */
 			return 1;
 		}
 		return fail(s, errno, NULL, err, errlen);
@@ -755,10 +774,18 @@ static int raw_read(input_source *s, char *dst, size_t want, size_t *got)
 	}
 	if (want > INPUT_READ_MAX)
 		want = INPUT_READ_MAX;
+	if (want > s->read_left)
+		want = (size_t)s->read_left;
+	if (want == 0) {
+		*got = 0;   /* the end of the range */
+		return 0;
+	}
 	for (;;) {
 		ssize_t r = read(s->fd, dst, want);
 		if (r >= 0) {
 			*got = (size_t)r;
+			if (s->read_left != UINT64_MAX)
+				s->read_left -= (uint64_t)r;
 			atomic_fetch_add_explicit(&s->bytes_read, (uint64_t)r, memory_order_relaxed);
 			return 0;
 		}
@@ -1105,6 +1132,62 @@ static int next_buffered(input_source *s, input_chunk *c, char *err, size_t errl
 	if (s->kind == SRC_ZSTD)
 		s->hist = sl;
 	return 1;
+}
+
+/* ---- Parts of a file -------------------------------------------------- */
+
+int input_splittable(const input_source *s)
+{
+	return s->splittable;
+}
+
+ssize_t input_pread(input_source *s, void *buf, size_t n, uint64_t at)
+{
+	if (s->kind == SRC_MEMORY) {
+		size_t k = at >= s->file_size ? 0 : s->file_size - at < n ? (size_t)(s->file_size - at) : n;
+		memcpy(buf, s->mem + at, k);
+		return (ssize_t)k;
+	}
+	return read_full(s->fd, buf, n, (off_t)at);
+}
+
+int input_range(input_source *s, uint64_t lo, uint64_t hi)
+{
+	if (!s->splittable || s->started || lo > hi || hi > s->file_size) {
+		errno = EINVAL;
+		return -1;
+	}
+	if (s->kind != SRC_MEMORY && lseek(s->fd, (off_t)lo, SEEK_SET) < 0)
+		return -1;
+	if (s->kind == SRC_MEMORY || s->kind == SRC_MMAP) {
+		s->pos = s->first_pos = lo;
+		s->end = hi;
+		if (s->kind == SRC_MMAP)
+			s->limit = hi;
+	} else {
+		s->read_left = hi - lo;
+	}
+	s->size = hi - lo;
+	s->range_lo = lo;
+	return 0;
+}
+
+int input_extend(input_source *s)
+{
+	if (!s->done || s->failed || !s->splittable) {
+		errno = EINVAL;
+		return -1;
+	}
+	s->done = 0;
+	s->limit = UINT64_MAX;
+	s->read_left = UINT64_MAX;
+	if (s->kind == SRC_MEMORY)
+		s->end = s->file_size;
+	s->src_eof = 0;
+	/* What is read now is the file's rest (a file read that ends before
+	 * it shrank). */
+	s->size = s->file_size - s->range_lo;
+	return 0;
 }
 
 /* ---- The interface ---------------------------------------------------- */

@@ -16,6 +16,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "tally.h"
 
@@ -104,6 +105,20 @@ void input_release(input_source *s, void *handle);
 /* Close; all chunks must have been released.  Frees every buffer and window
  * (MEM_IO returns to what it was before input_open).  s may be NULL. */
 void input_close(input_source *s);
+
+/* Parts of a file (--shard).  A regular file of known size opened by name,
+ * and not compressed, or a memory source, is splittable: before its first
+ * chunk, input_range makes it hand out only the bytes [lo, hi) (both record
+ * boundaries: the cut takes hi as the end of the input), and input_size
+ * then says hi - lo.  Once input_next has said the range is done,
+ * input_extend goes on past hi to the end of the file (an n-gram's last
+ * words).  input_pread reads bytes anywhere in the file, without moving
+ * the source (to find where a part begins, or its header).  Return 0, or
+ * -1 with errno set (input_pread: the bytes read, or -1). */
+int      input_splittable(const input_source *s);
+int      input_range(input_source *s, uint64_t lo, uint64_t hi);
+int      input_extend(input_source *s);
+ssize_t  input_pread(input_source *s, void *buf, size_t n, uint64_t at);
 
 int      input_is_compressed(const input_source *s);
 /* Stored size: st_size for regular files (compressed size for zstd), the

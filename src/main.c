@@ -47,6 +47,7 @@ enum {
 	OPT_FILES0_FROM,
 	OPT_IO,
 	OPT_CHUNK_SIZE,
+	OPT_SHARD,
 	OPT_STATS_JSON,
 	OPT_PROGRESS,
 	OPT_NO_PROGRESS,
@@ -82,6 +83,7 @@ static const struct option long_options[] = {
 	{ "tmpdir",        required_argument, NULL, 'T' },
 	{ "io",            required_argument, NULL, OPT_IO },
 	{ "chunk-size",    required_argument, NULL, OPT_CHUNK_SIZE },
+	{ "shard",         required_argument, NULL, OPT_SHARD },
 	{ "stats",         no_argument,       NULL, 's' },
 	{ "stats-json",    required_argument, NULL, OPT_STATS_JSON },
 	{ "progress",      no_argument,       NULL, OPT_PROGRESS },
@@ -163,6 +165,9 @@ static void usage(int status)
 "      --files0-from F    read NUL-separated input names from F (-: stdin)\n"
 "      --io=METHOD        auto (default), mmap or read\n"
 "      --chunk-size SIZE  bytes per unit of work (default 1M, 4M for zstd)\n"
+"      --shard K/N        count only part K of N: files split by byte range,\n"
+"                           each record in the part where it begins; stdin,\n"
+"                           compressed and CSV inputs whole, in one part each\n"
 "\n"
 "Resources:\n"
 "  -j, --threads N        worker threads (default: the CPUs available)\n"
@@ -240,6 +245,24 @@ static int parse_enum(const char *opt, const char *s, const char *const *names)
 		if (strcmp(s, names[i]) == 0)
 			return i;
 	usage_error("invalid value for %s: '%s'", opt, s);
+}
+
+/* --shard K/N: 1 <= K <= N. */
+static void parse_shard(const char *s, unsigned *k, unsigned *n)
+{
+	const char *slash = strchr(s, '/');
+	char kbuf[32];
+	size_t klen = slash ? (size_t)(slash - s) : 0;
+
+	if (!slash || klen == 0 || klen >= sizeof kbuf || strspn(s, "0123456789") != klen
+			|| !slash[1] || strspn(slash + 1, "0123456789") != strlen(slash + 1))
+		usage_error("invalid value for --shard: '%s' (K/N expected, as 2/8)", s);
+	memcpy(kbuf, s, klen);
+	kbuf[klen] = '\0';
+	*k = (unsigned)parse_number("--shard", kbuf, UINT32_MAX);
+	*n = (unsigned)parse_number("--shard", slash + 1, UINT32_MAX);
+	if (*k < 1 || *k > *n)
+		usage_error("invalid value for --shard: '%s' (1 <= K <= N)", s);
 }
 
 static char parse_delimiter(const char *s)
@@ -470,6 +493,9 @@ static int parse_options(int argc, char **argv, cli_options *o, int merge)
 		case OPT_CHUNK_SIZE:
 			cfg->chunk_size = (size_t)parse_size("--chunk-size", optarg, 1);
 			break;
+		case OPT_SHARD:
+			parse_shard(optarg, &cfg->shard_k, &cfg->shard_n);
+			break;
 		case 's':
 			o->stats = 1;
 			break;
@@ -505,6 +531,8 @@ static int parse_options(int argc, char **argv, cli_options *o, int merge)
 		if (o->key_opt)
 			usage_error("merge: %s does not apply: count files are summed as they are",
 				o->key_opt);
+		if (cfg->shard_n)
+			usage_error("merge: --shard does not apply: count files are summed whole");
 		cfg->mode = TALLY_MODE_COUNTS;
 	} else if (cfg->mode != TALLY_MODE_FIELDS) {
 		if (cfg->csv)
@@ -841,7 +869,9 @@ int main(int argc, char **argv)
 		if (add_input(e, "-") == -2)
 			goto fatal;
 	} else {
-		declare_sizes(e, argv + first, argc - first);
+		/* A part's size is known only once its file is opened. */
+		if (o.cfg.shard_n <= 1)
+			declare_sizes(e, argv + first, argc - first);
 		for (int i = first; i < argc; i++)
 			if (add_input(e, argv[i]) == -2)
 				goto fatal;

@@ -795,6 +795,7 @@ struct tok_edge {
 	 * wrong with it. */
 	uint64_t lines, sum, bad_line;
 	const char *why;
+	int      beyond;       /* words past the end of a part (tok_chunk.beyond) */
 };
 
 /* Keys on their way into the table (count_key): copied, hashed and their
@@ -830,6 +831,8 @@ struct tok_worker {
 	int      wide;         /* hash short keys eight at a time (tok_wide_hash) */
 
 	/* N-grams. */
+	int      beyond;       /* this chunk's words only end n-grams (tok_chunk.beyond) */
+	size_t   nreal;        /* stitcher: carry words before a part's end */
 	unsigned n;
 	wbuf    *ring;         /* n slots */
 	size_t   head;         /* slot of the oldest word in the window */
@@ -1036,7 +1039,7 @@ static void push_word(tok_worker *w, const uint8_t *key, size_t len)
 	}
 	memcpy(b->p, key, len);
 	b->len = len;
-	if (w->inwin == n) {
+	if (w->inwin == n && !w->beyond) {
 		const uint8_t **words = w->wp;
 		size_t *lens = w->wl;
 		for (unsigned i = 0; i < n; i++) {
@@ -2444,6 +2447,7 @@ static tok_edge *edge_make(tok_worker *w)
 	if (!e)
 		return NULL;
 	e->bytes = bytes;
+	e->beyond = w->beyond;
 	e->count = w->count;
 	e->nfirst = w->nfirst;
 	e->nlast = nlast;
@@ -2503,6 +2507,7 @@ int tok_run(tok_worker *w, const tok_chunk *c, tok_edge **edge)
 	w->firsts.len = 0;
 	w->lines = w->bad_line = 0;
 	w->why = NULL;
+	w->beyond = c->beyond && w->n > 1;
 
 	const tok_fields *f = c->fields ? c->fields : s->has_names ? NULL : &s->numeric;
 	size_t col0 = 1;
@@ -2555,8 +2560,10 @@ int tok_run(tok_worker *w, const tok_chunk *c, tok_edge **edge)
 			errno = ENOMEM;
 		}
 	}
+	if (w->beyond)   /* the next part's: it counts them */
+		w->cut = w->ill = 0;
 	atomic_fetch_add_explicit(&w->ctr.tokens, w->tokens, memory_order_relaxed);
-	atomic_fetch_add_explicit(&w->ctr.bytes, c->len, memory_order_relaxed);
+	atomic_fetch_add_explicit(&w->ctr.bytes, w->beyond ? 0 : c->len, memory_order_relaxed);
 	atomic_fetch_add_explicit(&w->ctr.illformed_bytes, w->ill, memory_order_relaxed);
 	atomic_fetch_add_explicit(&w->ctr.cut_keys, w->cut, memory_order_relaxed);
 	atomic_fetch_add_explicit(&w->ctr.skipped_records, w->skipped, memory_order_relaxed);
@@ -2592,7 +2599,9 @@ int tok_stitch(tok_worker *w, const tok_edge *e)
 		lens[w->ncarry + i] = e->lens[i];
 		q += e->lens[i];
 	}
-	for (size_t i = 0; i < w->ncarry && i + n <= ns; i++)
+	/* Past a part's end, only the n-grams of the part's words are its. */
+	size_t nreal = e->beyond ? w->nreal : w->ncarry;
+	for (size_t i = 0; i < nreal && i + n <= ns; i++)
 		count_gram(w, words + i, lens + i);
 	pend_flush(w);
 
@@ -2625,6 +2634,7 @@ int tok_stitch(tok_worker *w, const tok_edge *e)
 		w->carry_lens[i - from] = ll[i];
 	}
 	w->ncarry = nl - from;
+	w->nreal = e->beyond ? (nreal > from ? nreal - from : 0) : w->ncarry;
 	wbuf_free(&w->carry);
 	w->carry = nb;
 
@@ -2638,8 +2648,14 @@ int tok_stitch(tok_worker *w, const tok_edge *e)
 	return 0;
 }
 
+size_t tok_stitch_waiting(const tok_worker *w)
+{
+	return w->nreal;
+}
+
 void tok_stitch_reset(tok_worker *w)
 {
+	w->nreal = 0;
 	w->ncarry = 0;
 	w->carry.len = 0;
 }
@@ -3035,6 +3051,22 @@ static size_t cut_csv(const tok_shared *s, const tok_fields *f, const uint8_t *b
 		st = CSV_QUOTED;
 	*cont = CONT_SKIP | ((tok_cont)st << CONT_CSV_SHIFT);
 	return p;
+}
+
+size_t tok_boundary(const tok_shared *s, const char *buf, size_t len)
+{
+	const uint8_t *b = (const uint8_t *)buf;
+	if (s->mode != TALLY_MODE_WORDS) {
+		const uint8_t *nl = memchr(b, '\n', len);
+		return nl ? (size_t)(nl - b) : len;
+	}
+	for (size_t i = 0; i < len; i++) {
+		uint8_t c = b[i];
+		if (s->split == TALLY_SPLIT_UNICODE ? c < 0x80 && !(s->acls[c] & (AC_WORD | AC_APOS))
+				: s->space[c])
+			return i;
+	}
+	return len;
 }
 
 size_t tok_cut(const tok_shared *s, const tok_fields *f, const char *buf, size_t len, int eof,

@@ -64,6 +64,13 @@ typedef struct tok_fields tok_fields;
 size_t tok_cut(const tok_shared *s, const tok_fields *f, const char *buf, size_t len, int eof,
 	int full, tok_cont cont_in, tok_cont *cont, input_prefix *pre);
 
+/* Parts of a file (--shard): the index of the first byte of buf after
+ * which a record may begin, as tok_cut cuts (a newline; for words, ASCII
+ * whitespace or, with the unicode split, an ASCII byte that is neither a
+ * word character nor an apostrophe), or len when there is none.  Not for
+ * CSV, whose records need the quotes before them.  Thread-safe. */
+size_t tok_boundary(const tok_shared *s, const char *buf, size_t len);
+
 /* The most bytes a prefix from tok_cut holds (0: this mode makes none). */
 size_t tok_prefix_cap(const tok_shared *s);
 
@@ -131,6 +138,9 @@ typedef struct tok_chunk {
 	tok_cont          cont_out;   /* state the next chunk starts in */
 	const char       *prefix;     /* the key so far of the record going on at data[0] */
 	size_t            prefix_len;
+	int               beyond;     /* n-grams: past the end of a part (--shard): the
+	                               * words only end the part's last n-grams, in
+	                               * tok_stitch; nothing is counted, bytes neither */
 } tok_chunk;
 
 /* Words at a chunk's edges, for n-gram stitching. */
@@ -177,5 +187,10 @@ uint64_t tok_edge_lines(const tok_edge *e, uint64_t *sum, uint64_t *bad_line, co
  * tok_stitch_reset between inputs.  Returns 0 or -1 (fatal table error). */
 int tok_stitch(tok_worker *w, const tok_edge *e);
 void tok_stitch_reset(tok_worker *w);
+
+/* The stitcher's words before a part's end whose n-grams still wait for
+ * words after it: 0 once chunks past the end (tok_chunk.beyond) gave them
+ * enough. */
+size_t tok_stitch_waiting(const tok_worker *w);
 
 #endif

@@ -143,7 +143,7 @@ static void fz_count(const tok_shared *s, const tally_config *cfg, const uint8_t
 		}
 		first = 0;
 		tok_chunk c = { buf + start + skip, cut - skip, cont_in, f, cont,
-			pin_len ? pin : NULL, pin_len };
+			pin_len ? pin : NULL, pin_len, 0 };
 		tok_edge *e = NULL;
 		if (tok_run(w, &c, &e) != 0)
 			abort();

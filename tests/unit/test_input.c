@@ -302,6 +302,99 @@ START_TEST(test_tiny_chunks_all_kinds)
 }
 END_TEST
 
+static char *zstd_sample(const char *text, size_t len, size_t *zlen);
+
+/* Parts of a file (--shard): a range hands out exactly its bytes, then
+ * input_extend the rest of the file; mapped, read, and from memory. */
+static void range_case(input_source *s, const char *text, size_t len, size_t lo, size_t hi,
+	const input_opts *o, int mapped)
+{
+	ck_assert_int_eq(input_splittable(s), 1);
+	char head[8];
+	ck_assert_int_eq(input_pread(s, head, sizeof head, 0), len < 8 ? (ssize_t)len : 8);
+	ck_assert(memcmp(head, text, len < 8 ? len : 8) == 0);
+	ck_assert_int_eq(input_range(s, lo, hi), 0);
+	ck_assert_uint_eq(input_size(s), hi - lo);
+	drained d = drain(s, o->max_inflight, cap_of(o), mapped);
+	ck_assert_msg(d.rc == 0, "%s", d.err);
+	ck_assert_uint_eq(d.len, hi - lo);
+	ck_assert(memcmp(d.data, text + lo, hi - lo) == 0);
+	ck_assert_uint_eq(input_bytes_read(s), hi - lo);
+	free(d.data);
+	/* Past the range: the rest of the file, cut as ever. */
+	ck_assert_int_eq(input_extend(s), 0);
+	size_t at = hi;
+	input_chunk c;
+	char err[256];
+	int r;
+	while ((r = input_next(s, &c, err, sizeof err)) == 1) {
+		ck_assert_uint_le(at + c.len, len);
+		ck_assert(memcmp(c.data, text + at, c.len) == 0);
+		at += c.len;
+		input_release(s, c.handle);
+	}
+	ck_assert_msg(r == 0, "%s", err);
+	ck_assert_uint_eq(at, len);
+	ck_assert_uint_eq(input_bytes_read(s), len - lo);
+}
+
+START_TEST(test_ranges)
+{
+	size_t len;
+	char *text = make_text(&len);
+	const char *path = tmp_path("text");
+	write_file(path, text, len);
+	/* Line starts, the ends included: the boundaries a part may have. */
+	size_t starts[80], n = 0;
+	starts[n++] = 0;
+	for (size_t i = 0; i < len; i++)
+		if (text[i] == '\n')
+			starts[n++] = i + 1;
+	starts[n++] = len;
+	unsigned seed = 11;
+	for (int round = 0; round < 60; round++) {
+		seed = seed * 1103515245u + 12345u;
+		size_t a = starts[(seed >> 8) % n], b = starts[(seed >> 20) % n];
+		size_t lo = a < b ? a : b, hi = a < b ? b : a;
+		input_opts o = opts(round % 3 == 0 ? TALLY_IO_MMAP : TALLY_IO_READ,
+			1 + (seed >> 4) % 40, 200, 1 + round % 3);
+		char err[256];
+		input_source *s = input_open(path, &o, err, sizeof err);
+		ck_assert_msg(s != NULL, "%s", err);
+		range_case(s, text, len, lo, hi, &o, round % 3 == 0);
+		input_close(s);
+		s = input_open_memory(text, len, "mem", &o);
+		range_case(s, text, len, lo, hi, &o, 0);
+		input_close(s);
+	}
+	ck_assert_uint_eq(mem_current(MEM_IO), 0);
+
+	/* Not splittable: compressed, or once a chunk is out; bad ranges. */
+	input_opts o = opts(TALLY_IO_AUTO, 64, 200, 2);
+	size_t zlen;
+	char *z = zstd_sample(text, len, &zlen);
+	const char *zpath = tmp_path("text.zst");
+	write_file(zpath, z, zlen);
+	char err[256];
+	input_source *s = input_open(zpath, &o, err, sizeof err);
+	ck_assert_ptr_nonnull(s);
+	ck_assert_int_eq(input_splittable(s), 0);
+	ck_assert_int_eq(input_range(s, 0, 1), -1);
+	input_close(s);
+	s = input_open(path, &o, err, sizeof err);
+	ck_assert_int_eq(input_range(s, 5, 4), -1);
+	ck_assert_int_eq(input_range(s, 0, len + 1), -1);
+	input_chunk c;
+	ck_assert_int_eq(input_next(s, &c, err, sizeof err), 1);
+	input_release(s, c.handle);
+	ck_assert_int_eq(input_range(s, 0, 1), -1);
+	ck_assert_int_eq(input_extend(s), -1);   /* not at its end */
+	input_close(s);
+	free(z);
+	free(text);
+}
+END_TEST
+
 START_TEST(test_real_text_large_chunks)
 {
 	size_t len;
@@ -356,8 +449,6 @@ START_TEST(test_forced_split_propagates_cont)
 	free(d.data);
 }
 END_TEST
-
-static char *zstd_sample(const char *text, size_t len, size_t *zlen);
 
 /* A forced split's prefix goes with the next chunk, in its slot, for every
  * kind of source, while other chunks are in flight; the buffers go back at
@@ -1457,6 +1548,7 @@ static Suite *input_suite(void)
 	tcase_set_timeout(tc, 20);
 	tcase_add_test(tc, test_tiny_chunks_all_kinds);
 	tcase_add_test(tc, test_real_text_large_chunks);
+	tcase_add_test(tc, test_ranges);
 	tcase_add_test(tc, test_forced_split_propagates_cont);
 	tcase_add_test(tc, test_prefix_handoff);
 	tcase_add_test(tc, test_read_file_that_shrinks);

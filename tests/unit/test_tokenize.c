@@ -202,7 +202,7 @@ static void run_cfg(const tally_config *cfg, const char *in, size_t len, size_t 
 		}
 		first = 0;
 		tok_chunk c = { in + start + skip, cut - skip, cont_in, f, cont, pin_len ? pin : NULL,
-			pin_len };
+			pin_len, 0 };
 		tok_edge *e = NULL;
 		ck_assert_int_eq(tok_run(w, &c, &e), 0);
 		if (cfg->ngram > 1) {
@@ -967,7 +967,7 @@ START_TEST(test_ngram_stitch)
 	static const char *const parts[] = { "a b ", "c ", "", "d ", "e f g ", "h" };
 	for (int round = 0; round < 2; round++) {
 		for (size_t i = 0; i < sizeof parts / sizeof *parts; i++) {
-			tok_chunk c = { parts[i], strlen(parts[i]), 0, NULL, 0, NULL, 0 };
+			tok_chunk c = { parts[i], strlen(parts[i]), 0, NULL, 0, NULL, 0, 0 };
 			tok_edge *e;
 			ck_assert_int_eq(tok_run(w, &c, &e), 0);
 			ck_assert_int_eq(tok_stitch(st, e), 0);
@@ -978,6 +978,27 @@ START_TEST(test_ngram_stitch)
 	char *d = dump_tables(t, 2);
 	ck_assert_str_eq(d, "[a b c]=2\n[b c d]=2\n[c d e]=2\n[d e f]=2\n[e f g]=2\n[f g h]=2\n");
 	free(d);
+	/* A part that ends after "c": the chunks past it end its n-grams and
+	 * count nothing else, through a chunk with no word and one with one;
+	 * the stitcher then waits for no word more. */
+	table *u[2] = { table_create(&tc), table_create(&tc) };
+	tok_worker *w2 = tok_worker_create(s, u[0]), *st2 = tok_worker_create(s, u[1]);
+	for (size_t i = 0; i < sizeof parts / sizeof *parts; i++) {
+		tok_chunk c = { parts[i], strlen(parts[i]), 0, NULL, 0, NULL, 0, i >= 2 };
+		tok_edge *e;
+		ck_assert_int_eq(tok_run(w2, &c, &e), 0);
+		ck_assert_int_eq(tok_stitch(st2, e), 0);
+		tok_edge_free(e);
+		ck_assert_uint_eq(tok_stitch_waiting(st2), i < 2 ? 2 : i < 4 ? 2 - (i - 2) : 0);
+	}
+	d = dump_tables(u, 2);
+	ck_assert_str_eq(d, "[a b c]=1\n[b c d]=1\n[c d e]=1\n");
+	free(d);
+	ck_assert_uint_eq(atomic_load(&tok_worker_counters(w2)->bytes), 6);
+	tok_worker_destroy(w2);
+	tok_worker_destroy(st2);
+	table_destroy(u[0]);
+	table_destroy(u[1]);
 	tok_worker_destroy(w);
 	tok_worker_destroy(st);
 	table_destroy(t[0]);

@@ -10,7 +10,6 @@ usage_case unknown-long     '--foo'              "unrecognized option '--foo'"
 usage_case unknown-long-arg '--foo=bar'          "unrecognized option '--foo=bar'"
 usage_case unknown-short    '-x'                 "invalid option -- 'x'"
 usage_case unknown-bundled  '-sx'                "invalid option -- 'x'"
-usage_case shard-absent     '--shard 1/2'        "unrecognized option '--shard'"
 usage_case ambiguous        '--s'                "option '--s' is ambiguous"
 usage_case no-arg-allowed   '--stats=yes'        "option '--stats' doesn't allow an argument"
 usage_case missing-long     '--top'              "option '--top' requires an argument"
@@ -83,10 +82,9 @@ check modes-same-twice 0 'printf "a A\n" | $T -w --words'
 # nothing this version lacks.
 expect_out <<'EOF'
 Usage: tally [OPTION]... [FILE]...
-0
 2
 EOF
-check help 0 '$T --help > h; head -n 1 h; for o in words ngram lines field delimiter csv header split case min-length max-length stopwords min-count max-key-bytes sort top format output files0-from threads memory tmpdir io chunk-size stats stats-json progress no-progress report help version; do grep -q -e "--$o\b" h || echo "missing --$o"; done; grep -c -e "--shard" h; grep -c "tally merge" h'
+check help 0 '$T --help > h; head -n 1 h; for o in words ngram lines field delimiter csv header split case min-length max-length stopwords min-count max-key-bytes sort top format output files0-from threads memory tmpdir io chunk-size shard stats stats-json progress no-progress report help version; do grep -q -e "--$o\b" h || echo "missing --$o"; done; grep -c "tally merge" h'
 expect_err <<'EOF'
 tally: write error: No space left on device
 EOF
