@@ -35,6 +35,8 @@ for t in $targets; do
 				printf 'a,"b\n""c",d\r\n\nx;y\t\303\251\342\200\231z\377\n' >> "$corpus/seed$i"
 				i=$((i + 1))
 			done
+			# Count files (tally merge): escapes, a long key, a bad line.
+			printf '\300\000\000\003a\t3\nb\\tc\\\\\t12\n\t1\nxyzxyzxyzxyz\t2\nbad\n' > "$corpus/seed$i"
 		fi
 		max_len=2048
 		;;
