@@ -467,21 +467,21 @@ static void eng_input_fail(tally_engine *e, eng_input *in, const char *msg)
 
 /* A count file's chunk, in input order: number its lines, report the first
  * malformed one as FILE:LINE, and keep the sum of all counts under 2^64,
- * so that no count, however they are added up, can wrap.  Returns 0 or -1
- * (fatal, message set). */
+ * so that no count, however they are added up, can wrap (a worker's table
+ * holds no more than what its chunks added, checked here before the
+ * tables are merged).  Returns 0 or -1 (fatal, message set). */
 static int number_lines(tally_engine *e, eng_input *in, const tok_edge *edge)
 {
-	uint64_t sum, bad;
-	const char *why;
-	uint64_t lines = tok_edge_lines(edge, &sum, &bad, &why);
-	if (bad && !in->failed) {
+	tok_lines l;
+	tok_edge_lines(edge, &l);
+	if (l.bad_line && !in->failed) {
 		char msg[700];
 		snprintf(msg, sizeof msg, "%s:%llu: %s", in->name,
-			(unsigned long long)(in->lines + bad), why);
+			(unsigned long long)(in->lines + l.bad_line), l.why);
 		eng_input_fail(e, in, msg);
 	}
-	in->lines += lines;
-	if (__builtin_add_overflow(e->counts_total, sum, &e->counts_total)) {
+	in->lines += l.lines;
+	if (l.overflow || __builtin_add_overflow(e->counts_total, l.sum, &e->counts_total)) {
 		set_err(e, "the counts add up to more than %llu", (unsigned long long)UINT64_MAX);
 		return -1;
 	}

@@ -794,6 +794,7 @@ struct tok_edge {
 	 * first malformed line (1-based in the chunk; 0: none) with what is
 	 * wrong with it. */
 	uint64_t lines, sum, bad_line;
+	int      overflow;     /* sum is past 2^64 - 1 */
 	const char *why;
 	int      beyond;       /* words past the end of a part (tok_chunk.beyond) */
 };
@@ -822,10 +823,10 @@ struct tok_worker {
 	pending  pend;
 	uint64_t tokens, cut, skipped, ill;
 	int      failed;
-	/* Count files: lines in this chunk, the first malformed one, and the
-	 * counts this worker added in all (kept under 2^64, so that no count
-	 * in its table can wrap). */
-	uint64_t lines, bad_line, total;
+	/* Count files: lines in this chunk, the first malformed one, and
+	 * whether the chunk's counts add up to 2^64 or more. */
+	uint64_t lines, bad_line;
+	int      overflow;
 	const char *why;
 	int      plain;        /* no filters and no n-grams: keys go straight in */
 	int      wide;         /* hash short keys eight at a time (tok_wide_hash) */
@@ -2189,9 +2190,7 @@ static const char *count_line(tok_worker *w, const uint8_t *p, const uint8_t *le
 	}
 	if (len > s->max_key)
 		return "the key is longer than --max-key-bytes";
-	if (__builtin_add_overflow(w->total, n, &w->total))
-		return "the counts add up to more than 18446744073709551615";
-	w->tokens += n;
+	w->overflow |= __builtin_add_overflow(w->tokens, n, &w->tokens);
 	pend_key(w, key, len, table_hash(key, len), n);
 	return NULL;
 }
@@ -2475,17 +2474,15 @@ static tok_edge *edge_counts(tok_worker *w)
 	e->bytes = sizeof *e;
 	e->lines = w->lines;
 	e->sum = w->tokens;
+	e->overflow = w->overflow;
 	e->bad_line = w->bad_line;
 	e->why = w->why;
 	return e;
 }
 
-uint64_t tok_edge_lines(const tok_edge *e, uint64_t *sum, uint64_t *bad_line, const char **why)
+void tok_edge_lines(const tok_edge *e, tok_lines *out)
 {
-	*sum = e->sum;
-	*bad_line = e->bad_line;
-	*why = e->why;
-	return e->lines;
+	*out = (tok_lines){ e->lines, e->sum, e->overflow, e->bad_line, e->why };
 }
 
 void tok_edge_free(tok_edge *e)
@@ -2506,6 +2503,7 @@ int tok_run(tok_worker *w, const tok_chunk *c, tok_edge **edge)
 	w->count = 0;
 	w->firsts.len = 0;
 	w->lines = w->bad_line = 0;
+	w->overflow = 0;
 	w->why = NULL;
 	w->beyond = c->beyond && w->n > 1;
 

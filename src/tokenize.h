@@ -175,12 +175,17 @@ int tok_wide_hash(void);
 int tok_run(tok_worker *w, const tok_chunk *c, tok_edge **edge);
 
 /* Count files (TALLY_MODE_COUNTS): tok_run gives every chunk an edge that
- * tells its lines (the return value), the sum of the counts it added, and
- * the first malformed line (*bad_line, 1-based in the chunk; 0: none) with
- * what is wrong with it (*why, a static string).  A worker stops counting
- * its chunk at that line; the engine, which sees the chunks in input
- * order, turns it into a line number of the input. */
-uint64_t tok_edge_lines(const tok_edge *e, uint64_t *sum, uint64_t *bad_line, const char **why);
+ * tells what its lines were.  A worker stops counting its chunk at the
+ * first malformed line; the engine, which sees the chunks in input order,
+ * turns bad_line into a line number of the input. */
+typedef struct tok_lines {
+	uint64_t    lines;      /* lines of the chunk */
+	uint64_t    sum;        /* the counts it added */
+	int         overflow;   /* they add up past 2^64 - 1 (sum is then not theirs) */
+	uint64_t    bad_line;   /* the first malformed line, 1-based in the chunk; 0: none */
+	const char *why;        /* what is wrong with it (a static string) */
+} tok_lines;
+void tok_edge_lines(const tok_edge *e, tok_lines *out);
 
 /* N-grams that cross chunk boundaries: call with each chunk's edge in input
  * order (the worker w is the stitcher's own, on the engine's thread); call

@@ -152,14 +152,13 @@ static void fz_count(const tok_shared *s, const tally_config *cfg, const uint8_t
 			abort();
 		if (cfg->mode == TALLY_MODE_COUNTS) {
 			/* Lines numbered in input order, as the engine does. */
-			uint64_t sum, bad;
-			const char *why;
+			tok_lines l;
 			if (!e)
 				abort();
-			uint64_t lines = tok_edge_lines(e, &sum, &bad, &why);
-			if (bad && !r->bad_line)
-				r->bad_line = r->lines + bad;
-			r->lines += lines;
+			tok_edge_lines(e, &l);
+			if (l.bad_line && !r->bad_line)
+				r->bad_line = r->lines + l.bad_line;
+			r->lines += l.lines;
 		} else if (e && tok_stitch(st, e) != 0) {
 			abort();
 		}

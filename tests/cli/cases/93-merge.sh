@@ -120,14 +120,16 @@ python3 -c "import sys; sys.stdout.write(\"b\t1\n\" + \"a\" * 300000 + \"\t3\n\"
 "$T" merge --max-key-bytes 100K --chunk-size 1 < huge > /dev/null
 "$T" merge --max-key-bytes 100K --chunk-size 1 --io=mmap huge > /dev/null'
 
-# Counts that add up past 2^64 - 1: in one input, its line; across
-# threads, the run (whose totals could not be told).
+# Counts that add up past 2^64 - 1, in one input or across them, whatever
+# thread has them: the run fails, with nothing on stdout.
 expect_err <<'EOF'
-tally: 1:2: the counts add up to more than 18446744073709551615
+tally: the counts add up to more than 18446744073709551615
+tally: the counts add up to more than 18446744073709551615
 tally: the counts add up to more than 18446744073709551615
 EOF
-check merge-overflow 1 'printf "k\t18446744073709551615\nj\t1\n" > 1; printf "k\t18446744073709551615\n" > 2; printf "j\t1\n" > 3
-"$T" merge -j 1 1 > /dev/null; "$T" merge -j 2 2 3'
+check merge-overflow 1 'printf "k\t18446744073709551615\nk\t1\nk\t2\n" > 1; printf "k\t18446744073709551615\n" > 2; printf "j\t1\n" > 3
+"$T" merge -j 1 1; "$T" merge -j 2 2 3; "$T" merge --chunk-size 1 -j 3 3 2; st=$?
+"$T" merge 2 > /dev/null || echo "2^64 - 1 alone failed"; exit $st'
 
 usage_case merge-lines    'merge --lines a'       "merge: --lines does not apply: count files are summed as they are"
 usage_case merge-field    'merge -f 2 a'          "merge: --field does not apply: count files are summed as they are"
