@@ -2142,9 +2142,17 @@ static void run_lines(tok_worker *w, const uint8_t *p, const uint8_t *end)
  * the key is everything before the first TAB, with \\, \t, \n and \r
  * undone; the count is a decimal number of 1 or more.  Adds the count and
  * returns NULL, or returns what is wrong with the line. */
+#define COUNTS_LONG_LINE "the line is too long for a key of at most --max-key-bytes"
+
 static const char *count_line(tok_worker *w, const uint8_t *p, const uint8_t *le)
 {
 	const tok_shared *s = w->s;
+	/* Longer than a key of max_key bytes all escaped, a TAB and 20
+	 * digits: told first, as when the line is longer than a buffer and
+	 * split (run_counts), so that the reason does not depend on the
+	 * buffers' size. */
+	if ((size_t)(le - p) > 2 * s->max_key + 21)
+		return COUNTS_LONG_LINE;
 	const uint8_t *tab = memchr(p, '\t', (size_t)(le - p));
 	if (!tab)
 		return p == le ? "empty line" : "no TAB between key and count";
@@ -2204,9 +2212,7 @@ static void run_counts(tok_worker *w, const uint8_t *p, const uint8_t *end, int 
 		const uint8_t *nl = memchr(p, '\n', (size_t)(end - p));
 		const uint8_t *le = nl ? nl : end;
 		w->lines++;
-		const char *why = !nl && split
-			? "the line is too long for a key of at most --max-key-bytes"
-			: count_line(w, p, le);
+		const char *why = !nl && split ? COUNTS_LONG_LINE : count_line(w, p, le);
 		if (why) {
 			w->bad_line = w->lines;
 			w->why = why;

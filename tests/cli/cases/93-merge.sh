@@ -102,14 +102,16 @@ printf "a\\\\x\t1\n" > 9; printf "a\\\\\t1\n" > 10; printf "abcde\t1\n" > 11; pr
 "$T" merge -j 1 --max-key-bytes 4 1 2 3 4 5 6 7 8 9 10 11 missing 12 > out; st=$?
 grep -v "^x	" out; exit $st'
 
-# Keys as long as --max-key-bytes allows; a longer one is an error, also on
-# a line longer than a whole buffer (a pipe read in pieces).
+# Keys as long as --max-key-bytes allows; a longer one is an error.  A line
+# longer than any count line with such keys is told as such, whether it is
+# longer than a whole buffer (split, from a pipe or mapped) or not.
 expect_out <<'EOF'
 3 2002
 EOF
 expect_err <<'EOF'
 tally: long:2: the key is longer than --max-key-bytes
 tally: -:2: the line is too long for a key of at most --max-key-bytes
+tally: huge:2: the line is too long for a key of at most --max-key-bytes
 tally: huge:2: the line is too long for a key of at most --max-key-bytes
 EOF
 requires python3
@@ -118,7 +120,8 @@ check merge-long-keys 1 'python3 -c "import sys; sys.stdout.write(\"b\t1\n\" + \
 "$T" merge --max-key-bytes 1999 long > /dev/null
 python3 -c "import sys; sys.stdout.write(\"b\t1\n\" + \"a\" * 300000 + \"\t3\n\")" > huge
 "$T" merge --max-key-bytes 100K --chunk-size 1 < huge > /dev/null
-"$T" merge --max-key-bytes 100K --chunk-size 1 --io=mmap huge > /dev/null'
+"$T" merge --max-key-bytes 100K --chunk-size 1 --io=mmap huge > /dev/null
+"$T" merge --max-key-bytes 100K huge > /dev/null'
 
 # Counts that add up past 2^64 - 1, in one input or across them, whatever
 # thread has them: the run fails, with nothing on stdout.
