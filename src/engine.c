@@ -466,10 +466,12 @@ static void eng_input_fail(tally_engine *e, eng_input *in, const char *msg)
 }
 
 /* A count file's chunk, in input order: number its lines, report the first
- * malformed one as FILE:LINE, and keep the sum of all counts under 2^64,
- * so that no count, however they are added up, can wrap (a worker's table
- * holds no more than what its chunks added, checked here before the
- * tables are merged).  Returns 0 or -1 (fatal, message set). */
+ * malformed one as FILE:LINE, and keep the sum of all counts under 2^64.
+ * No count is then past 2^64 - 1, however it is added up: a count in a
+ * worker's table is no more than the chunks that worker counted added, so
+ * one that wrapped there means a sum past it, which fails the run here,
+ * before any table is merged or written.  Returns 0 or -1 (fatal, message
+ * set). */
 static int number_lines(tally_engine *e, eng_input *in, const tok_edge *edge)
 {
 	tok_lines l;
