@@ -2138,12 +2138,12 @@ static void run_lines(tok_worker *w, const uint8_t *p, const uint8_t *end)
 
 /* ---- Count files (tally merge) ----------------------------------------- */
 
+#define COUNTS_LONG_LINE "the line is too long for a key of at most --max-key-bytes"
+
 /* One line of a count file, KEY<TAB>COUNT, as the tsv format writes it:
  * the key is everything before the first TAB, with \\, \t, \n and \r
  * undone; the count is a decimal number of 1 or more.  Adds the count and
  * returns NULL, or returns what is wrong with the line. */
-#define COUNTS_LONG_LINE "the line is too long for a key of at most --max-key-bytes"
-
 static const char *count_line(tok_worker *w, const uint8_t *p, const uint8_t *le)
 {
 	const tok_shared *s = w->s;
