@@ -54,7 +54,6 @@ typedef struct eng_input {
 	tok_fields   *fields;
 	unsigned      inflight;
 	unsigned      unstitched;   /* edges not yet seen in input order */
-	uint64_t      submitted;    /* chunks handed to the workers */
 	int           beyond;       /* --shard with n-grams: reading past the part's end */
 	uint64_t      lines;        /* count files: lines of the chunks seen in order */
 	int           done_reading;
@@ -503,10 +502,13 @@ static int stitch_ready(tally_engine *e)
 				tok_stitch_reset(e->stitcher);
 				e->stitch_input = in->id;
 			}
-			if (e->pending[k] && tok_stitch(e->stitcher, e->pending[k]))
+			if (e->pending[k] && tok_stitch(e->stitcher, e->pending[k])) {
+				set_err(e, "%s", errno == ENOSPC || errno == EIO
+					? spill_errmsg(e->spill) : "out of memory");
 				rc = -1;
-		} else if (e->pending[k] && number_lines(e, in, e->pending[k])) {
-			rc = -2;
+			}
+		} else if (e->pending[k]) {
+			rc = number_lines(e, in, e->pending[k]);
 		}
 		tok_edge_free(e->pending[k]);
 		e->pending[k] = NULL;
@@ -515,8 +517,6 @@ static int stitch_ready(tally_engine *e)
 		e->stitch_seq++;
 		in->unstitched--;
 		eng_input_done(e, in);
-		if (rc == -1)
-			set_err(e, "%s", errno == ENOSPC || errno == EIO ? spill_errmsg(e->spill) : "out of memory");
 		if (rc)
 			return -1;
 	}
@@ -587,7 +587,6 @@ static int submit(tally_engine *e, eng_input *in, const input_chunk *c)
 		c->prefix_len, in->beyond };
 	job->in = in;
 	job->seq = e->next_seq++;
-	in->submitted++;
 	in->inflight++;
 	in->unstitched += e->in_order;
 	e->inflight++;
@@ -651,6 +650,23 @@ static int read_beyond(tally_engine *e, eng_input *in)
 	}
 }
 
+/* Fields mode: the columns of an input, named by the header at buf's start
+ * when there is one.  cut: no record ends in buf, so a header goes on past
+ * it, its end and the names after it out of reach.  NULL with "NAME:
+ * reason" in err; *used: the header's bytes. */
+static tok_fields *header_fields(tally_engine *e, const char *name, const char *buf, size_t len,
+	int cut, size_t *used, char *err, size_t errlen)
+{
+	char ferr[300];
+	tok_fields *f = NULL;
+	if (e->cfg.header && cut)
+		snprintf(err, errlen, "%s: header longer than %zu bytes (raise --max-key-bytes)",
+			name, len);
+	else if (!(f = tok_fields_for_input(e->tok, buf, len, used, ferr, sizeof ferr)))
+		snprintf(err, errlen, "%s: %s", name, ferr);
+	return f;
+}
+
 /* Read one opened source to its end, handing chunks to the workers.
  * Returns 0, -1 (this input failed, reported) or -2 (fatal, errmsg set). */
 static int feed(tally_engine *e, input_source *src, const char *name, tok_fields *fields,
@@ -707,22 +723,11 @@ static int feed(tally_engine *e, input_source *src, const char *name, tok_fields
 				input_release(src, c.handle);
 				continue;
 			}
-			if (e->cfg.header && c.cont_out) {
-				/* No record ends in the buffer: the header goes on
-				 * past it, its end and the names after it out of
-				 * reach. */
-				input_release(src, c.handle);
-				snprintf(err, sizeof err, "%s: header longer than %zu bytes (raise "
-					"--max-key-bytes)", name, c.len);
-				eng_input_fail(e, in, err);
-				break;
-			}
 			size_t used = 0;
-			char ferr[300];
-			in->fields = tok_fields_for_input(e->tok, c.data, c.len, &used, ferr, sizeof ferr);
+			in->fields = header_fields(e, name, c.data, c.len, c.cont_out != 0, &used, err,
+				sizeof err);
 			if (!in->fields) {
 				input_release(src, c.handle);
-				snprintf(err, sizeof err, "%s: %s", name, ferr);
 				eng_input_fail(e, in, err);
 				break;
 			}
@@ -745,7 +750,7 @@ static int feed(tally_engine *e, input_source *src, const char *name, tok_fields
 	 * input, as a read error would. */
 	if (e->cfg.mode == TALLY_MODE_COUNTS && rc == 0)
 		rc = drain_input(e, in);
-	if (tail && rc == 0 && !in->failed && in->submitted)
+	if (tail && rc == 0 && !in->failed)
 		rc = read_beyond(e, in);
 	/* A fault found later in a chunk still in flight is reported then. */
 	if (in->failed && rc == 0)
@@ -811,7 +816,7 @@ static tok_fields *part_header(tally_engine *e, input_source *src, const char *n
 {
 	size_t cap = e->iopts.min_capacity;
 	char *buf = mem_alloc(MEM_IO, cap);
-	char err[700], ferr[300];
+	char err[700];
 	tok_fields *f = NULL;
 	if (!buf) {
 		snprintf(err, sizeof err, "%s: %s", name, strerror(ENOMEM));
@@ -820,11 +825,9 @@ static tok_fields *part_header(tally_engine *e, input_source *src, const char *n
 		size_t used = 0;
 		if (n < 0)
 			snprintf(err, sizeof err, "%s: %s", name, strerror(errno));
-		else if ((size_t)n == cap && !memchr(buf, '\n', cap))
-			snprintf(err, sizeof err, "%s: header longer than %zu bytes (raise "
-				"--max-key-bytes)", name, cap);
-		else if (!(f = tok_fields_for_input(e->tok, buf, (size_t)n, &used, ferr, sizeof ferr)))
-			snprintf(err, sizeof err, "%s: %s", name, ferr);
+		else
+			f = header_fields(e, name, buf, (size_t)n,
+				(size_t)n == cap && !memchr(buf, '\n', cap), &used, err, sizeof err);
 		mem_free(MEM_IO, buf, cap);
 	}
 	if (!f)
@@ -862,7 +865,8 @@ static int feed_part(tally_engine *e, input_source *src, const char *name)
 		input_close(src);
 		return -1;
 	}
-	return feed(e, src, name, f, e->stitcher && hi < size);
+	/* A part with words reads on past its end for its last n-grams. */
+	return feed(e, src, name, f, e->stitcher && lo < hi && hi < size);
 }
 
 int tally_add_path(tally_engine *e, const char *path)

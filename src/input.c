@@ -1144,7 +1144,9 @@ int input_splittable(const input_source *s)
 ssize_t input_pread(input_source *s, void *buf, size_t n, uint64_t at)
 {
 	if (s->kind == SRC_MEMORY) {
-		size_t k = at >= s->file_size ? 0 : s->file_size - at < n ? (size_t)(s->file_size - at) : n;
+		if (at >= s->file_size)
+			return 0;
+		size_t k = s->file_size - at < n ? (size_t)(s->file_size - at) : n;
 		memcpy(buf, s->mem + at, k);
 		return (ssize_t)k;
 	}
@@ -1184,8 +1186,8 @@ int input_extend(input_source *s)
 	if (s->kind == SRC_MEMORY)
 		s->end = s->file_size;
 	s->src_eof = 0;
-	/* What is read now is the file's rest (a file read that ends before
-	 * it shrank). */
+	/* The file from the range on: what a read() source must still find
+	 * before it may end, or the file shrank. */
 	s->size = s->file_size - s->range_lo;
 	return 0;
 }

@@ -105,7 +105,6 @@ typedef struct cli_options {
 	int          progress;      /* 1 on, 0 off, -1 when stderr is a terminal */
 	int          top_zero;      /* --top 0: count, write no item */
 	int          mode_opt;      /* the mode option seen (its getopt value), 0 = none */
-	int          merge;         /* tally merge: the inputs are count files */
 	const char  *key_opt;       /* the first option seen that makes keys, or NULL */
 } cli_options;
 
@@ -381,7 +380,6 @@ static int parse_options(int argc, char **argv, cli_options *o, int merge)
 	tally_config_init(cfg);
 	o->format = TALLY_FORMAT_TSV;
 	o->progress = -1;
-	o->merge = merge;
 
 	opterr = 0;
 	while ((c = getopt_long(argc, argv, short_options, long_options, NULL)) != -1) {

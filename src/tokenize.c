@@ -755,16 +755,19 @@ void tok_shared_destroy(tok_shared *s)
 	mem_free(MEM_OTHER, s, sizeof *s);
 }
 
+/* Count files: the longest line, without its newline: a key of max_key
+ * bytes all escaped (max_key is at most 2^40: no overflow), a TAB and a
+ * count of 20 digits. */
+static size_t counts_line_max(const tok_shared *s)
+{
+	return 2 * s->max_key + 21;
+}
+
 size_t tok_min_capacity(const tok_shared *s)
 {
-	/* Count files: a key escaped to twice its bytes, a TAB, a count of
-	 * up to 20 digits and the newline. */
-	if (s->mode == TALLY_MODE_COUNTS) {
-		size_t n;
-		if (mem_mul(s->max_key, 2, &n) || mem_add(n, 32, &n))
-			return SIZE_MAX;
-		return n;
-	}
+	/* Count files: the longest line and its newline, and some slack. */
+	if (s->mode == TALLY_MODE_COUNTS)
+		return counts_line_max(s) + 32;
 	/* A lowercase mapping can shrink a code point from 3 bytes to 1. */
 	size_t k = s->casemode == TALLY_CASE_LOWER ? 3 : 1, n;
 	if (mem_mul(s->max_key + 2, k, &n) || mem_add(n, 16, &n))
@@ -2147,11 +2150,10 @@ static void run_lines(tok_worker *w, const uint8_t *p, const uint8_t *end)
 static const char *count_line(tok_worker *w, const uint8_t *p, const uint8_t *le)
 {
 	const tok_shared *s = w->s;
-	/* Longer than a key of max_key bytes all escaped, a TAB and 20
-	 * digits: told first, as when the line is longer than a buffer and
-	 * split (run_counts), so that the reason does not depend on the
-	 * buffers' size. */
-	if ((size_t)(le - p) > 2 * s->max_key + 21)
+	/* Told first, as when the line is longer than a buffer and split
+	 * (run_counts), so that the reason does not depend on the buffers'
+	 * size. */
+	if ((size_t)(le - p) > counts_line_max(s))
 		return COUNTS_LONG_LINE;
 	const uint8_t *tab = memchr(p, '\t', (size_t)(le - p));
 	if (!tab)
@@ -3057,6 +3059,16 @@ static size_t cut_csv(const tok_shared *s, const tok_fields *f, const uint8_t *b
 	return p;
 }
 
+/* Words: no word goes on past byte c, so a record may begin after it:
+ * ASCII whitespace, and with the unicode split any ASCII byte that is
+ * neither a word character nor an apostrophe.  tok_cut cuts chunks there,
+ * tok_boundary parts of a file. */
+static inline int word_break(const tok_shared *s, uint8_t c)
+{
+	return s->split == TALLY_SPLIT_UNICODE ? c < 0x80 && !(s->acls[c] & (AC_WORD | AC_APOS))
+		: s->space[c];
+}
+
 size_t tok_boundary(const tok_shared *s, const char *buf, size_t len)
 {
 	const uint8_t *b = (const uint8_t *)buf;
@@ -3064,12 +3076,9 @@ size_t tok_boundary(const tok_shared *s, const char *buf, size_t len)
 		const uint8_t *nl = memchr(b, '\n', len);
 		return nl ? (size_t)(nl - b) : len;
 	}
-	for (size_t i = 0; i < len; i++) {
-		uint8_t c = b[i];
-		if (s->split == TALLY_SPLIT_UNICODE ? c < 0x80 && !(s->acls[c] & (AC_WORD | AC_APOS))
-				: s->space[c])
+	for (size_t i = 0; i < len; i++)
+		if (word_break(s, b[i]))
 			return i;
-	}
 	return len;
 }
 
@@ -3086,19 +3095,11 @@ size_t tok_cut(const tok_shared *s, const tok_fields *f, const char *buf, size_t
 	if (eof)
 		return len;
 	if (s->mode == TALLY_MODE_WORDS) {
-		if (s->split == TALLY_SPLIT_UNICODE) {
-			for (size_t i = len; i-- > 0;) {
-				uint8_t c = b[i];
-				if (c < 0x80 && !(s->acls[c] & (AC_WORD | AC_APOS)))
-					return i + 1;
-			}
-			if (!full)
-				return 0;
-			return cut_unicode_scan(s, b, len, cont_in, full, cont);
-		}
 		for (size_t i = len; i-- > 0;)
-			if (s->space[b[i]])
+			if (word_break(s, b[i]))
 				return i + 1;
+		if (s->split == TALLY_SPLIT_UNICODE)
+			return full ? cut_unicode_scan(s, b, len, cont_in, full, cont) : 0;
 	} else {
 		const uint8_t *nl = memrchr(b, '\n', len);
 		if (nl)
