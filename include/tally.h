@@ -90,8 +90,10 @@ typedef struct tally_progress {
 	tally_phase phase;        /* past counting, the line names it in place of MB/s */
 } tally_progress;
 
-/* The largest chunk_size (1 GiB). */
+/* The largest chunk_size (1 GiB), and the largest max_key_bytes (4 GiB -
+ * 8 KiB: a key's length and its slack fit in 32 bits). */
 #define TALLY_CHUNK_MAX ((size_t)1 << 30)
+#define TALLY_MAX_KEY_LIMIT (((uint64_t)1 << 32) - 8192)
 
 typedef struct tally_config {
 	/* What a key is (SPEC section 2). */
@@ -109,7 +111,7 @@ typedef struct tally_config {
 	size_t      max_length;      /* code points; 0 = no maximum */
 	const char *stopwords_path;  /* NULL = none */
 	uint64_t    min_count;       /* applied to the final totals; 0 or 1 = none */
-	size_t      max_key_bytes;   /* 0 = default 1 MiB */
+	size_t      max_key_bytes;   /* 0 = default 1 MiB; at most TALLY_MAX_KEY_LIMIT */
 
 	/* Resources (SPEC section 5). */
 	unsigned    threads;         /* 0 = the CPUs this process may use */

@@ -295,8 +295,8 @@ tally_engine *tally_create(const tally_config *cfg, char *err, size_t errlen, in
 	e->cfg = *cfg;
 	if (!e->cfg.max_key_bytes)
 		e->cfg.max_key_bytes = DEFAULT_MAX_KEY;
-	if (e->cfg.max_key_bytes > UINT32_MAX - 4096) {
-		snprintf(err, errlen, "--max-key-bytes is too large (at most 4 GiB - 4 KiB)");
+	if (e->cfg.max_key_bytes > TALLY_MAX_KEY_LIMIT) {
+		snprintf(err, errlen, "--max-key-bytes is too large (at most 4 GiB - 8 KiB)");
 		*usage = 1;
 		goto fail;
 	}

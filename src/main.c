@@ -196,11 +196,31 @@ static void usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2
 static void usage_error(const char *fmt, ...)
 {
 	va_list ap;
+	char small[512], *msg = small;
+	int n;
 
-	fputs("tally: ", stderr);
 	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
+	n = vsnprintf(small, sizeof small, fmt, ap);
 	va_end(ap);
+	if (n >= (int)sizeof small && (msg = malloc((size_t)n + 1)) != NULL) {
+		va_start(ap, fmt);
+		vsnprintf(msg, (size_t)n + 1, fmt, ap);
+		va_end(ap);
+	}
+	if (!msg)
+		msg = small;
+	/* One line, whatever the arguments it quotes hold. */
+	fputs("tally: ", stderr);
+	for (const unsigned char *c = (const unsigned char *)msg; *c; c++) {
+		if (*c == '\n')
+			fputs("\\n", stderr);
+		else if (*c == '\r')
+			fputs("\\r", stderr);
+		else if (*c < 0x20 && *c != '\t')
+			fprintf(stderr, "\\x%02x", *c);
+		else
+			fputc(*c, stderr);
+	}
 	fputc('\n', stderr);
 	usage(EXIT_USAGE);
 	exit(EXIT_USAGE); /* not reached */
@@ -360,6 +380,38 @@ static void version(void)
 
 /* Options into o; returns the index of the first operand (getopt moved the
  * operands behind the options). */
+/* Would outputs named a and b (either may be NULL) write over each other?
+ * A device, a FIFO or the file a standard stream is open on takes both in
+ * turn; a regular file would keep only the one renamed over it last. */
+static int same_target(const char *a, const char *b)
+{
+	struct stat sa, sb, so;
+	if (!a || !b)
+		return 0;
+	int fa = stat(a, &sa) == 0;
+	if (fa && !S_ISREG(sa.st_mode))
+		return 0;
+	for (int fd = STDOUT_FILENO; fa && fd <= STDERR_FILENO; fd++)
+		if (fstat(fd, &so) == 0 && so.st_dev == sa.st_dev && so.st_ino == sa.st_ino)
+			return 0;
+	if (strcmp(a, b) == 0)
+		return 1;
+	int fb = stat(b, &sb) == 0;
+	if (fa || fb)
+		return fa && fb && sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
+	/* Neither exists yet: the same name in the same directory. */
+	const char *ba = strrchr(a, '/'), *bb = strrchr(b, '/');
+	if (strcmp(ba ? ba + 1 : a, bb ? bb + 1 : b) != 0)
+		return 0;
+	char *da = strndup(a, ba ? (size_t)(ba - a) + 1 : 0);
+	char *db = strndup(b, bb ? (size_t)(bb - b) + 1 : 0);
+	int same = da && db && stat(*da ? da : ".", &sa) == 0 && stat(*db ? db : ".", &sb) == 0 &&
+		sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
+	free(da);
+	free(db);
+	return same;
+}
+
 static int parse_options(int argc, char **argv, cli_options *o, int merge)
 {
 	static const char *const split_names[] = { "unicode", "space", NULL };
@@ -498,6 +550,8 @@ static int parse_options(int argc, char **argv, cli_options *o, int merge)
 			o->stats = 1;
 			break;
 		case OPT_STATS_JSON:
+			if (optarg[0] == '\0')
+				usage_error("invalid value for --stats-json: ''");
 			o->stats_json = optarg;
 			break;
 		case OPT_PROGRESS:
@@ -545,6 +599,14 @@ static int parse_options(int argc, char **argv, cli_options *o, int merge)
 	if (o->files0_from && optind < argc)
 		usage_error("extra operand '%s': file operands cannot be combined with --files0-from",
 			argv[optind]);
+	const char *out = o->output && strcmp(o->output, "-") != 0 ? o->output : NULL;
+	const char *sj = o->stats_json && strcmp(o->stats_json, "-") != 0 ? o->stats_json : NULL;
+	if (same_target(out, sj))
+		usage_error("--output and --stats-json name the same file: '%s'", sj);
+	if (same_target(out, cfg->report_path))
+		usage_error("--output and --report name the same file: '%s'", cfg->report_path);
+	if (same_target(sj, cfg->report_path))
+		usage_error("--stats-json and --report name the same file: '%s'", cfg->report_path);
 	return optind;
 }
 
@@ -707,11 +769,16 @@ static int same_file(int fd, int std_fd)
  * when it fails; stdout for "-", and for a name of the file that standard
  * output (or error) is open on, which is written to after what is there,
  * not emptied. */
+static int stats_json_created;  /* open_stats_json made the file */
+
 static FILE *open_stats_json(const char *path)
 {
 	if (strcmp(path, "-") == 0)
 		return stdout;
-	int fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC, 0666);
+	int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
+	stats_json_created = fd >= 0;
+	if (fd < 0 && errno == EEXIST)
+		fd = open(path, O_WRONLY | O_CLOEXEC);
 	FILE *std = fd < 0 ? NULL : same_file(fd, STDOUT_FILENO) ? stdout :
 		same_file(fd, STDERR_FILENO) ? stderr : NULL;
 	if (std) {
@@ -732,11 +799,15 @@ static int is_std(const FILE *f)
 	return f == stdout || f == stderr;
 }
 
-/* Close a --stats-json file the statistics were not written to. */
-static void drop_stats_json(FILE *f)
+/* Close a --stats-json file the statistics were not written to, and
+ * remove it if this run made it. */
+static void drop_stats_json(FILE *f, const char *path)
 {
-	if (f && !is_std(f))
+	if (f && !is_std(f)) {
 		fclose(f);
+		if (stats_json_created)
+			unlink(path);
+	}
 }
 
 /* Empty f if it is a regular file (a device or a pipe cannot be). */
@@ -748,6 +819,8 @@ static int empty_if_regular(FILE *f)
 	return S_ISREG(sb.st_mode) ? ftruncate(fileno(f), 0) : 0;
 }
 
+/* Write the statistics to f; 0, 1 after a reported failure, or 2 when the
+ * reader of standard output went away (quietly, as for the counts). */
 static int write_stats_json(FILE *f, const char *path, const tally_stats *st)
 {
 	int to_std = is_std(f);
@@ -765,7 +838,7 @@ static int write_stats_json(FILE *f, const char *path, const tally_stats *st)
 		rc = -1;
 	if (rc != 0) {
 		if (to_std && errno == EPIPE)
-			return 0;
+			return 2;
 		fprintf(stderr, "tally: %s: %s\n",
 			f == stdout ? "standard output" : f == stderr ? "standard error" : path,
 			strerror(errno ? errno : EIO));
@@ -851,7 +924,7 @@ int main(int argc, char **argv)
 	w = tally_writer_open(o.output, o.format, err, sizeof err);
 	if (!w) {
 		fprintf(stderr, "tally: %s\n", err);
-		drop_stats_json(stats_file);
+		drop_stats_json(stats_file, o.stats_json);
 		tally_destroy(e);
 		return EXIT_FAILURE;
 	}
@@ -923,8 +996,13 @@ int main(int argc, char **argv)
 	tally_get_stats(e, &stats);
 	if (o.stats)
 		tally_stats_print(stderr, &stats);
-	if (stats_file && write_stats_json(stats_file, o.stats_json, &stats) != 0)
-		status = 1;
+	if (stats_file) {
+		int rc = write_stats_json(stats_file, o.stats_json, &stats);
+		if (rc == 2)
+			quiet_pipe = 1;
+		else if (rc)
+			status = 1;
+	}
 
 	tally_destroy(e);
 	if (close_stdout(write_failed || quiet_pipe))
@@ -934,7 +1012,7 @@ int main(int argc, char **argv)
 fatal:
 	fprintf(stderr, "tally: %s\n", tally_errmsg(e));
 	tally_writer_close(w, 0, err, sizeof err);
-	drop_stats_json(stats_file);
+	drop_stats_json(stats_file, o.stats_json);
 	tally_destroy(e);
 	return EXIT_FAILURE;
 }

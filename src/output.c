@@ -36,6 +36,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -69,6 +70,7 @@ struct tally_writer {
 	unsigned char *buf;
 	size_t         pos;
 	uint64_t       items;
+	int            started;     /* the format's head (CSV's header) is out */
 	int            err_no;      /* first write error; 0 while all is well */
 	const char    *why;         /* reason overriding strerror(err_no), or NULL */
 	ZSTD_CCtx     *zc;
@@ -687,16 +689,83 @@ static void free_writer(tally_writer *w)
 	mem_free(MEM_OTHER, w, w->block_size);
 }
 
+/* The standard stream (1 or 2) open on the file st describes, or -1.  A
+ * name such as /dev/stdout that leads to the file standard output is
+ * redirected to is that stream: written to where it stands, not replaced. */
+static int std_fd_of(const struct stat *st)
+{
+	for (int fd = STDOUT_FILENO; fd <= STDERR_FILENO; fd++) {
+		struct stat s;
+		if (fstat(fd, &s) == 0 && s.st_dev == st->st_dev && s.st_ino == st->st_ino)
+			return fd;
+	}
+	return -1;
+}
+
+/* The name path leads to through symbolic links, whether that file exists
+ * or not (malloc'd; NULL with errno: ELOOP past 40 links, ENOMEM).  A
+ * dangling link thus names the file to create, as a shell redirect would. */
+static char *follow_links(const char *path)
+{
+	char *p = strdup(path);
+
+	for (int hops = 0; p; hops++) {
+		struct stat lst;
+		if (lstat(p, &lst) != 0 || !S_ISLNK(lst.st_mode))
+			return p;
+		if (hops == 40) {
+			free(p);
+			errno = ELOOP;
+			return NULL;
+		}
+		size_t cap = lst.st_size > 0 ? (size_t)lst.st_size + 1 : 256;
+		char *link;
+		ssize_t n;
+		for (;;) {
+			if (!(link = malloc(cap))) {
+				free(p);
+				return NULL;
+			}
+			n = readlink(p, link, cap);
+			if (n < 0 || (size_t)n < cap)
+				break;
+			free(link);
+			cap *= 2;
+		}
+		if (n < 0) {        /* gone meanwhile: the name stands as it is */
+			free(link);
+			return p;
+		}
+		link[n] = '\0';
+		const char *slash = strrchr(p, '/');
+		size_t dirlen = link[0] == '/' || !slash ? 0 : (size_t)(slash - p) + 1;
+		char *next = malloc(dirlen + (size_t)n + 1);
+		if (next) {
+			memcpy(next, p, dirlen);
+			memcpy(next + dirlen, link, (size_t)n + 1);
+		}
+		free(link);
+		free(p);
+		p = next;
+	}
+	return NULL;
+}
+
 /*
  * Where the bytes go:
  *  - NULL or "-": standard output (fd 1, never closed here);
+ *  - a name of the file standard output or standard error is open on
+ *    (/dev/stdout, say, with stdout redirected to a file): that stream, as
+ *    "-" is;
  *  - an existing file that is not a regular file (a device such as
  *    /dev/null or /dev/full, a FIFO): written directly, as a shell redirect
  *    would;
- *  - otherwise a temporary file ".NAME.XXXXXX" in the directory of the
- *    target (of the file a symbolic link points to), renamed over it at a
- *    committed close.  Its permissions are those of the file it replaces,
- *    or 0666 minus the umask for a new file.
+ *  - otherwise a temporary file ".NAME.XXXXXX" (".tally.XXXXXX" when NAME
+ *    is too long for that) in the directory of the target, renamed over it
+ *    at a committed close.  The target is the file symbolic links lead to,
+ *    the links kept, and a dangling link's target is created.  Its
+ *    permissions are those of the file it replaces, or 0666 minus the umask
+ *    for a new file.
  */
 tally_writer *tally_writer_open(const char *path, tally_format fmt, char *err, size_t errlen)
 {
@@ -704,6 +773,7 @@ tally_writer *tally_writer_open(const char *path, tally_format fmt, char *err, s
 	const char *target = path;
 	char *resolved = NULL;
 	int direct = to_stdout;
+	int std_fd = -1;        /* writing to this standard stream */
 	mode_t perm = 0;
 	struct stat st;
 	size_t tlen = 0, block;
@@ -719,25 +789,35 @@ tally_writer *tally_writer_open(const char *path, tally_format fmt, char *err, s
 		return NULL;
 	}
 	if (!to_stdout) {
-		if (stat(path, &st) == 0) {
-			if (S_ISDIR(st.st_mode)) {
-				set_err(err, errlen, path, strerror(EISDIR));
-				errno = EISDIR;
+		int found = stat(path, &st) == 0;
+		if (found && S_ISDIR(st.st_mode)) {
+			set_err(err, errlen, path, strerror(EISDIR));
+			errno = EISDIR;
+			return NULL;
+		}
+		if (found && (std_fd = std_fd_of(&st)) >= 0) {
+			direct = 1;
+		} else if (found && !S_ISREG(st.st_mode)) {
+			direct = 1;
+		} else {
+			struct stat rs;
+			perm = found ? st.st_mode & 0777 : 0666 & ~current_umask();
+			if (!(resolved = follow_links(path))) {
+				int e = errno;
+				set_err(err, errlen, path, strerror(e));
+				errno = e;
 				return NULL;
 			}
-			if (!S_ISREG(st.st_mode)) {
-				direct = 1;
-			} else {
-				perm = st.st_mode & 0777;
-				struct stat lst;
-				if (lstat(path, &lst) == 0 && S_ISLNK(lst.st_mode)) {
-					resolved = realpath(path, NULL);
-					if (resolved)
-						target = resolved;
-				}
+			/* A link that names no path (a deleted file under
+			 * /proc/PID/fd) cannot be replaced by a rename. */
+			if (found && (stat(resolved, &rs) != 0 || rs.st_dev != st.st_dev ||
+			              rs.st_ino != st.st_ino)) {
+				free(resolved);
+				set_err(err, errlen, path, "no name leads to the file it stands for");
+				errno = ENOENT;
+				return NULL;
 			}
-		} else {
-			perm = 0666 & ~current_umask();
+			target = resolved;
 		}
 		tlen = strlen(target);
 	}
@@ -777,7 +857,10 @@ tally_writer *tally_writer_open(const char *path, tally_format fmt, char *err, s
 		const char *slash = strrchr(target, '/');
 		size_t dirlen = slash ? (size_t)(slash - target) + 1 : 0;
 		memcpy(w->tmp, target, dirlen);
-		snprintf(w->tmp + dirlen, tlen + 10 - dirlen, ".%s.XXXXXX", target + dirlen);
+		if (tlen - dirlen + 8 <= NAME_MAX)
+			snprintf(w->tmp + dirlen, tlen + 10 - dirlen, ".%s.XXXXXX", target + dirlen);
+		else
+			memcpy(w->tmp + dirlen, ".tally.XXXXXX", 14);
 	}
 	free(resolved);
 
@@ -810,6 +893,8 @@ tally_writer *tally_writer_open(const char *path, tally_format fmt, char *err, s
 
 	if (to_stdout) {
 		w->fd = STDOUT_FILENO;
+	} else if (std_fd >= 0) {
+		w->fd = std_fd;
 	} else if (direct) {
 		w->fd = open(path, O_WRONLY | O_CLOEXEC | O_NOCTTY);
 		w->owns_fd = 1;
@@ -836,9 +921,15 @@ tally_writer *tally_writer_open(const char *path, tally_format fmt, char *err, s
 		return NULL;
 	}
 
-	if (fmt == TALLY_FORMAT_CSV)
-		emit(w, "key,count\r\n", 11);
 	return w;
+}
+
+/* The format's head, before the first item or at a committed close, so that
+ * a run that fails before its output writes nothing. */
+static int emit_head(tally_writer *w)
+{
+	w->started = 1;
+	return w->fmt == TALLY_FORMAT_CSV ? emit(w, "key,count\r\n", 11) : 0;
 }
 
 /*
@@ -855,6 +946,8 @@ int tally_writer_put(tally_writer *w, const tally_item *it)
 
 	if (w->err_no)
 		return fail(w, w->err_no, NULL);
+	if (!w->started && emit_head(w))
+		return -1;
 	m = key_mode(w->fmt, key, it->len, &quoted);
 
 	switch (w->fmt) {
@@ -931,7 +1024,8 @@ int tally_writer_close(tally_writer *w, int commit, char *err, size_t errlen)
 	if (!w)
 		return 0;
 	if (commit) {
-		if (emit_trailer(w) == 0 && flush_buf(w) == 0 && w->zc)
+		if ((w->started || emit_head(w) == 0) && emit_trailer(w) == 0 &&
+		    flush_buf(w) == 0 && w->zc)
 			zstd_drain(w, 1);
 		if (!w->err_no && w->owns_fd) {
 			int fd = w->fd;

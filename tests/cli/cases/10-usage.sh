@@ -38,6 +38,8 @@ usage_case report-dash       '--report -'         "invalid value for --report: '
 usage_case field-twice      '-f 1 -f 3'          "only one --field list may be given (as in -f 1,3)"
 usage_case chunk-huge       '--chunk-size 1T'    "--chunk-size is too large (at most 1 GiB)"
 usage_case keybytes-bad     '--max-key-bytes -1' "invalid size for --max-key-bytes: '-1'"
+usage_case keybytes-huge    '--max-key-bytes 4194297K' "--max-key-bytes is too large (at most 4 GiB - 8 KiB)"
+check keybytes-largest 0 '$T --max-key-bytes 4194296K </dev/null'
 usage_case format-bad       '--format xml'       "invalid value for --format: 'xml'"
 usage_case format-abbrev    '--form=xml'         "invalid value for --format: 'xml'"
 usage_case sort-bad         '--sort=count,key'   "invalid value for --sort: 'count,key'"
@@ -58,6 +60,16 @@ usage_case modes-ngram      '-w --ngram 2'       "--words and --ngram cannot be 
 usage_case modes-bundle     '-lw'                "--lines and --words cannot be used together"
 usage_case files0-operand   '--files0-from list a' "extra operand 'a': file operands cannot be combined with --files0-from"
 usage_case output-empty     "-o ''"              "invalid value for --output: ''"
+usage_case stats-json-empty "--stats-json ''"    "invalid value for --stats-json: ''"
+# A control character in an argument is shown escaped: the message stays one line.
+usage_case field-newline    "-f '1
+2'"                                              "invalid field list '1\\n2'"
+usage_case format-controls  "--format \"\$(printf 'x\\r\\001')\""   "invalid value for --format: 'x\\r\\x01'"
+# Two outputs that would replace one another; a device takes both.
+usage_case same-output-stats  '-o o.tsv --stats-json ./o.tsv' "--output and --stats-json name the same file: './o.tsv'"
+usage_case same-output-report '-o ./o.svg --report o.svg'      "--output and --report name the same file: 'o.svg'"
+usage_case same-stats-report  '--stats-json s --report s'     "--stats-json and --report name the same file: 's'"
+check same-device-allowed 0 'printf "a\n" | $T -o /dev/null --stats-json /dev/null --report /dev/null'
 
 # Field lists the engine rejects are usage errors too (the message is the
 # engine's: here only its shape is checked).

@@ -156,6 +156,57 @@ a	1
 EOF
 check stats-json-not-regular 0 'printf "a\n" > in; $T --stats-json /dev/null -o out.tsv in; echo $?; cat out.tsv; $T --stats-json /dev/stdout in | head -c 6; echo; $T --stats-json /dev/stdout in > o.txt; head -c 6 o.txt; echo'
 
+# -o and --report naming the file standard output is redirected to write
+# there, after what it holds, as "-o -" would: not a new file renamed over
+# it (which would drop the header, or the results).
+expect_out <<'EOF'
+header
+a	2
+b	1
+--
+a	2
+b	1
+svg 1
+EOF
+check output-names-stdout 0 'printf "a b a\n" > in; echo header > f; $T -o /dev/stdout in >> f; cat f; echo --; $T --report /dev/stdout in > r.out; grep -E "^[a-z]	[0-9]+\$" r.out; echo svg $(grep -c "^<svg" r.out)'
+
+# A link to standard output that is a deleted file still names that
+# stream; the link itself is never replaced.
+expect_out <<'EOF'
+link kept
+EOF
+check output-link-to-deleted-stdout 0 'printf "a\n" > in; ln -s /proc/self/fd/1 so; (exec > g; rm g; $T -o so in); [ -L so ] && echo link kept'
+
+# A dangling link is followed: its target is created, the link kept.
+expect_out <<'EOF'
+link kept
+a	1
+EOF
+check output-dangling-link 0 'printf "a\n" > in; mkdir d; ln -s d/target.tsv dl; $T -o dl in; [ -L dl ] && echo link kept; cat d/target.tsv'
+
+# A name as long as a file name may be: the temporary file is named otherwise.
+expect_out <<'EOF'
+a	1
+EOF
+check output-longest-name 0 'printf "a\n" > in; n=$(printf "n%.0s" $(seq 255)); $T -o $n in; cat $n; ls -A | grep -v "^in\$\|^n*\$" || :'
+
+# --stats-json to a pipe that closed: quiet, exit 0, as for the results.
+check stats-json-closed-pipe 0 'printf "a\n" > in; $T -n0 --stats-json - in | (exec 0<&-; sleep 0.3)'
+
+# A run that fails before it counts leaves no --stats-json it created; one
+# that was there stays as it was.
+expect_out <<'EOF'
+in
+old
+in
+s.json
+EOF
+expect_err <<'EOF'
+tally: .: Is a directory
+tally: .: Is a directory
+EOF
+check stats-json-not-left-on-failure 1 'printf "a\n" > in; $T --stats-json s.json -o . in; ls; echo old > s.json; $T --stats-json s.json -o . in; st=$?; cat s.json; ls; exit $st'
+
 # Progress: never on a short run, never when not asked and stderr is not a terminal.
 check progress-short 0 'printf "a\n" | $T --progress > /dev/null'
 check progress-off 0 'printf "a\n" | $T --no-progress > /dev/null'

@@ -129,9 +129,11 @@ expect_err <<'EOF'
 tally: the counts add up to more than 18446744073709551615
 tally: the counts add up to more than 18446744073709551615
 tally: the counts add up to more than 18446744073709551615
+tally: the counts add up to more than 18446744073709551615
+tally: the counts add up to more than 18446744073709551615
 EOF
 check merge-overflow 1 'printf "k\t18446744073709551615\nk\t1\nk\t2\n" > 1; printf "k\t18446744073709551615\n" > 2; printf "j\t1\n" > 3
-"$T" merge -j 1 1; "$T" merge -j 2 2 3; "$T" merge --chunk-size 1 -j 3 3 2; st=$?
+"$T" merge -j 1 1; "$T" merge -j 2 2 3; "$T" merge --format=csv 2 3; "$T" merge --format=json 2 3; "$T" merge --chunk-size 1 -j 3 3 2; st=$?
 "$T" merge 2 > /dev/null || echo "2^64 - 1 alone failed"; exit $st'
 
 usage_case merge-lines    'merge --lines a'       "merge: --lines does not apply: count files are summed as they are"
