@@ -583,10 +583,25 @@ static int fields_build(const tok_shared *s, tok_fields *f, const size_t *cols)
 			f->need = hi;
 	}
 	/* The columns selected are the union of the list's ranges: the record
-	 * must reach the end of each closed range, or, with an open one, that
-	 * union's start (3-,4- is 3-; 3-,5 is 3-, as cut reads them). */
-	if (f->open_from)
-		f->need = f->open_from;
+	 * must reach the end of each closed range, or, with an open one, the
+	 * start of the union's open end (3-,4- is 3-; 3-,5 is 3-; 3-5,4- and
+	 * 1,2-3,4- are 3- and 1-, as cut reads them). */
+	if (f->open_from) {
+		size_t start = f->open_from;
+		for (int moved = 1; moved;) {
+			moved = 0;
+			for (size_t i = 0; i < s->nitems; i++) {
+				const field_item *it = &s->items[i];
+				size_t lo = it->name ? cols[i] : it->lo;
+				size_t hi = it->name ? cols[i] : it->hi;
+				if (hi != SIZE_MAX && lo < start && hi + 1 >= start) {
+					start = lo;
+					moved = 1;
+				}
+			}
+		}
+		f->need = start;
+	}
 	f->nbits = f->maxcol < FIELDS_BITMAP ? f->maxcol : FIELDS_BITMAP;
 	f->niv = s->nitems;
 	f->sel = mem_calloc(MEM_OTHER, f->nbits + 1, 1);
@@ -1076,7 +1091,8 @@ static void emit_slow(tok_worker *w, const uint8_t *key, size_t len, int cut)
 			return;
 	}
 	if (w->n > 1) {
-		w->cut += (uint64_t)cut;
+		/* A cut word is not a key: the n-gram it goes into is cut in
+		 * turn (it is longer still), and counted as cut there. */
 		push_word(w, key, len);
 		return;
 	}

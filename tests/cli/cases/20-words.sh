@@ -206,6 +206,18 @@ b	1
 EOF
 check ngram-1 0 'printf "a b a\n" | $T --ngram 1'
 
+# With --ngram the keys are the n-grams: a long word alone makes no key and
+# no cut; one in a bigram makes one cut key.
+expect_out <<'EOF'
+cut_keys 0
+aa	1
+cut_keys 1
+EOF
+expect_err <<'EOF'
+tally: 1 key longer than 2 bytes was cut to that length
+EOF
+check ngram-cut-keys 0 'printf "aaaa" | $T --ngram 2 --max-key-bytes 2 --stats-json s.json; grep -o "\"cut_keys\":[0-9]*" s.json | tr ":\"" " " | tr -s " " | sed "s/^ //"; printf "aaaa bbbb" | $T --ngram 2 --max-key-bytes 2 --stats-json s.json; grep -o "\"cut_keys\":[0-9]*" s.json | tr ":\"" " " | tr -s " " | sed "s/^ //"'
+
 expect_out <<'EOF'
 EOF
 check ngram-short-input 0 'printf "a b\n" | $T --ngram 3'

@@ -60,8 +60,13 @@ EOF
 check field-range 0 'printf "a\tb\tz\na\tc\ty\na\tb\tx\n" | $T -f 1-2'
 
 # Open ranges: the union of the list, as cut takes it (3-,4- and 3-,5 are
-# 3-); a record must reach the first column of the union's open end.
+# 3-, and so are 3-5,4- and 3,4-); a record must reach the first column of
+# the union's open end.
 expect_out <<'EOF'
+c	1
+a	1
+a	1
+a\tc	1
 3	1
 3	1
 c	1
@@ -69,8 +74,10 @@ c,d,e	1
 c	1
 c,d,e	1
 skipped 1
+c	1
+skipped 0
 EOF
-check field-open-ranges 0 'printf "1,2,3\n" | $T --csv -f 3-,4-; printf "1,2,3\n" | $T --csv -f 3-,5; printf "a,b,c,d,e\na,b,c\na,b\n" > in; $T --csv -f 3- --sort=key in; $T --csv -f 5,3-,4 --sort=key --stats-json s.json in; python3 -c "import json; print(\"skipped\", json.load(open(\"s.json\"))[\"skipped_records\"])"'
+check field-open-ranges 0 'printf "a\tb\tc\n" | $T -f 3-5,4-; printf "a\n" | $T -f 1-2,3-; printf "a\n" | $T -f 1,2-; printf "a\tb\tc\n" | $T -f 1,3-; printf "1,2,3\n" | $T --csv -f 3-,4-; printf "1,2,3\n" | $T --csv -f 3-,5; printf "a,b,c,d,e\na,b,c\na,b\n" > in; $T --csv -f 3- --sort=key in; $T --csv -f 5,3-,4 --sort=key --stats-json s.json in; python3 -c "import json; print(\"skipped\", json.load(open(\"s.json\"))[\"skipped_records\"])"; printf "a,b,c\n" | $T --csv -f 3-5,4- --stats-json s.json; python3 -c "import json; print(\"skipped\", json.load(open(\"s.json\"))[\"skipped_records\"])"'
 
 expect_out <<'EOF'
 x:y	2
