@@ -129,8 +129,9 @@ static void usage(int status)
 "Count how often each word, line, field value or word n-gram occurs in FILEs\n"
 "(none, or -: standard input; zstd-compressed input is detected).\n"
 "tally merge sums count files: tally's tsv output (KEY, TAB, COUNT; in any\n"
-"order, zstd-compressed or not).  It takes the options of output, input (but\n"
-"--shard), resources and statistics, and --min-count and --max-key-bytes.\n"
+"order, zstd-compressed or not).  It takes the options of output, input\n"
+"(except --shard), resources and statistics, and --min-count and\n"
+"--max-key-bytes.\n"
 "\n"
 "What a key is (one mode at a time):\n"
 "  -w, --words            words (the default)\n"
@@ -141,8 +142,9 @@ static void usage(int status)
 "  -d, --delimiter C      field delimiter, one byte (default TAB; '\\t' accepted)\n"
 "      --csv              parse RFC 4180 CSV (default delimiter ',')\n"
 "      --header           the first record names the columns; not counted\n"
-"      --split=WHICH      unicode (default): letters, marks, numbers, '_';\n"
-"                           space: runs of non-whitespace bytes, as wc -w\n"
+"      --split=WHICH      words: unicode (default): letters, marks, numbers,\n"
+"                           '_', and ' inside a word (don't); space: runs of\n"
+"                           non-whitespace bytes, as wc -w\n"
 "      --case=HOW         lower, ascii or keep (default: lower for words and\n"
 "                           n-grams, keep for lines and fields)\n"
 "\n"
@@ -171,7 +173,8 @@ static void usage(int status)
 "Resources:\n"
 "  -j, --threads N        worker threads (default: the CPUs available)\n"
 "  -m, --memory SIZE      budget for tables and keys (default: half of the\n"
-"                           memory available); beyond it, spill to disk\n"
+"                           RAM, or of a smaller cgroup or ulimit limit);\n"
+"                           beyond it, spill to disk\n"
 "  -T, --tmpdir DIR       where spilled runs go (default $TMPDIR, else /tmp)\n"
 "\n"
 "Statistics and progress:\n"
@@ -185,7 +188,7 @@ static void usage(int status)
 "      --help             display this help and exit\n"
 "      --version          output version information and exit\n"
 "\n"
-"SIZE takes K, M, G, T suffixes (powers of 1024), optionally followed by iB or B.\n"
+"SIZE takes K, M, G, T suffixes (powers of 1024), optionally with iB or B.\n"
 "Exit status: 0 success, 1 a runtime failure (such as an unreadable input or a\n"
 "write error), 2 a usage error.  See tally(1).\n",
 		stdout);
@@ -426,6 +429,7 @@ static int parse_options(int argc, char **argv, cli_options *o, int merge)
 	static const tally_io io_values[] = { TALLY_IO_AUTO, TALLY_IO_MMAP, TALLY_IO_READ };
 	tally_config *cfg = &o->cfg;
 	int delimiter_set = 0;
+	int split_set = 0;
 	int c;
 
 	memset(o, 0, sizeof *o);
@@ -481,6 +485,7 @@ static int parse_options(int argc, char **argv, cli_options *o, int merge)
 			break;
 		case OPT_SPLIT:
 			key_option(o, "--split");
+			split_set = 1;
 			cfg->split = parse_enum("--split", optarg, split_names) == 0
 				? TALLY_SPLIT_UNICODE : TALLY_SPLIT_SPACE;
 			break;
@@ -594,6 +599,8 @@ static int parse_options(int argc, char **argv, cli_options *o, int merge)
 		if (delimiter_set)
 			usage_error("--delimiter applies to --field only");
 	}
+	if (!merge && split_set && cfg->mode != TALLY_MODE_WORDS)
+		usage_error("--split applies to --words and --ngram only");
 	if (cfg->max_length && cfg->min_length > cfg->max_length)
 		usage_error("--min-length is greater than --max-length");
 	if (o->files0_from && optind < argc)

@@ -54,6 +54,8 @@ usage_case delim-csv-quote  "--csv -f 1 -d '\"'"  "invalid value for --delimiter
 usage_case delim-no-field   "-d ,"               "--delimiter applies to --field only"
 usage_case csv-no-field     '--csv'              "--csv applies to --field only"
 usage_case header-no-field  '-l --header'        "--header applies to --field only"
+usage_case split-lines      '-l --split=space'   "--split applies to --words and --ngram only"
+usage_case split-field      '--split=unicode -f 1' "--split applies to --words and --ngram only"
 usage_case modes-lw         '-l -w'              "--lines and --words cannot be used together"
 usage_case modes-fl         '-f 1 --lines'       "--field and --lines cannot be used together"
 usage_case modes-ngram      '-w --ngram 2'       "--words and --ngram cannot be used together"

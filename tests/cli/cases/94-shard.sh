@@ -93,6 +93,17 @@ sh -e r.sh 2> err || { echo "recipe failed"; cat err; }
 tally corpus.txt > whole; cmp -s counts.tsv whole || echo "differs"
 ls counts | wc -l | tr -d " "'
 
+# One run per file, each whole (the man page's example too).
+expect_out <<'EOF'
+5
+EOF
+requires parallel
+check recipe-parallel-files 0 '. "$RECIPE"; recipe parallel-files > r.sh; [ -s r.sh ] || echo "no recipe"
+mkdir corpus; split -n l/5 --additional-suffix=.txt corpus.txt corpus/p
+sh -e r.sh > got 2> err || { echo "recipe failed"; cat err; }
+tally --top 20 corpus.txt > whole; [ -s got ] && cmp -s got whole || echo "differs"
+ls corpus/*.counts.zst | wc -l | tr -d " "'
+
 # Across hosts: the same, with this machine (":") for the hosts.
 expect_out <<'EOF'
 32
