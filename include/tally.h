@@ -246,6 +246,11 @@ int tally_writer_close(tally_writer *w, int commit, char *err, size_t errlen);
  * then call the handler installed before tally_create). */
 void tally_signal_cleanup(void);
 
+/* The signals on which the engine removes its temporary files and then
+ * dies of the signal (SIGINT, SIGTERM, SIGHUP, SIGQUIT and other signals
+ * that stop a job): *n of them, for the caller to handle the same set. */
+const int *tally_cleanup_signals(size_t *n);
+
 /* Escape one key for a format into buf (cap bytes); returns the length the
  * full escape needs (like snprintf).  Exposed for tests. */
 size_t tally_escape_key(tally_format fmt, const char *key, size_t len, char *buf, size_t cap);

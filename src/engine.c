@@ -1360,6 +1360,11 @@ static void eng_sum_counters(const tally_engine *e, tally_stats *st)
 	}
 }
 
+const int *tally_cleanup_signals(size_t *n)
+{
+	return spill_signals(n);
+}
+
 int tally_finish(tally_engine *e)
 {
 	while (e->inflight)

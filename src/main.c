@@ -761,12 +761,36 @@ static int close_stdout(int reported)
 	return 1;
 }
 
+/* Standard descriptors that are closed get /dev/null, opened so that using
+ * them fails as it would have (EBADF: stdin write-only, stdout and stderr
+ * read-only): then no file this run opens (the -o temporary file, an
+ * input, a run) can land on them and be written to, or closed, as one. */
+static void reserve_std_fds(void)
+{
+	for (int fd = STDIN_FILENO; fd <= STDERR_FILENO; fd++) {
+		if (fcntl(fd, F_GETFD) != -1 || errno != EBADF)
+			continue;
+		int nfd = open("/dev/null", fd == STDIN_FILENO ? O_WRONLY : O_RDONLY);
+		if (nfd >= 0 && nfd != fd) {
+			dup2(nfd, fd);
+			close(nfd);
+		}
+	}
+}
+
+/* Is std_fd open for writing? (Not when reserve_std_fds filled it.) */
+static int writable(int std_fd)
+{
+	int fl = fcntl(std_fd, F_GETFL);
+	return fl != -1 && (fl & O_ACCMODE) != O_RDONLY;
+}
+
 /* Is the open file fd the one standard stream std_fd is open on (as
  * /dev/stdout is)? */
 static int same_file(int fd, int std_fd)
 {
 	struct stat a, b;
-	return fstat(fd, &a) == 0 && fstat(std_fd, &b) == 0 &&
+	return writable(std_fd) && fstat(fd, &a) == 0 && fstat(std_fd, &b) == 0 &&
 		a.st_dev == b.st_dev && a.st_ino == b.st_ino;
 }
 
@@ -854,9 +878,9 @@ static int write_stats_json(FILE *f, const char *path, const tally_stats *st)
 	return 0;
 }
 
-/* On SIGINT, SIGTERM and SIGHUP: remove the half-written -o file, then die
- * of the signal.  Installed before the engine, whose spill handlers run
- * first and then call this one. */
+/* On SIGINT, SIGTERM, SIGHUP and the other signals that stop a job: remove
+ * the half-written -o file, then die of the signal.  Installed before the
+ * engine, whose spill handlers run first and then call this one. */
 static void on_fatal_signal(int sig)
 {
 	tally_signal_cleanup();
@@ -866,8 +890,9 @@ static void on_fatal_signal(int sig)
 
 static void install_signal_cleanup(void)
 {
-	static const int sigs[] = { SIGINT, SIGTERM, SIGHUP };
-	for (size_t i = 0; i < sizeof sigs / sizeof sigs[0]; i++) {
+	size_t n;
+	const int *sigs = tally_cleanup_signals(&n);
+	for (size_t i = 0; i < n; i++) {
 		struct sigaction sa, old;
 		if (sigaction(sigs[i], NULL, &old) == 0 && old.sa_handler == SIG_IGN)
 			continue;   /* nohup and friends: stay ignored */
@@ -894,7 +919,11 @@ int main(int argc, char **argv)
 	int first;
 	double t0;
 
+	reserve_std_fds();
+	/* A closed pipe and a file size limit (ulimit -f) are write errors,
+	 * reported as such, not deaths that leave temporary files behind. */
 	signal(SIGPIPE, SIG_IGN);
+	signal(SIGXFSZ, SIG_IGN);
 	install_signal_cleanup();
 
 	/* tally merge: the rest is parsed as tally's own arguments would be. */

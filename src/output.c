@@ -696,7 +696,9 @@ static int std_fd_of(const struct stat *st)
 {
 	for (int fd = STDOUT_FILENO; fd <= STDERR_FILENO; fd++) {
 		struct stat s;
-		if (fstat(fd, &s) == 0 && s.st_dev == st->st_dev && s.st_ino == st->st_ino)
+		int fl = fcntl(fd, F_GETFL);
+		if (fl != -1 && (fl & O_ACCMODE) != O_RDONLY && fstat(fd, &s) == 0 &&
+		    s.st_dev == st->st_dev && s.st_ino == st->st_ino)
 			return fd;
 	}
 	return -1;

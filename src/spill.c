@@ -93,8 +93,19 @@ static atomic_int reg_naming;         /* threads creating and listing a name */
 static atomic_int reg_dying;          /* a cleanup began: no new names */
 static atomic_int reg_signaled;       /* ... because of a signal */
 static pthread_mutex_t reg_lock = PTHREAD_MUTEX_INITIALIZER;
-static const int reg_signals[3] = { SIGINT, SIGTERM, SIGHUP };
-static struct sigaction reg_old[3];
+/* The signals that end a run and remove its files: those a user, a shell or
+ * a batch system sends to stop a job (SIGXCPU: a CPU time limit). */
+static const int reg_signals[] = {
+	SIGHUP, SIGINT, SIGQUIT, SIGTERM, SIGALRM, SIGUSR1, SIGUSR2, SIGXCPU
+};
+#define REG_NSIGNALS (sizeof reg_signals / sizeof reg_signals[0])
+static struct sigaction reg_old[REG_NSIGNALS];
+
+const int *spill_signals(size_t *n)
+{
+	*n = REG_NSIGNALS;
+	return reg_signals;
+}
 
 static void reg_block(sigset_t *old);
 static void reg_unblock(const sigset_t *old);
@@ -130,7 +141,7 @@ static void reg_on_signal(int sig)
 	/* Put back what was there before and deliver the signal again: it is
 	 * blocked while this handler runs, so it arrives on return and the
 	 * process dies of it (or the previous handler runs). */
-	for (int i = 0; i < 3; i++)
+	for (size_t i = 0; i < REG_NSIGNALS; i++)
 		if (reg_signals[i] == sig)
 			sigaction(sig, &reg_old[i], NULL);
 	raise(sig);
@@ -152,12 +163,12 @@ static void reg_install(void)
 	memset(&sa, 0, sizeof sa);
 	sa.sa_handler = reg_on_signal;
 	sigemptyset(&sa.sa_mask);
-	for (int i = 0; i < 3; i++)
+	for (size_t i = 0; i < REG_NSIGNALS; i++)
 		sigaddset(&sa.sa_mask, reg_signals[i]);
 	sigset_t old;
 	reg_block(&old);
 	pthread_mutex_lock(&reg_lock);
-	for (int i = 0; i < 3; i++) {
+	for (size_t i = 0; i < REG_NSIGNALS; i++) {
 		if (sigaction(reg_signals[i], NULL, &cur))
 			continue;
 		if (!(cur.sa_flags & SA_SIGINFO) &&
@@ -208,7 +219,7 @@ static void reg_block(sigset_t *old)
 {
 	sigset_t set;
 	sigemptyset(&set);
-	for (int i = 0; i < 3; i++)
+	for (size_t i = 0; i < REG_NSIGNALS; i++)
 		sigaddset(&set, reg_signals[i]);
 	pthread_sigmask(SIG_BLOCK, &set, old);
 }

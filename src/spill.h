@@ -36,6 +36,10 @@ spill *spill_create(const char *tmpdir, char *err, size_t errlen);
 /* Remove all run files and the directory. */
 void spill_destroy(spill *s);
 
+/* The signals on which every spill's files are removed before the process
+ * dies of the signal (*n of them). */
+const int *spill_signals(size_t *n);
+
 /* Write one run.  Records must come in (hash, key) order (or in key order,
  * spill_set_key_order) with no repeated key.  Returns NULL / -1 on failure
  * with errno set (ENOSPC for a full disk); spill_errmsg then reads

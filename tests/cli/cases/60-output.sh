@@ -207,6 +207,34 @@ tally: .: Is a directory
 EOF
 check stats-json-not-left-on-failure 1 'printf "a\n" > in; $T --stats-json s.json -o . in; ls; echo old > s.json; $T --stats-json s.json -o . in; st=$?; cat s.json; ls; exit $st'
 
+# A file size limit (ulimit -f, 512-byte blocks in sh) is a write error like
+# any other, for the output and for the runs spilled: reported, exit 1, no
+# temporary file left, an existing -o target kept.
+expect_out <<'EOF'
+1
+1
+old
+in
+tmp
+EOF
+expect_err <<'EOF'
+tally: outf: File too large
+tally: tmp: File too large
+EOF
+check file-size-limit 0 'seq 1 200000 > in; mkdir tmp; (ulimit -f 100; $T -l -o outf in; echo $?); echo old > outf; (ulimit -f 2; $T -l -m 64K -T tmp -o outf in; echo $?); cat outf; rm outf; ls -A; ls -A tmp'
+
+# With standard output closed, -o still works, and the -o file is not taken
+# for standard output: no error, exit 0.  Without -o, writing fails.
+expect_out <<'EOF'
+0
+a	1
+1
+EOF
+expect_err <<'EOF'
+tally: standard output: Bad file descriptor
+EOF
+check stdout-closed 0 'printf "a\n" > in; $T -o out in >&-; echo $?; cat out; $T in >&- 2> err; echo $? >> st; cat st; cat err >&2'
+
 # Progress: never on a short run, never when not asked and stderr is not a terminal.
 check progress-short 0 'printf "a\n" | $T --progress > /dev/null'
 check progress-off 0 'printf "a\n" | $T --no-progress > /dev/null'

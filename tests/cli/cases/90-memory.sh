@@ -196,19 +196,25 @@ export SEQ3M
 # SIGNAL once its temporary directory holds a run file; it dies of it, and
 # leaves neither temporary directory nor temporary output behind.  (env
 # restores the default action: a shell starts background jobs with SIGINT
-# ignored.)
+# and SIGQUIT ignored; ulimit -c 0: no core file from SIGQUIT or SIGXCPU.)
 signal_case() {
 	printf 'status %s\ntmp\n' "$3" | expect_out
-	check "$1" 0 'mkdir tmp; env --default-signal=INT,TERM,HUP "$T" -l -m 128K -j2 -T tmp -o out.tsv "$SEQ3M" & pid=$!; i=0; while [ -z "$(ls -A tmp/tally.* 2>/dev/null)" ]; do i=$((i + 1)); if [ $i -gt 6000 ]; then echo "no run file after 60 s"; break; fi; sleep 0.01; done; kill -s '"$2"' $pid; wait $pid 2>/dev/null; echo status $?; ls -A tmp; ls -A'
+	check "$1" 0 'ulimit -c 0; mkdir tmp; env --default-signal=INT,TERM,HUP,QUIT "$T" -l -m 128K -j2 -T tmp -o out.tsv "$SEQ3M" & pid=$!; i=0; while [ -z "$(ls -A tmp/tally.* 2>/dev/null)" ]; do i=$((i + 1)); if [ $i -gt 6000 ]; then echo "no run file after 60 s"; break; fi; sleep 0.01; done; kill -s '"$2"' $pid; wait $pid 2>/dev/null; echo status $?; ls -A tmp; ls -A'
 }
 if env --default-signal=INT true 2>/dev/null; then
 	signal_case signal-term TERM 143
 	signal_case signal-int INT 130
 	signal_case signal-hup HUP 129
+	signal_case signal-quit QUIT 131
+	signal_case signal-xcpu XCPU 152
+	signal_case signal-usr1 USR1 138
 else
 	skip_case signal-term "env --default-signal is missing"
 	skip_case signal-int "env --default-signal is missing"
 	skip_case signal-hup "env --default-signal is missing"
+	skip_case signal-quit "env --default-signal is missing"
+	skip_case signal-xcpu "env --default-signal is missing"
+	skip_case signal-usr1 "env --default-signal is missing"
 fi
 
 # --- Exact under any budget ---
