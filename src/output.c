@@ -70,7 +70,6 @@ struct tally_writer {
 	unsigned char *buf;
 	size_t         pos;
 	uint64_t       items;
-	int            started;     /* the format's head (CSV's header) is out */
 	int            err_no;      /* first write error; 0 while all is well */
 	const char    *why;         /* reason overriding strerror(err_no), or NULL */
 	ZSTD_CCtx     *zc;
@@ -923,15 +922,10 @@ tally_writer *tally_writer_open(const char *path, tally_format fmt, char *err, s
 		return NULL;
 	}
 
+	/* Only buffered: a run that fails before its first item drops it. */
+	if (fmt == TALLY_FORMAT_CSV)
+		emit(w, "key,count\r\n", 11);
 	return w;
-}
-
-/* The format's head, before the first item or at a committed close, so that
- * a run that fails before its output writes nothing. */
-static int emit_head(tally_writer *w)
-{
-	w->started = 1;
-	return w->fmt == TALLY_FORMAT_CSV ? emit(w, "key,count\r\n", 11) : 0;
 }
 
 /*
@@ -948,8 +942,6 @@ int tally_writer_put(tally_writer *w, const tally_item *it)
 
 	if (w->err_no)
 		return fail(w, w->err_no, NULL);
-	if (!w->started && emit_head(w))
-		return -1;
 	m = key_mode(w->fmt, key, it->len, &quoted);
 
 	switch (w->fmt) {
@@ -1015,7 +1007,9 @@ static int emit_trailer(tally_writer *w)
  * the format, flushes, and renames the temporary file over the target.
  * commit = 0 removes the temporary file, leaving an existing target as it
  * was; when writing directly (stdout, a device) it sends on what was
- * buffered, without the JSON close, and ignores errors.  Returns 0, or -1
+ * buffered, without the JSON close, and ignores errors (and sends nothing
+ * when no item was put: a run that failed before its output writes
+ * nothing, not even a CSV header).  Returns 0, or -1
  * with errno and "NAME: reason" in err (NAME is the path given to open, or
  * "standard output").
  */
@@ -1026,8 +1020,7 @@ int tally_writer_close(tally_writer *w, int commit, char *err, size_t errlen)
 	if (!w)
 		return 0;
 	if (commit) {
-		if ((w->started || emit_head(w) == 0) && emit_trailer(w) == 0 &&
-		    flush_buf(w) == 0 && w->zc)
+		if (emit_trailer(w) == 0 && flush_buf(w) == 0 && w->zc)
 			zstd_drain(w, 1);
 		if (!w->err_no && w->owns_fd) {
 			int fd = w->fd;
@@ -1048,7 +1041,7 @@ int tally_writer_close(tally_writer *w, int commit, char *err, size_t errlen)
 			e = w->err_no;
 			set_err(err, errlen, w->name, w->why ? w->why : strerror(e));
 		}
-	} else if (!w->tmp && !w->err_no) {
+	} else if (!w->tmp && !w->err_no && w->items) {
 		if (w->zc)
 			zstd_drain(w, 1);
 		else if (w->pos)
