@@ -246,6 +246,11 @@ int tally_writer_close(tally_writer *w, int commit, char *err, size_t errlen);
  * then call the handler installed before tally_create). */
 void tally_signal_cleanup(void);
 
+/* 1 or 2 when path names the file standard output or standard error is
+ * open on for writing (as /dev/stdout does, stdout redirected to a file),
+ * else -1: an output of that name is written to that stream, not replaced. */
+int tally_std_stream(const char *path);
+
 /* The signals on which the engine removes its temporary files and then
  * dies of the signal (SIGINT, SIGTERM, SIGHUP, SIGQUIT and other signals
  * that stop a job): *n of them, for the caller to handle the same set. */

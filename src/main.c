@@ -381,22 +381,17 @@ static void version(void)
 	printf("tally %s\n%s\n", TALLY_VERSION, tally_library_versions());
 }
 
-/* Options into o; returns the index of the first operand (getopt moved the
- * operands behind the options). */
 /* Would outputs named a and b (either may be NULL) write over each other?
  * A device, a FIFO or the file a standard stream is open on takes both in
  * turn; a regular file would keep only the one renamed over it last. */
 static int same_target(const char *a, const char *b)
 {
-	struct stat sa, sb, so;
+	struct stat sa, sb;
 	if (!a || !b)
 		return 0;
 	int fa = stat(a, &sa) == 0;
-	if (fa && !S_ISREG(sa.st_mode))
+	if (fa && (!S_ISREG(sa.st_mode) || tally_std_stream(a) >= 0))
 		return 0;
-	for (int fd = STDOUT_FILENO; fa && fd <= STDERR_FILENO; fd++)
-		if (fstat(fd, &so) == 0 && so.st_dev == sa.st_dev && so.st_ino == sa.st_ino)
-			return 0;
 	if (strcmp(a, b) == 0)
 		return 1;
 	int fb = stat(b, &sb) == 0;
@@ -415,6 +410,8 @@ static int same_target(const char *a, const char *b)
 	return same;
 }
 
+/* Options into o; returns the index of the first operand (getopt moved the
+ * operands behind the options). */
 static int parse_options(int argc, char **argv, cli_options *o, int merge)
 {
 	static const char *const split_names[] = { "unicode", "space", NULL };
@@ -778,22 +775,6 @@ static void reserve_std_fds(void)
 	}
 }
 
-/* Is std_fd open for writing? (Not when reserve_std_fds filled it.) */
-static int writable(int std_fd)
-{
-	int fl = fcntl(std_fd, F_GETFL);
-	return fl != -1 && (fl & O_ACCMODE) != O_RDONLY;
-}
-
-/* Is the open file fd the one standard stream std_fd is open on (as
- * /dev/stdout is)? */
-static int same_file(int fd, int std_fd)
-{
-	struct stat a, b;
-	return writable(std_fd) && fstat(fd, &a) == 0 && fstat(std_fd, &b) == 0 &&
-		a.st_dev == b.st_dev && a.st_ino == b.st_ino;
-}
-
 /* --stats-json FILE is opened before the count, so that a name that cannot
  * be written fails at once (and before -o is replaced), and a regular file
  * is emptied only when the statistics are written.  NULL with a message
@@ -804,18 +785,13 @@ static int stats_json_created;  /* open_stats_json made the file */
 
 static FILE *open_stats_json(const char *path)
 {
-	if (strcmp(path, "-") == 0)
-		return stdout;
+	int std_fd = strcmp(path, "-") == 0 ? STDOUT_FILENO : tally_std_stream(path);
+	if (std_fd >= 0)
+		return std_fd == STDOUT_FILENO ? stdout : stderr;
 	int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
 	stats_json_created = fd >= 0;
 	if (fd < 0 && errno == EEXIST)
 		fd = open(path, O_WRONLY | O_CLOEXEC);
-	FILE *std = fd < 0 ? NULL : same_file(fd, STDOUT_FILENO) ? stdout :
-		same_file(fd, STDERR_FILENO) ? stderr : NULL;
-	if (std) {
-		close(fd);
-		return std;
-	}
 	FILE *f = fd < 0 ? NULL : fdopen(fd, "w");
 	if (!f) {
 		fprintf(stderr, "tally: %s: %s\n", path, strerror(errno));

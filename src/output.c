@@ -703,6 +703,12 @@ static int std_fd_of(const struct stat *st)
 	return -1;
 }
 
+int tally_std_stream(const char *path)
+{
+	struct stat st;
+	return stat(path, &st) == 0 ? std_fd_of(&st) : -1;
+}
+
 /* The name path leads to through symbolic links, whether that file exists
  * or not (malloc'd; NULL with errno: ELOOP past 40 links, ENOMEM).  A
  * dangling link thus names the file to create, as a shell redirect would. */
@@ -796,9 +802,7 @@ tally_writer *tally_writer_open(const char *path, tally_format fmt, char *err, s
 			errno = EISDIR;
 			return NULL;
 		}
-		if (found && (std_fd = std_fd_of(&st)) >= 0) {
-			direct = 1;
-		} else if (found && !S_ISREG(st.st_mode)) {
+		if (found && ((std_fd = std_fd_of(&st)) >= 0 || !S_ISREG(st.st_mode))) {
 			direct = 1;
 		} else {
 			struct stat rs;
