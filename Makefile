@@ -2,7 +2,7 @@
 #
 #   make                build/tally
 #   make run            count the sample in data/
-#   make check          unit tests (Check) and command-line tests
+#   make check          unit tests (Check), the library's API and command-line tests
 #   make asan | tsan    the same under AddressSanitizer+UBSan / ThreadSanitizer
 #   make bench          benchmarks against peers (tests/bench)
 #   make fuzz           libFuzzer targets, FUZZ_SECONDS each (needs clang)
@@ -11,6 +11,8 @@
 PREFIX  ?= /usr/local
 BUILD   ?= build
 CC      ?= cc
+LD      ?= ld
+OBJCOPY ?= objcopy
 PKGS     = libxxhash libzstd libutf8proc
 SAN     ?=
 FUZZ_SECONDS ?= 60
@@ -47,7 +49,7 @@ UNIT_SRC = $(wildcard tests/unit/test_*.c)
 UNIT_BIN = $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 HELPER_SRC = $(wildcard tests/unit/helpers/*.c)
 
-.PHONY: all run check unit cli asan tsan ubsan bench install uninstall clean fuzz
+.PHONY: all run check unit api cli asan tsan ubsan bench install uninstall clean fuzz
 
 all: $(BUILD)/tally
 
@@ -57,20 +59,31 @@ $(BUILD)/obj/%.o: src/%.c $(wildcard src/*.h) include/tally.h | $(BUILD)/obj
 $(BUILD)/obj $(BUILD)/tests:
 	mkdir -p $@
 
+# The library a program links: one object whose only global symbols are
+# the API's (tally_*), so that the engine's internal names (table_create,
+# stats_now...) cannot clash with the program's.  The unit tests, which
+# test the internals, link the objects as they are.
 $(BUILD)/libtally.a: $(LIB_OBJ)
+	rm -f $@ $(BUILD)/obj/tally-lib.o
+	$(LD) -r -o $(BUILD)/obj/tally-lib.o $^
+	$(OBJCOPY) -w --keep-global-symbol='tally_*' $(BUILD)/obj/tally-lib.o
+	ar rcs $@ $(BUILD)/obj/tally-lib.o
+
+$(BUILD)/libtally-internal.a: $(LIB_OBJ)
 	rm -f $@
 	ar rcs $@ $^
 
+# The command line uses the public API only.
 $(BUILD)/tally: $(BUILD)/obj/main.o $(BUILD)/libtally.a
 	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $^ $(LIBS)
 
 CHECK_CFLAGS = $(shell $(PKG_CONFIG) --cflags check)
 CHECK_LIBS   = $(shell $(PKG_CONFIG) --libs check)
 
-$(BUILD)/tests/%: tests/unit/%.c $(HELPER_SRC) $(BUILD)/libtally.a $(wildcard tests/unit/*.h) | $(BUILD)/tests
+$(BUILD)/tests/%: tests/unit/%.c $(HELPER_SRC) $(BUILD)/libtally-internal.a $(wildcard tests/unit/*.h) | $(BUILD)/tests
 	$(call require,check)
 	$(CC) $(ALL_CFLAGS) $(CHECK_CFLAGS) -Itests/unit $(LDFLAGS) -o $@ $< $(HELPER_SRC) \
-		$(BUILD)/libtally.a $(CHECK_LIBS) $(LIBS)
+		$(BUILD)/libtally-internal.a $(CHECK_LIBS) $(LIBS)
 
 run: $(BUILD)/tally
 	$(BUILD)/tally --top 20 --stats data/kjv-genesis.txt
@@ -81,7 +94,14 @@ unit: $(UNIT_BIN)
 cli: $(BUILD)/tally
 	@sh tests/cli/run.sh $(BUILD)/tally
 
-check: unit cli
+# The library exports the API's names only, and its header serves C++.
+api: $(BUILD)/libtally.a | $(BUILD)/tests
+	@nm -g --defined-only $(BUILD)/libtally.a | awk 'NF == 3 && $$3 !~ /^tally_/ { print "libtally.a exports " $$3; bad = 1 } END { exit bad }'
+	$(CXX) -std=c++11 -Wall -Wextra -Werror -pedantic $(SAN) -pthread -Iinclude $(LDFLAGS) \
+		-o $(BUILD)/tests/cxx_api tests/unit/cxx_api.cpp $(BUILD)/libtally.a $(LIBS)
+	$(BUILD)/tests/cxx_api
+
+check: unit api cli
 
 # Sanitizer builds live in their own directories and run the same suite.
 asan:

@@ -12,11 +12,41 @@
  * caller's thread, except progress callbacks, which come from the engine's
  * sampler thread (see tally_config.on_progress).
  *
+ * Order of calls: tally_create, then tally_add_path / tally_add_memory (any
+ * number), tally_finish, tally_next until it returns 0 (or fewer: the caller
+ * may stop early), tally_end_output, tally_get_stats, tally_destroy.  A call
+ * out of this order returns -2 with a message in tally_errmsg().
+ *
  * Errors: functions return 0 on success and a negative value on failure; the
  * message (without the "tally: " prefix) is in tally_errmsg().  Per-input
  * failures (missing file, corrupt zstd stream, a file that shrinks while
  * mapped) are not fatal: they are reported through on_error, the engine goes
- * on, and tally_failed() says whether any happened (exit status 1).
+ * on, and tally_failed() says whether any happened (exit status 1).  Messages
+ * about the configuration name the command line's options (--memory, ...).
+ *
+ * Process-wide effects, for a program that embeds the engine:
+ *  - Signals: the first engine installs a handler for each of
+ *    tally_cleanup_signals() whose action is the default (which ends the
+ *    process): it removes every temporary file of the process, then the
+ *    process dies of the signal as it would have.  A signal the program
+ *    ignores or handles itself is left alone; a handler that means to end
+ *    the process calls tally_signal_cleanup().  An atexit hook removes the
+ *    run files left.  Reading a mapped file installs a SIGBUS handler (a
+ *    file that shrinks while mapped) that passes any other SIGBUS on to the
+ *    handler there before, or to the default action.  None is removed.
+ *  - SIGPIPE: the writer reports a closed pipe as EPIPE only if the program
+ *    ignores SIGPIPE; otherwise the signal ends the process.
+ *  - glibc's malloc: on the first allocation, M_MMAP_THRESHOLD is set to
+ *    256 KiB and M_TRIM_THRESHOLD to 1 MiB, so that large blocks go back to
+ *    the kernel when freed and the budget holds.
+ *  - Memory accounting is the process's: the peak_* statistics and the
+ *    memory each engine sees held when it sizes its output order count
+ *    every engine alive; peaks start again when an engine is created while
+ *    no other exists.  peak_rss is the process's.
+ *  - Environment: TALLY_FAIL_ALLOC (fail the Nth allocation) and
+ *    TALLY_SPILL_FANIN (runs per merge) are for tests; TALLY_NO_AVX512
+ *    turns off the AVX-512 tokenizer; TALLY_CGROUP_ROOT see
+ *    tally_default_memory.
  */
 #ifndef TALLY_H
 #define TALLY_H
@@ -24,6 +54,10 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
 
 #define TALLY_VERSION "0.1.0"
 
@@ -86,7 +120,7 @@ typedef struct tally_progress {
 	uint64_t tokens;          /* keys counted so far */
 	uint64_t distinct;        /* keys held in the tables now, summed over workers */
 	uint64_t rss;             /* resident set size now, bytes */
-	double   mbps;            /* MB/s over the last seconds */
+	double   mbps;            /* MB/s (10^6 bytes of bytes_done) over the last seconds */
 	tally_phase phase;        /* past counting, the line names it in place of MB/s */
 } tally_progress;
 
@@ -164,7 +198,8 @@ typedef struct tally_stats {
 } tally_stats;
 
 typedef struct tally_item {
-	const char *key;             /* not NUL-terminated; valid until the next call */
+	const char *key;             /* not NUL-terminated; valid until the next call
+	                              * to tally_next or tally_end_output */
 	size_t      len;
 	uint64_t    count;
 } tally_item;
@@ -190,7 +225,11 @@ int tally_add_path(tally_engine *e, const char *path);
  * the sizes of the inputs opened so far. */
 void tally_expect_bytes(tally_engine *e, uint64_t bytes);
 
-/* Count bytes from memory as one input named name (for tests and embedding). */
+/* Count len bytes at buf as one input named name (for tests and embedding).
+ * The bytes are read as they are (not decompressed: zstd is detected in
+ * files only), by the worker threads after this returns: buf must stay
+ * valid and unchanged until tally_finish returns.  Returns 0, or -2 on a
+ * fatal error (as tally_add_path). */
 int tally_add_memory(tally_engine *e, const void *buf, size_t len, const char *name);
 
 /* Finish counting: merge, apply --min-count, order.  Returns 0 or -2 (fatal). */
@@ -203,23 +242,32 @@ int tally_next(tally_engine *e, tally_item *it);
 /* Statistics so far (complete after the last tally_next). */
 void tally_get_stats(tally_engine *e, tally_stats *st);
 
-/* Record the time spent writing output (the caller measures it). */
-void tally_add_write_time(tally_engine *e, double seconds);
+/* The caller is done with the results: it read them to the end, or it
+ * stopped early (the reader of its output went away).  seconds is the time
+ * it spent writing them (t_write).  Stops the timeline, freezes t_total and
+ * draws the report (cfg.report_path), which is drawn nowhere else.  After a
+ * streamed merge (TALLY_SORT_KEY after a spill, no top) not read to the
+ * end, the rest is read, its items dropped, so that distinct and hapax are
+ * complete, when complete is 1 or a report is asked for.  Call once, after
+ * tally_finish.  Returns 0, or -2 on a fatal error (tally_errmsg). */
+int tally_end_output(tally_engine *e, double seconds, int complete);
 
 int tally_failed(const tally_engine *e);       /* any input failed */
 const char *tally_errmsg(const tally_engine *e);
 void tally_destroy(tally_engine *e);           /* removes temporary files */
 
-/* Default budget: half the smallest of physical RAM, the cgroup limit and
- * RLIMIT_AS/RLIMIT_DATA.  cgroup_root overrides "/sys/fs/cgroup" (tests);
+/* Default budget, in bytes: half the smallest of physical RAM, the cgroup
+ * limit and RLIMIT_AS/RLIMIT_DATA.  cgroup_root overrides "/sys/fs/cgroup" (tests);
  * NULL uses the environment variable TALLY_CGROUP_ROOT or the default. */
 uint64_t tally_default_memory(const char *cgroup_root);
 
-/* Parse a size with K, M, G, T suffixes (powers of 1024, optional "iB"/"B").
+/* Parse a size in bytes with K, M, G, T suffixes (either case; powers of
+ * 1024), optionally followed by "iB" or "B" (upper case: "b" is no byte).
  * Returns 0 and *out, or -1 on a malformed or overflowing value. */
 int tally_parse_size(const char *s, uint64_t *out);
 
-/* Versions of the libraries tally runs with: "zstd 1.5.4, xxHash 0.8.1, ...". */
+/* Versions of the libraries tally runs with: "zstd 1.5.4, xxHash 0.8.1, ...".
+ * A static string, filled once (safe from any thread). */
 const char *tally_library_versions(void);
 
 /* ---- Output ---------------------------------------------------------- */
@@ -228,7 +276,10 @@ typedef struct tally_writer tally_writer;
 
 /* Open a writer.  path NULL or "-" writes to stdout; otherwise output goes to
  * a temporary file beside path that tally_writer_close renames over it.  A
- * path ending in ".zst" is zstd-compressed.  Returns NULL with err filled. */
+ * path ending in ".zst" is zstd-compressed.  Returns NULL with err filled.
+ * Standard output is written with write(2) on descriptor 1, not through
+ * stdio: fflush(stdout) first what the program printed there before.  A
+ * writer is used from one thread at a time. */
 tally_writer *tally_writer_open(const char *path, tally_format fmt, char *err, size_t errlen);
 
 /* Write one item.  Returns 0, or -1 on a write error (errno set; EPIPE when
@@ -240,10 +291,11 @@ int tally_writer_put(tally_writer *w, const tally_item *it);
  * err filled (errno kept, EPIPE included). */
 int tally_writer_close(tally_writer *w, int commit, char *err, size_t errlen);
 
-/* Remove the temporary output file of an open writer, if any.  Only
- * async-signal-safe calls: meant for the caller's SIGINT/SIGTERM/SIGHUP
- * handler (the engine's own spill files are removed by its handlers, which
- * then call the handler installed before tally_create). */
+/* Remove every temporary file of the process: the engines' run files and
+ * the temporary files of open writers (of the first 4 open at once).  Only
+ * async-signal-safe calls: meant for the program's own handler of one of
+ * tally_cleanup_signals() when it is about to end the process, as no engine
+ * can spill after it. */
 void tally_signal_cleanup(void);
 
 /* 1 or 2 when path names the file standard output or standard error is
@@ -252,8 +304,9 @@ void tally_signal_cleanup(void);
 int tally_std_stream(const char *path);
 
 /* The signals on which the engine removes its temporary files and then
- * dies of the signal (SIGINT, SIGTERM, SIGHUP, SIGQUIT and other signals
- * that stop a job): *n of them, for the caller to handle the same set. */
+ * dies of the signal, where their action is the default (SIGINT, SIGTERM,
+ * SIGHUP, SIGQUIT and other signals that stop a job): *n of them, for the
+ * caller to handle the same set. */
 const int *tally_cleanup_signals(size_t *n);
 
 /* Escape one key for a format into buf (cap bytes); returns the length the
@@ -270,5 +323,9 @@ int tally_stats_write_json(FILE *f, const tally_stats *st);
 void tally_progress_render(FILE *f, const tally_progress *p);
 /* Erase a progress line drawn by tally_progress_render. */
 void tally_progress_erase(FILE *f);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif /* TALLY_H */

@@ -120,10 +120,12 @@ struct tally_engine {
 
 	_Atomic uint64_t bytes_stored;  /* input bytes consumed (compressed for .zst) */
 	_Atomic uint64_t bytes_expected;
+	_Atomic uint64_t bytes_header;  /* decoded bytes read as a header, not by workers */
 	_Atomic int      phase;         /* tally_phase, for the sampler */
 	uint64_t        files, files_compressed, files_failed;
-	int             failed, finished;
-	double          t_start, t_count_end, t_merge, t_sort, t_write;
+	int             failed;
+	int             finishing, finished, ended;  /* tally_finish called, done; tally_end_output called */
+	double          t_start, t_count_end, t_merge, t_sort, t_write, t_end;
 	uint64_t        distinct, hapax;
 	uint64_t        hits, misses, evictions;
 
@@ -155,6 +157,7 @@ struct tally_engine {
 	char            errmsg[512];
 };
 
+__attribute__((format(printf, 2, 3)))
 static void set_err(tally_engine *e, const char *fmt, ...)
 {
 	va_list ap;
@@ -163,6 +166,14 @@ static void set_err(tally_engine *e, const char *fmt, ...)
 	va_end(ap);
 }
 
+/* A call out of order: an error, not counts lost without a word. */
+static int misuse(tally_engine *e, const char *what)
+{
+	set_err(e, "%s", what);
+	return -2;
+}
+
+__attribute__((format(printf, 2, 3)))
 static void report(tally_engine *e, const char *fmt, ...)
 {
 	char msg[1024];
@@ -179,14 +190,21 @@ void tally_config_init(tally_config *cfg)
 	memset(cfg, 0, sizeof *cfg);
 }
 
-const char *tally_library_versions(void)
+static char versions[128];
+
+static void versions_fill(void)
 {
-	static char buf[128];
-	snprintf(buf, sizeof buf, "zstd %s, xxHash %u.%u.%u, utf8proc %s",
+	snprintf(versions, sizeof versions, "zstd %s, xxHash %u.%u.%u, utf8proc %s",
 		ZSTD_versionString(), XXH_versionNumber() / 10000,
 		XXH_versionNumber() / 100 % 100, XXH_versionNumber() % 100,
 		utf8proc_version());
-	return buf;
+}
+
+const char *tally_library_versions(void)
+{
+	static pthread_once_t once = PTHREAD_ONCE_INIT;
+	pthread_once(&once, versions_fill);
+	return versions;
 }
 
 /* ---- Workers ---------------------------------------------------------- */
@@ -291,10 +309,18 @@ tally_engine *tally_create(const tally_config *cfg, char *err, size_t errlen, in
 		snprintf(err, errlen, "out of memory");
 		return NULL;
 	}
+	mem_engine_begin();
 	e->t_start = stats_now();
 	e->cfg = *cfg;
 	if (!e->cfg.max_key_bytes)
 		e->cfg.max_key_bytes = DEFAULT_MAX_KEY;
+	if ((unsigned)e->cfg.split > TALLY_SPLIT_SPACE || (unsigned)e->cfg.casemode > TALLY_CASE_KEEP
+			|| (unsigned)e->cfg.sort > TALLY_SORT_NONE || (unsigned)e->cfg.io > TALLY_IO_READ) {
+		snprintf(err, errlen, "invalid configuration: split %d, case %d, sort %d, io %d",
+			(int)e->cfg.split, (int)e->cfg.casemode, (int)e->cfg.sort, (int)e->cfg.io);
+		*usage = 1;
+		goto fail;
+	}
 	if (e->cfg.max_key_bytes > TALLY_MAX_KEY_LIMIT) {
 		snprintf(err, errlen, "--max-key-bytes is too large (at most 4 GiB - 8 KiB)");
 		*usage = 1;
@@ -719,6 +745,7 @@ static int feed(tally_engine *e, input_source *src, const char *name, tok_fields
 			size_t blank = tok_header_skip(e->tok, c.data, c.len);
 			c.data += blank;
 			c.len -= blank;
+			atomic_fetch_add_explicit(&e->bytes_header, blank, memory_order_relaxed);
 			if (c.len == 0) {
 				input_release(src, c.handle);
 				continue;
@@ -727,10 +754,13 @@ static int feed(tally_engine *e, input_source *src, const char *name, tok_fields
 			in->fields = header_fields(e, name, c.data, c.len, c.cont_out != 0, &used, err,
 				sizeof err);
 			if (!in->fields) {
+				atomic_fetch_add_explicit(&e->bytes_header, c.len,
+					memory_order_relaxed);
 				input_release(src, c.handle);
 				eng_input_fail(e, in, err);
 				break;
 			}
+			atomic_fetch_add_explicit(&e->bytes_header, used, memory_order_relaxed);
 			e->cut_fields = in->fields;
 			c.data += used;
 			c.len -= used;
@@ -872,6 +902,8 @@ static int feed_part(tally_engine *e, input_source *src, const char *name)
 int tally_add_path(tally_engine *e, const char *path)
 {
 	char err[600];
+	if (e->finishing)
+		return misuse(e, "tally_add_path called after tally_finish");
 	e->inputs_named++;
 	/* Standard input is never split: a part it is not given to leaves
 	 * it unread. */
@@ -887,6 +919,8 @@ int tally_add_path(tally_engine *e, const char *path)
 
 int tally_add_memory(tally_engine *e, const void *buf, size_t len, const char *name)
 {
+	if (e->finishing)
+		return misuse(e, "tally_add_memory called after tally_finish");
 	e->inputs_named++;
 	input_source *src = input_open_memory(buf, len, name, &e->iopts);
 	if (!src) {
@@ -1305,8 +1339,6 @@ static void stream_end(tally_engine *e)
 		e->distinct += d;
 		e->hapax += h;
 	}
-	stats_sampler_stop(e->sampler);
-	write_report(e);
 }
 
 /* An order as a source of records for ahead_source. */
@@ -1344,9 +1376,10 @@ static void start_reader(tally_engine *e)
 
 /* Add the tokenizer's counters of every worker and of the stitcher into
  * st's tokens, bytes_decoded, illformed_bytes, cut_keys and
- * skipped_records. */
+ * skipped_records, and the bytes read as headers into bytes_decoded. */
 static void eng_sum_counters(const tally_engine *e, tally_stats *st)
 {
+	st->bytes_decoded += atomic_load(&e->bytes_header);
 	for (unsigned i = 0; i <= e->nworkers; i++) {
 		const tok_worker *w = i < e->nworkers ? e->workers[i].tok : e->stitcher;
 		if (!w)
@@ -1367,6 +1400,9 @@ const int *tally_cleanup_signals(size_t *n)
 
 int tally_finish(tally_engine *e)
 {
+	if (e->finishing)
+		return misuse(e, "tally_finish called twice");
+	e->finishing = 1;
 	while (e->inflight)
 		if (reap(e, 1))
 			return -2;
@@ -1437,11 +1473,11 @@ int tally_finish(tally_engine *e)
 	start_reader(e);
 	e->t_sort = stats_now() - t1;
 	e->finished = 1;
-	/* The sampler ran through the merge and sort so the report shows them.
-	 * Streamed, the merge goes on while the output is written: so does the
-	 * timeline, without the progress line. */
+	/* The sampler ran through the merge and sort so the report shows them;
+	 * for the report, the timeline goes on while the output is written
+	 * (streamed, the merge goes on then too), without the progress line. */
 	if (e->sampler) {
-		if (e->streamed) {
+		if (e->cfg.report_path) {
 			atomic_store_explicit(&e->phase, TALLY_PHASE_WRITING, memory_order_relaxed);
 			stats_sampler_quiet(e->sampler);
 		} else {
@@ -1463,16 +1499,13 @@ int tally_finish(tally_engine *e)
 		report(e, "%llu key%s longer than %zu bytes %s cut to that length",
 			(unsigned long long)cut, cut == 1 ? "" : "s", e->cfg.max_key_bytes,
 			cut == 1 ? "was" : "were");
-	/* Streamed, the keys are known only once read. */
-	if (!e->streamed)
-		write_report(e);
 	return 0;
 }
 
 int tally_next(tally_engine *e, tally_item *it)
 {
 	if (!e->finished)
-		return 0;
+		return misuse(e, "tally_next called before tally_finish");
 	/* Each order keeps its own --top N: the merged stream stops at N. */
 	if (e->cfg.top && e->emitted >= e->cfg.top)
 		return 0;
@@ -1485,9 +1518,29 @@ int tally_next(tally_engine *e, tally_item *it)
 	return rc;
 }
 
-void tally_add_write_time(tally_engine *e, double seconds)
+int tally_end_output(tally_engine *e, double seconds, int complete)
 {
+	if (!e->finished)
+		return misuse(e, "tally_end_output called before tally_finish");
+	if (e->ended)
+		return misuse(e, "tally_end_output called twice");
+	e->ended = 1;
 	e->t_write += seconds;
+	/* A streamed merge is read on, its items dropped, for the keys the
+	 * statistics and the report count. */
+	if (e->streamed && !e->stream_done && (complete || e->cfg.report_path)) {
+		tally_item it;
+		int rc;
+		while ((rc = next_item(e, &it)) == 1)
+			;
+		if (rc < 0)
+			return -2;
+		stream_end(e);
+	}
+	stats_sampler_stop(e->sampler);
+	e->t_end = stats_now();
+	write_report(e);
+	return 0;
 }
 
 void tally_get_stats(tally_engine *e, tally_stats *st)
@@ -1505,7 +1558,7 @@ void tally_get_stats(tally_engine *e, tally_stats *st)
 	st->t_merge = e->t_merge;
 	st->t_sort = e->t_sort;
 	st->t_write = e->t_write;
-	st->t_total = stats_now() - e->t_start;
+	st->t_total = (e->t_end ? e->t_end : stats_now()) - e->t_start;
 	st->threads = e->nworkers;
 	st->budget = e->cfg.memory;
 	st->peak_rss = stats_rss_peak();
@@ -1581,4 +1634,5 @@ void tally_destroy(tally_engine *e)
 	spill_destroy(e->spill);
 	tok_shared_destroy(e->tok);
 	mem_free(MEM_OTHER, e, sizeof *e);
+	mem_engine_end();
 }

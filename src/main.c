@@ -855,8 +855,9 @@ static int write_stats_json(FILE *f, const char *path, const tally_stats *st)
 }
 
 /* On SIGINT, SIGTERM, SIGHUP and the other signals that stop a job: remove
- * the half-written -o file, then die of the signal.  Installed before the
- * engine, whose spill handlers run first and then call this one. */
+ * the half-written -o file and the engine's run files, then die of the
+ * signal.  Installed before the engine, which then leaves these signals to
+ * it. */
 static void on_fatal_signal(int sig)
 {
 	tally_signal_cleanup();
@@ -868,13 +869,16 @@ static void install_signal_cleanup(void)
 {
 	size_t n;
 	const int *sigs = tally_cleanup_signals(&n);
+	struct sigaction sa;
+	memset(&sa, 0, sizeof sa);
+	sa.sa_handler = on_fatal_signal;
+	sigemptyset(&sa.sa_mask);
+	for (size_t i = 0; i < n; i++)
+		sigaddset(&sa.sa_mask, sigs[i]);
 	for (size_t i = 0; i < n; i++) {
-		struct sigaction sa, old;
+		struct sigaction old;
 		if (sigaction(sigs[i], NULL, &old) == 0 && old.sa_handler == SIG_IGN)
 			continue;   /* nohup and friends: stay ignored */
-		memset(&sa, 0, sizeof sa);
-		sa.sa_handler = on_fatal_signal;
-		sigemptyset(&sa.sa_mask);
 		sigaction(sigs[i], &sa, NULL);
 	}
 }
@@ -988,6 +992,14 @@ int main(int argc, char **argv)
 			break;
 		}
 	}
+	/* The statistics and the report complete, even after a closed pipe;
+	 * a report that cannot be written leaves a named target alone too. */
+	if (tally_end_output(e, now() - t0, o.stats || stats_file) != 0) {
+		fprintf(stderr, "tally: %s\n", tally_errmsg(e));
+		status = 1;
+	}
+	if (tally_failed(e))
+		status = 1;
 	err[0] = '\0';
 	/* A failed input leaves a named target alone (SPEC 7); on stdout the
 	 * output is finished so that it stays well-formed, and the status says 1. */
@@ -1002,7 +1014,6 @@ int main(int argc, char **argv)
 			status = 1;
 		}
 	}
-	tally_add_write_time(e, now() - t0);
 
 	/* Statistics. */
 	tally_get_stats(e, &stats);

@@ -197,6 +197,30 @@ void mem_free(mem_component c, void *p, size_t size)
 	mem_account(c, -(int64_t)size);
 }
 
+/* Engines alive.  The first of a new series starts the peaks again from
+ * what is held now, so that a program's later engines report their own. */
+static _Atomic unsigned engines;
+
+static void restart_peak(mem_counter *m)
+{
+	atomic_store_explicit(&m->peak, atomic_load_explicit(&m->cur, memory_order_relaxed),
+		memory_order_relaxed);
+}
+
+void mem_engine_begin(void)
+{
+	if (atomic_fetch_add(&engines, 1) != 0)
+		return;
+	for (int c = 0; c < MEM_NCOMPONENTS; c++)
+		restart_peak(&counters[c]);
+	restart_peak(&total);
+}
+
+void mem_engine_end(void)
+{
+	atomic_fetch_sub(&engines, 1);
+}
+
 uint64_t mem_current(mem_component c)
 {
 	int64_t v = atomic_load_explicit(&counters[c].cur, memory_order_relaxed);

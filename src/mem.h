@@ -77,6 +77,11 @@ void  mem_free_zeroed(mem_component c, void *p, size_t size);
 /* Count bytes that are not allocated here (mapped input windows). */
 void mem_account(mem_component c, int64_t delta);
 
+/* An engine begins or ends: the peaks start again from what is held when
+ * one begins while no other is alive. */
+void mem_engine_begin(void);
+void mem_engine_end(void);
+
 /* Bytes held now and at most, per component and in all. */
 uint64_t mem_current(mem_component c);
 uint64_t mem_peak(mem_component c);

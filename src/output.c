@@ -51,6 +51,7 @@
 #endif
 
 #include "mem.h"
+#include "spill.h"
 
 #define OUT_BUFSIZE   (256u * 1024u)
 #define OUT_ZLEVEL    3
@@ -661,6 +662,7 @@ static int has_suffix(const char *s, const char *suffix)
 /* Put w's temporary file in a free signal slot (none free: not covered). */
 static void hold_tmp(tally_writer *w)
 {
+	spill_also_on_signal(output_signal_cleanup);
 	for (int i = 0; i < OUT_TMP_SLOTS; i++) {
 		char *expected = NULL;
 		if (atomic_compare_exchange_strong(&active_tmp[i], &expected, w->tmp))
@@ -1066,7 +1068,7 @@ int tally_writer_close(tally_writer *w, int commit, char *err, size_t errlen)
 
 void tally_signal_cleanup(void)
 {
-	output_signal_cleanup();
+	spill_signal_cleanup();
 }
 
 void output_signal_cleanup(void)

@@ -99,7 +99,6 @@ static const int reg_signals[] = {
 	SIGHUP, SIGINT, SIGQUIT, SIGTERM, SIGALRM, SIGUSR1, SIGUSR2, SIGXCPU
 };
 #define REG_NSIGNALS (sizeof reg_signals / sizeof reg_signals[0])
-static struct sigaction reg_old[REG_NSIGNALS];
 
 const int *spill_signals(size_t *n)
 {
@@ -133,19 +132,32 @@ void spill_cleanup_all(void)
 	atomic_fetch_sub(&reg_walkers, 1);
 }
 
-static void reg_on_signal(int sig)
+static void (*_Atomic reg_also)(void);   /* the output's temporary files */
+
+void spill_also_on_signal(void (*fn)(void))
 {
-	int saved = errno;
+	atomic_store(&reg_also, fn);
+}
+
+/* Remove every temporary file of the process (run files, and the -o file
+ * of an open writer), then let the process die: from a signal handler. */
+void spill_signal_cleanup(void)
+{
 	atomic_store(&reg_signaled, 1);
 	spill_cleanup_all();
-	/* Put back what was there before and deliver the signal again: it is
+	void (*also)(void) = atomic_load(&reg_also);
+	if (also)
+		also();
+}
+
+static void reg_on_signal(int sig)
+{
+	spill_signal_cleanup();
+	/* Put the default action back and deliver the signal again: it is
 	 * blocked while this handler runs, so it arrives on return and the
-	 * process dies of it (or the previous handler runs). */
-	for (size_t i = 0; i < REG_NSIGNALS; i++)
-		if (reg_signals[i] == sig)
-			sigaction(sig, &reg_old[i], NULL);
+	 * process dies of it. */
+	signal(sig, SIG_DFL);
 	raise(sig);
-	errno = saved;
 }
 
 static void reg_at_exit(void)
@@ -153,9 +165,12 @@ static void reg_at_exit(void)
 	spill_cleanup_all();
 }
 
-/* Install the handler where a signal is neither ignored on purpose (nohup)
- * nor already ours, remembering what was there.  Called by each
- * spill_create, so a handler installed since then is chained, not lost. */
+/* Install the handler where a signal has its default action, the one that
+ * would end the process and leave the files behind.  A signal ignored on
+ * purpose (nohup) stays ignored, and one the program handles itself stays
+ * its own: the process may live on after it, so no file may go (such a
+ * handler calls tally_signal_cleanup when it means to end the process).
+ * Called by each spill_create. */
 static void reg_install(void)
 {
 	static int at_exit_set;
@@ -168,15 +183,10 @@ static void reg_install(void)
 	sigset_t old;
 	reg_block(&old);
 	pthread_mutex_lock(&reg_lock);
-	for (size_t i = 0; i < REG_NSIGNALS; i++) {
-		if (sigaction(reg_signals[i], NULL, &cur))
-			continue;
-		if (!(cur.sa_flags & SA_SIGINFO) &&
-		    (cur.sa_handler == SIG_IGN || cur.sa_handler == reg_on_signal))
-			continue;
-		reg_old[i] = cur;
-		sigaction(reg_signals[i], &sa, NULL);
-	}
+	for (size_t i = 0; i < REG_NSIGNALS; i++)
+		if (sigaction(reg_signals[i], NULL, &cur) == 0 &&
+		    !(cur.sa_flags & SA_SIGINFO) && cur.sa_handler == SIG_DFL)
+			sigaction(reg_signals[i], &sa, NULL);
 	if (!at_exit_set)
 		at_exit_set = atexit(reg_at_exit) == 0;
 	pthread_mutex_unlock(&reg_lock);
@@ -189,7 +199,7 @@ static void reg_install(void)
  * After a signal, the thread first waits a while for the signal to end the
  * process: failing at once would print an error for a run that was
  * interrupted (tally: TMPDIR: Operation canceled), and it returns only if
- * a handler chained before ours lets the process live on. */
+ * a handler of the program's called tally_signal_cleanup and went on. */
 static int reg_enter(sigset_t *old)
 {
 	reg_block(old);

@@ -153,11 +153,22 @@ void spill_file_remove(spill_file *f);
 /* ---- Cleanup ----------------------------------------------------------- */
 
 /* Remove every temporary file and directory of every spill of this process.
- * Async-signal-safe, for a caller's own signal handler; spill_create already
- * installs one for SIGINT, SIGTERM and SIGHUP (which removes the files, puts
- * back the previous disposition and raises the signal again) and an atexit
- * hook.  spill_destroy must come after every writer, reader, merge and
- * order using the spill is closed; it removes the files left. */
+ * Async-signal-safe.  From then on no spill of the process can make a file:
+ * meant for the end of the process (the atexit hook spill_create installs).
+ * spill_destroy must come after every writer, reader, merge and order using
+ * the spill is closed; it removes the files left. */
 void spill_cleanup_all(void);
+
+/* The same, and the temporary file of every open output writer, for a
+ * signal that ends the process: run files being made then wait a while for
+ * the end rather than fail.  spill_create installs a handler that calls it,
+ * then dies of the signal, for each of spill_signals that has its default
+ * action; a signal the program ignores or handles is left alone
+ * (tally_signal_cleanup is this function, for such a handler). */
+void spill_signal_cleanup(void);
+
+/* fn also runs in spill_signal_cleanup (async-signal-safe): the output
+ * writer's, for its temporary files. */
+void spill_also_on_signal(void (*fn)(void));
 
 #endif

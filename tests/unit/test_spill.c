@@ -24,6 +24,7 @@
 #include "keysort.h"
 #include "mem.h"
 #include "spill.h"
+#include "tally.h"
 #include "testutil.h"
 
 /* ---- Helpers ---------------------------------------------------------- */
@@ -917,6 +918,60 @@ START_TEST(test_atexit_cleanup)
 }
 END_TEST
 
+static volatile sig_atomic_t usr1_seen;
+
+static void on_usr1(int sig)
+{
+	(void)sig;
+	usr1_seen++;
+}
+
+/* A signal the program handles is its own: the spill leaves it alone, and
+ * its runs and the next ones survive it.  One left at its default action
+ * gets the spill's handler.  tally_signal_cleanup is there for a handler
+ * that means to end the process. */
+START_TEST(test_program_handler_kept)
+{
+	struct sigaction sa, cur;
+	memset(&sa, 0, sizeof sa);
+	sa.sa_handler = on_usr1;
+	sigemptyset(&sa.sa_mask);
+	ck_assert_int_eq(sigaction(SIGUSR1, &sa, NULL), 0);
+	signal(SIGUSR2, SIG_DFL);
+	make_base();
+	spill *s = spill_create(tmp_base, NULL, 0);
+	ck_assert_ptr_nonnull(s);
+	ck_assert_int_eq(sigaction(SIGUSR1, NULL, &cur), 0);
+	ck_assert(cur.sa_handler == on_usr1);
+	ck_assert_int_eq(sigaction(SIGUSR2, NULL, &cur), 0);
+	ck_assert(cur.sa_handler != SIG_DFL);
+	spill_rec rec = { 1, 1, "key", 3 };
+	spill_writer *w = spill_run_begin(s);
+	ck_assert_int_eq(spill_run_put(w, &rec), 0);
+	ck_assert_int_eq(spill_run_end(w), 0);
+	raise(SIGUSR1);
+	ck_assert_int_eq(usr1_seen, 1);
+	ck_assert_int_eq(test_count_entries(spill_dir(s)), 1);
+	w = spill_run_begin(s);
+	ck_assert_ptr_nonnull(w);
+	ck_assert_int_eq(spill_run_put(w, &rec), 0);
+	ck_assert_int_eq(spill_run_end(w), 0);
+	spill_merge *m = spill_merge_open(s);
+	spill_rec r;
+	ck_assert_int_eq(spill_merge_next(m, &r), 1);
+	ck_assert_uint_eq(r.count, 2);
+	spill_merge_close(m);
+	w = spill_run_begin(s);
+	ck_assert_int_eq(spill_run_put(w, &rec), 0);
+	ck_assert_int_eq(spill_run_end(w), 0);
+	ck_assert_int_eq(test_count_entries(spill_dir(s)), 1);
+	tally_signal_cleanup();
+	ck_assert_int_eq(test_count_entries(tmp_base), 0);
+	spill_destroy(s);
+	remove_base();
+}
+END_TEST
+
 START_TEST(test_destroy_removes_all)
 {
 	make_base();
@@ -1008,6 +1063,7 @@ static Suite *spill_suite(void)
 	tcase_add_test(tc, test_full_disk);
 	tcase_add_test(tc, test_signal_cleanup);
 	tcase_add_test(tc, test_atexit_cleanup);
+	tcase_add_test(tc, test_program_handler_kept);
 	tcase_add_test(tc, test_destroy_removes_all);
 	tcase_add_test(tc, test_detached_files);
 	suite_add_tcase(s, tc);

@@ -194,6 +194,54 @@ a	1
 EOF
 check report-bad-path 1 'printf "a\n" | $T --report nodir/r.svg'
 
+# The report is drawn once the results are written: its caption gives the
+# time spent writing them and the same total as the statistics.
+cat > "$WORK/caption.py" <<'EOF'
+import json, re, sys
+svg = open(sys.argv[1]).read()
+texts = re.findall(r'<text[^>]*>([^<]*)</text>', svg)
+st = json.load(open(sys.argv[2]))
+def after(label):
+    i = len(texts) - 1 - texts[::-1].index(label)
+    return texts[i + 1]
+for label, field in (("writing", "t_write"), ("total", "t_total")):
+    want = "%.3f s" % st[field]
+    got = after(label)
+    print(label, "agrees" if got == want else "%s, expected %s" % (got, want))
+print("writing measured" if st["t_write"] > 0 else "writing 0")
+EOF
+CAPTION=$WORK/caption.py
+export CAPTION
+expect_out <<'EOF'
+writing agrees
+total agrees
+writing measured
+EOF
+requires python3
+check report-caption-times 0 '$T -l --report r.svg --stats-json s.json "$SEQ400K" > out; python3 "$CAPTION" r.svg s.json'
+
+# A reader that goes away early (head) still gets the statistics and the
+# report whole, also in key order after a spill, where the keys are known
+# only once the merge of the runs is read to the end.
+expect_out <<'EOF'
+1
+report written
+distinct ok
+hapax ok
+1
+report written
+distinct ok
+hapax ok
+EOF
+check closed-pipe-complete-stats 0 '. "$OBS"; for s in key count; do $T -l --sort=$s -j2 -m 256K --stats-json s.json --report r.svg "$SEQ400K" | head -n 1 | wc -l; [ -s r.svg ] && echo report written; rm -f r.svg; same distinct "$(jget distinct s.json)" 400000; same hapax "$(jget hapax s.json)" 400000; done'
+
+# Bytes read as a header are decoded bytes too.
+expect_out <<'EOF'
+plain ok
+zstd ok
+EOF
+check stats-header-decoded 0 '. "$OBS"; printf "A\tB\n1\t2\n" > h.tsv; zstd -q < h.tsv > h.zst; $T --header -f B --stats-json s.json h.tsv > /dev/null; same plain "$(jget bytes_decoded s.json)" 8; $T --header -f B --stats-json s.json h.zst > /dev/null; same zstd "$(jget bytes_decoded s.json)" 8'
+
 # A report to a FIFO is written into it, as -o writes one (the FIFO stays);
 # through a symbolic link, the file it names is replaced and the link stays.
 expect_out <<'EOF'

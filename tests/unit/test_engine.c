@@ -1,0 +1,189 @@
+/*
+ * test_engine.c - the public API's contract as an embedding program sees
+ * it: calls out of order are errors, not counts lost in silence; a bad
+ * configuration is refused; tally_end_output completes the statistics of a
+ * run whose output was not read to the end.
+ */
+#include <check.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "tally.h"
+#include "testutil.h"
+
+static tally_engine *engine(tally_config *cfg)
+{
+	char err[256];
+	int usage = -1;
+	tally_engine *e = tally_create(cfg, err, sizeof err, &usage);
+	ck_assert_msg(e != NULL, "tally_create: %s", err);
+	ck_assert_int_eq(usage, 0);
+	return e;
+}
+
+static void errmsg_is(tally_engine *e, const char *want)
+{
+	ck_assert_str_eq(tally_errmsg(e), want);
+}
+
+START_TEST(test_calls_out_of_order)
+{
+	static const char text[] = "x y x\n";
+	tally_config cfg;
+	tally_config_init(&cfg);
+	cfg.threads = 2;
+	tally_engine *e = engine(&cfg);
+	tally_item it;
+
+	ck_assert_int_eq(tally_next(e, &it), -2);
+	errmsg_is(e, "tally_next called before tally_finish");
+	ck_assert_int_eq(tally_end_output(e, 0, 1), -2);
+	errmsg_is(e, "tally_end_output called before tally_finish");
+
+	ck_assert_int_eq(tally_add_memory(e, text, sizeof text - 1, "t"), 0);
+	ck_assert_int_eq(tally_finish(e), 0);
+	ck_assert_int_eq(tally_finish(e), -2);
+	errmsg_is(e, "tally_finish called twice");
+	ck_assert_int_eq(tally_add_memory(e, text, sizeof text - 1, "t"), -2);
+	errmsg_is(e, "tally_add_memory called after tally_finish");
+	ck_assert_int_eq(tally_add_path(e, "/dev/null"), -2);
+	errmsg_is(e, "tally_add_path called after tally_finish");
+
+	/* The results are still those of the one input. */
+	ck_assert_int_eq(tally_next(e, &it), 1);
+	ck_assert_uint_eq(it.len, 1);
+	ck_assert(memcmp(it.key, "x", 1) == 0);
+	ck_assert_uint_eq(it.count, 2);
+	ck_assert_int_eq(tally_next(e, &it), 1);
+	ck_assert_uint_eq(it.count, 1);
+	ck_assert_int_eq(tally_next(e, &it), 0);
+	ck_assert_int_eq(tally_end_output(e, 0.5, 1), 0);
+	ck_assert_int_eq(tally_end_output(e, 0.5, 1), -2);
+	errmsg_is(e, "tally_end_output called twice");
+
+	tally_stats st;
+	tally_get_stats(e, &st);
+	ck_assert_uint_eq(st.tokens, 3);
+	ck_assert_uint_eq(st.distinct, 2);
+	ck_assert(st.t_write == 0.5);
+	/* t_total is frozen by tally_end_output. */
+	tally_stats again;
+	tally_get_stats(e, &again);
+	ck_assert(st.t_total == again.t_total);
+	tally_destroy(e);
+}
+END_TEST
+
+START_TEST(test_bad_enums_refused)
+{
+	for (int field = 0; field < 4; field++) {
+		tally_config cfg;
+		tally_config_init(&cfg);
+		switch (field) {
+		case 0: cfg.split = (tally_split)99; break;
+		case 1: cfg.casemode = (tally_case)99; break;
+		case 2: cfg.sort = (tally_sort)99; break;
+		default: cfg.io = (tally_io)99; break;
+		}
+		char err[256] = "";
+		int usage = 0;
+		ck_assert_ptr_null(tally_create(&cfg, err, sizeof err, &usage));
+		ck_assert_int_eq(usage, 1);
+		ck_assert_msg(strstr(err, "invalid configuration") != NULL, "%s", err);
+	}
+}
+END_TEST
+
+/* In key order after a spill the merge of the runs feeds the output: a
+ * caller that stops after one item still gets every key counted. */
+START_TEST(test_end_output_completes_stream)
+{
+	enum { N = 60000 };
+	char *text = malloc((size_t)N * 8);
+	ck_assert_ptr_nonnull(text);
+	size_t len = 0;
+	for (int i = 0; i < N; i++)
+		len += (size_t)sprintf(text + len, "%d\n", i);
+	for (int complete = 0; complete <= 1; complete++) {
+		tally_config cfg;
+		tally_config_init(&cfg);
+		cfg.mode = TALLY_MODE_LINES;
+		cfg.sort = TALLY_SORT_KEY;
+		cfg.threads = 1;
+		cfg.memory = 64 * 1024;
+		tally_engine *e = engine(&cfg);
+		ck_assert_int_eq(tally_add_memory(e, text, len, "n"), 0);
+		ck_assert_int_eq(tally_finish(e), 0);
+		tally_item it;
+		ck_assert_int_eq(tally_next(e, &it), 1);
+		ck_assert_int_eq(tally_end_output(e, 0, complete), 0);
+		tally_stats st;
+		tally_get_stats(e, &st);
+		ck_assert_uint_gt(st.runs_spilled, 0);
+		ck_assert_uint_eq(st.distinct, complete ? N : 0);
+		ck_assert_uint_eq(st.hapax, complete ? N : 0);
+		tally_destroy(e);
+	}
+	free(text);
+}
+END_TEST
+
+/* A later engine of the program reports its own peaks, not the first's. */
+START_TEST(test_peaks_per_engine)
+{
+	enum { N = 200000 };
+	char *text = malloc((size_t)N * 8);
+	ck_assert_ptr_nonnull(text);
+	size_t len = 0;
+	for (int i = 0; i < N; i++)
+		len += (size_t)sprintf(text + len, "w%d ", i);
+	uint64_t peak_pool[2];
+	for (int run = 0; run < 2; run++) {
+		tally_config cfg;
+		tally_config_init(&cfg);
+		cfg.threads = 1;
+		tally_engine *e = engine(&cfg);
+		if (run == 0)
+			ck_assert_int_eq(tally_add_memory(e, text, len, "big"), 0);
+		else
+			ck_assert_int_eq(tally_add_memory(e, "a b a", 5, "small"), 0);
+		ck_assert_int_eq(tally_finish(e), 0);
+		tally_stats st;
+		tally_get_stats(e, &st);
+		peak_pool[run] = st.peak_pool;
+		tally_destroy(e);
+	}
+	ck_assert_msg(peak_pool[1] < peak_pool[0] / 4, "peak pool %llu after %llu",
+		(unsigned long long)peak_pool[1], (unsigned long long)peak_pool[0]);
+	free(text);
+}
+END_TEST
+
+START_TEST(test_versions_stable)
+{
+	const char *a = tally_library_versions();
+	const char *b = tally_library_versions();
+	ck_assert_ptr_eq(a, b);
+	ck_assert(strncmp(a, "zstd ", 5) == 0);
+}
+END_TEST
+
+static Suite *engine_suite(void)
+{
+	Suite *s = suite_create("engine");
+	TCase *tc = tcase_create("api");
+	tcase_set_timeout(tc, 30);
+	tcase_add_test(tc, test_calls_out_of_order);
+	tcase_add_test(tc, test_bad_enums_refused);
+	tcase_add_test(tc, test_end_output_completes_stream);
+	tcase_add_test(tc, test_peaks_per_engine);
+	tcase_add_test(tc, test_versions_stable);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+int main(void)
+{
+	return test_run_suite(engine_suite());
+}
