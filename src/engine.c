@@ -1451,7 +1451,7 @@ int tally_finish(tally_engine *e)
 		: e->cfg.memory > held + e->cfg.memory / 8 ? e->cfg.memory - held : e->cfg.memory / 8;
 	order_config oc = {
 		.sort = e->cfg.sort, .top = e->cfg.top, .min_count = e->cfg.min_count,
-		.budget = share / e->nord, .spill = e->spill,
+		.budget = share / e->nord, .spill = e->spill, .ways = e->nord,
 		/* In memory the keys stay in the tables' pools until the end. */
 		.borrow_keys = !spilled,
 	};

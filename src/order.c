@@ -564,12 +564,18 @@ int order_finish(order *o)
 		return 0;
 	/* The merge compares the items with the runs' records. */
 	keysort_prefixes(o->items, o->n);
-	/* Passes until the runs and the memory fit one merge. */
-	unsigned fanin = spill_fanin(o->cfg.spill);
-	while (o->nruns + 1 > fanin) {
+	/* Passes until the runs and the items in memory fit one merge.  The
+	 * orders merge at the same time and are read at the same time: each
+	 * takes its share of the fan-in and of the readers' memory. */
+	unsigned ways = o->cfg.ways ? o->cfg.ways : 1;
+	unsigned fanin = spill_fanin(o->cfg.spill) / ways;
+	uint64_t mem = spill_merge_memory(o->cfg.spill) / ways;
+	if (fanin < 3)
+		fanin = 3;
+	while (spill_group(o->runs, o->nruns, fanin - 1, mem) < o->nruns) {
 		size_t out = 0;
-		for (size_t i = 0; i < o->nruns; i += fanin) {
-			size_t g = o->nruns - i < fanin ? o->nruns - i : fanin;
+		for (size_t i = 0, g; i < o->nruns; i += g) {
+			g = spill_group(o->runs + i, o->nruns - i, fanin, mem);
 			spill_file *f = g == 1 ? o->runs[i] : merge_group(o, o->runs + i, g);
 			if (!f) {
 				for (size_t j = i + g; j < o->nruns; j++)

@@ -26,6 +26,9 @@ typedef struct order_config {
 	uint64_t   budget;      /* bytes of keys and items before spilling sorted runs */
 	spill     *spill;       /* where sorted runs go (may be NULL: never spill) */
 	int        borrow_keys; /* keys outlive the order: keep pointers, copy nothing */
+	unsigned   ways;        /* orders merging and read at once (0 = 1): each merges
+	                         * its runs within that share of the spill's fan-in and
+	                         * merge memory */
 } order_config;
 
 order *order_create(const order_config *cfg);

@@ -340,6 +340,7 @@ struct spill_file {
 	reg_node   *node;
 	spill_file *prev, *next;  /* the spill's live files, under s->lock */
 	uint64_t    records;
+	uint32_t    max_len;      /* its longest key: a reader's buffers grow to it */
 	/* With partitions: where each partition's frame starts, ascending. */
 	spill_mark *ix;
 	size_t      nix, capix;
@@ -355,6 +356,7 @@ struct spill {
 	size_t          nruns, caprun;
 	uint64_t        nwritten, bytes, passes;
 	unsigned        fanin;
+	uint64_t        merge_mem;       /* bytes for the readers of the merges at once; 0: no bound */
 	unsigned        part_bits;       /* runs cut into frames by the hash's top bits */
 	unsigned        key_ranges;      /* key order within that many ranges; 0: hash order */
 	char            errmsg[512];
@@ -600,6 +602,7 @@ void spill_set_fanin(spill *s, unsigned n)
 
 void spill_set_memory(spill *s, uint64_t bytes)
 {
+	s->merge_mem = bytes;
 	uint64_t n = bytes / SPILL_READER_COST;
 	if (n < s->fanin)
 		s->fanin = n < 2 ? 2 : (unsigned)n;
@@ -806,6 +809,8 @@ int spill_run_put(spill_writer *w, const spill_rec *r)
 		errno = w->failed;
 		return -1;
 	}
+	if (r->len > w->f->max_len)
+		w->f->max_len = r->len;
 	if (SPILL_BLOCK - w->inlen < SPILL_REC_MAX && writer_flush(w, ZSTD_e_continue))
 		return -1;
 	unsigned keyed = w->s->key_ranges;
@@ -1520,15 +1525,44 @@ static spill_file **take_runs(spill *s, size_t *n, size_t *cap)
 	return files;
 }
 
-/* Passes over groups of fan runs until at most fan are left.  Returns 0, or
- * -1 with every file removed and files freed. */
-static int merge_passes(spill *s, spill_file **files, size_t *np, size_t cap, unsigned fan)
+/* A reader of f: its zstd context and buffers, which grow to hold its
+ * longest key (twice in key order, the key before kept to undo the front
+ * coding). */
+static uint64_t reader_cost(const spill_file *f)
+{
+	return SPILL_READER_COST + 2 * (uint64_t)f->max_len;
+}
+
+size_t spill_group(spill_file *const *files, size_t n, unsigned fan, uint64_t mem)
+{
+	size_t g = 0;
+	uint64_t cost = 0;
+	while (g < n && g < fan) {
+		uint64_t c = reader_cost(files[g]);
+		if (g >= 2 && mem && cost + c > mem)
+			break;
+		cost += c;
+		g++;
+	}
+	return g;
+}
+
+uint64_t spill_merge_memory(const spill *s)
+{
+	return s->merge_mem;
+}
+
+/* Passes over groups of runs (fan at most, their readers within mem) until
+ * the runs left fit one merge.  Returns 0, or -1 with every file removed
+ * and files freed. */
+static int merge_passes(spill *s, spill_file **files, size_t *np, size_t cap, unsigned fan,
+	uint64_t mem)
 {
 	size_t n = *np;
-	while (n > fan) {
+	while (spill_group(files, n, fan, mem) < n) {
 		size_t out = 0;
-		for (size_t i = 0; i < n; i += fan) {
-			size_t g = n - i < fan ? n - i : fan;
+		for (size_t i = 0, g; i < n; i += g) {
+			g = spill_group(files + i, n - i, fan, mem);
 			spill_file *f = g == 1 ? files[i] : merge_into_run(s, files + i, g);
 			if (!f) {
 				int e = errno;
@@ -1555,7 +1589,7 @@ spill_merge *spill_merge_open(spill *s)
 {
 	size_t n, cap;
 	spill_file **files = take_runs(s, &n, &cap);
-	if (merge_passes(s, files, &n, cap, s->fanin))
+	if (merge_passes(s, files, &n, cap, s->fanin, s->merge_mem))
 		return NULL;
 	spill_merge *m = merge_open(s, files, n, 0, 0, 0);
 	mem_free(MEM_SPILL, files, cap * sizeof *files);
@@ -1599,9 +1633,10 @@ spill_ranges *spill_ranges_open(spill *s, unsigned nmerges)
 	}
 	size_t n, cap;
 	spill_file **files = take_runs(s, &n, &cap);
-	/* The merges read at once: together within the fan-in. */
-	unsigned fan = s->fanin / (nmerges ? nmerges : 1);
-	if (merge_passes(s, files, &n, cap, fan < 2 ? 2 : fan)) {
+	/* The merges read at once: together within the fan-in and the memory. */
+	unsigned ways = nmerges ? nmerges : 1;
+	unsigned fan = s->fanin / ways;
+	if (merge_passes(s, files, &n, cap, fan < 2 ? 2 : fan, s->merge_mem / ways)) {
 		mem_free(MEM_SPILL, g, sizeof *g);
 		return NULL;
 	}

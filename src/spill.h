@@ -124,6 +124,9 @@ void spill_set_fanin(spill *s, unsigned n);
  * the fan-in stays 2 or more). */
 void spill_set_memory(spill *s, uint64_t bytes);
 
+/* The bytes given to spill_set_memory (0: none given, no bound). */
+uint64_t spill_merge_memory(const spill *s);
+
 /* The private directory, or NULL while no run has been written. */
 const char *spill_dir(const spill *s);
 
@@ -132,6 +135,12 @@ const char *spill_dir(const spill *s);
  * records may come in any order (the hash field is the caller's to use) and
  * the finished run is handed back instead of joining the merge. */
 typedef struct spill_file spill_file;
+
+/* How many of the n runs from files[0] one merge reads at once: at most
+ * fan, and while their readers take mem bytes at most (0: no bound), a
+ * reader costing about 320 KiB and twice the run's longest key; at least
+ * 2 when n allows. */
+size_t spill_group(spill_file *const *files, size_t n, unsigned fan, uint64_t mem);
 
 /* Close w like spill_run_end and return the run, or NULL on failure (errno,
  * spill_errmsg; the file is removed).  w is freed either way. */

@@ -136,7 +136,7 @@ static uint64_t check_config(const pair *in, size_t n, tally_sort sort, uint64_t
 		if (fanin)
 			spill_set_fanin(sp, fanin);
 	}
-	order_config cfg = { sort, top, min_count, budget, sp, borrow_mode };
+	order_config cfg = { sort, top, min_count, budget, sp, borrow_mode, 1 };
 	order *o = order_create(&cfg);
 	ck_assert_ptr_nonnull(o);
 	/* Assertions in the loops only on failure: each one costs a write. */
@@ -184,7 +184,7 @@ static uint64_t check_config(const pair *in, size_t n, tally_sort sort, uint64_t
 START_TEST(test_small_exact)
 {
 	/* Equal counts go by key bytes, a key before the keys it prefixes. */
-	order_config cfg = { TALLY_SORT_COUNT, 0, 0, 0, NULL, 0 };
+	order_config cfg = { TALLY_SORT_COUNT, 0, 0, 0, NULL, 0, 1 };
 	order *o = order_create(&cfg);
 	ck_assert_int_eq(order_add(o, "b", 1, 2), 0);
 	ck_assert_int_eq(order_add(o, "ab", 2, 2), 0);
@@ -207,7 +207,7 @@ START_TEST(test_small_exact)
 	order_destroy(o);
 
 	/* Key order ignores counts; none keeps the order given; min-count. */
-	order_config kc = { TALLY_SORT_KEY, 0, 3, 0, NULL, 0 };
+	order_config kc = { TALLY_SORT_KEY, 0, 3, 0, NULL, 0, 1 };
 	o = order_create(&kc);
 	ck_assert_int_eq(order_add(o, "b", 1, 5), 0);
 	ck_assert_int_eq(order_add(o, "a", 1, 3), 0);
@@ -220,7 +220,7 @@ START_TEST(test_small_exact)
 	ck_assert_int_eq(order_next(o, &it), 0);
 	order_destroy(o);
 
-	order_config nc = { TALLY_SORT_NONE, 2, 0, 0, NULL, 0 };
+	order_config nc = { TALLY_SORT_NONE, 2, 0, 0, NULL, 0, 1 };
 	o = order_create(&nc);
 	ck_assert_int_eq(order_add(o, "z", 1, 1), 0);
 	ck_assert_int_eq(order_add(o, "y", 1, 7), 0);
@@ -248,7 +248,7 @@ START_TEST(test_keys_scattered)
 		/* Key i says i; it is stored at slot i, N - 1 - i, or i * 37 % N
 		 * (37 is prime to N: every slot once) of slots of W * 64 bytes,
 		 * so that neighbouring slots are within a page. */
-		order_config cfg = { TALLY_SORT_KEY, 0, 0, 0, NULL, 1 };
+		order_config cfg = { TALLY_SORT_KEY, 0, 0, 0, NULL, 1, 1 };
 		order *o = order_create(&cfg);
 		/* Added in an order of their own (61 is prime to N too): the
 		 * sort puts them back. */
@@ -277,7 +277,7 @@ START_TEST(test_empty)
 {
 	static const tally_sort sorts[] = { TALLY_SORT_COUNT, TALLY_SORT_KEY, TALLY_SORT_NONE };
 	for (int s = 0; s < 3; s++) {
-		order_config cfg = { sorts[s], 5, 0, 0, NULL, 0 };
+		order_config cfg = { sorts[s], 5, 0, 0, NULL, 0, 1 };
 		order *o = order_create(&cfg);
 		tally_item it;
 		ck_assert_int_eq(order_finish(o), 0);
@@ -505,7 +505,7 @@ END_TEST
 START_TEST(test_top_memory_bounded)
 {
 	/* --top 10 over 200000 distinct keys holds O(10) items, not O(keys). */
-	order_config cfg = { TALLY_SORT_COUNT, 10, 0, 0, NULL, 0 };
+	order_config cfg = { TALLY_SORT_COUNT, 10, 0, 0, NULL, 0, 1 };
 	order *o = order_create(&cfg);
 	char key[32];
 	uint64_t before = mem_current(MEM_SPILL);
@@ -540,7 +540,7 @@ START_TEST(test_full_disk)
 		return;
 	}
 	spill *sp = spill_create(base, NULL, 0);
-	order_config cfg = { TALLY_SORT_KEY, 0, 0, 16384, sp, 0 };
+	order_config cfg = { TALLY_SORT_KEY, 0, 0, 16384, sp, 0, 1 };
 	order *o = order_create(&cfg);
 	char key[200];
 	rng_state = 5;
@@ -584,7 +584,7 @@ START_TEST(test_out_of_memory)
 		int ok = 0;
 		if (sp) {
 			spill_set_fanin(sp, 2);
-			order_config cfg = { TALLY_SORT_COUNT, 0, 0, 2048, sp, 0 };
+			order_config cfg = { TALLY_SORT_COUNT, 0, 0, 2048, sp, 0, 1 };
 			o = order_create(&cfg);
 		}
 		if (o) {

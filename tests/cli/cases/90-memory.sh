@@ -326,3 +326,24 @@ tally: nodir: cannot use as temporary directory: No such file or directory
 tally: in: cannot use as temporary directory: Not a directory
 EOF
 check tmpdir-unusable 0 'printf "a\n" > in; $T -T nodir in; a=$?; TMPDIR=in $T in; b=$?; [ $a$b = 11 ] || echo "want status 1 and 1, got $a and $b"'
+
+# --- The merge of the runs within the budget ---
+
+# Runs of 1 MB keys: a reader's buffers grow to the longest key of its run,
+# so a merge reads fewer such runs at once.  The run with a budget of
+# 32 KiB peaks lower than the run without one (before, 25 readers of 2 MiB
+# each took it to twice that) and counts the same.
+expect_out <<'EOF'
+same results
+spilled
+lower peak
+EOF
+check merge-long-keys-bounded 0 'awk "BEGIN { x = sprintf(\"%1000000s\", \"\"); gsub(/ /, \"x\", x); for (i = 0; i < 30; i++) printf \"%03d%s\\n\", i, x }" > long; $T -l -j1 --stats-json all.json long > all; $T -l -j1 -m 32K --stats-json small.json long > small; cmp -s all small && echo same results; [ "$(sed -n "s/.*\"runs_spilled\":\([0-9]*\).*/\1/p" small.json)" -gt 1 ] && echo spilled; a=$(sed -n "s/.*\"peak_rss\":\([0-9]*\).*/\1/p" all.json); s=$(sed -n "s/.*\"peak_rss\":\([0-9]*\).*/\1/p" small.json); if [ "$s" -lt "$a" ]; then echo lower peak; else echo "peak $s with -m 32K, $a without"; fi'
+
+# Threads merge their sorted runs at the same time and are read at the same
+# time: together they keep within the fan-in, 32 fewer than the limit on
+# open files (before, each took the whole fan-in: Too many open files).
+expect_out <<'EOF'
+same results
+EOF
+check merge-threads-within-fanin 0 'awk "BEGIN { srand(1); for (i = 0; i < 1000000; i++) if (rand() < .6) printf \"u%d\\n\", int(rand() * 1e12); else printf \"z%d\\n\", int(rand() * 50000) }" > in; $T -l in > all; (ulimit -n 64; $T -l -j8 -m 256K in > small) && cmp -s all small && echo same results'
