@@ -296,6 +296,17 @@ static void print_seconds(FILE *f, const char *label, double t)
 	fputc('\n', f);
 }
 
+/* A rate rounded to a whole number once, so that a figure and its scaled
+ * form in brackets agree ("33 counting (33)", not a truncated "(32)"). */
+static uint64_t whole_rate(double v)
+{
+	if (!(v >= 0))
+		return 0;
+	if (v >= 0x1p64)
+		return UINT64_MAX;
+	return (uint64_t)(v + 0.5);
+}
+
 /* The figures follow SPEC section 5's list.  Throughput is given twice:
  * over the counting phase (the engine's speed, also the JSON's mb_per_s)
  * and over the whole run (what the user waited for). */
@@ -324,9 +335,10 @@ void tally_stats_print(FILE *f, const tally_stats *st)
 	fprintf(f, "  %-*s %s MB/s counting, %s MB/s overall\n", LABEL_WIDTH, "throughput:",
 		format_rate(r1, sizeof r1, stats_mb_per_s(st)),
 		format_rate(r2, sizeof r2, overall));
-	fprintf(f, "  %-*s %.0f counting (%s), %.0f overall\n", LABEL_WIDTH, "tokens/s:",
-		stats_tokens_per_s(st),
-		stats_format_count(h, sizeof h, (uint64_t)stats_tokens_per_s(st)), tok_overall);
+	uint64_t tok_counting = whole_rate(stats_tokens_per_s(st));
+	fprintf(f, "  %-*s %" PRIu64 " counting (%s), %" PRIu64 " overall\n", LABEL_WIDTH,
+		"tokens/s:", tok_counting, stats_format_count(h, sizeof h, tok_counting),
+		whole_rate(tok_overall));
 	fprintf(f, "  %-*s %u\n", LABEL_WIDTH, "threads:", st->threads);
 	print_bytes(f, "memory budget:", st->budget);
 	print_bytes(f, "peak RSS:", st->peak_rss);

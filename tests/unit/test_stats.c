@@ -379,6 +379,30 @@ START_TEST(test_stats_print)
 }
 END_TEST
 
+/* tokens/s and its scaled form in brackets are one rounded figure: 32.8
+ * is "33 (33)", not "33 (32)". */
+START_TEST(test_stats_print_rates_agree)
+{
+	static const struct { uint64_t tokens; double t; const char *line; } cases[] = {
+		{ 197, 6, "\n  tokens/s:            33 counting (33), 33 overall\n" },
+		{ 3, 1.6, "\n  tokens/s:            2 counting (2), 2 overall\n" },
+		{ 1999999, 2, "\n  tokens/s:            1000000 counting (1.0M), 1000000 overall\n" },
+		{ 0, 0, "\n  tokens/s:            0 counting (0), 0 overall\n" },
+	};
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		tally_stats st = sample_stats();
+		st.tokens = cases[i].tokens;
+		st.t_count = st.t_total = cases[i].t;
+		capture c;
+		capture_open(&c);
+		tally_stats_print(c.f, &st);
+		char *s = capture_close(&c);
+		ck_assert_msg(strstr(s, cases[i].line) != NULL, "case %zu:\n%s", i, s);
+		free(s);
+	}
+}
+END_TEST
+
 static const char *const json_keys[] = {
 	"bytes_read", "bytes_decoded", "files", "files_compressed", "files_failed",
 	"tokens", "distinct", "hapax", "illformed_bytes", "cut_keys", "skipped_records",
@@ -867,6 +891,7 @@ static Suite *stats_suite(void)
 
 	tc = tcase_create("print");
 	tcase_add_test(tc, test_stats_print);
+	tcase_add_test(tc, test_stats_print_rates_agree);
 	tcase_add_test(tc, test_stats_json_keys);
 	tcase_add_test(tc, test_stats_json_parses);
 	tcase_add_test(tc, test_stats_json_write_error);
