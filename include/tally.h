@@ -319,8 +319,11 @@ size_t tally_escape_key(tally_format fmt, const char *key, size_t len, char *buf
 void tally_stats_print(FILE *f, const tally_stats *st);
 /* One JSON object and a newline to f.  Returns 0 or -1 on a write error. */
 int tally_stats_write_json(FILE *f, const tally_stats *st);
-/* Render a progress line (no newline, erase-to-end included) for a terminal. */
-void tally_progress_render(FILE *f, const tally_progress *p);
+/* Render a progress line (no newline, erase-to-end included) for a terminal
+ * columns wide: it takes at most columns - 1 of them (0: no limit), the
+ * fields that do not fit left out whole, the least telling first (RSS,
+ * keys, tokens, the time left, the rate, the bytes). */
+void tally_progress_render(FILE *f, const tally_progress *p, unsigned columns);
 /* Erase a progress line drawn by tally_progress_render. */
 void tally_progress_erase(FILE *f);
 

@@ -22,6 +22,7 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+#include <sys/ioctl.h>
 #include <sys/stat.h>
 
 #include "tally.h"
@@ -632,6 +633,24 @@ static void on_error(void *ctx, const char *msg)
 /* Short runs show nothing: the line appears once the run lasted this long. */
 #define PROGRESS_DELAY 0.5
 
+/* The width of the terminal standard error is on, asked at each redraw (a
+ * few times a second), so that a resized window is followed; else
+ * $COLUMNS, else 80. */
+static unsigned stderr_columns(void)
+{
+	struct winsize ws;
+	if (ioctl(STDERR_FILENO, TIOCGWINSZ, &ws) == 0 && ws.ws_col > 0)
+		return ws.ws_col;
+	const char *env = getenv("COLUMNS");
+	if (env && *env >= '1' && *env <= '9') {
+		char *end;
+		unsigned long n = strtoul(env, &end, 10);
+		if (*end == '\0' && n <= 65535)
+			return (unsigned)n;
+	}
+	return 80;
+}
+
 static void on_progress(void *ctx, const tally_progress *p, int final)
 {
 	cli_state *st = ctx;
@@ -642,7 +661,7 @@ static void on_progress(void *ctx, const tally_progress *p, int final)
 			tally_progress_erase(stderr);
 		st->drawn = 0;
 	} else if (p->elapsed >= PROGRESS_DELAY) {
-		tally_progress_render(stderr, p);
+		tally_progress_render(stderr, p, stderr_columns());
 		fflush(stderr);
 		st->drawn = 1;
 	}

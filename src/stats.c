@@ -207,55 +207,86 @@ const char *stats_phase_name(tally_phase phase)
 	}
 }
 
-void tally_progress_render(FILE *f, const tally_progress *p)
+/* A progress line being put together: its fields in order, each kept
+ * only while it fits, so that the line ends at the first one that does
+ * not (they come most telling first). */
+typedef struct progress_line {
+	char   buf[192];
+	size_t len;       /* bytes in buf */
+	size_t room;      /* columns left */
+	int    full;      /* a field did not fit: none after it is added */
+} progress_line;
+
+static void line_add(progress_line *l, const char *sep, const char *text)
 {
-	char line[192], done[STATS_FIGURE_LEN], total[STATS_FIGURE_LEN];
-	char rate[STATS_FIGURE_LEN], tokens[STATS_FIGURE_LEN];
-	char keys[STATS_FIGURE_LEN], rss[STATS_FIGURE_LEN], eta[STATS_FIGURE_LEN];
-	char speed[3 * STATS_FIGURE_LEN];
-	const char *pace = speed;   /* the rate and time left, or the phase */
-	size_t len = 0;
-
-	stats_format_bytes(done, sizeof done, p->bytes_done);
-	format_rate(rate, sizeof rate, p->mbps);
-	stats_format_count(tokens, sizeof tokens, p->tokens);
-	stats_format_count(keys, sizeof keys, p->distinct);
-	stats_format_bytes(rss, sizeof rss, p->rss);
-
-	/* Once the inputs are read, the rate and the time left say nothing:
-	 * the line says what the run is doing instead. */
-	if (p->phase != TALLY_PHASE_COUNTING) {
-		pace = stats_phase_name(p->phase);
-	} else if (p->bytes_total > 0) {
-		uint64_t left = p->bytes_done < p->bytes_total ? p->bytes_total - p->bytes_done : 0;
-		if (left == 0)
-			snprintf(eta, sizeof eta, "0:00");
-		else if (p->mbps > 0)
-			format_clock(eta, sizeof eta, (double)left / (p->mbps * 1e6));
-		else
-			snprintf(eta, sizeof eta, "--:--");
-		snprintf(speed, sizeof speed, "%s MB/s  ETA %s", rate, eta);
-	} else {
-		snprintf(speed, sizeof speed, "%s MB/s", rate);
+	size_t ns = strlen(sep), nt = strlen(text);
+	/* 3 bytes kept for the erase to the end of the line. */
+	if (l->full || ns + nt > l->room || l->len + ns + nt + 3 >= sizeof l->buf) {
+		l->full = 1;
+		return;
 	}
+	memcpy(l->buf + l->len, sep, ns);
+	memcpy(l->buf + l->len + ns, text, nt);
+	l->len += ns + nt;
+	l->room -= ns + nt;
+}
 
+void tally_progress_render(FILE *f, const tally_progress *p, unsigned columns)
+{
+	char done[STATS_FIGURE_LEN], total[STATS_FIGURE_LEN], rate[STATS_FIGURE_LEN];
+	char figure[STATS_FIGURE_LEN], field[3 * STATS_FIGURE_LEN];
+	progress_line l = { .buf = "\r", .len = 1 };
+
+	/* The last column is left alone: a character there makes some
+	 * terminals wrap, and the next redraw would start a line lower. */
+	l.room = columns > 0 ? columns - 1 : SIZE_MAX;
+	stats_format_bytes(done, sizeof done, p->bytes_done);
 	if (p->bytes_total > 0) {
 		unsigned pct = p->bytes_done >= p->bytes_total ? 100
 			: (unsigned)((double)p->bytes_done * 100.0 / (double)p->bytes_total);
 		if (pct > 99 && p->bytes_done < p->bytes_total)
 			pct = 99;   /* 100% means done */
+		snprintf(field, sizeof field, "%3u%%", pct);
+		line_add(&l, "", field);
 		stats_format_bytes(total, sizeof total, p->bytes_total);
-		len = (size_t)snprintf(line, sizeof line,
-			"\r%3u%% %s/%s  %s  tokens %s  keys %s  RSS %s\x1b[K",
-			pct, done, total, pace, tokens, keys, rss);
+		snprintf(field, sizeof field, "%s/%s", done, total);
+		line_add(&l, " ", field);
 	} else {
-		len = (size_t)snprintf(line, sizeof line,
-			"\r %s  %s  tokens %s  keys %s  RSS %s\x1b[K",
-			done, pace, tokens, keys, rss);
+		line_add(&l, " ", done);
 	}
-	if (len >= sizeof line)
-		len = sizeof line - 1;
-	fwrite(line, 1, len, f);
+
+	/* Once the inputs are read, the rate and the time left say nothing:
+	 * the line says what the run is doing instead. */
+	if (p->phase != TALLY_PHASE_COUNTING) {
+		line_add(&l, "  ", stats_phase_name(p->phase));
+	} else {
+		snprintf(field, sizeof field, "%s MB/s", format_rate(rate, sizeof rate, p->mbps));
+		line_add(&l, "  ", field);
+		if (p->bytes_total > 0) {
+			uint64_t left = p->bytes_done < p->bytes_total
+				? p->bytes_total - p->bytes_done : 0;
+			if (left == 0)
+				snprintf(figure, sizeof figure, "0:00");
+			else if (p->mbps > 0)
+				format_clock(figure, sizeof figure, (double)left / (p->mbps * 1e6));
+			else
+				snprintf(figure, sizeof figure, "--:--");
+			snprintf(field, sizeof field, "ETA %s", figure);
+			line_add(&l, "  ", field);
+		}
+	}
+
+	snprintf(field, sizeof field, "tokens %s",
+		stats_format_count(figure, sizeof figure, p->tokens));
+	line_add(&l, "  ", field);
+	snprintf(field, sizeof field, "keys %s",
+		stats_format_count(figure, sizeof figure, p->distinct));
+	line_add(&l, "  ", field);
+	snprintf(field, sizeof field, "RSS %s", stats_format_bytes(figure, sizeof figure, p->rss));
+	line_add(&l, "  ", field);
+
+	memcpy(l.buf + l.len, "\x1b[K", 3);
+	fwrite(l.buf, 1, l.len + 3, f);
 	fflush(f);
 }
 

@@ -162,12 +162,17 @@ static size_t visible_width(const char *s)
 	return n;
 }
 
-static char *render(const tally_progress *p)
+static char *render_width(const tally_progress *p, unsigned columns)
 {
 	capture c;
 	capture_open(&c);
-	tally_progress_render(c.f, p);
+	tally_progress_render(c.f, p, columns);
 	return capture_close(&c);
+}
+
+static char *render(const tally_progress *p)
+{
+	return render_width(p, 0);
 }
 
 START_TEST(test_progress_known_total)
@@ -228,6 +233,73 @@ START_TEST(test_progress_widest)
 	ck_assert_ptr_null(strchr(s, '\n'));
 	ck_assert_uint_le(visible_width(s), 100);
 	free(s);
+}
+END_TEST
+
+/* On a terminal narrower than the line, fields are left out whole, the
+ * least telling first, and the last column stays empty: 81 columns of
+ * line on an 80-column terminal wrapped, and each redraw left a line. */
+START_TEST(test_progress_fits_width)
+{
+	tally_progress p = {
+		.elapsed = 5, .bytes_done = 29360128, .bytes_total = 97307853,
+		.tokens = 2600000, .distinct = 1000000, .rss = 47500000, .mbps = 58.7,
+	};
+	static const struct { unsigned columns; const char *line; } known[] = {
+		{ 0,   " 30% 28.0 MiB/92.8 MiB  58.7 MB/s  ETA 0:01  tokens 2.6M  keys 1.0M  RSS 45.3 MiB" },
+		{ 82,  " 30% 28.0 MiB/92.8 MiB  58.7 MB/s  ETA 0:01  tokens 2.6M  keys 1.0M  RSS 45.3 MiB" },
+		{ 81,  " 30% 28.0 MiB/92.8 MiB  58.7 MB/s  ETA 0:01  tokens 2.6M  keys 1.0M" },
+		{ 68,  " 30% 28.0 MiB/92.8 MiB  58.7 MB/s  ETA 0:01  tokens 2.6M  keys 1.0M" },
+		{ 67,  " 30% 28.0 MiB/92.8 MiB  58.7 MB/s  ETA 0:01  tokens 2.6M" },
+		{ 57,  " 30% 28.0 MiB/92.8 MiB  58.7 MB/s  ETA 0:01  tokens 2.6M" },
+		{ 56,  " 30% 28.0 MiB/92.8 MiB  58.7 MB/s  ETA 0:01" },
+		{ 44,  " 30% 28.0 MiB/92.8 MiB  58.7 MB/s  ETA 0:01" },
+		{ 43,  " 30% 28.0 MiB/92.8 MiB  58.7 MB/s" },
+		{ 34,  " 30% 28.0 MiB/92.8 MiB  58.7 MB/s" },
+		{ 33,  " 30% 28.0 MiB/92.8 MiB" },
+		{ 23,  " 30% 28.0 MiB/92.8 MiB" },
+		{ 22,  " 30%" },
+		{ 5,   " 30%" },
+		{ 4,   "" },
+		{ 1,   "" },
+	};
+	for (size_t i = 0; i < sizeof known / sizeof known[0]; i++) {
+		char *s = render_width(&p, known[i].columns);
+		char want[128];
+		snprintf(want, sizeof want, "\r%s\x1b[K", known[i].line);
+		ck_assert_msg(strcmp(s, want) == 0, "%u columns: \"%s\"", known[i].columns, s + 1);
+		if (known[i].columns > 0)
+			ck_assert_uint_lt(visible_width(s), known[i].columns);
+		free(s);
+	}
+
+	/* The total unknown, and past counting. */
+	p.bytes_total = 0;
+	char *s = render_width(&p, 40);
+	ck_assert_str_eq(s, "\r 28.0 MiB  58.7 MB/s  tokens 2.6M\x1b[K");
+	free(s);
+	s = render_width(&p, 10);
+	ck_assert_str_eq(s, "\r 28.0 MiB\x1b[K");
+	free(s);
+	s = render_width(&p, 9);
+	ck_assert_str_eq(s, "\r\x1b[K");
+	free(s);
+	p.phase = TALLY_PHASE_MERGING;
+	s = render_width(&p, 80);
+	ck_assert_str_eq(s, "\r 28.0 MiB  merging  tokens 2.6M  keys 1.0M  RSS 45.3 MiB\x1b[K");
+	free(s);
+
+	/* The widest figures in every width: never more than it allows. */
+	p = (tally_progress){
+		.elapsed = 1e6, .bytes_done = UINT64_MAX / 3, .bytes_total = UINT64_MAX,
+		.tokens = UINT64_MAX, .distinct = UINT64_MAX, .rss = UINT64_MAX, .mbps = 1e300,
+	};
+	for (unsigned w = 1; w < 200; w++) {
+		s = render_width(&p, w);
+		ck_assert_uint_lt(visible_width(s), w);
+		ck_assert_ptr_null(strchr(s + 1, '\r'));
+		free(s);
+	}
 }
 END_TEST
 
@@ -884,6 +956,7 @@ static Suite *stats_suite(void)
 	tcase_add_test(tc, test_progress_known_total);
 	tcase_add_test(tc, test_progress_unknown_total);
 	tcase_add_test(tc, test_progress_widest);
+	tcase_add_test(tc, test_progress_fits_width);
 	tcase_add_test(tc, test_progress_phases);
 	tcase_add_test(tc, test_engine_phases);
 	tcase_add_test(tc, test_progress_erase);

@@ -120,6 +120,28 @@ EOF
 requires script
 check progress-terminal 0 '$T -j1 "$BIG" > ref; . "$SLOW"; script -q -e -c "$T -j1 --chunk-size 1K --progress slow \"$BIG\" > out" log < /dev/null > /dev/null || echo "script failed"; tr "\r" "\n" < log | grep -q "^ *[0-9][0-9]*% .*MB/s" && echo progress; tr "\r" "\n" < log | grep -v "^Script " | grep -v "^\$" | tail -n 1 | grep -q "%" || echo erased; if LC_ALL=C grep -q "$(printf "[\r\033]")" out; then echo "CR or ESC in stdout"; else echo clean stdout; fi; cmp -s ref out && echo same results'
 
+# The line fits the terminal: on one of 40 columns (or COLUMNS=40 where
+# stderr is a file, else 80), no line takes more than 39, fields being left
+# out; a line of 80 wrapped, and each redraw left one behind.  fits.sh LOG
+# COLUMNS says whether progress was drawn and whether every line fits.
+cat > "$WORK/fits.sh" <<'EOF'
+tr '\r' '\n' < "$1" | sed "s/$(printf '\033')\\[K//g" | grep -v '^Script ' > "$1.lines"
+grep -q 'MB/s' "$1.lines" && echo progress
+awk -v w="$2" 'length($0) >= w { print "too wide: " $0; bad = 1; exit } END { if (!bad) print "fits" }' "$1.lines"
+EOF
+FITS=$WORK/fits.sh
+export FITS
+expect_out <<'EOF'
+progress
+fits
+progress
+fits
+progress
+fits
+EOF
+requires script
+check progress-fits-width 0 '. "$SLOW"; script -q -e -c "stty cols 40; $T -j1 --chunk-size 1K --progress slow \"$BIG\" > /dev/null" log < /dev/null > /dev/null || echo "script failed"; sh "$FITS" log 40; rm slow; . "$SLOW"; COLUMNS=40 $T -j1 --chunk-size 1K --progress slow "$BIG" > /dev/null 2> err; sh "$FITS" err 40; rm slow; . "$SLOW"; env -u COLUMNS $T -j1 --chunk-size 1K --progress slow "$BIG" > /dev/null 2> err80; sh "$FITS" err80 80'
+
 # --no-progress on a terminal: not a byte on stderr.
 expect_out <<'EOF'
 no progress
