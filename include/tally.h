@@ -116,7 +116,7 @@ typedef enum tally_phase {
 typedef struct tally_progress {
 	double   elapsed;         /* seconds since tally_create */
 	uint64_t bytes_done;      /* input bytes consumed (compressed bytes for .zst) */
-	uint64_t bytes_total;     /* 0 when unknown (pipes, stdin) */
+	uint64_t bytes_total;     /* tally_expect_bytes; 0 when unknown */
 	uint64_t tokens;          /* keys counted so far */
 	uint64_t distinct;        /* keys held in the tables now, summed over workers */
 	uint64_t rss;             /* resident set size now, bytes */
@@ -220,9 +220,10 @@ tally_engine *tally_create(const tally_config *cfg, char *err, size_t errlen, in
  * a fatal error (out of memory, spill failure: see tally_errmsg). */
 int tally_add_path(tally_engine *e, const char *path);
 
-/* Declare the stored size of all the inputs to come (regular files), so that
- * progress can show a percentage and an ETA.  Without it, progress counts
- * the sizes of the inputs opened so far. */
+/* Declare the stored size of all the inputs to come, so that progress can
+ * show a percentage and an ETA; only when it is known before the run (all
+ * regular files): without it, progress shows bytes and rate only, as a
+ * total that grew as inputs were opened would move the percentage back. */
 void tally_expect_bytes(tally_engine *e, uint64_t bytes);
 
 /* Count len bytes at buf as one input named name (for tests and embedding).

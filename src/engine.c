@@ -116,7 +116,6 @@ struct tally_engine {
 	unsigned char  *pending_set;
 	uint64_t        next_seq, stitch_seq;
 	uint64_t        next_input, stitch_input;
-	int             expect_declared;
 
 	_Atomic uint64_t bytes_stored;  /* input bytes consumed (compressed for .zst) */
 	_Atomic uint64_t bytes_expected;
@@ -716,8 +715,6 @@ static int feed(tally_engine *e, input_source *src, const char *name, tok_fields
 	e->cut_fields = fields;
 	e->files++;
 	e->files_compressed += input_is_compressed(src) != 0;
-	if (!e->expect_declared)
-		atomic_fetch_add_explicit(&e->bytes_expected, input_size(src), memory_order_relaxed);
 	int rc = 0;
 	for (;;) {
 		if (reap(e, 0)) {
@@ -932,7 +929,6 @@ int tally_add_memory(tally_engine *e, const void *buf, size_t len, const char *n
 
 void tally_expect_bytes(tally_engine *e, uint64_t bytes)
 {
-	e->expect_declared = 1;
 	atomic_fetch_add_explicit(&e->bytes_expected, bytes, memory_order_relaxed);
 }
 

@@ -678,21 +678,28 @@ static double now(void)
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-/* Count one input.  Returns 0, 1 when it failed (reported), or -2 fatal. */
-/* Tell the engine the size of all the named regular files up front, so that
- * the progress line's percentage covers the whole run, not the inputs opened
- * so far.  Inputs whose size is unknown (stdin, pipes) are left out. */
+/* Tell the engine the size of all the inputs up front, so that the progress
+ * line shows a percentage and a time left, when it is known: every input is
+ * a regular file (or one that fails to open, and gives no bytes).  With
+ * standard input or a pipe among them, the total would fall short of the
+ * bytes read, and no total is declared: the line shows bytes and rate. */
 static void declare_sizes(tally_engine *e, char **names, int n)
 {
 	uint64_t total = 0;
 	for (int i = 0; i < n; i++) {
 		struct stat sb;
-		if (strcmp(names[i], "-") != 0 && stat(names[i], &sb) == 0 && S_ISREG(sb.st_mode))
-			total += (uint64_t)sb.st_size;
+		if (strcmp(names[i], "-") == 0)
+			return;
+		if (stat(names[i], &sb) != 0 || S_ISDIR(sb.st_mode))
+			continue;
+		if (!S_ISREG(sb.st_mode))
+			return;
+		total += (uint64_t)sb.st_size;
 	}
 	tally_expect_bytes(e, total);
 }
 
+/* Count one input.  Returns 0, 1 when it failed (reported), or -2 fatal. */
 static int add_input(tally_engine *e, const char *path)
 {
 	int rc = tally_add_path(e, path);
@@ -975,7 +982,9 @@ int main(int argc, char **argv)
 		if (add_input(e, "-") == -2)
 			goto fatal;
 	} else {
-		/* A part's size is known only once its file is opened. */
+		/* A part's size is known only once its file is read at its
+		 * edges, and --files0-from names its inputs as it goes: no
+		 * total for either. */
 		if (o.cfg.shard_n <= 1)
 			declare_sizes(e, argv + first, argc - first);
 		for (int i = first; i < argc; i++)

@@ -240,8 +240,11 @@ void tally_progress_render(FILE *f, const tally_progress *p, unsigned columns)
 	/* The last column is left alone: a character there makes some
 	 * terminals wrap, and the next redraw would start a line lower. */
 	l.room = columns > 0 ? columns - 1 : SIZE_MAX;
+	/* More bytes than the total: files grew while they were read, and
+	 * the total says nothing (rather than a "100%" that stays). */
+	int known = p->bytes_total > 0 && p->bytes_done <= p->bytes_total;
 	stats_format_bytes(done, sizeof done, p->bytes_done);
-	if (p->bytes_total > 0) {
+	if (known) {
 		unsigned pct = p->bytes_done >= p->bytes_total ? 100
 			: (unsigned)((double)p->bytes_done * 100.0 / (double)p->bytes_total);
 		if (pct > 99 && p->bytes_done < p->bytes_total)
@@ -262,7 +265,7 @@ void tally_progress_render(FILE *f, const tally_progress *p, unsigned columns)
 	} else {
 		snprintf(field, sizeof field, "%s MB/s", format_rate(rate, sizeof rate, p->mbps));
 		line_add(&l, "  ", field);
-		if (p->bytes_total > 0) {
+		if (known) {
 			uint64_t left = p->bytes_done < p->bytes_total
 				? p->bytes_total - p->bytes_done : 0;
 			if (left == 0)

@@ -387,6 +387,80 @@ START_TEST(test_engine_phases)
 }
 END_TEST
 
+/* The total is what tally_expect_bytes declared, and nothing else: the
+ * sizes of the inputs opened so far made one that grew as they were
+ * opened, and a percentage that went back. */
+typedef struct total_log {
+	int      samples;
+	uint64_t total_min, total_max, done_final;
+} total_log;
+
+static void log_total(void *ctx, const tally_progress *p, int final)
+{
+	total_log *l = ctx;
+	if (l->samples == 0 || p->bytes_total < l->total_min)
+		l->total_min = p->bytes_total;
+	if (p->bytes_total > l->total_max)
+		l->total_max = p->bytes_total;
+	l->samples++;
+	if (final)
+		l->done_final = p->bytes_done;
+}
+
+static total_log count_with_total(int declare, uint64_t declared)
+{
+	static const char text[] = "one two two three three three\n";
+	total_log log;
+	tally_config cfg;
+	char err[256];
+	memset(&log, 0, sizeof log);
+	tally_config_init(&cfg);
+	cfg.threads = 2;
+	cfg.ctx = &log;
+	cfg.on_progress = log_total;
+	tally_engine *e = tally_create(&cfg, err, sizeof err, NULL);
+	ck_assert_ptr_nonnull(e);
+	if (declare)
+		tally_expect_bytes(e, declared);
+	for (int i = 0; i < 100; i++)
+		ck_assert_int_eq(tally_add_memory(e, text, sizeof text - 1, "text"), 0);
+	ck_assert_int_eq(tally_finish(e), 0);
+	tally_destroy(e);
+	return log;
+}
+
+START_TEST(test_engine_total_declared_only)
+{
+	total_log l = count_with_total(0, 0);
+	ck_assert_int_ge(l.samples, 1);
+	ck_assert_uint_eq(l.total_max, 0);
+	ck_assert_uint_eq(l.done_final, 3000);
+
+	l = count_with_total(1, 3000);
+	ck_assert_uint_eq(l.total_min, 3000);
+	ck_assert_uint_eq(l.total_max, 3000);
+	ck_assert_uint_eq(l.done_final, 3000);
+}
+END_TEST
+
+/* More bytes read than the total (files that grew): no percentage that
+ * stays at 100, no time left, but the bytes and the rate. */
+START_TEST(test_progress_past_total)
+{
+	tally_progress p = {
+		.elapsed = 5, .bytes_done = 2 * MiB + 1, .bytes_total = 2 * MiB,
+		.tokens = 999, .distinct = 12, .rss = 3 * MiB, .mbps = 8.26,
+	};
+	char *s = render(&p);
+	ck_assert_str_eq(s, "\r 2.0 MiB  8.3 MB/s  tokens 999  keys 12  RSS 3.0 MiB\x1b[K");
+	free(s);
+	p.bytes_done = 2 * MiB;
+	s = render(&p);
+	ck_assert_str_eq(s, "\r100% 2.0 MiB/2.0 MiB  8.3 MB/s  ETA 0:00  tokens 999  keys 12  RSS 3.0 MiB\x1b[K");
+	free(s);
+}
+END_TEST
+
 START_TEST(test_progress_erase)
 {
 	capture c;
@@ -959,6 +1033,8 @@ static Suite *stats_suite(void)
 	tcase_add_test(tc, test_progress_fits_width);
 	tcase_add_test(tc, test_progress_phases);
 	tcase_add_test(tc, test_engine_phases);
+	tcase_add_test(tc, test_engine_total_declared_only);
+	tcase_add_test(tc, test_progress_past_total);
 	tcase_add_test(tc, test_progress_erase);
 	suite_add_tcase(s, tc);
 
