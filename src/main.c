@@ -16,6 +16,7 @@
 #include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -801,21 +802,24 @@ static void reserve_std_fds(void)
 	}
 }
 
+/* The --stats-json file this run made, while the statistics are not in
+ * it: removed when the run fails, a fatal signal included.  NULL: none. */
+static _Atomic(const char *) stats_json_made;
+
 /* --stats-json FILE is opened before the count, so that a name that cannot
  * be written fails at once (and before -o is replaced), and a regular file
  * is emptied only when the statistics are written.  NULL with a message
  * when it fails; stdout for "-", and for a name of the file that standard
  * output (or error) is open on, which is written to after what is there,
  * not emptied. */
-static int stats_json_created;  /* open_stats_json made the file */
-
 static FILE *open_stats_json(const char *path)
 {
 	int std_fd = strcmp(path, "-") == 0 ? STDOUT_FILENO : tally_std_stream(path);
 	if (std_fd >= 0)
 		return std_fd == STDOUT_FILENO ? stdout : stderr;
 	int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
-	stats_json_created = fd >= 0;
+	if (fd >= 0)
+		atomic_store(&stats_json_made, path);
 	if (fd < 0 && errno == EEXIST)
 		fd = open(path, O_WRONLY | O_CLOEXEC);
 	FILE *f = fd < 0 ? NULL : fdopen(fd, "w");
@@ -838,7 +842,7 @@ static void drop_stats_json(FILE *f, const char *path)
 {
 	if (f && !is_std(f)) {
 		fclose(f);
-		if (stats_json_created)
+		if (atomic_exchange(&stats_json_made, NULL))
 			unlink(path);
 	}
 }
@@ -869,6 +873,7 @@ static int write_stats_json(FILE *f, const char *path, const tally_stats *st)
 		rc = fflush(f) == 0 && rc == 0 ? 0 : -1;
 	else if (fclose(f) != 0)
 		rc = -1;
+	atomic_store(&stats_json_made, NULL);   /* a signal leaves it now */
 	if (rc != 0) {
 		if (to_std && errno == EPIPE)
 			return 2;
@@ -880,6 +885,16 @@ static int write_stats_json(FILE *f, const char *path, const tally_stats *st)
 	return 0;
 }
 
+/* What a fatal signal undoes of the command line's own before the process
+ * dies: a --stats-json file this run made without the statistics in it
+ * yet is removed.  Async-signal-safe. */
+static void cli_signal_cleanup(void)
+{
+	const char *path = atomic_exchange(&stats_json_made, NULL);
+	if (path)
+		unlink(path);
+}
+
 /* On SIGINT, SIGTERM, SIGHUP and the other signals that stop a job: remove
  * the half-written -o file and the engine's run files, then die of the
  * signal.  Installed before the engine, which then leaves these signals to
@@ -887,6 +902,7 @@ static int write_stats_json(FILE *f, const char *path, const tally_stats *st)
 static void on_fatal_signal(int sig)
 {
 	tally_signal_cleanup();
+	cli_signal_cleanup();
 	signal(sig, SIG_DFL);
 	raise(sig);
 }

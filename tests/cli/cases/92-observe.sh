@@ -182,6 +182,24 @@ no percent
 EOF
 check progress-percent-unknown 0 'sh "$FIFO" f1 1 "$DATA/kjv-genesis.txt"; $T -j1 --progress "$BIG" - < f1 > /dev/null 2> e1; sh "$PCT" e1; sh "$FIFO" f2 1; printf "%s\0f2\0" "$BIG" | $T -j1 --progress --files0-from=- > /dev/null 2> e2; sh "$PCT" e2; sh "$FIFO" f3 1; $T -j1 --progress --shard 2/2 "$BIG" f3 > /dev/null 2> e3; sh "$PCT" e3'
 
+# A --stats-json file the run made is removed when a signal ends the run
+# before the statistics are in it (it was left empty); one that was there
+# stays as it was.  In the background, once the file is open, with the
+# input a FIFO that gives nothing yet.  (env restores SIGINT, which a
+# shell's background jobs ignore.)
+if env --default-signal=INT true 2>/dev/null; then
+	expect_out <<'EOF'
+status 143
+f
+in
+status 130
+old
+EOF
+	check stats-json-not-left-on-signal 0 'printf "a\n" > in; for sig in TERM INT; do rm -f f; mkfifo f; sleep 10 > f & w=$!; [ $sig = TERM ] || echo old > s.json; env --default-signal=INT "$T" --stats-json s.json in f > /dev/null & pid=$!; i=0; until ls -l /proc/$pid/fd 2>/dev/null | grep -q "s\.json"; do i=$((i + 1)); if [ $i -gt 3000 ]; then echo "not open after 30 s"; break; fi; sleep 0.01; done; kill -s $sig $pid; wait $pid 2>/dev/null; echo status $?; kill $w; wait $w 2>/dev/null; if [ $sig = TERM ]; then ls; else cat s.json; fi; done'
+else
+	skip_case stats-json-not-left-on-signal "env --default-signal is missing"
+fi
+
 # --no-progress on a terminal: not a byte on stderr.
 expect_out <<'EOF'
 no progress
