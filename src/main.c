@@ -114,8 +114,11 @@ typedef struct cli_options {
  * progress line from the sampler thread, so they take turns. */
 typedef struct cli_state {
 	pthread_mutex_t lock;
-	int             drawn;      /* a progress line is on the screen */
 } cli_state;
+
+/* A progress line is on the screen: set under cli_state's lock, and read
+ * by a fatal signal's handler too, which erases it. */
+static atomic_int progress_drawn;
 
 /* ---- Usage ----------------------------------------------------------- */
 
@@ -623,9 +626,9 @@ static void on_error(void *ctx, const char *msg)
 	cli_state *st = ctx;
 
 	pthread_mutex_lock(&st->lock);
-	if (st->drawn) {
+	if (atomic_load(&progress_drawn)) {
 		tally_progress_erase(stderr);
-		st->drawn = 0;  /* the next sample draws it again */
+		atomic_store(&progress_drawn, 0);  /* the next sample draws it again */
 	}
 	fprintf(stderr, "tally: %s\n", msg);
 	pthread_mutex_unlock(&st->lock);
@@ -658,13 +661,14 @@ static void on_progress(void *ctx, const tally_progress *p, int final)
 
 	pthread_mutex_lock(&st->lock);
 	if (final) {
-		if (st->drawn)
+		if (atomic_load(&progress_drawn))
 			tally_progress_erase(stderr);
-		st->drawn = 0;
+		atomic_store(&progress_drawn, 0);
 	} else if (p->elapsed >= PROGRESS_DELAY) {
+		/* Set first: a signal while the line is written erases it. */
+		atomic_store(&progress_drawn, 1);
 		tally_progress_render(stderr, p, stderr_columns());
 		fflush(stderr);
-		st->drawn = 1;
 	}
 	pthread_mutex_unlock(&st->lock);
 }
@@ -886,10 +890,15 @@ static int write_stats_json(FILE *f, const char *path, const tally_stats *st)
 }
 
 /* What a fatal signal undoes of the command line's own before the process
- * dies: a --stats-json file this run made without the statistics in it
- * yet is removed.  Async-signal-safe. */
+ * dies: the progress line is erased (else the shell's prompt follows it),
+ * and a --stats-json file this run made without the statistics in it yet
+ * is removed.  Async-signal-safe. */
 static void cli_signal_cleanup(void)
 {
+	if (atomic_load(&progress_drawn)) {
+		ssize_t n = write(STDERR_FILENO, "\r\x1b[K", 4);
+		(void)n;
+	}
 	const char *path = atomic_exchange(&stats_json_made, NULL);
 	if (path)
 		unlink(path);
@@ -928,7 +937,7 @@ static void install_signal_cleanup(void)
 int main(int argc, char **argv)
 {
 	cli_options o;
-	cli_state st = { .lock = PTHREAD_MUTEX_INITIALIZER, .drawn = 0 };
+	cli_state st = { .lock = PTHREAD_MUTEX_INITIALIZER };
 	tally_engine *e;
 	tally_writer *w;
 	FILE *stats_file = NULL;

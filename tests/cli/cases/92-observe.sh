@@ -182,6 +182,17 @@ no percent
 EOF
 check progress-percent-unknown 0 'sh "$FIFO" f1 1 "$DATA/kjv-genesis.txt"; $T -j1 --progress "$BIG" - < f1 > /dev/null 2> e1; sh "$PCT" e1; sh "$FIFO" f2 1; printf "%s\0f2\0" "$BIG" | $T -j1 --progress --files0-from=- > /dev/null 2> e2; sh "$PCT" e2; sh "$FIFO" f3 1; $T -j1 --progress --shard 2/2 "$BIG" f3 > /dev/null 2> e3; sh "$PCT" e3'
 
+# A signal that ends the run erases the line too (SIGTERM from timeout, or
+# SIGINT): the last thing on the terminal is no progress line.
+expect_out <<'EOF'
+progress
+erased
+progress
+erased
+EOF
+requires script
+check progress-erased-on-signal 0 'truncate -s 1G sparse; for sig in TERM INT; do script -q -e -c "timeout -s $sig 2 $T -j1 --chunk-size 1K --progress sparse > /dev/null" log < /dev/null > /dev/null; tr "\r" "\n" < log | grep -q "MB/s" && echo progress; tr "\r" "\n" < log | grep -v "^Script " | grep -v "^\$" | tail -n 1 | grep -q "[0-9] [KMG]*i*B" || echo erased; done'
+
 # A --stats-json file the run made is removed when a signal ends the run
 # before the statistics are in it (it was left empty); one that was there
 # stays as it was.  In the background, once the file is open, with the
