@@ -1152,31 +1152,38 @@ static void stop_workers(tally_engine *e)
 		}
 }
 
-typedef struct order_job {
-	order *ord;
-	int    err;
-} order_job;
+typedef struct order_jobs {
+	order          **ords;
+	unsigned         n;
+	_Atomic unsigned next;
+	_Atomic int      err;        /* the first errno */
+} order_jobs;
 
 static void *order_finish_main(void *p)
 {
-	order_job *j = p;
-	if (order_finish(j->ord))
-		j->err = errno ? errno : ENOMEM;
+	order_jobs *j = p;
+	for (unsigned i; (i = atomic_fetch_add(&j->next, 1)) < j->n; )
+		if (order_finish(j->ords[i])) {
+			int zero = 0;
+			atomic_compare_exchange_strong(&j->err, &zero, errno ? errno : ENOMEM);
+		}
 	return NULL;
 }
 
-/* Sort (and merge the runs of) every order, in parallel.  Returns 0 or -1. */
+/* Sort (and merge the runs of) every order, in parallel.  An order merging
+ * its runs holds at least 3 files (two runs and the run it writes): so many
+ * at once that together they stay within the fan-in.  Returns 0 or -1. */
 static int finish_orders(tally_engine *e)
 {
-	order_job jobs[ENG_MAX_ORDERS];
-	for (unsigned i = 0; i < e->nord; i++)
-		jobs[i] = (order_job){ .ord = e->ords[i] };
-	run_parallel(e->nord, order_finish_main, jobs, sizeof *jobs);
-	for (unsigned i = 0; i < e->nord; i++)
-		if (jobs[i].err) {
-			set_spill_err(e, jobs[i].err);
-			return -1;
-		}
+	order_jobs jobs = { .ords = e->ords, .n = e->nord };
+	unsigned at_once = spill_fanin(e->spill) / 3;
+	if (at_once < 1)
+		at_once = 1;
+	run_parallel(e->nord < at_once ? e->nord : at_once, order_finish_main, &jobs, 0);
+	if (atomic_load(&jobs.err)) {
+		set_spill_err(e, atomic_load(&jobs.err));
+		return -1;
+	}
 	return 0;
 }
 
@@ -1502,6 +1509,8 @@ int tally_next(tally_engine *e, tally_item *it)
 {
 	if (!e->finished)
 		return misuse(e, "tally_next called before tally_finish");
+	if (e->ended)
+		return misuse(e, "tally_next called after tally_end_output");
 	/* Each order keeps its own --top N: the merged stream stops at N. */
 	if (e->cfg.top && e->emitted >= e->cfg.top)
 		return 0;

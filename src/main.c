@@ -1045,14 +1045,6 @@ int main(int argc, char **argv)
 			break;
 		}
 	}
-	/* The statistics and the report complete, even after a closed pipe;
-	 * a report that cannot be written leaves a named target alone too. */
-	if (tally_end_output(e, now() - t0, o.stats || stats_file) != 0) {
-		fprintf(stderr, "tally: %s\n", tally_errmsg(e));
-		status = 1;
-	}
-	if (tally_failed(e))
-		status = 1;
 	err[0] = '\0';
 	/* A failed input leaves a named target alone (SPEC 7); on stdout the
 	 * output is finished so that it stays well-formed, and the status says 1. */
@@ -1067,6 +1059,15 @@ int main(int argc, char **argv)
 			status = 1;
 		}
 	}
+
+	/* The statistics and the report complete, even after a closed pipe,
+	 * the closing of the output (its last writes, the rename) timed too. */
+	if (tally_end_output(e, now() - t0, o.stats || stats_file) != 0) {
+		fprintf(stderr, "tally: %s\n", tally_errmsg(e));
+		status = 1;
+	}
+	if (tally_failed(e))
+		status = 1;
 
 	/* Statistics. */
 	tally_get_stats(e, &stats);

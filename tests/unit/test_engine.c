@@ -61,6 +61,8 @@ START_TEST(test_calls_out_of_order)
 	ck_assert_int_eq(tally_end_output(e, 0.5, 1), 0);
 	ck_assert_int_eq(tally_end_output(e, 0.5, 1), -2);
 	errmsg_is(e, "tally_end_output called twice");
+	ck_assert_int_eq(tally_next(e, &it), -2);
+	errmsg_is(e, "tally_next called after tally_end_output");
 
 	tally_stats st;
 	tally_get_stats(e, &st);

@@ -1297,7 +1297,7 @@ START_TEST(test_prop_ascii_blocks)
 	slow.min_length = 1;
 	/* Apostrophes and words across every place of a block boundary. */
 	static const char *const joins[] = { "ab'cd", "ab'\xc3\xa9z", "ab' cd", "ab''cd", "ab'\xe3\x80\x81",
-		"Ab\xe2\x80\x99" "cd", "abcdefghijklmnopqrstuvw'xyz" };
+		"Ab\xe2\x80\x99\x63\x64" /* Ab'cd */, "abcdefghijklmnopqrstuvw'xyz" };
 	for (int round = 0; round < 2 * 150; round++) {
 		const char *j = joins[(size_t)round % (sizeof joins / sizeof *joins)];
 		size_t len = (size_t)round / 2;

@@ -311,6 +311,14 @@ EOF
 requires python3
 check report-caption-times 0 '$T -l --report r.svg --stats-json s.json "$SEQ400K" > out; python3 "$CAPTION" r.svg s.json'
 
+# The time spent writing includes the last writes, done when the output is
+# closed: here all of it, as the output (about 130 KB) fits the writer's
+# buffer but not the pipe's, and the reader waits a second before reading.
+expect_out <<'EOF'
+writing timed
+EOF
+check stats-write-time-includes-close 0 '. "$OBS"; seq 1 20000 | $T -l --stats-json s.json | (sleep 1; cat > /dev/null); w=$(jget t_write s.json); t=$(jget t_total s.json); awk -v w="$w" -v t="$t" "BEGIN { if (w >= 0.5 && t >= w) print \"writing timed\"; else print \"t_write \" w \", t_total \" t }"'
+
 # A reader that goes away early (head) still gets the statistics and the
 # report whole, also in key order after a spill, where the keys are known
 # only once the merge of the runs is read to the end.
