@@ -97,16 +97,25 @@ START_TEST(test_bad_enums_refused)
 }
 END_TEST
 
+/* n distinct keys, the numbers 0 to n - 1 after prefix and before end (a
+ * key and its end 8 bytes at most). */
+static char *numbered(int n, const char *prefix, const char *end, size_t *len)
+{
+	char *text = malloc((size_t)n * 8 + 1);
+	ck_assert_ptr_nonnull(text);
+	*len = 0;
+	for (int i = 0; i < n; i++)
+		*len += (size_t)snprintf(text + *len, 9, "%s%d%s", prefix, i, end);
+	return text;
+}
+
 /* In key order after a spill the merge of the runs feeds the output: a
  * caller that stops after one item still gets every key counted. */
 START_TEST(test_end_output_completes_stream)
 {
 	enum { N = 60000 };
-	char *text = malloc((size_t)N * 8);
-	ck_assert_ptr_nonnull(text);
-	size_t len = 0;
-	for (int i = 0; i < N; i++)
-		len += (size_t)sprintf(text + len, "%d\n", i);
+	size_t len;
+	char *text = numbered(N, "", "\n", &len);
 	for (int complete = 0; complete <= 1; complete++) {
 		tally_config cfg;
 		tally_config_init(&cfg);
@@ -135,11 +144,8 @@ END_TEST
 START_TEST(test_peaks_per_engine)
 {
 	enum { N = 200000 };
-	char *text = malloc((size_t)N * 8);
-	ck_assert_ptr_nonnull(text);
-	size_t len = 0;
-	for (int i = 0; i < N; i++)
-		len += (size_t)sprintf(text + len, "w%d ", i);
+	size_t len;
+	char *text = numbered(N, "w", " ", &len);
 	uint64_t peak_pool[2];
 	for (int run = 0; run < 2; run++) {
 		tally_config cfg;
