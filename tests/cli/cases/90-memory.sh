@@ -330,15 +330,18 @@ check tmpdir-unusable 0 'printf "a\n" > in; $T -T nodir in; a=$?; TMPDIR=in $T i
 # --- The merge of the runs within the budget ---
 
 # Runs of 1 MB keys: a reader's buffers grow to the longest key of its run,
-# so a merge reads fewer such runs at once.  The run with a budget of
-# 32 KiB peaks lower than the run without one (before, 25 readers of 2 MiB
-# each took it to twice that) and counts the same.
+# so a merge reads fewer such runs at once.  Under a budget of 32 KiB the
+# merge's readers and the sort take about 10 MiB (the merge's 8 MiB, the
+# sort's 2 MiB per thread), as for short keys; before, 25 readers of 2 MiB
+# each took 56 MiB, more than the run without a budget.  The engine's own
+# accounting of them (peak_spill) is checked: a sanitizer build's resident
+# size says little.
 expect_out <<'EOF'
 same results
 spilled
-lower peak
+readers within 12 MiB
 EOF
-check merge-long-keys-bounded 0 'awk "BEGIN { x = sprintf(\"%1000000s\", \"\"); gsub(/ /, \"x\", x); for (i = 0; i < 30; i++) printf \"%03d%s\\n\", i, x }" > long; $T -l -j1 --stats-json all.json long > all; $T -l -j1 -m 32K --stats-json small.json long > small; cmp -s all small && echo same results; [ "$(sed -n "s/.*\"runs_spilled\":\([0-9]*\).*/\1/p" small.json)" -gt 1 ] && echo spilled; a=$(sed -n "s/.*\"peak_rss\":\([0-9]*\).*/\1/p" all.json); s=$(sed -n "s/.*\"peak_rss\":\([0-9]*\).*/\1/p" small.json); if [ "$s" -lt "$a" ]; then echo lower peak; else echo "peak $s with -m 32K, $a without"; fi'
+check merge-long-keys-bounded 0 'awk "BEGIN { x = sprintf(\"%1000000s\", \"\"); gsub(/ /, \"x\", x); for (i = 0; i < 30; i++) printf \"%03d%s\\n\", i, x }" > long; $T -l -j1 long > all; $T -l -j1 -m 32K --stats-json small.json long > small; cmp -s all small && echo same results; [ "$(sed -n "s/.*\"runs_spilled\":\([0-9]*\).*/\1/p" small.json)" -gt 1 ] && echo spilled; p=$(sed -n "s/.*\"peak_spill\":\([0-9]*\).*/\1/p" small.json); if [ "$p" -le 12582912 ]; then echo readers within 12 MiB; else echo "peak_spill $p"; fi'
 
 # Threads merge their sorted runs at the same time and are read at the same
 # time: together they keep within the fan-in, 32 fewer than the limit on
