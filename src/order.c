@@ -568,11 +568,9 @@ int order_finish(order *o)
 	 * orders merge at the same time and are read at the same time: each
 	 * takes its share of the fan-in and of the readers' memory (two runs
 	 * a pass, and one run with the items at the end, at the least). */
-	unsigned ways = o->cfg.ways ? o->cfg.ways : 1;
-	unsigned fanin = spill_fanin(o->cfg.spill) / ways;
-	uint64_t mem = spill_merge_memory(o->cfg.spill) / ways;
-	if (fanin < 2)
-		fanin = 2;
+	unsigned fanin;
+	uint64_t mem;
+	spill_share(o->cfg.spill, o->cfg.ways, &fanin, &mem);
 	while (spill_group(o->runs, o->nruns, fanin - 1, mem) < o->nruns) {
 		size_t out = 0;
 		for (size_t i = 0, g; i < o->nruns; i += g) {

@@ -37,7 +37,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
-#include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -909,17 +908,12 @@ tally_writer *tally_writer_open(const char *path, tally_format fmt, char *err, s
 		w->owns_fd = 1;
 	} else {
 		/* Listed for the signal handlers before a signal can come. */
-		sigset_t set, old;
-		size_t nsig;
-		const int *sigs = spill_signals(&nsig);
-		sigemptyset(&set);
-		for (size_t i = 0; i < nsig; i++)
-			sigaddset(&set, sigs[i]);
-		pthread_sigmask(SIG_BLOCK, &set, &old);
+		sigset_t old;
+		spill_block_signals(&old);
 		w->fd = mkostemp(w->tmp, O_CLOEXEC);
 		if (w->fd >= 0)
 			hold_tmp(w);
-		pthread_sigmask(SIG_SETMASK, &old, NULL);
+		spill_unblock_signals(&old);
 		w->owns_fd = 1;
 		if (w->fd >= 0) {
 			if (fchmod(w->fd, perm) != 0) {

@@ -106,8 +106,6 @@ const int *spill_signals(size_t *n)
 	return reg_signals;
 }
 
-static void reg_block(sigset_t *old);
-static void reg_unblock(const sigset_t *old);
 
 void spill_cleanup_all(void)
 {
@@ -181,7 +179,7 @@ static void reg_install(void)
 	for (size_t i = 0; i < REG_NSIGNALS; i++)
 		sigaddset(&sa.sa_mask, reg_signals[i]);
 	sigset_t old;
-	reg_block(&old);
+	spill_block_signals(&old);
 	pthread_mutex_lock(&reg_lock);
 	for (size_t i = 0; i < REG_NSIGNALS; i++)
 		if (sigaction(reg_signals[i], NULL, &cur) == 0 &&
@@ -190,7 +188,7 @@ static void reg_install(void)
 	if (!at_exit_set)
 		at_exit_set = atexit(reg_at_exit) == 0;
 	pthread_mutex_unlock(&reg_lock);
-	reg_unblock(&old);
+	spill_unblock_signals(&old);
 }
 
 /* Begin making a name: the cleanup signals are blocked in this thread and a
@@ -202,11 +200,11 @@ static void reg_install(void)
  * a handler of the program's called tally_signal_cleanup and went on. */
 static int reg_enter(sigset_t *old)
 {
-	reg_block(old);
+	spill_block_signals(old);
 	atomic_fetch_add(&reg_naming, 1);
 	if (atomic_load(&reg_dying)) {
 		atomic_fetch_sub(&reg_naming, 1);
-		reg_unblock(old);
+		spill_unblock_signals(old);
 		for (int i = 0; i < 200 && atomic_load(&reg_signaled); i++) {
 			struct timespec ts = { 0, 10 * 1000 * 1000 };
 			nanosleep(&ts, NULL);
@@ -220,12 +218,12 @@ static int reg_enter(sigset_t *old)
 static void reg_leave(const sigset_t *old)
 {
 	atomic_fetch_sub(&reg_naming, 1);
-	reg_unblock(old);
+	spill_unblock_signals(old);
 }
 
 /* Block the cleanup signals in this thread while a name is made and
  * registered, so that no handler runs between the two. */
-static void reg_block(sigset_t *old)
+void spill_block_signals(sigset_t *old)
 {
 	sigset_t set;
 	sigemptyset(&set);
@@ -234,7 +232,7 @@ static void reg_block(sigset_t *old)
 	pthread_sigmask(SIG_BLOCK, &set, old);
 }
 
-static void reg_unblock(const sigset_t *old)
+void spill_unblock_signals(const sigset_t *old)
 {
 	pthread_sigmask(SIG_SETMASK, old, NULL);
 }
@@ -281,7 +279,7 @@ static void reg_drop(reg_node *n, int listed)
 		return;
 	if (listed) {
 		sigset_t old;
-		reg_block(&old);
+		spill_block_signals(&old);
 		pthread_mutex_lock(&reg_lock);
 		reg_node *next = atomic_load(&n->next);
 		if (n->prev)
@@ -291,7 +289,7 @@ static void reg_drop(reg_node *n, int listed)
 		if (next)
 			next->prev = n->prev;
 		pthread_mutex_unlock(&reg_lock);
-		reg_unblock(&old);
+		spill_unblock_signals(&old);
 		/* A cleanup that started before the node left the list may still
 		 * hold it; one that starts now cannot reach it. */
 		while (atomic_load(&reg_walkers) != 0)
@@ -1547,9 +1545,11 @@ size_t spill_group(spill_file *const *files, size_t n, unsigned fan, uint64_t me
 	return g;
 }
 
-uint64_t spill_merge_memory(const spill *s)
+void spill_share(const spill *s, unsigned ways, unsigned *fan, uint64_t *mem)
 {
-	return s->merge_mem;
+	ways = ways ? ways : 1;
+	*fan = s->fanin / ways < 2 ? 2 : s->fanin / ways;
+	*mem = s->merge_mem / ways;
 }
 
 /* Passes over groups of runs (fan at most, their readers within mem) until
@@ -1634,9 +1634,10 @@ spill_ranges *spill_ranges_open(spill *s, unsigned nmerges)
 	size_t n, cap;
 	spill_file **files = take_runs(s, &n, &cap);
 	/* The merges read at once: together within the fan-in and the memory. */
-	unsigned ways = nmerges ? nmerges : 1;
-	unsigned fan = s->fanin / ways;
-	if (merge_passes(s, files, &n, cap, fan < 2 ? 2 : fan, s->merge_mem / ways)) {
+	unsigned fan;
+	uint64_t mem;
+	spill_share(s, nmerges, &fan, &mem);
+	if (merge_passes(s, files, &n, cap, fan, mem)) {
 		mem_free(MEM_SPILL, g, sizeof *g);
 		return NULL;
 	}

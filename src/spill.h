@@ -17,6 +17,7 @@
 #define TALLY_SPILL_H
 
 #include <stddef.h>
+#include <signal.h>
 #include <stdint.h>
 
 typedef struct spill spill;
@@ -124,8 +125,10 @@ void spill_set_fanin(spill *s, unsigned n);
  * the fan-in stays 2 or more). */
 void spill_set_memory(spill *s, uint64_t bytes);
 
-/* The bytes given to spill_set_memory (0: none given, no bound). */
-uint64_t spill_merge_memory(const spill *s);
+/* What each of ways merges reading at the same time may take (ways 0 is
+ * 1): *fan runs at once (2 at the least) and *mem bytes of readers (0: no
+ * bound), its share of the fan-in and of spill_set_memory's bytes. */
+void spill_share(const spill *s, unsigned ways, unsigned *fan, uint64_t *mem);
 
 /* The private directory, or NULL while no run has been written. */
 const char *spill_dir(const spill *s);
@@ -179,5 +182,11 @@ void spill_signal_cleanup(void);
 /* fn also runs in spill_signal_cleanup (async-signal-safe): the output
  * writer's, for its temporary files. */
 void spill_also_on_signal(void (*fn)(void));
+
+/* Block spill_signals in this thread (the mask before in *old), so that no
+ * cleanup runs between making a temporary file and listing it; unblock
+ * puts *old back. */
+void spill_block_signals(sigset_t *old);
+void spill_unblock_signals(const sigset_t *old);
 
 #endif
