@@ -1606,7 +1606,7 @@ void tally_destroy(tally_engine *e)
 		}
 		e->in_order = 0;   /* nothing more to stitch: drop the edges */
 		reap(e, 0);
-		for (unsigned k = 0; e->pending && k < e->pcap; k++)
+		for (unsigned k = 0; e->pending_set && k < e->pcap; k++)
 			if (e->pending_set[k]) {
 				eng_input *in = e->pending_in[k];
 				in->unstitched--;
