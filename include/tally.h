@@ -217,7 +217,11 @@ tally_engine *tally_create(const tally_config *cfg, char *err, size_t errlen, in
 
 /* Count one input: a path, or "-" for standard input.  Returns 0, or -1 when
  * the input failed (reported through on_error; the engine goes on), or -2 on
- * a fatal error (out of memory, spill failure: see tally_errmsg). */
+ * a fatal error (out of memory, spill failure: see tally_errmsg).
+ * With TALLY_MODE_COUNTS and TALLY_SORT_KEY, a regular file whose keys are
+ * already in key order is read through here and set aside, then read again
+ * while tally_next gives the results: it must not change until then (if
+ * it does, tally_next fails with "NAME: changed since it was first read"). */
 int tally_add_path(tally_engine *e, const char *path);
 
 /* Declare the stored size of all the inputs to come, so that progress can

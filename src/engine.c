@@ -14,6 +14,10 @@
  * key.  Either way the pairs then go through order.c (sort, top,
  * min-count) in hash order, so the output is the same for any thread
  * count, chunk size, I/O method or memory budget.
+ *
+ * Count files in key order, with --sort=key, skip all that: each is read
+ * through once when it is added, set aside, and merged with the results
+ * as they are read (sorted.h).
  */
 #include <errno.h>
 #include <pthread.h>
@@ -33,6 +37,7 @@
 #include "ahead.h"
 #include "keysort.h"
 #include "order.h"
+#include "sorted.h"
 #include "spill.h"
 #include "stats.h"
 #include "table.h"
@@ -153,6 +158,11 @@ struct tally_engine {
 	unsigned        ord_at;         /* --sort=none: order being read */
 	uint64_t        emitted;
 	stats_sampler  *sampler;
+	/* tally merge --sort=key: count files already in key order are set
+	 * aside as they are added, and merged with the results as the output
+	 * reads them (sorted.h); sorted_on once the merge has begun. */
+	sorted_set     *sorted;
+	int             sorted_on;
 	char            errmsg[512];
 };
 
@@ -433,6 +443,16 @@ tally_engine *tally_create(const tally_config *cfg, char *err, size_t errlen, in
 		.cut = eng_cut,
 		.cut_ctx = e,
 	};
+	/* Count files in key order need no table for --sort=key: as many as
+	 * the fan-in leaves room for beside the runs' merge, with readers in
+	 * the memory of the runs' merge (above). */
+	if (e->cfg.mode == TALLY_MODE_COUNTS && e->cfg.sort == TALLY_SORT_KEY && e->cfg.shard_n <= 1) {
+		unsigned fan = spill_fanin(e->spill);
+		e->sorted = sorted_create(e->tok, &e->iopts, fan > 3 ? fan - 2 : 1,
+			merge_mem > (8u << 20) ? merge_mem : (8u << 20));
+		if (!e->sorted)
+			goto oom;
+	}
 
 	pthread_mutex_init(&e->mu, NULL);
 	pthread_cond_init(&e->cv_work, NULL);
@@ -911,6 +931,27 @@ int tally_add_path(tally_engine *e, const char *path)
 		fail_unfed(e, err);
 		return -1;
 	}
+	if (e->sorted && strcmp(path, "-") != 0) {
+		sorted_info info;
+		int rc = sorted_take(e->sorted, src, path, &e->bytes_stored, &info);
+		if (rc == SORTED_FATAL) {
+			input_close(src);
+			set_err(e, "out of memory");
+			return -2;
+		}
+		if (rc == SORTED_KEPT) {
+			e->files++;
+			e->files_compressed += input_is_compressed(src) != 0;
+			input_close(src);
+			if (info.overflow || __builtin_add_overflow(e->counts_total, info.sum,
+					&e->counts_total)) {
+				set_err(e, "the counts add up to more than %llu",
+					(unsigned long long)UINT64_MAX);
+				return -2;
+			}
+			return 0;
+		}
+	}
 	return feed_part(e, src, path);
 }
 
@@ -1315,6 +1356,27 @@ static int next_item(tally_engine *e, tally_item *it)
 	return rc;
 }
 
+static void stream_end(tally_engine *e);
+
+/* The results, for the merge with the files set aside (sorted.h). */
+static int results_next(void *ctx, tally_item *it)
+{
+	tally_engine *e = ctx;
+	int rc = next_item(e, it);
+	if (rc == 0)
+		stream_end(e);
+	return rc;
+}
+
+/* The next item of that merge: 1, 0 at the end, -1 (message set). */
+static int sorted_next_item(tally_engine *e, tally_item *it)
+{
+	int rc = sorted_next(e->sorted, it);
+	if (rc < 0 && sorted_errmsg(e->sorted)[0])
+		set_err(e, "%s", sorted_errmsg(e->sorted));
+	return rc;
+}
+
 static void write_report(tally_engine *e)
 {
 	if (!e->cfg.report_path || !e->sampler)
@@ -1442,6 +1504,16 @@ int tally_finish(tally_engine *e)
 		e->evictions += ev;
 	}
 
+	/* Files set aside are merged with the results as they are read: the
+	 * results keep every key (--min-count applies to the sums), and the
+	 * runs' merge leaves the files their descriptors. */
+	unsigned aside = sorted_files(e->sorted);
+	uint64_t min_count = e->cfg.min_count;
+	if (aside) {
+		e->cfg.min_count = 0;
+		unsigned fan = spill_fanin(e->spill);
+		spill_set_fanin(e->spill, fan > aside + 2 ? fan - aside : 2);
+	}
 	/* The order's share of the budget: after a spill the tables are written
 	 * out and freed, and the merge's readers take at most a quarter; without
 	 * one the tables stay while order copies the keys, so it gets what they
@@ -1474,6 +1546,14 @@ int tally_finish(tally_engine *e)
 	if ((!e->streamed && finish_orders(e)) || heads_start(e))
 		return -2;
 	start_reader(e);
+	if (aside) {
+		e->cfg.min_count = min_count;
+		if (sorted_start(e->sorted, results_next, e, min_count)) {
+			set_err(e, "%s", sorted_errmsg(e->sorted));
+			return -2;
+		}
+		e->sorted_on = 1;
+	}
 	e->t_sort = stats_now() - t1;
 	e->finished = 1;
 	/* The sampler ran through the merge and sort so the report shows them;
@@ -1514,7 +1594,7 @@ int tally_next(tally_engine *e, tally_item *it)
 	/* Each order keeps its own --top N: the merged stream stops at N. */
 	if (e->cfg.top && e->emitted >= e->cfg.top)
 		return 0;
-	int rc = next_item(e, it);
+	int rc = e->sorted_on ? sorted_next_item(e, it) : next_item(e, it);
 	if (rc < 0)
 		return -2;
 	if (rc == 0)
@@ -1533,7 +1613,14 @@ int tally_end_output(tally_engine *e, double seconds, int complete)
 	e->t_write += seconds;
 	/* A streamed merge is read on, its items dropped, for the keys the
 	 * statistics and the report count. */
-	if (e->streamed && !e->stream_done && (complete || e->cfg.report_path)) {
+	if (e->sorted_on && !sorted_done(e->sorted) && (complete || e->cfg.report_path)) {
+		tally_item it;
+		int rc;
+		while ((rc = sorted_next_item(e, &it)) == 1)
+			;
+		if (rc < 0)
+			return -2;
+	} else if (e->streamed && !e->stream_done && (complete || e->cfg.report_path)) {
 		tally_item it;
 		int rc;
 		while ((rc = next_item(e, &it)) == 1)
@@ -1558,6 +1645,12 @@ void tally_get_stats(tally_engine *e, tally_stats *st)
 	eng_sum_counters(e, st);
 	st->distinct = e->distinct;
 	st->hapax = e->hapax;
+	if (e->sorted_on)
+		sorted_keys(e->sorted, &st->distinct, &st->hapax);
+	uint64_t tokens, decoded;
+	sorted_totals(e->sorted, &tokens, &decoded);
+	st->tokens += tokens;
+	st->bytes_decoded += decoded;
 	double end = e->t_count_end ? e->t_count_end : stats_now();
 	st->t_count = end - e->t_start;
 	st->t_merge = e->t_merge;
@@ -1622,6 +1715,7 @@ void tally_destroy(tally_engine *e)
 		order_destroy(e->ords[i]);
 	}
 	spill_ranges_close(e->ranges);
+	sorted_destroy(e->sorted);
 	for (unsigned k = 0; e->pending && k < e->pcap; k++)
 		tok_edge_free(e->pending[k]);
 	if (e->workers)

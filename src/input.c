@@ -161,6 +161,8 @@ struct input_source {
 	/* Parts of a file (input_range): a regular file of known size opened
 	 * by name, or memory, may be read by byte range. */
 	int          splittable;
+	int          regular;         /* a regular file opened by name (input_identity) */
+	input_id     id;
 	uint64_t     file_size;       /* the whole file's (or memory's) size */
 	uint64_t     range_lo;        /* where the range begins */
 	uint64_t     limit;           /* mmap: the offset the range ends at, else UINT64_MAX */
@@ -481,6 +483,9 @@ input_source *input_open(const char *path, const input_opts *o, char *err, size_
 		s->file_size = remaining;
 		/* /proc reports size 0: such a file is read, never split. */
 		s->splittable = !is_stdin && S_ISREG(st.st_mode) && remaining > 0;
+		s->regular = s->splittable;
+		s->id = (input_id){ (uint64_t)st.st_dev, (uint64_t)st.st_ino, (uint64_t)st.st_size,
+			(int64_t)st.st_mtim.tv_sec, (long)st.st_mtim.tv_nsec };
 		if (is_zstd_magic(s->peek, (size_t)n)) {
 			s->splittable = 0;
 			s->kind = SRC_ZSTD;
@@ -1135,6 +1140,14 @@ static int next_buffered(input_source *s, input_chunk *c, char *err, size_t errl
 }
 
 /* ---- Parts of a file -------------------------------------------------- */
+
+int input_identity(const input_source *s, input_id *id)
+{
+	if (!s->regular)
+		return 0;
+	*id = s->id;
+	return 1;
+}
 
 int input_splittable(const input_source *s)
 {

@@ -120,6 +120,16 @@ int      input_range(input_source *s, uint64_t lo, uint64_t hi);
 int      input_extend(input_source *s);
 ssize_t  input_pread(input_source *s, void *buf, size_t n, uint64_t at);
 
+/* A regular file opened by name, of known size (not standard input, not a
+ * /proc file), compressed or not, can be opened again: 1 with *id filled,
+ * which changes when the file does, else 0. */
+typedef struct input_id {
+	uint64_t dev, ino, size;
+	int64_t  mtime_sec;
+	long     mtime_nsec;
+} input_id;
+int      input_identity(const input_source *s, input_id *id);
+
 int      input_is_compressed(const input_source *s);
 /* Stored size: st_size for regular files (compressed size for zstd), the
  * length for memory, 0 when unknown (pipes, devices). */

@@ -794,6 +794,11 @@ size_t tok_min_capacity(const tok_shared *s)
 	return n;
 }
 
+size_t tok_key_capacity(const tok_shared *s)
+{
+	return s->max_key + KEY_SLACK;
+}
+
 /* ---- Workers ---------------------------------------------------------- */
 
 /* A growable byte buffer for n-gram words. */
@@ -903,7 +908,7 @@ tok_worker *tok_worker_create(const tok_shared *s, table *t)
 	w->n = s->ngram;
 	w->plain = w->n == 1 && !s->has_stop && !s->min_len && !s->max_len;
 	w->wide = tok_wide_hash();
-	w->kb.b = mem_alloc(MEM_OTHER, s->max_key + KEY_SLACK);
+	w->kb.b = mem_alloc(MEM_OTHER, tok_key_capacity(s));
 	w->pend.buf = mem_alloc(MEM_OTHER, PEND_BYTES);
 	if (!w->kb.b || !w->pend.buf)
 		goto fail;
@@ -929,7 +934,7 @@ void tok_worker_destroy(tok_worker *w)
 {
 	if (!w)
 		return;
-	mem_free(MEM_OTHER, w->kb.b, w->s->max_key + KEY_SLACK);
+	mem_free(MEM_OTHER, w->kb.b, tok_key_capacity(w->s));
 	mem_free(MEM_OTHER, w->pend.buf, PEND_BYTES);
 	if (w->ring) {
 		for (unsigned i = 0; i < w->n; i++)
@@ -2161,11 +2166,10 @@ static void run_lines(tok_worker *w, const uint8_t *p, const uint8_t *end)
 
 /* One line of a count file, KEY<TAB>COUNT, as the tsv format writes it:
  * the key is everything before the first TAB, with \\, \t, \n and \r
- * undone; the count is a decimal number of 1 or more.  Adds the count and
- * returns NULL, or returns what is wrong with the line. */
-static const char *count_line(tok_worker *w, const uint8_t *p, const uint8_t *le)
+ * undone; the count is a decimal number of 1 or more. */
+const char *tok_count_line(const tok_shared *s, const uint8_t *p, const uint8_t *le,
+	uint8_t *kbuf, tok_count_rec *r)
 {
-	const tok_shared *s = w->s;
 	/* Told first, as when the line is longer than a buffer and split
 	 * (run_counts), so that the reason does not depend on the buffers'
 	 * size. */
@@ -2193,8 +2197,8 @@ static const char *count_line(tok_worker *w, const uint8_t *p, const uint8_t *le
 	size_t len = (size_t)(tab - p);
 	const uint8_t *bs = memchr(p, '\\', len);
 	if (bs) {
-		/* Undo the escapes into the key buffer (max_key + KEY_SLACK). */
-		uint8_t *o = w->kb.b;
+		/* Undo the escapes into kbuf. */
+		uint8_t *o = kbuf;
 		size_t k = (size_t)(bs - p);
 		if (k > s->max_key)
 			return "the key is longer than --max-key-bytes";
@@ -2216,8 +2220,19 @@ static const char *count_line(tok_worker *w, const uint8_t *p, const uint8_t *le
 	}
 	if (len > s->max_key)
 		return "the key is longer than --max-key-bytes";
-	w->overflow |= __builtin_add_overflow(w->tokens, n, &w->tokens);
-	pend_key(w, key, len, table_hash(key, len), n);
+	*r = (tok_count_rec){ key, len, n };
+	return NULL;
+}
+
+/* A line of a count file counted, or what is wrong with it. */
+static const char *count_line(tok_worker *w, const uint8_t *p, const uint8_t *le)
+{
+	tok_count_rec r;
+	const char *why = tok_count_line(w->s, p, le, w->kb.b, &r);
+	if (why)
+		return why;
+	w->overflow |= __builtin_add_overflow(w->tokens, r.count, &w->tokens);
+	pend_key(w, r.key, r.len, table_hash(r.key, r.len), r.count);
 	return NULL;
 }
 

@@ -187,6 +187,23 @@ typedef struct tok_lines {
 } tok_lines;
 void tok_edge_lines(const tok_edge *e, tok_lines *out);
 
+/* One line of a count file, p to le (its newline left out), as the tsv
+ * format writes it: the key with its escapes undone, and the count.
+ * Returns NULL with *r filled, or what is wrong with the line (a static
+ * string, as tok_lines.why gives it).  A key with escapes is written to
+ * kbuf (tok_key_capacity bytes) and r->key points there; otherwise into
+ * the line.  Thread-safe. */
+typedef struct tok_count_rec {
+	const uint8_t *key;
+	size_t         len;
+	uint64_t       count;
+} tok_count_rec;
+const char *tok_count_line(const tok_shared *s, const uint8_t *p, const uint8_t *le,
+	uint8_t *kbuf, tok_count_rec *r);
+
+/* Bytes of a key buffer: max_key_bytes and some slack. */
+size_t tok_key_capacity(const tok_shared *s);
+
 /* N-grams that cross chunk boundaries: call with each chunk's edge in input
  * order (the worker w is the stitcher's own, on the engine's thread); call
  * tok_stitch_reset between inputs.  Returns 0 or -1 (fatal table error). */

@@ -157,3 +157,104 @@ expect_out <<'EOF'
 merge	1
 EOF
 check merge-file-named-merge 0 'printf "merge\n" > merge; $T -l merge'
+
+# --sort=key of count files already in key order (as tally --sort=key
+# writes them): they are merged as they are read, with no table; files out
+# of order, stdin and the files past the fan-in are counted as before.  The
+# same output either way, whatever the threads, chunks, I/O, budget and
+# output options; keys with escapes are ordered as they were counted.
+check merge-sorted-same 0 'split -n l/3 "$GENESIS" part.
+printf "a\\tb\na\\\\b\na\nab\n\n\377\n" >> part.ab
+for p in aa ab ac; do "$T" --sort=key part.$p > $p.tsv; done
+"$T" --sort=key -o ac.tsv.zst part.ac; "$T" part.ab > ab-count.tsv
+"$T" --sort=key part.aa part.ab part.ac part.ab > whole
+for v in "" "-j 1" "-j 3" "--chunk-size 1 -j 2" "--chunk-size 7 -j 3" "--io=mmap" "--io=read" \
+	"-m 64K -j 1" "-m 96K -j 2"; do
+	"$T" merge --sort=key $v aa.tsv ab.tsv ac.tsv ab.tsv > got || echo "failed: $v"
+	cmp -s whole got || echo "differs: $v"
+	"$T" merge --sort=key $v aa.tsv ab-count.tsv ac.tsv.zst ab.tsv > got || echo "failed: mixed $v"
+	cmp -s whole got || echo "differs: mixed $v"
+	TALLY_SPILL_FANIN=4 "$T" merge --sort=key $v aa.tsv ab.tsv ac.tsv ab-count.tsv > got || echo "failed: fan-in $v"
+	cmp -s whole got || echo "differs: fan-in $v"
+done
+cat ab.tsv | "$T" merge --sort=key aa.tsv - ac.tsv ab.tsv | cmp -s whole - || echo "differs: stdin"
+for v in "--min-count 3" "-n 10" "--format=json" "--format=uniq" "--min-count 2 -n 5 --format=csv"; do
+	"$T" --sort=key $v part.aa part.ab part.ac part.ab > w
+	"$T" merge --sort=key $v aa.tsv ab.tsv ac.tsv.zst ab-count.tsv > got || echo "failed: $v"
+	cmp -s w got || echo "differs: $v"
+done'
+
+# Files that look in order and are not, late: the last two keys swapped, a
+# key twice, a malformed line at the end.  Counted, not merged as read.
+expect_err <<'EOF'
+tally: bad:3: no TAB between key and count
+EOF
+check merge-sorted-late-disorder 1 '"$T" --sort=key "$GENESIS" > k.tsv
+n=$(wc -l < k.tsv); { head -n $((n - 2)) k.tsv; tail -n 1 k.tsv; tail -n 2 k.tsv | head -n 1; } > swapped
+{ cat k.tsv; tail -n 1 k.tsv; } > twice
+"$T" --sort=key "$GENESIS" "$GENESIS" > want
+"$T" merge --sort=key k.tsv swapped | cmp -s want - || echo "differs: swapped"
+"$T" merge --sort=key --chunk-size 5 swapped k.tsv | cmp -s want - || echo "differs: swapped, chunks"
+cat twice | "$T" merge --sort=key - k.tsv > want2
+"$T" merge --sort=key twice k.tsv | cmp -s want2 - || echo "differs: twice"
+printf "a\t1\nb\t2\nc 3\n" > bad; "$T" merge --sort=key k.tsv bad > /dev/null'
+
+# Merged as they are read, sorted count files need no table whatever their
+# size: under the smallest budget, nothing is spilled and the tables stay
+# empty, where counting the same files spills.
+expect_out <<'EOF'
+sorted 0 0
+counted spilled
+
+EOF
+requires python3
+check merge-sorted-no-table 0 'awk "BEGIN { for (i = 0; i < 60000; i++) printf \"line %07d\\n\", i * 7 % 60000 }" > in
+"$T" --lines --sort=key in > k1.tsv; "$T" --lines --sort=key -o k2.tsv.zst in in
+"$T" --lines --sort=key in in in > want
+"$T" merge --sort=key -j 1 -m 64K --stats-json s.json k1.tsv k2.tsv.zst > got; cmp -s want got || echo differs
+: > empty; "$T" merge --sort=key -j 1 -m 64K --stats-json e.json empty
+python3 -c "import json; s = json.load(open(\"s.json\")); e = json.load(open(\"e.json\")); print(\"sorted\", s[\"runs_spilled\"], s[\"peak_table\"] - e[\"peak_table\"])"
+"$T" merge -j 1 -m 64K --stats-json c.json k1.tsv k2.tsv.zst > /dev/null
+grep -q "\"runs_spilled\":[1-9]" c.json && echo counted spilled
+python3 -c "import json; s = json.load(open(\"s.json\")); c = json.load(open(\"c.json\")); print(*[(k, s[k]) for k in (\"files\", \"files_compressed\", \"bytes_read\", \"bytes_decoded\", \"tokens\", \"distinct\", \"hapax\") if s[k] != c[k]])"'
+
+# A file set aside that changes before it is read again fails the run, -o
+# left as it was: rewritten in place with its size and time kept (its keys
+# no longer in order), or grown.  The FIFO named after it holds tally
+# between the two readings.
+expect_out <<'EOF'
+status 1
+old
+status 1
+old
+EOF
+expect_err <<'EOF'
+tally: a.tsv: changed since it was first read
+tally: a.tsv: changed since it was first read
+EOF
+check merge-sorted-changed 0 '"$T" --sort=key "$GENESIS" > k.tsv
+n=$(wc -l < k.tsv); { head -n $((n - 2)) k.tsv; tail -n 1 k.tsv; tail -n 2 k.tsv | head -n 1; } > swapped
+for how in same-size grown; do
+	rm -f list blocker; mkfifo list blocker
+	cp k.tsv a.tsv; touch -r a.tsv ref; echo old > out
+	"$T" merge --sort=key -o out --files0-from list & pid=$!
+	timeout 60 sh -c "printf \"a.tsv\\000blocker\\000\" > list" &
+	timeout 60 sh -c "exec 4> blocker; if [ $how = same-size ]; then cat swapped > a.tsv; touch -r ref a.tsv; else printf \"zz\\t1\\n\" >> a.tsv; fi; printf \"zzz\\t1\\n\" >&4"
+	wait $pid; echo "status $?"; cat out
+done'
+
+# Out of memory at each allocation in turn, of a merge of files in key
+# order with another counted: exit 1 and -o left as it was, never a crash,
+# until the allocations all succeed and the output is whole.
+expect_out <<'EOF'
+whole
+EOF
+check merge-sorted-out-of-memory 0 'printf "a\t1\nb\t2\nc\\\\td\t3\n" > a.tsv; printf "z\t1\nbb\t2\n" > b.tsv
+printf "a\t1\nbb\t2\nz\t3\n" > c.tsv; "$T" merge --sort=key a.tsv b.tsv c.tsv > want
+k=1; while [ $k -lt 5000 ]; do
+	echo old > out; TALLY_FAIL_ALLOC=$k "$T" merge --sort=key -j 2 -o out a.tsv b.tsv c.tsv 2> err; st=$?
+	if [ $st = 0 ]; then cmp -s out want && echo whole || echo "differs at $k"; break; fi
+	[ $st = 1 ] || echo "status $st at $k"
+	[ "$(cat out)" = old ] || echo "out replaced at $k"
+	k=$((k + 1))
+done'

@@ -1,0 +1,474 @@
+/*
+ * sorted.c - count files already in key order, merged as the output is
+ * read (see sorted.h).
+ *
+ * tally --sort=key writes its count files in key order, and tally merge
+ * --sort=key of such files needs no table: a merge of the files, a line
+ * of each at a time, gives the keys in output order with their counts
+ * summed.  What it costs is a first reading of each file, to be sure of
+ * its order before any output depends on it: a scan with no hashing, no
+ * table and no key kept but the last.  Files that are not in order (a
+ * count file sorted by count shows it at its second or third line) are
+ * counted as any other, their first reading cut short there.
+ *
+ * The merge is a heap of readers, one per file and one for the engine's
+ * own results, by key.  An item given out stays valid until the next
+ * call: the readers that gave it are advanced only then.  Each key given
+ * out is kept (the last one only), and a key that does not come after it
+ * means a file out of order: it changed since its first reading.
+ */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "keysort.h"
+#include "mem.h"
+#include "sorted.h"
+
+/* Bytes per chunk of the merge's readers, and what a reader is taken to
+ * cost in memory: a few buffers of it (more when the lines are long), and
+ * for zstd its input buffer and a window. */
+#define SORTED_CHUNK       ((size_t)256 << 10)
+#define SORTED_COST_PLAIN  ((uint64_t)1 << 20)
+#define SORTED_COST_ZSTD   ((uint64_t)4 << 20)
+
+typedef struct sorted_file {
+	char     *path;
+	input_id  id;
+	uint64_t  lines, decoded;
+} sorted_file;
+
+/* One source of the merge: a file read again, or the engine's results. */
+typedef struct sorted_src {
+	sorted_file   *f;          /* NULL: the engine's results */
+	input_source  *in;
+	input_chunk    c;
+	int            held;       /* c is handed out and not released */
+	const char    *p, *end;    /* the lines of c not read yet */
+	uint8_t       *kbuf;       /* a key whose escapes were undone */
+	uint64_t       lines, decoded;
+	tally_item     head;
+	uint64_t       prefix;     /* the head's first 8 key bytes */
+} sorted_src;
+
+struct sorted_set {
+	const tok_shared *tok;
+	input_opts    scan_io, merge_io;
+	unsigned      max_files;
+	uint64_t      max_bytes, bytes;   /* readers' estimated memory */
+	sorted_file  *files;
+	unsigned      nfiles;
+	uint64_t      tokens, decoded;
+	size_t        kcap;               /* bytes of a key buffer */
+
+	/* The merge. */
+	sorted_inner_fn inner;
+	void         *inner_ctx;
+	uint64_t      min_count;
+	sorted_src   *srcs;
+	unsigned      nsrcs;
+	unsigned     *heap, nheap;
+	unsigned     *advance, nadvance;  /* sources whose heads went out last */
+	char         *last;               /* the key given out last */
+	size_t        last_len;
+	int           have_last, done;
+	uint64_t      distinct, hapax;
+	char          errmsg[700];
+};
+
+sorted_set *sorted_create(const tok_shared *tok, const input_opts *io, unsigned max_files,
+	uint64_t max_bytes)
+{
+	sorted_set *s = mem_calloc(MEM_OTHER, 1, sizeof *s);
+	if (!s)
+		return NULL;
+	s->tok = tok;
+	s->kcap = tok_key_capacity(tok);
+	/* Read, not mapped (sorted.h); one chunk held at a time. */
+	s->scan_io = *io;
+	s->scan_io.io = TALLY_IO_READ;
+	s->scan_io.max_inflight = 1;
+	s->scan_io.prefix_cap = 0;
+	s->merge_io = s->scan_io;
+	if (!io->chunk_size)
+		s->merge_io.chunk_size = SORTED_CHUNK;
+	s->max_files = max_files ? max_files : 1;
+	s->max_bytes = max_bytes;
+	return s;
+}
+
+static void src_close(sorted_src *r)
+{
+	if (r->in) {
+		if (r->held)
+			input_release(r->in, r->c.handle);
+		input_close(r->in);
+	}
+	r->in = NULL;
+	r->held = 0;
+}
+
+void sorted_destroy(sorted_set *s)
+{
+	if (!s)
+		return;
+	for (unsigned i = 0; i < s->nsrcs; i++) {
+		src_close(&s->srcs[i]);
+		mem_free(MEM_OTHER, s->srcs[i].kbuf, s->kcap);
+	}
+	mem_free(MEM_OTHER, s->srcs, s->nsrcs * sizeof *s->srcs);
+	mem_free(MEM_OTHER, s->heap, s->nsrcs * sizeof *s->heap);
+	mem_free(MEM_OTHER, s->advance, s->nsrcs * sizeof *s->advance);
+	mem_free(MEM_OTHER, s->last, s->kcap);
+	for (unsigned i = 0; i < s->nfiles; i++)
+		mem_free(MEM_OTHER, s->files[i].path, strlen(s->files[i].path) + 1);
+	mem_free(MEM_OTHER, s->files, s->max_files * sizeof *s->files);
+	mem_free(MEM_OTHER, s, sizeof *s);
+}
+
+unsigned sorted_files(const sorted_set *s)
+{
+	return s ? s->nfiles : 0;
+}
+
+void sorted_totals(const sorted_set *s, uint64_t *tokens, uint64_t *decoded)
+{
+	*tokens = s ? s->tokens : 0;
+	*decoded = s ? s->decoded : 0;
+}
+
+void sorted_keys(const sorted_set *s, uint64_t *distinct, uint64_t *hapax)
+{
+	*distinct = s->distinct;
+	*hapax = s->hapax;
+}
+
+int sorted_done(const sorted_set *s)
+{
+	return s->done;
+}
+
+const char *sorted_errmsg(const sorted_set *s)
+{
+	return s->errmsg;
+}
+
+/* ---- The first reading --------------------------------------------------- */
+
+/* The scan's keys: the previous one stays where it is while the next is
+ * read (in the chunk, or in the other of two buffers), and is copied
+ * aside only when its chunk goes. */
+typedef struct scan_keys {
+	uint8_t    *kb[2], *saved;
+	unsigned    turn;
+	const char *prev;
+	size_t      prev_len;
+	int         have_prev;
+} scan_keys;
+
+/* The lines of one chunk, in order: 1 when all are well formed and
+ * ascending, else 0. */
+static int scan_chunk(sorted_set *s, scan_keys *k, const char *p, const char *end,
+	uint64_t *lines, sorted_info *info)
+{
+	while (p < end) {
+		const char *nl = memchr(p, '\n', (size_t)(end - p));
+		const char *le = nl ? nl : end;
+		tok_count_rec r;
+		if (tok_count_line(s->tok, (const uint8_t *)p, (const uint8_t *)le, k->kb[k->turn], &r))
+			return 0;
+		const char *key = (const char *)r.key;
+		if (k->have_prev && keysort_bytes_cmp(k->prev, k->prev_len, key, r.len) >= 0)
+			return 0;
+		if (r.key == k->kb[k->turn])
+			k->turn ^= 1;
+		k->prev = key;
+		k->prev_len = r.len;
+		k->have_prev = 1;
+		info->overflow |= __builtin_add_overflow(info->sum, r.count, &info->sum);
+		(*lines)++;
+		p = nl ? nl + 1 : end;
+	}
+	return 1;
+}
+
+int sorted_take(sorted_set *s, input_source *src, const char *path, _Atomic uint64_t *bytes,
+	sorted_info *info)
+{
+	input_id id, id2;
+	uint64_t cost = input_is_compressed(src) ? SORTED_COST_ZSTD : SORTED_COST_PLAIN;
+	if (!input_identity(src, &id) || s->nfiles >= s->max_files ||
+			(s->nfiles && s->bytes + cost > s->max_bytes))
+		return SORTED_COUNT;
+	/* Read with the scan's own options, src left unread for the count. */
+	char err[600];
+	input_source *in = input_open(path, &s->scan_io, err, sizeof err);
+	if (!in)
+		return errno == ENOMEM ? SORTED_FATAL : SORTED_COUNT;
+	if (!input_identity(in, &id2) || memcmp(&id, &id2, sizeof id) != 0) {
+		input_close(in);
+		return SORTED_COUNT;
+	}
+
+	size_t plen = strlen(path) + 1;
+	scan_keys k = { { mem_alloc(MEM_OTHER, s->kcap), mem_alloc(MEM_OTHER, s->kcap) },
+		mem_alloc(MEM_OTHER, s->kcap), 0, NULL, 0, 0 };
+	char *copy = mem_alloc(MEM_OTHER, plen);
+	if (!s->files)
+		s->files = mem_calloc(MEM_OTHER, s->max_files, sizeof *s->files);
+	int rc = !k.kb[0] || !k.kb[1] || !k.saved || !copy || !s->files ? SORTED_FATAL : SORTED_KEPT;
+	*info = (sorted_info){ 0, 0 };
+	uint64_t lines = 0, decoded = 0, seen = 0;
+	while (rc == SORTED_KEPT) {
+		input_chunk c;
+		int r = input_next(in, &c, err, sizeof err);
+		uint64_t now = input_bytes_read(in);
+		atomic_fetch_add_explicit(bytes, now - seen, memory_order_relaxed);
+		seen = now;
+		if (r <= 0) {
+			/* A read error is the count's to report. */
+			rc = r == 0 ? SORTED_KEPT : errno == ENOMEM ? SORTED_FATAL : SORTED_COUNT;
+			break;
+		}
+		decoded += c.len;
+		if (!scan_chunk(s, &k, c.data, c.data + c.len, &lines, info))
+			rc = SORTED_COUNT;
+		else if (k.have_prev && k.prev >= c.data && k.prev < c.data + c.len) {
+			memcpy(k.saved, k.prev, k.prev_len);
+			k.prev = (const char *)k.saved;
+		}
+		input_release(in, c.handle);
+	}
+	input_close(in);
+	mem_free(MEM_OTHER, k.kb[0], s->kcap);
+	mem_free(MEM_OTHER, k.kb[1], s->kcap);
+	mem_free(MEM_OTHER, k.saved, s->kcap);
+	/* An empty file is counted: it holds nothing to merge. */
+	if (rc == SORTED_KEPT && lines == 0)
+		rc = SORTED_COUNT;
+	if (rc != SORTED_KEPT) {
+		atomic_fetch_sub_explicit(bytes, seen, memory_order_relaxed);
+		mem_free(MEM_OTHER, copy, plen);
+		return rc;
+	}
+	memcpy(copy, path, plen);
+	s->files[s->nfiles++] = (sorted_file){ copy, id, lines, decoded };
+	s->bytes += cost;
+	s->tokens += info->sum;
+	s->decoded += decoded;
+	return SORTED_KEPT;
+}
+
+/* ---- The merge ------------------------------------------------------------ */
+
+__attribute__((format(printf, 2, 3)))
+static void merge_err(sorted_set *s, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(s->errmsg, sizeof s->errmsg, fmt, ap);
+	va_end(ap);
+}
+
+static void changed(sorted_set *s, const sorted_src *r)
+{
+	if (r->f)
+		merge_err(s, "%s: changed since it was first read", r->f->path);
+	else
+		merge_err(s, "the results came out of key order");
+}
+
+/* Read r's next line into its head: 1, 0 at the end, -1 on failure. */
+static int src_read(sorted_set *s, sorted_src *r)
+{
+	if (!r->f) {
+		int rc = s->inner(s->inner_ctx, &r->head);
+		if (rc == 1)
+			r->prefix = keysort_prefix(r->head.key, r->head.len);
+		return rc;
+	}
+	for (;;) {
+		if (r->p < r->end) {
+			const char *nl = memchr(r->p, '\n', (size_t)(r->end - r->p));
+			const char *le = nl ? nl : r->end;
+			tok_count_rec c;
+			if (tok_count_line(s->tok, (const uint8_t *)r->p, (const uint8_t *)le, r->kbuf, &c)) {
+				changed(s, r);
+				return -1;
+			}
+			r->lines++;
+			r->head = (tally_item){ (const char *)c.key, c.len, c.count };
+			r->prefix = keysort_prefix(r->head.key, r->head.len);
+			r->p = nl ? nl + 1 : r->end;
+			return 1;
+		}
+		if (r->held)
+			input_release(r->in, r->c.handle);
+		r->held = 0;
+		char err[600];
+		int rc = input_next(r->in, &r->c, err, sizeof err);
+		if (rc < 0) {
+			merge_err(s, "%s", err);
+			return -1;
+		}
+		if (rc == 0) {
+			if (r->lines != r->f->lines || r->decoded != r->f->decoded) {
+				changed(s, r);
+				return -1;
+			}
+			src_close(r);
+			return 0;
+		}
+		r->held = 1;
+		r->decoded += r->c.len;
+		r->p = r->c.data;
+		r->end = r->c.data + r->c.len;
+	}
+}
+
+/* Head a before head b, by key. */
+static int src_before(const sorted_set *s, unsigned a, unsigned b)
+{
+	const sorted_src *x = &s->srcs[a], *y = &s->srcs[b];
+	if (x->prefix != y->prefix)
+		return x->prefix < y->prefix;
+	return keysort_bytes_cmp(x->head.key, x->head.len, y->head.key, y->head.len) < 0;
+}
+
+static void sift_down(sorted_set *s, unsigned i)
+{
+	unsigned n = s->nheap, *h = s->heap;
+	for (;;) {
+		unsigned l = 2 * i + 1, m = i;
+		if (l < n && src_before(s, h[l], h[m]))
+			m = l;
+		if (l + 1 < n && src_before(s, h[l + 1], h[m]))
+			m = l + 1;
+		if (m == i)
+			return;
+		unsigned t = h[i];
+		h[i] = h[m];
+		h[m] = t;
+		i = m;
+	}
+}
+
+static void sift_up(sorted_set *s, unsigned i)
+{
+	unsigned *h = s->heap;
+	while (i > 0) {
+		unsigned up = (i - 1) / 2;
+		if (!src_before(s, h[i], h[up]))
+			return;
+		unsigned t = h[i];
+		h[i] = h[up];
+		h[up] = t;
+		i = up;
+	}
+}
+
+/* Read source k's next head and put it in the heap, unless it ended. */
+static int src_push(sorted_set *s, unsigned k)
+{
+	int rc = src_read(s, &s->srcs[k]);
+	if (rc == 1) {
+		s->heap[s->nheap++] = k;
+		sift_up(s, s->nheap - 1);
+	}
+	return rc < 0 ? -1 : 0;
+}
+
+static void heap_pop(sorted_set *s)
+{
+	s->heap[0] = s->heap[--s->nheap];
+	if (s->nheap)
+		sift_down(s, 0);
+}
+
+int sorted_start(sorted_set *s, sorted_inner_fn inner, void *ctx, uint64_t min_count)
+{
+	s->inner = inner;
+	s->inner_ctx = ctx;
+	s->min_count = min_count;
+	unsigned n = s->nfiles + (inner != NULL);
+	s->srcs = mem_calloc(MEM_OTHER, n, sizeof *s->srcs);
+	s->heap = mem_calloc(MEM_OTHER, n, sizeof *s->heap);
+	s->advance = mem_calloc(MEM_OTHER, n, sizeof *s->advance);
+	s->last = mem_alloc(MEM_OTHER, s->kcap);
+	if (!s->srcs || !s->heap || !s->advance || !s->last) {
+		mem_free(MEM_OTHER, s->srcs, n * sizeof *s->srcs);
+		mem_free(MEM_OTHER, s->heap, n * sizeof *s->heap);
+		mem_free(MEM_OTHER, s->advance, n * sizeof *s->advance);
+		mem_free(MEM_OTHER, s->last, s->kcap);
+		s->srcs = NULL;
+		s->heap = s->advance = NULL;
+		s->last = NULL;
+		merge_err(s, "out of memory");
+		return -1;
+	}
+	s->nsrcs = n;
+	for (unsigned i = 0; i < s->nfiles; i++) {
+		sorted_src *r = &s->srcs[i];
+		r->f = &s->files[i];
+		char err[600];
+		r->kbuf = mem_alloc(MEM_OTHER, s->kcap);
+		r->in = r->kbuf ? input_open(r->f->path, &s->merge_io, err, sizeof err) : NULL;
+		if (!r->in) {
+			merge_err(s, "%s", r->kbuf ? err : "out of memory");
+			return -1;
+		}
+		input_id id;
+		if (!input_identity(r->in, &id) || memcmp(&id, &r->f->id, sizeof id) != 0) {
+			changed(s, r);
+			return -1;
+		}
+	}
+	for (unsigned k = 0; k < n; k++)
+		s->advance[s->nadvance++] = k;
+	return 0;
+}
+
+int sorted_next(sorted_set *s, tally_item *it)
+{
+	for (;;) {
+		/* The sources of the item given out last move on now. */
+		while (s->nadvance)
+			if (src_push(s, s->advance[--s->nadvance]))
+				return -1;
+		if (!s->nheap) {
+			s->done = 1;
+			return 0;
+		}
+		unsigned k = s->heap[0];
+		const sorted_src *top = &s->srcs[k];
+		if (s->have_last && keysort_bytes_cmp(s->last, s->last_len, top->head.key,
+				top->head.len) >= 0) {
+			/* Set aside as ascending, this file is not now; the engine's
+			 * results come ascending. */
+			changed(s, top);
+			return -1;
+		}
+		*it = top->head;
+		heap_pop(s);
+		s->advance[s->nadvance++] = k;
+		while (s->nheap && s->srcs[s->heap[0]].prefix == top->prefix &&
+				keysort_bytes_cmp(s->srcs[s->heap[0]].head.key, s->srcs[s->heap[0]].head.len,
+					it->key, it->len) == 0) {
+			unsigned j = s->heap[0];
+			if (__builtin_add_overflow(it->count, s->srcs[j].head.count, &it->count)) {
+				/* The engine checked the sum of all counts as they came. */
+				it->count = UINT64_MAX;
+			}
+			heap_pop(s);
+			s->advance[s->nadvance++] = j;
+		}
+		memcpy(s->last, it->key, it->len);
+		s->last_len = it->len;
+		s->have_last = 1;
+		s->distinct++;
+		s->hapax += it->count == 1;
+		if (it->count >= s->min_count)
+			return 1;
+	}
+}
