@@ -522,14 +522,16 @@ if want 8 merge; then
 	done
 	PB=$(($(bytes "$P/k1.tsv") + $(bytes "$P/k2.tsv")))
 	note "Input: \`gen lines -s $S_LINES\` ($B bytes), the input of case 2; its two parts' count files in key order: $PB bytes."
-	note "Parts: \`tally --shard K/2 -j1 --sort=none -o PART.tsv.zst\`, both at once, then \`tally merge --sort=key\` of the two; against one run with both threads. The merges: of the two parts in key order, by tally merge and by sort -m and an awk sum (sumsorted.awk), in key order both."
+	note "Parts: \`tally --shard K/2 -j1 --sort=none -o PART.tsv.zst\`, both at once, then \`tally merge --sort=key\` of the two (counted in tables); or the parts in key order (\`--sort=key\`), which the merge reads as it writes; against one run with both threads. The merges: of the two parts in key order, by tally merge (read as it writes, and by count: counted in tables) and by sort -m and an awk sum (sumsorted.awk), in key order both."
 	warm "$F"
 	ref "$G" "tally --lines --sort=key"
 	measure "$G" "tally --lines --sort=key" "$B" "exec $T --lines --sort=key $F"
 	measure "$G" "2 parts at once + merge" "$B" "$T --lines -j1 --shard 1/2 --sort=none -o $P/a1.tsv.zst $F & $T --lines -j1 --shard 2/2 --sort=none -o $P/a2.tsv.zst $F & wait; exec $T merge --sort=key $P/a1.tsv.zst $P/a2.tsv.zst"
+	measure "$G" "2 parts in key order + merge" "$B" "$T --lines -j1 --shard 1/2 --sort=key -o $P/b1.tsv.zst $F & $T --lines -j1 --shard 2/2 --sort=key -o $P/b2.tsv.zst $F & wait; exec $T merge --sort=key $P/b1.tsv.zst $P/b2.tsv.zst"
 	warm "$P/k1.tsv" "$P/k2.tsv"
 	ref "$GM" "tally merge --sort=key"
 	measure "$GM" "tally merge --sort=key" "$PB" "exec $T merge --sort=key $P/k1.tsv $P/k2.tsv"
+	measure "$GM" "tally merge (by count)" "$PB" "exec $T merge $P/k1.tsv $P/k2.tsv"
 	measure "$GM" "sort -m | mawk" "$PB" "export LC_ALL=C; sort -m -t \"\$(printf '\\t')\" -k1,1 $P/k1.tsv $P/k2.tsv | mawk -f $AWKDIR/sumsorted.awk"
 	check "tally --lines (gen lines -s $S_CHECK, whole)" tsv "$T --lines --sort=key $C" tsv "$T merge --sort=key $P/c1.tsv $P/c2.tsv"
 	check "sort -m | mawk (gen lines -s $S_CHECK, 2 parts)" tsv "$T merge --sort=key $P/c1.tsv $P/c2.tsv" tsv "LC_ALL=C sort -m -t \"\$(printf '\\t')\" -k1,1 $P/c1.tsv $P/c2.tsv | mawk -f $AWKDIR/sumsorted.awk"
