@@ -162,7 +162,8 @@ struct tally_engine {
 	 * aside as they are added, and merged with the results as the output
 	 * reads them (sorted.h); sorted_on once the merge has begun. */
 	sorted_set     *sorted;
-	int             sorted_on;
+	int             sorted_on, sorted_end;
+	uint64_t        sorted_min;     /* --min-count, applied to that merge */
 	char            errmsg[512];
 };
 
@@ -1356,24 +1357,30 @@ static int next_item(tally_engine *e, tally_item *it)
 	return rc;
 }
 
-static void stream_end(tally_engine *e);
-
-/* The results, for the merge with the files set aside (sorted.h). */
+/* The results, for the merge with the files set aside (sorted.h), which
+ * counts the keys itself. */
 static int results_next(void *ctx, tally_item *it)
 {
-	tally_engine *e = ctx;
-	int rc = next_item(e, it);
-	if (rc == 0)
-		stream_end(e);
-	return rc;
+	return next_item(ctx, it);
 }
 
-/* The next item of that merge: 1, 0 at the end, -1 (message set). */
+/* The next item of that merge, keys counted and --min-count applied: 1,
+ * 0 at the end, -1 (message set).  (Read ahead by a thread of its own,
+ * as the merges of runs are, the merge of two files of 4M keys each took
+ * longer: 0.81 s against 0.73 s, the copies into the batches costing more
+ * than the writing spared.) */
 static int sorted_next_item(tally_engine *e, tally_item *it)
 {
-	int rc = sorted_next(e->sorted, it);
+	int rc;
+	while ((rc = sorted_next(e->sorted, it)) == 1) {
+		e->distinct++;
+		e->hapax += it->count == 1;
+		if (it->count >= e->sorted_min)
+			return 1;
+	}
 	if (rc < 0 && sorted_errmsg(e->sorted)[0])
 		set_err(e, "%s", sorted_errmsg(e->sorted));
+	e->sorted_end = rc == 0;
 	return rc;
 }
 
@@ -1392,10 +1399,11 @@ static void write_report(tally_engine *e)
 	}
 }
 
-/* The streamed merges are read to the end: count their keys. */
+/* The streamed merges are read to the end: count their keys (unless the
+ * merge with files set aside counts them). */
 static void stream_end(tally_engine *e)
 {
-	if (!e->streamed || e->stream_done)
+	if (!e->streamed || e->stream_done || e->sorted_on)
 		return;
 	e->stream_done = 1;
 	for (unsigned i = 0; i < e->nord; i++) {
@@ -1505,12 +1513,13 @@ int tally_finish(tally_engine *e)
 	}
 
 	/* Files set aside are merged with the results as they are read: the
-	 * results keep every key (--min-count applies to the sums), and the
-	 * runs' merge leaves the files their descriptors. */
+	 * results keep every key (--min-count and --top apply to the sums),
+	 * and the runs' merge leaves the files their descriptors. */
 	unsigned aside = sorted_files(e->sorted);
-	uint64_t min_count = e->cfg.min_count;
+	uint64_t min_count = e->cfg.min_count, top = e->cfg.top;
 	if (aside) {
 		e->cfg.min_count = 0;
+		e->cfg.top = 0;
 		unsigned fan = spill_fanin(e->spill);
 		spill_set_fanin(e->spill, fan > aside + 2 ? fan - aside : 2);
 	}
@@ -1548,10 +1557,14 @@ int tally_finish(tally_engine *e)
 	start_reader(e);
 	if (aside) {
 		e->cfg.min_count = min_count;
-		if (sorted_start(e->sorted, results_next, e, min_count)) {
+		e->cfg.top = top;
+		if (sorted_start(e->sorted, results_next, e)) {
 			set_err(e, "%s", sorted_errmsg(e->sorted));
 			return -2;
 		}
+		/* The keys are counted again as the merge gives them. */
+		e->distinct = e->hapax = 0;
+		e->sorted_min = min_count;
 		e->sorted_on = 1;
 	}
 	e->t_sort = stats_now() - t1;
@@ -1591,9 +1604,17 @@ int tally_next(tally_engine *e, tally_item *it)
 		return misuse(e, "tally_next called before tally_finish");
 	if (e->ended)
 		return misuse(e, "tally_next called after tally_end_output");
-	/* Each order keeps its own --top N: the merged stream stops at N. */
-	if (e->cfg.top && e->emitted >= e->cfg.top)
-		return 0;
+	/* Each order keeps its own --top N: the merged stream stops at N.
+	 * The merge with files set aside is read to its end first, its items
+	 * dropped: a file that changed fails the run before the caller takes
+	 * the output for complete, and the statistics count every key. */
+	if (e->cfg.top && e->emitted >= e->cfg.top) {
+		tally_item rest;
+		int rc = 0;
+		while (e->sorted_on && !e->sorted_end && (rc = sorted_next_item(e, &rest)) == 1)
+			;
+		return rc < 0 ? -2 : 0;
+	}
 	int rc = e->sorted_on ? sorted_next_item(e, it) : next_item(e, it);
 	if (rc < 0)
 		return -2;
@@ -1613,7 +1634,7 @@ int tally_end_output(tally_engine *e, double seconds, int complete)
 	e->t_write += seconds;
 	/* A streamed merge is read on, its items dropped, for the keys the
 	 * statistics and the report count. */
-	if (e->sorted_on && !sorted_done(e->sorted) && (complete || e->cfg.report_path)) {
+	if (e->sorted_on && !e->sorted_end && (complete || e->cfg.report_path)) {
 		tally_item it;
 		int rc;
 		while ((rc = sorted_next_item(e, &it)) == 1)
@@ -1645,8 +1666,6 @@ void tally_get_stats(tally_engine *e, tally_stats *st)
 	eng_sum_counters(e, st);
 	st->distinct = e->distinct;
 	st->hapax = e->hapax;
-	if (e->sorted_on)
-		sorted_keys(e->sorted, &st->distinct, &st->hapax);
 	uint64_t tokens, decoded;
 	sorted_totals(e->sorted, &tokens, &decoded);
 	st->tokens += tokens;

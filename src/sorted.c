@@ -26,17 +26,16 @@
 #include "mem.h"
 #include "sorted.h"
 
-/* Bytes per chunk of the merge's readers, and what a reader is taken to
- * cost in memory: a few buffers of it (more when the lines are long), and
- * for zstd its input buffer and a window. */
-#define SORTED_CHUNK       ((size_t)256 << 10)
-#define SORTED_COST_PLAIN  ((uint64_t)1 << 20)
-#define SORTED_COST_ZSTD   ((uint64_t)4 << 20)
+/* The most bytes per chunk of the readers, the first reading's and the
+ * merge's alike, so that the first reading tells what a reader of the
+ * merge will hold (its buffer, at least a line of the longest key, and
+ * for zstd its decoder and window). */
+#define SORTED_CHUNK ((size_t)256 << 10)
 
 typedef struct sorted_file {
 	char     *path;
 	input_id  id;
-	uint64_t  lines, decoded;
+	uint64_t  lines, decoded, sum;
 } sorted_file;
 
 /* One source of the merge: a file read again, or the engine's results. */
@@ -47,14 +46,14 @@ typedef struct sorted_src {
 	int            held;       /* c is handed out and not released */
 	const char    *p, *end;    /* the lines of c not read yet */
 	uint8_t       *kbuf;       /* a key whose escapes were undone */
-	uint64_t       lines, decoded;
+	uint64_t       lines, decoded, sum;
 	tally_item     head;
 	uint64_t       prefix;     /* the head's first 8 key bytes */
 } sorted_src;
 
 struct sorted_set {
 	const tok_shared *tok;
-	input_opts    scan_io, merge_io;
+	input_opts    io;
 	unsigned      max_files;
 	uint64_t      max_bytes, bytes;   /* readers' estimated memory */
 	sorted_file  *files;
@@ -65,15 +64,13 @@ struct sorted_set {
 	/* The merge. */
 	sorted_inner_fn inner;
 	void         *inner_ctx;
-	uint64_t      min_count;
 	sorted_src   *srcs;
 	unsigned      nsrcs;
 	unsigned     *heap, nheap;
 	unsigned     *advance, nadvance;  /* sources whose heads went out last */
 	char         *last;               /* the key given out last */
 	size_t        last_len;
-	int           have_last, done;
-	uint64_t      distinct, hapax;
+	int           have_last;
 	char          errmsg[700];
 };
 
@@ -86,13 +83,12 @@ sorted_set *sorted_create(const tok_shared *tok, const input_opts *io, unsigned 
 	s->tok = tok;
 	s->kcap = tok_key_capacity(tok);
 	/* Read, not mapped (sorted.h); one chunk held at a time. */
-	s->scan_io = *io;
-	s->scan_io.io = TALLY_IO_READ;
-	s->scan_io.max_inflight = 1;
-	s->scan_io.prefix_cap = 0;
-	s->merge_io = s->scan_io;
-	if (!io->chunk_size)
-		s->merge_io.chunk_size = SORTED_CHUNK;
+	s->io = *io;
+	s->io.io = TALLY_IO_READ;
+	s->io.max_inflight = 1;
+	s->io.prefix_cap = 0;
+	if (!io->chunk_size || io->chunk_size > SORTED_CHUNK)
+		s->io.chunk_size = SORTED_CHUNK;
 	s->max_files = max_files ? max_files : 1;
 	s->max_bytes = max_bytes;
 	return s;
@@ -136,17 +132,6 @@ void sorted_totals(const sorted_set *s, uint64_t *tokens, uint64_t *decoded)
 {
 	*tokens = s ? s->tokens : 0;
 	*decoded = s ? s->decoded : 0;
-}
-
-void sorted_keys(const sorted_set *s, uint64_t *distinct, uint64_t *hapax)
-{
-	*distinct = s->distinct;
-	*hapax = s->hapax;
-}
-
-int sorted_done(const sorted_set *s)
-{
-	return s->done;
 }
 
 const char *sorted_errmsg(const sorted_set *s)
@@ -197,13 +182,15 @@ int sorted_take(sorted_set *s, input_source *src, const char *path, _Atomic uint
 	sorted_info *info)
 {
 	input_id id, id2;
-	uint64_t cost = input_is_compressed(src) ? SORTED_COST_ZSTD : SORTED_COST_PLAIN;
 	if (!input_identity(src, &id) || s->nfiles >= s->max_files ||
-			(s->nfiles && s->bytes + cost > s->max_bytes))
+			(s->nfiles && s->bytes >= s->max_bytes))
 		return SORTED_COUNT;
-	/* Read with the scan's own options, src left unread for the count. */
+	/* Read with the merge's options, src left unread for the count.  What
+	 * the reader holds at most (only this thread reads inputs now) is
+	 * what it will hold in the merge, with a key buffer. */
+	uint64_t io0 = mem_current(MEM_IO), cost = 0;
 	char err[600];
-	input_source *in = input_open(path, &s->scan_io, err, sizeof err);
+	input_source *in = input_open(path, &s->io, err, sizeof err);
 	if (!in)
 		return errno == ENOMEM ? SORTED_FATAL : SORTED_COUNT;
 	if (!input_identity(in, &id2) || memcmp(&id, &id2, sizeof id) != 0) {
@@ -223,6 +210,9 @@ int sorted_take(sorted_set *s, input_source *src, const char *path, _Atomic uint
 	while (rc == SORTED_KEPT) {
 		input_chunk c;
 		int r = input_next(in, &c, err, sizeof err);
+		uint64_t io = mem_current(MEM_IO);
+		if (io > io0 && io - io0 > cost)
+			cost = io - io0;
 		uint64_t now = input_bytes_read(in);
 		atomic_fetch_add_explicit(bytes, now - seen, memory_order_relaxed);
 		seen = now;
@@ -244,8 +234,10 @@ int sorted_take(sorted_set *s, input_source *src, const char *path, _Atomic uint
 	mem_free(MEM_OTHER, k.kb[0], s->kcap);
 	mem_free(MEM_OTHER, k.kb[1], s->kcap);
 	mem_free(MEM_OTHER, k.saved, s->kcap);
-	/* An empty file is counted: it holds nothing to merge. */
-	if (rc == SORTED_KEPT && lines == 0)
+	/* An empty file is counted: it holds nothing to merge; so is one
+	 * whose reader would take the merge past its memory. */
+	cost += s->kcap;
+	if (rc == SORTED_KEPT && (lines == 0 || (s->nfiles && s->bytes + cost > s->max_bytes)))
 		rc = SORTED_COUNT;
 	if (rc != SORTED_KEPT) {
 		atomic_fetch_sub_explicit(bytes, seen, memory_order_relaxed);
@@ -253,7 +245,7 @@ int sorted_take(sorted_set *s, input_source *src, const char *path, _Atomic uint
 		return rc;
 	}
 	memcpy(copy, path, plen);
-	s->files[s->nfiles++] = (sorted_file){ copy, id, lines, decoded };
+	s->files[s->nfiles++] = (sorted_file){ copy, id, lines, decoded, info->sum };
 	s->bytes += cost;
 	s->tokens += info->sum;
 	s->decoded += decoded;
@@ -298,6 +290,7 @@ static int src_read(sorted_set *s, sorted_src *r)
 				return -1;
 			}
 			r->lines++;
+			r->sum += c.count;   /* wraps as the first reading's did */
 			r->head = (tally_item){ (const char *)c.key, c.len, c.count };
 			r->prefix = keysort_prefix(r->head.key, r->head.len);
 			r->p = nl ? nl + 1 : r->end;
@@ -313,7 +306,8 @@ static int src_read(sorted_set *s, sorted_src *r)
 			return -1;
 		}
 		if (rc == 0) {
-			if (r->lines != r->f->lines || r->decoded != r->f->decoded) {
+			if (r->lines != r->f->lines || r->decoded != r->f->decoded ||
+					r->sum != r->f->sum) {
 				changed(s, r);
 				return -1;
 			}
@@ -386,11 +380,10 @@ static void heap_pop(sorted_set *s)
 		sift_down(s, 0);
 }
 
-int sorted_start(sorted_set *s, sorted_inner_fn inner, void *ctx, uint64_t min_count)
+int sorted_start(sorted_set *s, sorted_inner_fn inner, void *ctx)
 {
 	s->inner = inner;
 	s->inner_ctx = ctx;
-	s->min_count = min_count;
 	unsigned n = s->nfiles + (inner != NULL);
 	s->srcs = mem_calloc(MEM_OTHER, n, sizeof *s->srcs);
 	s->heap = mem_calloc(MEM_OTHER, n, sizeof *s->heap);
@@ -413,7 +406,7 @@ int sorted_start(sorted_set *s, sorted_inner_fn inner, void *ctx, uint64_t min_c
 		r->f = &s->files[i];
 		char err[600];
 		r->kbuf = mem_alloc(MEM_OTHER, s->kcap);
-		r->in = r->kbuf ? input_open(r->f->path, &s->merge_io, err, sizeof err) : NULL;
+		r->in = r->kbuf ? input_open(r->f->path, &s->io, err, sizeof err) : NULL;
 		if (!r->in) {
 			merge_err(s, "%s", r->kbuf ? err : "out of memory");
 			return -1;
@@ -431,44 +424,37 @@ int sorted_start(sorted_set *s, sorted_inner_fn inner, void *ctx, uint64_t min_c
 
 int sorted_next(sorted_set *s, tally_item *it)
 {
-	for (;;) {
-		/* The sources of the item given out last move on now. */
-		while (s->nadvance)
-			if (src_push(s, s->advance[--s->nadvance]))
-				return -1;
-		if (!s->nheap) {
-			s->done = 1;
-			return 0;
-		}
-		unsigned k = s->heap[0];
-		const sorted_src *top = &s->srcs[k];
-		if (s->have_last && keysort_bytes_cmp(s->last, s->last_len, top->head.key,
-				top->head.len) >= 0) {
-			/* Set aside as ascending, this file is not now; the engine's
-			 * results come ascending. */
-			changed(s, top);
+	/* The sources of the item given out last move on now. */
+	while (s->nadvance)
+		if (src_push(s, s->advance[--s->nadvance]))
 			return -1;
-		}
-		*it = top->head;
-		heap_pop(s);
-		s->advance[s->nadvance++] = k;
-		while (s->nheap && s->srcs[s->heap[0]].prefix == top->prefix &&
-				keysort_bytes_cmp(s->srcs[s->heap[0]].head.key, s->srcs[s->heap[0]].head.len,
-					it->key, it->len) == 0) {
-			unsigned j = s->heap[0];
-			if (__builtin_add_overflow(it->count, s->srcs[j].head.count, &it->count)) {
-				/* The engine checked the sum of all counts as they came. */
-				it->count = UINT64_MAX;
-			}
-			heap_pop(s);
-			s->advance[s->nadvance++] = j;
-		}
-		memcpy(s->last, it->key, it->len);
-		s->last_len = it->len;
-		s->have_last = 1;
-		s->distinct++;
-		s->hapax += it->count == 1;
-		if (it->count >= s->min_count)
-			return 1;
+	if (!s->nheap)
+		return 0;
+	unsigned k = s->heap[0];
+	const sorted_src *top = &s->srcs[k];
+	if (s->have_last && keysort_bytes_cmp(s->last, s->last_len, top->head.key,
+			top->head.len) >= 0) {
+		/* Set aside as ascending, this file is not now; the engine's
+		 * results come ascending. */
+		changed(s, top);
+		return -1;
 	}
+	*it = top->head;
+	heap_pop(s);
+	s->advance[s->nadvance++] = k;
+	while (s->nheap && s->srcs[s->heap[0]].prefix == top->prefix &&
+			keysort_bytes_cmp(s->srcs[s->heap[0]].head.key, s->srcs[s->heap[0]].head.len,
+				it->key, it->len) == 0) {
+		unsigned j = s->heap[0];
+		if (__builtin_add_overflow(it->count, s->srcs[j].head.count, &it->count)) {
+			/* The engine checked the sum of all counts as they came. */
+			it->count = UINT64_MAX;
+		}
+		heap_pop(s);
+		s->advance[s->nadvance++] = j;
+	}
+	memcpy(s->last, it->key, it->len);
+	s->last_len = it->len;
+	s->have_last = 1;
+	return 1;
 }

@@ -6,14 +6,14 @@
  * when every line is well formed and its keys ascend strictly, it is set
  * aside rather than counted.  At the end the files set aside are read
  * again, all at once, and merged with the engine's own results (the
- * inputs it counted, given in key order): equal keys summed, --min-count
- * applied, in memory that does not grow with the files (a reader each).
+ * inputs it counted, given in key order): equal keys summed, in memory
+ * that does not grow with the files (a reader each).
  * A file that changed between the two readings fails the run.
  *
  * Files are read with read(2), whatever --io says (the merge reads a line
  * of every file in turn: no mapped window of them can fault under it).
- * Single-threaded: the engine's reader takes the files, its caller's
- * thread reads the merge.
+ * Not thread-safe: the engine's reader takes the files, then one thread
+ * reads the merge (the engine's: ahead.h, ahead of the output).
  */
 #ifndef TALLY_SORTED_H
 #define TALLY_SORTED_H
@@ -68,17 +68,13 @@ typedef int (*sorted_inner_fn)(void *ctx, tally_item *it);
 
 /* Open every file set aside again and start the merge with inner (NULL:
  * none).  Returns 0, or -1 with sorted_errmsg set. */
-int sorted_start(sorted_set *s, sorted_inner_fn inner, void *ctx, uint64_t min_count);
+int sorted_start(sorted_set *s, sorted_inner_fn inner, void *ctx);
 
 /* The next item in key order: 1 with *it filled (valid until the next
  * call), 0 at the end, -1 on failure: sorted_errmsg says why ("" when the
  * inner results failed). */
 int sorted_next(sorted_set *s, tally_item *it);
 
-/* Keys merged so far, and how many of them have a count of 1 (before
- * --min-count); complete once sorted_next has returned 0. */
-void sorted_keys(const sorted_set *s, uint64_t *distinct, uint64_t *hapax);
-int sorted_done(const sorted_set *s);
 const char *sorted_errmsg(const sorted_set *s);
 
 #endif

@@ -201,28 +201,52 @@ printf "a\t1\nb\t2\nc 3\n" > bad; "$T" merge --sort=key k.tsv bad > /dev/null'
 
 # Merged as they are read, sorted count files need no table whatever their
 # size: under the smallest budget, nothing is spilled and the tables stay
-# empty, where counting the same files spills.
+# empty, where counting the same files spills; the statistics are those of
+# the count.  (A compressed file's reader takes some 6 MiB, its decoder and
+# buffers, and with keys of up to 1 MiB its buffer 2 MiB: at -m 64K the
+# readers' 8 MiB take both files with shorter keys.)
 expect_out <<'EOF'
+sorted 0 0
 sorted 0 0
 counted spilled
 
 EOF
 requires python3
 check merge-sorted-no-table 0 'awk "BEGIN { for (i = 0; i < 60000; i++) printf \"line %07d\\n\", i * 7 % 60000 }" > in
-"$T" --lines --sort=key in > k1.tsv; "$T" --lines --sort=key -o k2.tsv.zst in in
+"$T" --lines --sort=key in > k1.tsv; "$T" --lines --sort=key -o k2.tsv.zst in in; "$T" --lines --sort=key -o k2.tsv in in
 "$T" --lines --sort=key in in in > want
-"$T" merge --sort=key -j 1 -m 64K --stats-json s.json k1.tsv k2.tsv.zst > got; cmp -s want got || echo differs
 : > empty; "$T" merge --sort=key -j 1 -m 64K --stats-json e.json empty
-python3 -c "import json; s = json.load(open(\"s.json\")); e = json.load(open(\"e.json\")); print(\"sorted\", s[\"runs_spilled\"], s[\"peak_table\"] - e[\"peak_table\"])"
+for v in "k1.tsv k2.tsv" "--max-key-bytes 4K k1.tsv k2.tsv.zst"; do
+	"$T" merge --sort=key -j 1 -m 64K --stats-json s.json $v > got; cmp -s want got || echo "differs: $v"
+	python3 -c "import json; s = json.load(open(\"s.json\")); e = json.load(open(\"e.json\")); print(\"sorted\", s[\"runs_spilled\"], s[\"peak_table\"] - e[\"peak_table\"])"
+done
 "$T" merge -j 1 -m 64K --stats-json c.json k1.tsv k2.tsv.zst > /dev/null
 grep -q "\"runs_spilled\":[1-9]" c.json && echo counted spilled
+"$T" merge --sort=key -j 1 -m 64K --max-key-bytes 4K --stats-json s.json k1.tsv k2.tsv.zst > /dev/null
 python3 -c "import json; s = json.load(open(\"s.json\")); c = json.load(open(\"c.json\")); print(*[(k, s[k]) for k in (\"files\", \"files_compressed\", \"bytes_read\", \"bytes_decoded\", \"tokens\", \"distinct\", \"hapax\") if s[k] != c[k]])"'
+
+# The statistics of a merge with files set aside are those of the same
+# merge with them counted (through stdin, never set aside), the counted
+# inputs spilled or not.
+requires python3
+check merge-sorted-stats 0 '"$T" --sort=key "$GENESIS" > g.tsv; "$T" "$GENESIS" > gc.tsv
+for v in "-m 64K -j 1" "-m 96K -j 2" "-j 2"; do
+	"$T" merge --sort=key $v --stats-json a.json g.tsv gc.tsv g.tsv > o1
+	cat g.tsv | "$T" merge --sort=key $v --stats-json b.json - gc.tsv g.tsv > o2
+	cmp -s o1 o2 || echo "differs: $v"
+	python3 -c "import json, sys; a = json.load(open(\"a.json\")); b = json.load(open(\"b.json\")); d = [(k, a[k], b[k]) for k in (\"tokens\", \"distinct\", \"hapax\", \"files\", \"bytes_read\", \"bytes_decoded\") if a[k] != b[k]]; d and print(sys.argv[1], d)" "$v"
+done'
 
 # A file set aside that changes before it is read again fails the run, -o
 # left as it was: rewritten in place with its size and time kept (its keys
-# no longer in order), or grown.  The FIFO named after it holds tally
-# between the two readings.
+# no longer in order; or a count changed, the keys in order), grown, or
+# rewritten with -n 1, whose output is whole before the change is read.
+# The FIFO named after it holds tally between the two readings.
 expect_out <<'EOF'
+status 1
+old
+status 1
+old
 status 1
 old
 status 1
@@ -231,17 +255,47 @@ EOF
 expect_err <<'EOF'
 tally: a.tsv: changed since it was first read
 tally: a.tsv: changed since it was first read
+tally: a.tsv: changed since it was first read
+tally: a.tsv: changed since it was first read
 EOF
 check merge-sorted-changed 0 '"$T" --sort=key "$GENESIS" > k.tsv
 n=$(wc -l < k.tsv); { head -n $((n - 2)) k.tsv; tail -n 1 k.tsv; tail -n 2 k.tsv | head -n 1; } > swapped
-for how in same-size grown; do
+{ head -n $((n - 1)) k.tsv; tail -n 1 k.tsv | tr 0-8 1-9; } > counts
+cmp -s k.tsv counts && echo "counts unchanged"
+for how in swapped grown counts top; do
 	rm -f list blocker; mkfifo list blocker
 	cp k.tsv a.tsv; touch -r a.tsv ref; echo old > out
-	"$T" merge --sort=key -o out --files0-from list & pid=$!
+	opt=; [ $how = top ] && opt="-n 1"
+	"$T" merge --sort=key $opt -o out --files0-from list & pid=$!
 	timeout 60 sh -c "printf \"a.tsv\\000blocker\\000\" > list" &
-	timeout 60 sh -c "exec 4> blocker; if [ $how = same-size ]; then cat swapped > a.tsv; touch -r ref a.tsv; else printf \"zz\\t1\\n\" >> a.tsv; fi; printf \"zzz\\t1\\n\" >&4"
+	timeout 60 sh -c "exec 4> blocker; case $how in grown) printf \"zz\\t1\\n\" >> a.tsv ;; counts) cat counts > a.tsv; touch -r ref a.tsv ;; *) cat swapped > a.tsv; touch -r ref a.tsv ;; esac; printf \"zzz\\t1\\n\" >&4"
 	wait $pid; echo "status $?"; cat out
 done'
+
+# --top and --min-count apply to the sums of the files set aside and of the
+# inputs counted, and the statistics count every key, whatever --top.
+expect_out <<'EOF'
+c	2
+"distinct":5,"hapax":5
+EOF
+check merge-sorted-top-min-count 0 'printf "c\t1\n" > aside.tsv; printf "c\t1\nb\t1\na\t1\n" > counted.tsv
+"$T" merge --sort=key --min-count 2 -n 1 aside.tsv counted.tsv
+printf "a\t1\nb\t1\nc\t1\n" > a.tsv; printf "z\t1\ny\t1\n" > b.tsv
+"$T" merge --sort=key -n 1 --stats-json s.json a.tsv b.tsv > /dev/null
+grep -o "\"distinct\":[0-9]*,\"hapax\":[0-9]*" s.json'
+
+# The readers of the files set aside stay within a quarter of the budget
+# (8 MiB at the least), whatever --chunk-size: twelve files under -m 64M
+# with chunks of 8 MiB hold less than 20 MiB of input buffers at once.
+expect_out <<'EOF'
+ok
+EOF
+check merge-sorted-memory 0 'i=0; while [ $i -lt 12 ]; do
+	awk -v k=$i "BEGIN { for (j = k; j < 240000; j += 12) printf \"key%09d\\t1\\n\", j }" > c$i.tsv; i=$((i + 1))
+done
+awk "BEGIN { for (j = 0; j < 240000; j++) printf \"key%09d\\t1\\n\", j }" > want
+"$T" merge --sort=key -m 64M --chunk-size 8M --stats-json s.json c*.tsv | cmp -s want - || echo differs
+io=$(sed "s/.*\"peak_io\":\([0-9]*\).*/\1/" s.json); [ "$io" -lt 20971520 ] && echo ok || echo "peak_io $io"'
 
 # Out of memory at each allocation in turn, of a merge of files in key
 # order with another counted: exit 1 and -o left as it was, never a crash,
