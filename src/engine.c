@@ -35,6 +35,7 @@
 #include "resources.h"
 #include "mem.h"
 #include "ahead.h"
+#include "iheap.h"
 #include "keysort.h"
 #include "order.h"
 #include "sorted.h"
@@ -1233,32 +1234,15 @@ static int finish_orders(tally_engine *e)
 
 /* Head a comes before head b in the output order (count or key; the orders
  * hold disjoint keys), by the first 8 key bytes before the rest. */
-static int head_before(const tally_engine *e, unsigned a, unsigned b)
+static int head_before(const void *ctx, unsigned a, unsigned b)
 {
+	const tally_engine *e = ctx;
 	const tally_item *x = &e->heads[a], *y = &e->heads[b];
 	if (e->cfg.sort == TALLY_SORT_COUNT && x->count != y->count)
 		return x->count > y->count;
 	if (e->hprefix[a] != e->hprefix[b])
 		return e->hprefix[a] < e->hprefix[b];
 	return keysort_bytes_cmp(x->key, x->len, y->key, y->len) < 0;
-}
-
-static void heap_down(tally_engine *e, unsigned i)
-{
-	unsigned n = e->nheap, *h = e->heap;
-	for (;;) {
-		unsigned l = 2 * i + 1, m = i;
-		if (l < n && head_before(e, h[l], h[m]))
-			m = l;
-		if (l + 1 < n && head_before(e, h[l + 1], h[m]))
-			m = l + 1;
-		if (m == i)
-			return;
-		unsigned t = h[i];
-		h[i] = h[m];
-		h[m] = t;
-		i = m;
-	}
 }
 
 /* Read order k's next item into *it: 1, 0 at its end, -1 on error. */
@@ -1294,7 +1278,7 @@ static int heads_start(tally_engine *e)
 			e->heap[e->nheap++] = k;
 	}
 	for (unsigned i = e->nheap / 2; i-- > 0;)
-		heap_down(e, i);
+		iheap_down(e->heap, e->nheap, i, head_before, e);
 	return 0;
 }
 
@@ -1317,7 +1301,7 @@ static int next_from_orders(tally_engine *e, tally_item *it)
 			return -1;
 		if (!rc)
 			e->heap[0] = e->heap[--e->nheap];
-		heap_down(e, 0);
+		iheap_down(e->heap, e->nheap, 0, head_before, e);
 		e->refill = -1;
 	}
 	if (!e->nheap)

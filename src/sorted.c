@@ -22,6 +22,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "iheap.h"
 #include "keysort.h"
 #include "mem.h"
 #include "sorted.h"
@@ -322,44 +323,13 @@ static int src_read(sorted_set *s, sorted_src *r)
 }
 
 /* Head a before head b, by key. */
-static int src_before(const sorted_set *s, unsigned a, unsigned b)
+static int src_before(const void *ctx, unsigned a, unsigned b)
 {
+	const sorted_set *s = ctx;
 	const sorted_src *x = &s->srcs[a], *y = &s->srcs[b];
 	if (x->prefix != y->prefix)
 		return x->prefix < y->prefix;
 	return keysort_bytes_cmp(x->head.key, x->head.len, y->head.key, y->head.len) < 0;
-}
-
-static void sift_down(sorted_set *s, unsigned i)
-{
-	unsigned n = s->nheap, *h = s->heap;
-	for (;;) {
-		unsigned l = 2 * i + 1, m = i;
-		if (l < n && src_before(s, h[l], h[m]))
-			m = l;
-		if (l + 1 < n && src_before(s, h[l + 1], h[m]))
-			m = l + 1;
-		if (m == i)
-			return;
-		unsigned t = h[i];
-		h[i] = h[m];
-		h[m] = t;
-		i = m;
-	}
-}
-
-static void sift_up(sorted_set *s, unsigned i)
-{
-	unsigned *h = s->heap;
-	while (i > 0) {
-		unsigned up = (i - 1) / 2;
-		if (!src_before(s, h[i], h[up]))
-			return;
-		unsigned t = h[i];
-		h[i] = h[up];
-		h[up] = t;
-		i = up;
-	}
 }
 
 /* Read source k's next head and put it in the heap, unless it ended. */
@@ -368,7 +338,7 @@ static int src_push(sorted_set *s, unsigned k)
 	int rc = src_read(s, &s->srcs[k]);
 	if (rc == 1) {
 		s->heap[s->nheap++] = k;
-		sift_up(s, s->nheap - 1);
+		iheap_up(s->heap, s->nheap - 1, src_before, s);
 	}
 	return rc < 0 ? -1 : 0;
 }
@@ -377,7 +347,7 @@ static void heap_pop(sorted_set *s)
 {
 	s->heap[0] = s->heap[--s->nheap];
 	if (s->nheap)
-		sift_down(s, 0);
+		iheap_down(s->heap, s->nheap, 0, src_before, s);
 }
 
 int sorted_start(sorted_set *s, sorted_inner_fn inner, void *ctx)
