@@ -126,6 +126,7 @@ struct tally_engine {
 	_Atomic uint64_t bytes_stored;  /* input bytes consumed (compressed for .zst) */
 	_Atomic uint64_t bytes_expected;
 	_Atomic uint64_t bytes_header;  /* decoded bytes read as a header, not by workers */
+	_Atomic uint64_t tokens_aside;  /* the counts of the count files set aside */
 	_Atomic int      phase;         /* tally_phase, for the sampler */
 	uint64_t        files, files_compressed, files_failed;
 	int             failed;
@@ -286,7 +287,7 @@ static void read_sample(void *ctx, stats_sample *s)
 	if (e->stitcher)
 		tokens += atomic_load_explicit(&tok_worker_counters(e->stitcher)->tokens,
 			memory_order_relaxed);
-	s->tokens = tokens;
+	s->tokens = tokens + atomic_load_explicit(&e->tokens_aside, memory_order_relaxed);
 	s->distinct = distinct;
 	s->phase = (tally_phase)atomic_load_explicit(&e->phase, memory_order_relaxed);
 }
@@ -942,6 +943,7 @@ int tally_add_path(tally_engine *e, const char *path)
 			return -2;
 		}
 		if (rc == SORTED_KEPT) {
+			atomic_fetch_add_explicit(&e->tokens_aside, info.sum, memory_order_relaxed);
 			e->files++;
 			e->files_compressed += input_is_compressed(src) != 0;
 			input_close(src);

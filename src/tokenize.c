@@ -534,8 +534,13 @@ static int fields_parse(tok_shared *s, const char *list, char *err, size_t errle
 				goto bad;
 			it->hi = it->lo;
 		} else if (all_digits_dash(p, len)) {
+			/* "-N" is "1-N", as cut reads it. */
 			size_t a = (size_t)(dash - p);
-			if (parse_num(p, a, &it->lo))
+			if (a == 0)
+				it->lo = 1;
+			else if (parse_num(p, a, &it->lo))
+				goto bad;
+			if (a + 1 == len && a == 0)
 				goto bad;
 			if (a + 1 == len)
 				it->hi = SIZE_MAX;

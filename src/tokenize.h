@@ -85,9 +85,10 @@ size_t tok_min_capacity(const tok_shared *s);
 /* Column selection for one input.
  *
  * Fields mode rules (SPEC section 2, and the choices made here):
- * - LIST items are numbers, ranges "2-4", open ranges "3-" (every column
- *   from 3 on, as cut reads them), or with header column names; 0, "3-1",
- *   empty items or names without header are usage errors.
+ * - LIST items are numbers, ranges "2-4" ("-4" is "1-4"), open ranges
+ *   "3-" (every column from 3 on), as cut reads them, or with header
+ *   column names; 0, "3-1", "-", empty items or names without header are
+ *   usage errors.
  * - The key is the selected columns in the order they appear in the record
  *   (as cut prints them; a column listed twice is taken once), joined by the
  *   delimiter.  Record order lets a key be built in one pass in bounded

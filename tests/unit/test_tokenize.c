@@ -840,7 +840,7 @@ END_TEST
 
 START_TEST(test_bad_configs)
 {
-	static const char *const bad[] = { "0", "3-1", "", "a", "1,,2", "-2", "x-y", "1-2-3", ",", "2,0" };
+	static const char *const bad[] = { "0", "3-1", "", "a", "1,,2", "-", "--2", "x-y", "1-2-3", ",", "2,0" };
 	tally_config cfg = base_cfg();
 	cfg.mode = TALLY_MODE_FIELDS;
 	char err[200], want[64];

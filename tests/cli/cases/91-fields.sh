@@ -136,6 +136,8 @@ check tsv-cut-range 0 'sh "$TSVSH" 1-3 3'
 check tsv-cut-5 0 'sh "$TSVSH" 5 5'
 check tsv-cut-open-range 0 'sh "$TSVSH" 3- 3'
 check tsv-cut-reversed 0 'sh "$TSVSH" 4,2,2 4'
+check tsv-cut-no-start 0 'sh "$TSVSH" -3,5 5'
+usage_case field-list-dash "-f -"   "invalid field list '-'"
 
 # --- N-grams against a reference ---
 
