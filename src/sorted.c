@@ -187,8 +187,10 @@ int sorted_take(sorted_set *s, input_source *src, const char *path, _Atomic uint
 			(s->nfiles && s->bytes >= s->max_bytes))
 		return SORTED_COUNT;
 	/* Read with the merge's options, src left unread for the count.  What
-	 * the reader holds at most (only this thread reads inputs now) is
-	 * what it will hold in the merge, with a key buffer. */
+	 * the reader holds at most is what it will hold in the merge, with a
+	 * key buffer: MEM_IO moves on this thread only meanwhile, the
+	 * engine's chunks being released here too (another engine running in
+	 * the process would blur the figure). */
 	uint64_t io0 = mem_current(MEM_IO), cost = 0;
 	char err[600];
 	input_source *in = input_open(path, &s->io, err, sizeof err);

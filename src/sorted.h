@@ -8,7 +8,11 @@
  * again, all at once, and merged with the engine's own results (the
  * inputs it counted, given in key order): equal keys summed, in memory
  * that does not grow with the files (a reader each).
- * A file that changed between the two readings fails the run.
+ * A file that changed between the two readings fails the run: its
+ * identity (input_id), lines, bytes, sum of counts and key order are
+ * checked again (not its bytes: a digest of them cost the merge of two
+ * files of 462 MB 14% more time, for a rewrite in place that keeps size,
+ * time to the nanosecond, lines, sum and order).
  *
  * Files are read with read(2), whatever --io says (the merge reads a line
  * of every file in turn: no mapped window of them can fault under it).
