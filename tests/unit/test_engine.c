@@ -2,12 +2,16 @@
  * test_engine.c - the public API's contract as an embedding program sees
  * it: calls out of order are errors, not counts lost in silence; a bad
  * configuration is refused; tally_end_output completes the statistics of a
- * run whose output was not read to the end.
+ * run whose output was not read to the end; a count file set aside in key
+ * order must not change until tally_next has read it.
  */
 #include <check.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "tally.h"
 #include "testutil.h"
@@ -177,6 +181,79 @@ START_TEST(test_versions_stable)
 }
 END_TEST
 
+static void write_file(const char *path, const char *text)
+{
+	FILE *f = fopen(path, "w");
+	ck_assert_ptr_nonnull(f);
+	ck_assert_int_eq(fputs(text, f) >= 0, 1);
+	ck_assert_int_eq(fclose(f), 0);
+}
+
+/* tally_add_path reads a count file in key order through and sets it
+ * aside; tally_next reads it again.  Unchanged, its keys come merged with
+ * the others; rewritten meanwhile in place, its size and time kept (a
+ * count changed), tally_next fails at its end and says so. */
+START_TEST(test_sorted_file_must_not_change)
+{
+	char dir[] = "/tmp/tally-engine-XXXXXX";
+	ck_assert_ptr_nonnull(mkdtemp(dir));
+	char path[64];
+	snprintf(path, sizeof path, "%s/a.tsv", dir);
+	static const char *const after[] = { NULL, "a\t1\nb\t3\nc\t3\n" };
+	for (int change = 0; change <= 1; change++) {
+		write_file(path, "a\t1\nb\t2\nc\t3\n");
+		struct stat st;
+		ck_assert_int_eq(stat(path, &st), 0);
+		tally_config cfg;
+		tally_config_init(&cfg);
+		cfg.mode = TALLY_MODE_COUNTS;
+		cfg.sort = TALLY_SORT_KEY;
+		cfg.threads = 2;
+		tally_engine *e = engine(&cfg);
+		ck_assert_int_eq(tally_add_path(e, path), 0);
+		ck_assert_int_eq(tally_add_memory(e, "b\t5\n", 4, "m"), 0);
+		if (after[change]) {
+			write_file(path, after[change]);
+			const struct timespec times[2] = { st.st_atim, st.st_mtim };
+			ck_assert_int_eq(utimensat(AT_FDCWD, path, times, 0), 0);
+		}
+		ck_assert_int_eq(tally_finish(e), 0);
+		tally_item it;
+		if (change) {
+			/* Found at the file's end: the items before it are given
+			 * out, the run is then refused as a whole. */
+			int rc;
+			while ((rc = tally_next(e, &it)) == 1)
+				;
+			ck_assert_int_eq(rc, -2);
+			char want[128];
+			snprintf(want, sizeof want, "%s: changed since it was first read", path);
+			errmsg_is(e, want);
+		} else {
+			static const char keys[] = "abc";
+			static const uint64_t counts[] = { 1, 7, 3 };
+			for (int i = 0; i < 3; i++) {
+				ck_assert_int_eq(tally_next(e, &it), 1);
+				ck_assert_uint_eq(it.len, 1);
+				ck_assert_int_eq(it.key[0], keys[i]);
+				ck_assert_uint_eq(it.count, counts[i]);
+			}
+			ck_assert_int_eq(tally_next(e, &it), 0);
+			ck_assert_int_eq(tally_end_output(e, 0, 1), 0);
+			tally_stats s;
+			tally_get_stats(e, &s);
+			ck_assert_uint_eq(s.tokens, 11);
+			ck_assert_uint_eq(s.distinct, 3);
+			ck_assert_uint_eq(s.hapax, 1);
+			ck_assert_uint_eq(s.files, 2);
+		}
+		tally_destroy(e);
+	}
+	ck_assert_int_eq(unlink(path), 0);
+	ck_assert_int_eq(rmdir(dir), 0);
+}
+END_TEST
+
 static Suite *engine_suite(void)
 {
 	Suite *s = suite_create("engine");
@@ -187,6 +264,7 @@ static Suite *engine_suite(void)
 	tcase_add_test(tc, test_end_output_completes_stream);
 	tcase_add_test(tc, test_peaks_per_engine);
 	tcase_add_test(tc, test_versions_stable);
+	tcase_add_test(tc, test_sorted_file_must_not_change);
 	suite_add_tcase(s, tc);
 	return s;
 }
