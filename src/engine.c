@@ -165,7 +165,6 @@ struct tally_engine {
 	 * reads them (sorted.h); sorted_on once the merge has begun. */
 	sorted_set     *sorted;
 	int             sorted_on, sorted_end;
-	uint64_t        sorted_min;     /* --min-count, applied to that merge */
 	char            errmsg[512];
 };
 
@@ -1361,7 +1360,7 @@ static int sorted_next_item(tally_engine *e, tally_item *it)
 	while ((rc = sorted_next(e->sorted, it)) == 1) {
 		e->distinct++;
 		e->hapax += it->count == 1;
-		if (it->count >= e->sorted_min)
+		if (it->count >= e->cfg.min_count)
 			return 1;
 	}
 	if (rc < 0 && sorted_errmsg(e->sorted)[0])
@@ -1550,7 +1549,6 @@ int tally_finish(tally_engine *e)
 		}
 		/* The keys are counted again as the merge gives them. */
 		e->distinct = e->hapax = 0;
-		e->sorted_min = min_count;
 		e->sorted_on = 1;
 	}
 	e->t_sort = stats_now() - t1;
@@ -1584,6 +1582,25 @@ int tally_finish(tally_engine *e)
 	return 0;
 }
 
+/* Read the rest of the output's merge, its items dropped: the merge with
+ * files set aside, or the streamed merge of the runs.  0, or -1 (message
+ * set). */
+static int drain_output(tally_engine *e)
+{
+	tally_item it;
+	int rc = 0;
+	if (e->sorted_on) {
+		while (!e->sorted_end && (rc = sorted_next_item(e, &it)) == 1)
+			;
+	} else if (e->streamed && !e->stream_done) {
+		while ((rc = next_item(e, &it)) == 1)
+			;
+		if (rc == 0)
+			stream_end(e);
+	}
+	return rc;
+}
+
 int tally_next(tally_engine *e, tally_item *it)
 {
 	if (!e->finished)
@@ -1594,13 +1611,8 @@ int tally_next(tally_engine *e, tally_item *it)
 	 * The merge with files set aside is read to its end first, its items
 	 * dropped: a file that changed fails the run before the caller takes
 	 * the output for complete, and the statistics count every key. */
-	if (e->cfg.top && e->emitted >= e->cfg.top) {
-		tally_item rest;
-		int rc = 0;
-		while (e->sorted_on && !e->sorted_end && (rc = sorted_next_item(e, &rest)) == 1)
-			;
-		return rc < 0 ? -2 : 0;
-	}
+	if (e->cfg.top && e->emitted >= e->cfg.top)
+		return drain_output(e) < 0 ? -2 : 0;
 	int rc = e->sorted_on ? sorted_next_item(e, it) : next_item(e, it);
 	if (rc < 0)
 		return -2;
@@ -1620,22 +1632,8 @@ int tally_end_output(tally_engine *e, double seconds, int complete)
 	e->t_write += seconds;
 	/* A streamed merge is read on, its items dropped, for the keys the
 	 * statistics and the report count. */
-	if (e->sorted_on && !e->sorted_end && (complete || e->cfg.report_path)) {
-		tally_item it;
-		int rc;
-		while ((rc = sorted_next_item(e, &it)) == 1)
-			;
-		if (rc < 0)
-			return -2;
-	} else if (e->streamed && !e->stream_done && (complete || e->cfg.report_path)) {
-		tally_item it;
-		int rc;
-		while ((rc = next_item(e, &it)) == 1)
-			;
-		if (rc < 0)
-			return -2;
-		stream_end(e);
-	}
+	if ((complete || e->cfg.report_path) && drain_output(e) < 0)
+		return -2;
 	stats_sampler_stop(e->sampler);
 	e->t_end = stats_now();
 	write_report(e);
@@ -1652,10 +1650,8 @@ void tally_get_stats(tally_engine *e, tally_stats *st)
 	eng_sum_counters(e, st);
 	st->distinct = e->distinct;
 	st->hapax = e->hapax;
-	uint64_t tokens, decoded;
-	sorted_totals(e->sorted, &tokens, &decoded);
-	st->tokens += tokens;
-	st->bytes_decoded += decoded;
+	st->tokens += atomic_load(&e->tokens_aside);
+	st->bytes_decoded += sorted_decoded(e->sorted);
 	double end = e->t_count_end ? e->t_count_end : stats_now();
 	st->t_count = end - e->t_start;
 	st->t_merge = e->t_merge;

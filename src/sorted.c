@@ -11,11 +11,14 @@
  * count file sorted by count shows it at its second or third line) are
  * counted as any other, their first reading cut short there.
  *
+ * Both readings check each line of a file against the one before, which
+ * stays where it was read (see line_next): a key is copied only when the
+ * place it lies in is about to be reused.
+ *
  * The merge is a heap of readers, one per file and one for the engine's
  * own results, by key.  An item given out stays valid until the next
- * call: the readers that gave it are advanced only then.  Each key given
- * out is kept (the last one only), and a key that does not come after it
- * means a file out of order: it changed since its first reading.
+ * call: the readers that gave it are advanced only then.  A file whose
+ * keys no longer ascend changed since its first reading.
  */
 #include <errno.h>
 #include <stdarg.h>
@@ -59,7 +62,7 @@ struct sorted_set {
 	uint64_t      max_bytes, bytes;   /* readers' estimated memory */
 	sorted_file  *files;
 	unsigned      nfiles;
-	uint64_t      tokens, decoded;
+	uint64_t      decoded;
 	size_t        kcap;               /* bytes of a key buffer */
 
 	/* The merge. */
@@ -69,9 +72,7 @@ struct sorted_set {
 	unsigned      nsrcs;
 	unsigned     *heap, nheap;
 	unsigned     *advance, nadvance;  /* sources whose heads went out last */
-	char         *last;               /* the key given out last */
-	size_t        last_len;
-	int           have_last;
+	char         *scratch;            /* a key kept aside (line_next) */
 	char          errmsg[700];
 };
 
@@ -117,7 +118,7 @@ void sorted_destroy(sorted_set *s)
 	mem_free(MEM_OTHER, s->srcs, s->nsrcs * sizeof *s->srcs);
 	mem_free(MEM_OTHER, s->heap, s->nsrcs * sizeof *s->heap);
 	mem_free(MEM_OTHER, s->advance, s->nsrcs * sizeof *s->advance);
-	mem_free(MEM_OTHER, s->last, s->kcap);
+	mem_free(MEM_OTHER, s->scratch, s->kcap);
 	for (unsigned i = 0; i < s->nfiles; i++)
 		mem_free(MEM_OTHER, s->files[i].path, strlen(s->files[i].path) + 1);
 	mem_free(MEM_OTHER, s->files, s->max_files * sizeof *s->files);
@@ -129,10 +130,9 @@ unsigned sorted_files(const sorted_set *s)
 	return s ? s->nfiles : 0;
 }
 
-void sorted_totals(const sorted_set *s, uint64_t *tokens, uint64_t *decoded)
+uint64_t sorted_decoded(const sorted_set *s)
 {
-	*tokens = s ? s->tokens : 0;
-	*decoded = s ? s->decoded : 0;
+	return s ? s->decoded : 0;
 }
 
 const char *sorted_errmsg(const sorted_set *s)
@@ -140,42 +140,55 @@ const char *sorted_errmsg(const sorted_set *s)
 	return s->errmsg;
 }
 
+/* ---- Lines in order --------------------------------------------------- */
+
+/* The line at *p (up to end) into *cur, *p moved past it: 1, or 0 when it
+ * is malformed or its key does not come after prev's (prev->key NULL: no
+ * line before).  The line's key is unescaped into kbuf, if need be: a key
+ * before it that lies there is copied to scratch first. */
+static int line_next(const sorted_set *s, uint8_t *kbuf, char *scratch, const char **p,
+	const char *end, const tally_item *prev, tally_item *cur)
+{
+	const char *nl = memchr(*p, '\n', (size_t)(end - *p));
+	const char *le = nl ? nl : end;
+	tally_item before = *prev;
+	if (before.key == (const char *)kbuf) {
+		memcpy(scratch, kbuf, before.len);
+		before.key = scratch;
+	}
+	tok_count_rec r;
+	if (tok_count_line(s->tok, (const uint8_t *)*p, (const uint8_t *)le, kbuf, &r) ||
+			(before.key && keysort_bytes_cmp(before.key, before.len,
+				(const char *)r.key, r.len) >= 0))
+		return 0;
+	*cur = (tally_item){ (const char *)r.key, r.len, r.count };
+	*p = nl ? nl + 1 : end;
+	return 1;
+}
+
+/* The chunk c goes: a key that lies in it is copied to scratch. */
+static void keep_key(tally_item *key, const input_chunk *c, char *scratch)
+{
+	if (key->key >= c->data && key->key < c->data + c->len) {
+		memcpy(scratch, key->key, key->len);
+		key->key = scratch;
+	}
+}
+
 /* ---- The first reading --------------------------------------------------- */
 
-/* The scan's keys: the previous one stays where it is while the next is
- * read (in the chunk, or in the other of two buffers), and is copied
- * aside only when its chunk goes. */
-typedef struct scan_keys {
-	uint8_t    *kb[2], *saved;
-	unsigned    turn;
-	const char *prev;
-	size_t      prev_len;
-	int         have_prev;
-} scan_keys;
-
-/* The lines of one chunk, in order: 1 when all are well formed and
- * ascending, else 0. */
-static int scan_chunk(sorted_set *s, scan_keys *k, const char *p, const char *end,
-	uint64_t *lines, sorted_info *info)
+/* The lines of one chunk, each after the one before (*prev): 1, else 0. */
+static int scan_chunk(const sorted_set *s, uint8_t *kbuf, char *scratch, const input_chunk *c,
+	tally_item *prev, uint64_t *lines, sorted_info *info)
 {
+	const char *p = c->data, *end = c->data + c->len;
 	while (p < end) {
-		const char *nl = memchr(p, '\n', (size_t)(end - p));
-		const char *le = nl ? nl : end;
-		tok_count_rec r;
-		if (tok_count_line(s->tok, (const uint8_t *)p, (const uint8_t *)le, k->kb[k->turn], &r))
+		if (!line_next(s, kbuf, scratch, &p, end, prev, prev))
 			return 0;
-		const char *key = (const char *)r.key;
-		if (k->have_prev && keysort_bytes_cmp(k->prev, k->prev_len, key, r.len) >= 0)
-			return 0;
-		if (r.key == k->kb[k->turn])
-			k->turn ^= 1;
-		k->prev = key;
-		k->prev_len = r.len;
-		k->have_prev = 1;
-		info->overflow |= __builtin_add_overflow(info->sum, r.count, &info->sum);
+		info->overflow |= __builtin_add_overflow(info->sum, prev->count, &info->sum);
 		(*lines)++;
-		p = nl ? nl + 1 : end;
 	}
+	keep_key(prev, c, scratch);
 	return 1;
 }
 
@@ -202,13 +215,15 @@ int sorted_take(sorted_set *s, input_source *src, const char *path, _Atomic uint
 	}
 
 	size_t plen = strlen(path) + 1;
-	scan_keys k = { { mem_alloc(MEM_OTHER, s->kcap), mem_alloc(MEM_OTHER, s->kcap) },
-		mem_alloc(MEM_OTHER, s->kcap), 0, NULL, 0, 0 };
+	uint8_t *kbuf = mem_alloc(MEM_OTHER, s->kcap);
 	char *copy = mem_alloc(MEM_OTHER, plen);
 	if (!s->files)
 		s->files = mem_calloc(MEM_OTHER, s->max_files, sizeof *s->files);
-	int rc = !k.kb[0] || !k.kb[1] || !k.saved || !copy || !s->files ? SORTED_FATAL : SORTED_KEPT;
+	if (!s->scratch)
+		s->scratch = mem_alloc(MEM_OTHER, s->kcap);
+	int rc = !kbuf || !copy || !s->files || !s->scratch ? SORTED_FATAL : SORTED_KEPT;
 	*info = (sorted_info){ 0, 0 };
+	tally_item prev = { NULL, 0, 0 };
 	uint64_t lines = 0, decoded = 0, seen = 0;
 	while (rc == SORTED_KEPT) {
 		input_chunk c;
@@ -225,18 +240,12 @@ int sorted_take(sorted_set *s, input_source *src, const char *path, _Atomic uint
 			break;
 		}
 		decoded += c.len;
-		if (!scan_chunk(s, &k, c.data, c.data + c.len, &lines, info))
+		if (!scan_chunk(s, kbuf, s->scratch, &c, &prev, &lines, info))
 			rc = SORTED_COUNT;
-		else if (k.have_prev && k.prev >= c.data && k.prev < c.data + c.len) {
-			memcpy(k.saved, k.prev, k.prev_len);
-			k.prev = (const char *)k.saved;
-		}
 		input_release(in, c.handle);
 	}
 	input_close(in);
-	mem_free(MEM_OTHER, k.kb[0], s->kcap);
-	mem_free(MEM_OTHER, k.kb[1], s->kcap);
-	mem_free(MEM_OTHER, k.saved, s->kcap);
+	mem_free(MEM_OTHER, kbuf, s->kcap);
 	/* An empty file is counted: it holds nothing to merge; so is one
 	 * whose reader would take the merge past its memory. */
 	cost += s->kcap;
@@ -250,7 +259,6 @@ int sorted_take(sorted_set *s, input_source *src, const char *path, _Atomic uint
 	memcpy(copy, path, plen);
 	s->files[s->nfiles++] = (sorted_file){ copy, id, lines, decoded, info->sum };
 	s->bytes += cost;
-	s->tokens += info->sum;
 	s->decoded += decoded;
 	return SORTED_KEPT;
 }
@@ -268,10 +276,7 @@ static void merge_err(sorted_set *s, const char *fmt, ...)
 
 static void changed(sorted_set *s, const sorted_src *r)
 {
-	if (r->f)
-		merge_err(s, "%s: changed since it was first read", r->f->path);
-	else
-		merge_err(s, "the results came out of key order");
+	merge_err(s, "%s: changed since it was first read", r->f->path);
 }
 
 /* Read r's next line into its head: 1, 0 at the end, -1 on failure. */
@@ -285,22 +290,20 @@ static int src_read(sorted_set *s, sorted_src *r)
 	}
 	for (;;) {
 		if (r->p < r->end) {
-			const char *nl = memchr(r->p, '\n', (size_t)(r->end - r->p));
-			const char *le = nl ? nl : r->end;
-			tok_count_rec c;
-			if (tok_count_line(s->tok, (const uint8_t *)r->p, (const uint8_t *)le, r->kbuf, &c)) {
+			/* The head before is the item given out last, done with. */
+			if (!line_next(s, r->kbuf, s->scratch, &r->p, r->end, &r->head, &r->head)) {
 				changed(s, r);
 				return -1;
 			}
 			r->lines++;
-			r->sum += c.count;   /* wraps as the first reading's did */
-			r->head = (tally_item){ (const char *)c.key, c.len, c.count };
+			r->sum += r->head.count;   /* wraps as the first reading's did */
 			r->prefix = keysort_prefix(r->head.key, r->head.len);
-			r->p = nl ? nl + 1 : r->end;
 			return 1;
 		}
-		if (r->held)
+		if (r->held) {
+			keep_key(&r->head, &r->c, s->scratch);
 			input_release(r->in, r->c.handle);
+		}
 		r->held = 0;
 		char err[600];
 		int rc = input_next(r->in, &r->c, err, sizeof err);
@@ -360,15 +363,12 @@ int sorted_start(sorted_set *s, sorted_inner_fn inner, void *ctx)
 	s->srcs = mem_calloc(MEM_OTHER, n, sizeof *s->srcs);
 	s->heap = mem_calloc(MEM_OTHER, n, sizeof *s->heap);
 	s->advance = mem_calloc(MEM_OTHER, n, sizeof *s->advance);
-	s->last = mem_alloc(MEM_OTHER, s->kcap);
-	if (!s->srcs || !s->heap || !s->advance || !s->last) {
+	if (!s->srcs || !s->heap || !s->advance) {
 		mem_free(MEM_OTHER, s->srcs, n * sizeof *s->srcs);
 		mem_free(MEM_OTHER, s->heap, n * sizeof *s->heap);
 		mem_free(MEM_OTHER, s->advance, n * sizeof *s->advance);
-		mem_free(MEM_OTHER, s->last, s->kcap);
 		s->srcs = NULL;
 		s->heap = s->advance = NULL;
-		s->last = NULL;
 		merge_err(s, "out of memory");
 		return -1;
 	}
@@ -404,13 +404,6 @@ int sorted_next(sorted_set *s, tally_item *it)
 		return 0;
 	unsigned k = s->heap[0];
 	const sorted_src *top = &s->srcs[k];
-	if (s->have_last && keysort_bytes_cmp(s->last, s->last_len, top->head.key,
-			top->head.len) >= 0) {
-		/* Set aside as ascending, this file is not now; the engine's
-		 * results come ascending. */
-		changed(s, top);
-		return -1;
-	}
 	*it = top->head;
 	heap_pop(s);
 	s->advance[s->nadvance++] = k;
@@ -425,8 +418,5 @@ int sorted_next(sorted_set *s, tally_item *it)
 		heap_pop(s);
 		s->advance[s->nadvance++] = j;
 	}
-	memcpy(s->last, it->key, it->len);
-	s->last_len = it->len;
-	s->have_last = 1;
 	return 1;
 }

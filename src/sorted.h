@@ -61,9 +61,10 @@ typedef struct sorted_info {
 int sorted_take(sorted_set *s, input_source *src, const char *path, _Atomic uint64_t *bytes,
 	sorted_info *info);
 
-/* Files set aside, and the tokens (counts) and decoded bytes they hold. */
+/* Files set aside, and the decoded bytes they hold (their counts are
+ * sorted_take's to tell). */
 unsigned sorted_files(const sorted_set *s);
-void sorted_totals(const sorted_set *s, uint64_t *tokens, uint64_t *decoded);
+uint64_t sorted_decoded(const sorted_set *s);
 
 /* The engine's own results, in key order, strictly ascending: 1 with *it
  * filled (valid until the next call), 0 at the end, -1 on failure (the

@@ -534,14 +534,12 @@ static int fields_parse(tok_shared *s, const char *list, char *err, size_t errle
 				goto bad;
 			it->hi = it->lo;
 		} else if (all_digits_dash(p, len)) {
-			/* "-N" is "1-N", as cut reads it. */
+			/* "-N" is "1-N", as cut reads it; "-" alone is nothing. */
 			size_t a = (size_t)(dash - p);
+			if (len == 1 || (a > 0 && parse_num(p, a, &it->lo)))
+				goto bad;
 			if (a == 0)
 				it->lo = 1;
-			else if (parse_num(p, a, &it->lo))
-				goto bad;
-			if (a + 1 == len && a == 0)
-				goto bad;
 			if (a + 1 == len)
 				it->hi = SIZE_MAX;
 			else if (parse_num(dash + 1, len - a - 1, &it->hi) || it->hi < it->lo)
