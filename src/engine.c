@@ -45,7 +45,9 @@
 #include "tokenize.h"
 
 #define DEFAULT_MAX_KEY   (1u << 20)
+#ifndef MIN_TABLE_BUDGET
 #define MIN_TABLE_BUDGET  (32u * 1024)
+#endif
 /* n-gram edges that may wait to be stitched, per worker: some 16 MB of
  * input each at the default chunk size, half a second of counting bigrams
  * for the other workers while one is in an eviction. */

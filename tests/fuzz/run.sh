@@ -3,12 +3,12 @@
 #
 #   sh tests/fuzz/run.sh [SECONDS [TARGET]]   (run from the repository root)
 #
-# SECONDS per target (default 60); TARGET is tokenize, input or keysort
-# (default: all three, one after the other).  Corpora are kept in build/fuzz/corpus-TARGET,
+# SECONDS per target (default 60); TARGET is tokenize, input, keysort or
+# engine (default: all four, one after the other).  Corpora are kept in build/fuzz/corpus-TARGET,
 # seeded from data/.
 set -eu
 secs=${1:-60}
-targets=${2:-tokenize input keysort}
+targets=${2:-tokenize input keysort engine}
 out=build/fuzz
 pkgs="libzstd libutf8proc libxxhash"
 cc_fuzz() {
@@ -86,8 +86,33 @@ for t in $targets; do
 		fi
 		max_len=4096
 		;;
+	engine)
+		# Tables of 1 KiB at the least, so that a few KiB of input spill.
+		cc_fuzz -DMIN_TABLE_BUDGET=1024 tests/fuzz/fuzz_engine.c \
+			$(ls src/*.c | grep -v '^src/main\.c$') $(pkg-config --libs libxxhash) \
+			-o "$out/fuzz_engine"
+		# Seeds: each mode over a piece of the sample text, CSV with a
+		# header, count files in key order and not.
+		if [ -z "$(ls -A "$corpus")" ]; then
+			i=0
+			for cfg in '\000\000\000\004\000' '\001\001\007\025\000' '\002\002\000\052\000' \
+				'\003\004\017\061\000' '\104\000\003\005\011' '\105\001\040\026\002'; do
+				printf "$cfg" > "$corpus/seed$i"
+				head -c 1500 data/kjv-genesis.txt | tr ' ' '\t' >> "$corpus/seed$i"
+				printf 'a,"b\n""c",d\r\n\nx;y\t\303\251\342\200\231z\377\n' >> "$corpus/seed$i"
+				i=$((i + 1))
+			done
+			for cfg in '\006\001\005\065\000' '\206\001\011\046\000' '\006\000\000\071\000'; do
+				printf "$cfg" > "$corpus/seed$i"
+				printf 'a\t3\nb\\tc\t2\nbe\t1\nc\t7\nd\\\\\t2\n' >> "$corpus/seed$i"
+				i=$((i + 1))
+			done
+			printf '\006\001\005\065\000b\t1\na\t2\n' > "$corpus/seed$i"
+		fi
+		max_len=4096
+		;;
 	*)
-		echo "run.sh: unknown target $t (tokenize, input or keysort)" >&2
+		echo "run.sh: unknown target $t (tokenize, input, keysort or engine)" >&2
 		exit 2
 		;;
 	esac
