@@ -109,7 +109,7 @@ typedef enum tally_phase {
 	TALLY_PHASE_COUNTING = 0,    /* reading and counting the inputs */
 	TALLY_PHASE_MERGING,         /* the inputs are read: merging the threads' tables or the runs */
 	TALLY_PHASE_SORTING,         /* putting the keys in output order */
-	TALLY_PHASE_WRITING          /* writing the output (sampled only for the report) */
+	TALLY_PHASE_WRITING          /* tally_finish returned: the caller writes the output */
 } tally_phase;
 
 /* A live sample, handed to on_progress a few times a second. */
@@ -122,6 +122,7 @@ typedef struct tally_progress {
 	uint64_t rss;             /* resident set size now, bytes */
 	double   mbps;            /* MB/s (10^6 bytes of bytes_done) over the last seconds */
 	tally_phase phase;        /* past counting, the line names it in place of MB/s */
+	uint64_t written;         /* items tally_next gave out so far */
 } tally_progress;
 
 /* The largest chunk_size (1 GiB), and the largest max_key_bytes (4 GiB -
@@ -169,8 +170,10 @@ typedef struct tally_config {
 	 * input or notice (no "tally: " prefix, no newline). */
 	void       *ctx;
 	void      (*on_error)(void *ctx, const char *msg);
-	/* Called from the sampler thread about 6 times a second when set, and
-	 * once with final=1 from the caller's thread when the count ends. */
+	/* Called from the sampler thread about 6 times a second when set,
+	 * through the count and while the caller takes the output (phase
+	 * TALLY_PHASE_WRITING), and once with final=1 from the caller's
+	 * thread by tally_end_output (or tally_destroy, without it). */
 	void      (*on_progress)(void *ctx, const tally_progress *p, int final);
 	const char *report_path;     /* --report FILE.svg; NULL = none */
 } tally_config;

@@ -130,6 +130,8 @@ struct tally_engine {
 	_Atomic uint64_t bytes_header;  /* decoded bytes read as a header, not by workers */
 	_Atomic uint64_t tokens_aside;  /* the counts of the count files set aside */
 	_Atomic int      phase;         /* tally_phase, for the sampler */
+	_Atomic uint64_t written;       /* items given out by tally_next, for the sampler */
+	int              progress_ended; /* on_progress had its final call */
 	uint64_t        files, files_compressed, files_failed;
 	int             failed;
 	int             finishing, finished, ended;  /* tally_finish called, done; tally_end_output called */
@@ -291,6 +293,19 @@ static void read_sample(void *ctx, stats_sample *s)
 	s->tokens = tokens + atomic_load_explicit(&e->tokens_aside, memory_order_relaxed);
 	s->distinct = distinct;
 	s->phase = (tally_phase)atomic_load_explicit(&e->phase, memory_order_relaxed);
+	s->written = atomic_load_explicit(&e->written, memory_order_relaxed);
+}
+
+/* The progress line's last call (final = 1), once, after the sampler
+ * stopped: when the output ends, or when the engine goes before that. */
+static void progress_end(tally_engine *e)
+{
+	if (!e->sampler || !e->cfg.on_progress || e->progress_ended)
+		return;
+	e->progress_ended = 1;
+	tally_progress p;
+	stats_sampler_last(e->sampler, &p);
+	e->cfg.on_progress(e->cfg.ctx, &p, 1);
 }
 
 /* ---- Creation --------------------------------------------------------- */
@@ -1555,22 +1570,11 @@ int tally_finish(tally_engine *e)
 	}
 	e->t_sort = stats_now() - t1;
 	e->finished = 1;
-	/* The sampler ran through the merge and sort so the report shows them;
-	 * for the report, the timeline goes on while the output is written
-	 * (streamed, the merge goes on then too), without the progress line. */
-	if (e->sampler) {
-		if (e->cfg.report_path) {
-			atomic_store_explicit(&e->phase, TALLY_PHASE_WRITING, memory_order_relaxed);
-			stats_sampler_quiet(e->sampler);
-		} else {
-			stats_sampler_stop(e->sampler);
-		}
-		if (e->cfg.on_progress) {
-			tally_progress p;
-			stats_sampler_last(e->sampler, &p);
-			e->cfg.on_progress(e->cfg.ctx, &p, 1);
-		}
-	}
+	/* The sampler goes on while the output is written (streamed, the
+	 * merge goes on then too, and files set aside are read again): the
+	 * progress line says how many keys are out, the report's timeline
+	 * shows the phase.  tally_end_output stops it. */
+	atomic_store_explicit(&e->phase, TALLY_PHASE_WRITING, memory_order_relaxed);
 
 	/* Every thread's, the stitcher's n-grams across chunks too. */
 	tally_stats sum;
@@ -1621,6 +1625,7 @@ int tally_next(tally_engine *e, tally_item *it)
 	if (rc == 0)
 		stream_end(e);
 	e->emitted += (uint64_t)rc;
+	atomic_store_explicit(&e->written, e->emitted, memory_order_relaxed);
 	return rc;
 }
 
@@ -1637,6 +1642,7 @@ int tally_end_output(tally_engine *e, double seconds, int complete)
 	if ((complete || e->cfg.report_path) && drain_output(e) < 0)
 		return -2;
 	stats_sampler_stop(e->sampler);
+	progress_end(e);
 	e->t_end = stats_now();
 	write_report(e);
 	return 0;
@@ -1711,6 +1717,7 @@ void tally_destroy(tally_engine *e)
 	}
 	if (e->sampler) {
 		stats_sampler_stop(e->sampler);
+		progress_end(e);
 		stats_sampler_free(e->sampler);
 	}
 	for (unsigned i = 0; i < e->nord; i++) {

@@ -114,6 +114,7 @@ typedef struct cli_options {
  * progress line from the sampler thread, so they take turns. */
 typedef struct cli_state {
 	pthread_mutex_t lock;
+	int             hold;   /* under lock: draw no line (the output goes to the terminal) */
 } cli_state;
 
 /* A progress line is on the screen: set under cli_state's lock, and read
@@ -622,16 +623,40 @@ static int parse_options(int argc, char **argv, cli_options *o, int merge)
 
 /* ---- Callbacks ------------------------------------------------------- */
 
-static void on_error(void *ctx, const char *msg)
+/* Print "tally: MESSAGE" on stderr, the progress line erased first. */
+__attribute__((format(printf, 2, 3)))
+static void say(cli_state *st, const char *fmt, ...)
 {
-	cli_state *st = ctx;
+	va_list ap;
 
 	pthread_mutex_lock(&st->lock);
 	if (atomic_load(&progress_drawn)) {
 		tally_progress_erase(stderr);
 		atomic_store(&progress_drawn, 0);  /* the next sample draws it again */
 	}
-	fprintf(stderr, "tally: %s\n", msg);
+	fputs("tally: ", stderr);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+	pthread_mutex_unlock(&st->lock);
+}
+
+static void on_error(void *ctx, const char *msg)
+{
+	say(ctx, "%s", msg);
+}
+
+/* The output is about to go to the terminal the progress line is on: the
+ * line is erased and drawn no more, lest the two run into each other. */
+static void hold_progress(cli_state *st)
+{
+	pthread_mutex_lock(&st->lock);
+	if (atomic_load(&progress_drawn)) {
+		tally_progress_erase(stderr);
+		atomic_store(&progress_drawn, 0);
+	}
+	st->hold = 1;
 	pthread_mutex_unlock(&st->lock);
 }
 
@@ -665,7 +690,7 @@ static void on_progress(void *ctx, const tally_progress *p, int final)
 		if (atomic_load(&progress_drawn))
 			tally_progress_erase(stderr);
 		atomic_store(&progress_drawn, 0);
-	} else if (p->elapsed >= PROGRESS_DELAY) {
+	} else if (p->elapsed >= PROGRESS_DELAY && !st->hold) {
 		/* Set first: a signal while the line is written erases it. */
 		atomic_store(&progress_drawn, 1);
 		tally_progress_render(stderr, p, stderr_columns());
@@ -1022,7 +1047,11 @@ int main(int argc, char **argv)
 	if (tally_failed(e))
 		status = 1;
 
-	/* Write. */
+	/* Write.  The progress line goes on (a merge may still be under
+	 * way), unless the output shares its terminal. */
+	int out_fd = o.output ? tally_std_stream(o.output) : STDOUT_FILENO;
+	if (out_fd >= 0 && isatty(out_fd))
+		hold_progress(&st);
 	t0 = now();
 	for (;;) {
 		tally_item it;
@@ -1038,8 +1067,8 @@ int main(int argc, char **argv)
 			if (errno == EPIPE) {
 				quiet_pipe = 1;
 			} else {
-				fprintf(stderr, "tally: %s: %s\n",
-					o.output ? o.output : "standard output", strerror(errno));
+				say(&st, "%s: %s", o.output ? o.output : "standard output",
+					strerror(errno));
 				write_failed = 1;
 				status = 1;
 			}
@@ -1055,7 +1084,7 @@ int main(int argc, char **argv)
 		if (errno == EPIPE) {
 			quiet_pipe = 1;
 		} else {
-			fprintf(stderr, "tally: %s\n", err);
+			say(&st, "%s", err);
 			write_failed = 1;
 			status = 1;
 		}
@@ -1064,7 +1093,7 @@ int main(int argc, char **argv)
 	/* The statistics and the report complete, even after a closed pipe,
 	 * the closing of the output (its last writes, the rename) timed too. */
 	if (tally_end_output(e, now() - t0, o.stats || stats_file) != 0) {
-		fprintf(stderr, "tally: %s\n", tally_errmsg(e));
+		say(&st, "%s", tally_errmsg(e));
 		status = 1;
 	}
 	if (tally_failed(e))
@@ -1088,7 +1117,7 @@ int main(int argc, char **argv)
 	return status ? EXIT_FAILURE : EXIT_SUCCESS;
 
 fatal:
-	fprintf(stderr, "tally: %s\n", tally_errmsg(e));
+	say(&st, "%s", tally_errmsg(e));
 	tally_writer_close(w, 0, err, sizeof err);
 	drop_stats_json(stats_file, o.stats_json);
 	tally_destroy(e);

@@ -262,6 +262,11 @@ void tally_progress_render(FILE *f, const tally_progress *p, unsigned columns)
 	 * the line says what the run is doing instead. */
 	if (p->phase != TALLY_PHASE_COUNTING) {
 		line_add(&l, "  ", stats_phase_name(p->phase));
+		if (p->phase == TALLY_PHASE_WRITING) {
+			snprintf(field, sizeof field, "written %s",
+				stats_format_count(figure, sizeof figure, p->written));
+			line_add(&l, "  ", field);
+		}
 	} else {
 		snprintf(field, sizeof field, "%s MB/s", format_rate(rate, sizeof rate, p->mbps));
 		line_add(&l, "  ", field);
@@ -480,6 +485,7 @@ static void sample_to_progress(const stats_sample *s, tally_progress *p)
 	p->rss = s->rss;
 	p->mbps = s->mbps;
 	p->phase = s->phase;
+	p->written = s->written;
 }
 
 static void window_push(stats_sampler *s, double t, uint64_t bytes)
@@ -604,8 +610,6 @@ static void *sampler_main(void *arg)
 		mbps = smp.mbps;
 		timeline_record(s, &smp, 0);
 
-		/* Under the lock, so that stats_sampler_quiet waits for a
-		 * call under way. */
 		pthread_mutex_lock(&s->lock);
 		if (s->progress) {
 			sample_to_progress(&smp, &p);
@@ -693,13 +697,6 @@ const stats_sample *stats_sampler_timeline(const stats_sampler *s, size_t *n)
 {
 	*n = s->n;
 	return s->tl;
-}
-
-void stats_sampler_quiet(stats_sampler *s)
-{
-	pthread_mutex_lock(&s->lock);
-	s->progress = NULL;
-	pthread_mutex_unlock(&s->lock);
 }
 
 void stats_sampler_last(const stats_sampler *s, tally_progress *p)

@@ -46,10 +46,11 @@ typedef struct stats_sample {
 	uint64_t mem[MEM_NCOMPONENTS];     /* bytes per component */
 	double   mbps;                      /* over the last seconds */
 	tally_phase phase;
+	uint64_t written;                   /* items given out so far */
 } stats_sample;
 
 /* Fills the counters of a sample (bytes_done, bytes_total, tokens,
- * distinct, phase); the sampler adds t, rss, mem and mbps.  Called from the
+ * distinct, phase, written); the sampler adds t, rss, mem and mbps.  Called from the
  * sampler thread: must only read atomics. */
 typedef void (*stats_read_fn)(void *ctx, stats_sample *s);
 
@@ -78,9 +79,6 @@ stats_sampler *stats_sampler_start(double interval, stats_read_fn read, void *re
  * not passed to progress) and ends.  Returns at once whatever the interval.
  * Safe to call twice.  The timeline stays readable until stats_sampler_free. */
 void stats_sampler_stop(stats_sampler *s);
-/* Go on sampling for the timeline, but call progress no more (once this
- * returns, no call is under way either). */
-void stats_sampler_quiet(stats_sampler *s);
 /* The kept timeline, oldest first, and its length in *n (0 when keep was
  * not set).  Only after stats_sampler_stop; owned by the sampler. */
 const stats_sample *stats_sampler_timeline(const stats_sampler *s, size_t *n);

@@ -304,7 +304,7 @@ START_TEST(test_progress_fits_width)
 END_TEST
 
 /* Past counting, the line names the phase where the rate and time left
- * were, and keeps the rest. */
+ * were (writing, with the keys written), and keeps the rest. */
 START_TEST(test_progress_phases)
 {
 	tally_progress p = {
@@ -321,6 +321,13 @@ START_TEST(test_progress_phases)
 	p.distinct = 1200000;
 	s = render(&p);
 	ck_assert_str_eq(s, "\r 4.0 GiB  sorting  tokens 310M  keys 1.2M  RSS 212 MiB\x1b[K");
+	free(s);
+
+	/* Writing, the keys given out so far follow. */
+	p.phase = TALLY_PHASE_WRITING;
+	p.written = 345678;
+	s = render(&p);
+	ck_assert_str_eq(s, "\r 4.0 GiB  writing  written 346K  tokens 310M  keys 1.2M  RSS 212 MiB\x1b[K");
 	free(s);
 
 	/* Counting, the rate comes back. */
@@ -342,10 +349,13 @@ START_TEST(test_progress_phases)
 END_TEST
 
 /* The engine's phase reaches the progress records: the last one, handed
- * over with final=1 when the count ends, was taken after the sort. */
+ * over with final=1 when the output ends (tally_end_output, or
+ * tally_destroy without it), was taken while it was written, with the keys
+ * given out. */
 typedef struct phase_log {
 	int finals;
 	tally_phase last_phase, final_phase;
+	uint64_t final_written;
 	int backwards;              /* a phase before one already seen */
 } phase_log;
 
@@ -358,6 +368,7 @@ static void log_phase(void *ctx, const tally_progress *p, int final)
 	if (final) {
 		l->finals++;
 		l->final_phase = p->phase;
+		l->final_written = p->written;
 	}
 }
 
@@ -372,18 +383,28 @@ START_TEST(test_engine_phases)
 	cfg.threads = 2;
 	cfg.ctx = &log;
 	cfg.on_progress = log_phase;
-	tally_engine *e = tally_create(&cfg, err, sizeof err, NULL);
-	ck_assert_ptr_nonnull(e);
-	for (int i = 0; i < 1000; i++)
-		ck_assert_int_eq(tally_add_memory(e, text, sizeof text - 1, "text"), 0);
-	ck_assert_int_eq(tally_finish(e), 0);
-	ck_assert_int_eq(log.finals, 1);
-	ck_assert_int_eq(log.final_phase, TALLY_PHASE_SORTING);
-	ck_assert_int_eq(log.backwards, 0);
-	tally_item it;
-	ck_assert_int_eq(tally_next(e, &it), 1);
-	ck_assert_uint_eq(it.count, 3000);
-	tally_destroy(e);
+	for (int end = 0; end <= 1; end++) {
+		memset(&log, 0, sizeof log);
+		tally_engine *e = tally_create(&cfg, err, sizeof err, NULL);
+		ck_assert_ptr_nonnull(e);
+		for (int i = 0; i < 1000; i++)
+			ck_assert_int_eq(tally_add_memory(e, text, sizeof text - 1, "text"), 0);
+		ck_assert_int_eq(tally_finish(e), 0);
+		ck_assert_int_eq(log.finals, 0);
+		tally_item it;
+		ck_assert_int_eq(tally_next(e, &it), 1);
+		ck_assert_uint_eq(it.count, 3000);
+		ck_assert_int_eq(tally_next(e, &it), 1);
+		if (end) {
+			ck_assert_int_eq(tally_end_output(e, 0, 1), 0);
+			ck_assert_int_eq(log.finals, 1);
+		}
+		tally_destroy(e);
+		ck_assert_int_eq(log.finals, 1);
+		ck_assert_int_eq(log.final_phase, TALLY_PHASE_WRITING);
+		ck_assert_uint_eq(log.final_written, 2);
+		ck_assert_int_eq(log.backwards, 0);
+	}
 }
 END_TEST
 

@@ -231,6 +231,27 @@ progress
 EOF
 check progress-forced-file 0 '. "$SLOW"; $T -j1 --chunk-size 1K --progress slow "$BIG" > /dev/null 2> err; tr "\r" "\n" < err | grep -q "MB/s" && echo progress'
 
+# While the output is written (here to a pipe whose reader comes a second
+# late, so that tally waits in the middle of it), the line goes on: the
+# phase and the keys written so far.
+expect_out <<'EOF'
+writing
+same results
+EOF
+check progress-writing 0 '$T -j1 "$SEQ400K" > ref; mkfifo o; { sleep 1; cat; } < o > out & $T -j1 --progress "$SEQ400K" > o 2> err; wait; tr "\r" "\n" < err | grep -q "^100% .*  writing  written [0-9.]*[KM]*  tokens 400K  " && echo writing; cmp -s ref out && echo same results'
+
+# Unless the output goes to the terminal the line is on: it is erased
+# before the first key and drawn no more (an input that stays empty for
+# 1.2 s makes the line appear while counting; then the terminal's reader,
+# script, is held up on its own output, so that the keys take a while to
+# be written).
+expect_out <<'EOF'
+progress
+not drawn over the output
+EOF
+requires script
+check progress-writing-terminal 0 'mkfifo slow held; { sleep 1.2 > slow & }; { sleep 2; cat; } < held > /dev/null & script -q -e -c "$T -j1 --progress slow \"$SEQ400K\"" log < /dev/null > held || echo "script failed"; wait; tr "\r" "\n" < log | grep -q "MB/s" && echo progress; if tr "\r" "\n" < log | grep -q "written"; then echo "drawn over the output"; else echo not drawn over the output; fi'
+
 # --- Report ---
 
 # report.sh SVG: well-formed, has every series, and prints how many points
