@@ -13,6 +13,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
+#include <poll.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -118,8 +119,12 @@ typedef struct cli_state {
 } cli_state;
 
 /* A progress line is on the screen: set under cli_state's lock, and read
- * by a fatal signal's handler too, which erases it. */
-static atomic_int progress_drawn;
+ * by a fatal signal's handler too, which erases it.  The sampler thread
+ * sets progress_busy while it draws and draws nothing once progress_dying
+ * is set, which the handler sets before it waits for a line being drawn to
+ * be out and erases it: else a line written just after the erase would be
+ * the last thing on the terminal. */
+static atomic_int progress_drawn, progress_busy, progress_dying;
 
 /* ---- Usage ----------------------------------------------------------- */
 
@@ -691,10 +696,14 @@ static void on_progress(void *ctx, const tally_progress *p, int final)
 			tally_progress_erase(stderr);
 		atomic_store(&progress_drawn, 0);
 	} else if (p->elapsed >= PROGRESS_DELAY && !st->hold) {
-		/* Set first: a signal while the line is written erases it. */
-		atomic_store(&progress_drawn, 1);
-		tally_progress_render(stderr, p, stderr_columns());
-		fflush(stderr);
+		atomic_store(&progress_busy, 1);
+		if (!atomic_load(&progress_dying)) {
+			/* Set first: a signal while the line is written erases it. */
+			atomic_store(&progress_drawn, 1);
+			tally_progress_render(stderr, p, stderr_columns());
+			fflush(stderr);
+		}
+		atomic_store(&progress_busy, 0);
 	}
 	pthread_mutex_unlock(&st->lock);
 }
@@ -921,6 +930,10 @@ static int write_stats_json(FILE *f, const char *path, const tally_stats *st)
  * is removed.  Async-signal-safe. */
 static void cli_signal_cleanup(void)
 {
+	/* A line being drawn is waited for, a blocked terminal at most 0.2 s. */
+	atomic_store(&progress_dying, 1);
+	for (int i = 0; i < 200 && atomic_load(&progress_busy); i++)
+		poll(NULL, 0, 1);   /* a millisecond (poll, unlike nanosleep, is async-signal-safe) */
 	if (atomic_load(&progress_drawn)) {
 		ssize_t n = write(STDERR_FILENO, "\r\x1b[K", 4);
 		(void)n;

@@ -240,6 +240,22 @@ same results
 EOF
 check progress-writing 0 '$T -j1 "$SEQ400K" > ref; mkfifo o; { sleep 1; cat; } < o > out & $T -j1 --progress "$SEQ400K" > o 2> err; wait; tr "\r" "\n" < err | grep -q "^100% .*  writing  written [0-9.]*[KM]*  tokens 400K  " && echo writing; cmp -s ref out && echo same results'
 
+# A fatal error (the counts of tally merge add up past 2^64) while the
+# line is drawn: it is erased before the message, not written over.
+expect_out <<'EOF'
+status 1
+drawn
+erased before the message
+EOF
+expect_err <<'EOF'
+EOF
+requires python3
+check progress-fatal-erased 0 'printf "a\t18446744073709551615\n" > m1; printf "a\t1\n" > m2; mkfifo slow; { sleep 0.8 > slow & }; $T merge -j1 --progress slow m1 m2 > /dev/null 2> err; echo "status $?"; python3 -c "
+e = open(\"err\", \"rb\").read()
+i = e.find(b\"tally: the counts add up to more than\")
+print(\"drawn\" if b\"MB/s\" in e[:i] else \"not drawn\")
+print(\"erased before the message\" if i > 0 and e[:i].endswith(b\"\\r\\x1b[K\") else repr(e[max(i - 30, 0):]))"'
+
 # Unless the output goes to the terminal the line is on: it is erased
 # before the first key and drawn no more (an input that stays empty for
 # 1.2 s makes the line appear while counting; then the terminal's reader,
