@@ -130,7 +130,6 @@ struct tally_engine {
 	_Atomic uint64_t bytes_header;  /* decoded bytes read as a header, not by workers */
 	_Atomic uint64_t tokens_aside;  /* the counts of the count files set aside */
 	_Atomic int      phase;         /* tally_phase, for the sampler */
-	_Atomic uint64_t written;       /* items given out by tally_next, for the sampler */
 	int              progress_ended; /* on_progress had its final call */
 	uint64_t        files, files_compressed, files_failed;
 	int             failed;
@@ -162,7 +161,7 @@ struct tally_engine {
 	unsigned        heap[ENG_MAX_ORDERS], nheap;
 	int             refill;         /* order whose head went out: advance it next */
 	unsigned        ord_at;         /* --sort=none: order being read */
-	uint64_t        emitted;
+	_Atomic uint64_t emitted;       /* items given out by tally_next (the sampler reads it) */
 	stats_sampler  *sampler;
 	/* tally merge --sort=key: count files already in key order are set
 	 * aside as they are added, and merged with the results as the output
@@ -293,7 +292,7 @@ static void read_sample(void *ctx, stats_sample *s)
 	s->tokens = tokens + atomic_load_explicit(&e->tokens_aside, memory_order_relaxed);
 	s->distinct = distinct;
 	s->phase = (tally_phase)atomic_load_explicit(&e->phase, memory_order_relaxed);
-	s->written = atomic_load_explicit(&e->written, memory_order_relaxed);
+	s->written = atomic_load_explicit(&e->emitted, memory_order_relaxed);
 }
 
 /* The progress line's last call (final = 1), once, after the sampler
@@ -1617,15 +1616,15 @@ int tally_next(tally_engine *e, tally_item *it)
 	 * The merge with files set aside is read to its end first, its items
 	 * dropped: a file that changed fails the run before the caller takes
 	 * the output for complete, and the statistics count every key. */
-	if (e->cfg.top && e->emitted >= e->cfg.top)
+	uint64_t emitted = atomic_load_explicit(&e->emitted, memory_order_relaxed);
+	if (e->cfg.top && emitted >= e->cfg.top)
 		return drain_output(e) < 0 ? -2 : 0;
 	int rc = e->sorted_on ? sorted_next_item(e, it) : next_item(e, it);
 	if (rc < 0)
 		return -2;
 	if (rc == 0)
 		stream_end(e);
-	e->emitted += (uint64_t)rc;
-	atomic_store_explicit(&e->written, e->emitted, memory_order_relaxed);
+	atomic_store_explicit(&e->emitted, emitted + (uint64_t)rc, memory_order_relaxed);
 	return rc;
 }
 

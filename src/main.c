@@ -628,6 +628,16 @@ static int parse_options(int argc, char **argv, cli_options *o, int merge)
 
 /* ---- Callbacks ------------------------------------------------------- */
 
+/* Erase the progress line if it is drawn (under cli_state's lock); the
+ * next sample draws it again. */
+static void progress_clear(void)
+{
+	if (atomic_load(&progress_drawn)) {
+		tally_progress_erase(stderr);
+		atomic_store(&progress_drawn, 0);
+	}
+}
+
 /* Print "tally: MESSAGE" on stderr, the progress line erased first. */
 __attribute__((format(printf, 2, 3)))
 static void say(cli_state *st, const char *fmt, ...)
@@ -635,10 +645,7 @@ static void say(cli_state *st, const char *fmt, ...)
 	va_list ap;
 
 	pthread_mutex_lock(&st->lock);
-	if (atomic_load(&progress_drawn)) {
-		tally_progress_erase(stderr);
-		atomic_store(&progress_drawn, 0);  /* the next sample draws it again */
-	}
+	progress_clear();
 	fputs("tally: ", stderr);
 	va_start(ap, fmt);
 	vfprintf(stderr, fmt, ap);
@@ -657,10 +664,7 @@ static void on_error(void *ctx, const char *msg)
 static void hold_progress(cli_state *st)
 {
 	pthread_mutex_lock(&st->lock);
-	if (atomic_load(&progress_drawn)) {
-		tally_progress_erase(stderr);
-		atomic_store(&progress_drawn, 0);
-	}
+	progress_clear();
 	st->hold = 1;
 	pthread_mutex_unlock(&st->lock);
 }
@@ -692,9 +696,7 @@ static void on_progress(void *ctx, const tally_progress *p, int final)
 
 	pthread_mutex_lock(&st->lock);
 	if (final) {
-		if (atomic_load(&progress_drawn))
-			tally_progress_erase(stderr);
-		atomic_store(&progress_drawn, 0);
+		progress_clear();
 	} else if (p->elapsed >= PROGRESS_DELAY && !st->hold) {
 		atomic_store(&progress_busy, 1);
 		if (!atomic_load(&progress_dying)) {

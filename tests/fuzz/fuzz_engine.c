@@ -28,33 +28,19 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include "keysort.h"
 #include "tally.h"
+#include "fzbytes.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 typedef struct fz_out {
-	char    *items;          /* per item: its length and count (8 bytes each), its key */
-	size_t   n, cap;
+	fz_bytes items;          /* per item: its length and count (8 bytes each), its key */
 	char     msgs[2048];     /* on_error's lines, then a fatal error */
 	size_t   mlen;
 	tally_stats st;
 	int      failed;
 } fz_out;
-
-static void fz_put(fz_out *o, const void *p, size_t n)
-{
-	if (n == 0)
-		return;
-	if (o->n + n > o->cap) {
-		while (o->n + n > o->cap)
-			o->cap = o->cap ? 2 * o->cap : 4096;
-		o->items = realloc(o->items, o->cap);
-		if (!o->items)
-			abort();
-	}
-	memcpy(o->items + o->n, p, n);
-	o->n += n;
-}
 
 static void fz_msg(fz_out *o, const char *m)
 {
@@ -107,8 +93,8 @@ static int fz_run(const tally_config *cfg, const uint8_t *in, size_t len, int tw
 	int r;
 	while (!fatal && (r = tally_next(e, &it)) == 1) {
 		uint64_t h[2] = { it.len, it.count };
-		fz_put(o, h, sizeof h);
-		fz_put(o, it.key, it.len);
+		fz_append(&o->items, h, sizeof h);
+		fz_append(&o->items, it.key, it.len);
 	}
 	if (!fatal)
 		fatal = r != 0;
@@ -130,28 +116,31 @@ typedef struct fz_key {
 static int fz_key_cmp(const void *a, const void *b)
 {
 	const fz_key *x = a, *y = b;
-	size_t m = x->len < y->len ? x->len : y->len;
-	int c = m ? memcmp(x->key, y->key, m) : 0;
-	return c ? c : (x->len > y->len) - (x->len < y->len);
+	return keysort_bytes_cmp(x->key, x->len, y->key, y->len);
+}
+
+static int fz_same(const fz_bytes *a, const fz_bytes *b)
+{
+	return a->n == b->n && (a->n == 0 || memcmp(a->p, b->p, a->n) == 0);
 }
 
 /* The items of the parts, summed by key, in key order, as a run in key
  * order writes them into *sum. */
-static void fz_sum_parts(const fz_out *parts, unsigned n, fz_out *sum)
+static void fz_sum_parts(const fz_out *parts, unsigned n, fz_bytes *sum)
 {
 	fz_key *k = NULL;
 	size_t nk = 0, cap = 0;
 	for (unsigned i = 0; i < n; i++) {
-		for (size_t at = 0; at < parts[i].n;) {
+		for (size_t at = 0; at < parts[i].items.n;) {
 			uint64_t h[2];
-			memcpy(h, parts[i].items + at, sizeof h);
+			memcpy(h, parts[i].items.p + at, sizeof h);
 			if (nk == cap) {
 				cap = cap ? 2 * cap : 64;
 				k = realloc(k, cap * sizeof *k);
 				if (!k)
 					abort();
 			}
-			k[nk++] = (fz_key){ parts[i].items + at + sizeof h, h[0], h[1] };
+			k[nk++] = (fz_key){ parts[i].items.p + at + sizeof h, h[0], h[1] };
 			at += sizeof h + h[0];
 		}
 	}
@@ -163,8 +152,8 @@ static void fz_sum_parts(const fz_out *parts, unsigned n, fz_out *sum)
 		size_t j = i;
 		for (; j < nk && fz_key_cmp(&k[i], &k[j]) == 0; j++)
 			h[1] += k[j].count;
-		fz_put(sum, h, sizeof h);
-		fz_put(sum, k[i].key, k[i].len);
+		fz_append(sum, h, sizeof h);
+		fz_append(sum, k[i].key, k[i].len);
 		i = j;
 	}
 	free(k);
@@ -180,7 +169,8 @@ static void fz_check_parts(const tally_config *whole_cfg, const tally_config *cf
 	c.sort = TALLY_SORT_KEY;
 	c.top = 0;
 	c.min_count = 0;
-	fz_out whole, parts[4], sum;
+	fz_out whole, parts[4];
+	fz_bytes sum;
 	if (fz_run(&c, in, len, twice, NULL, &whole) != 0)
 		abort();
 	c = *cfg;
@@ -199,18 +189,18 @@ static void fz_check_parts(const tally_config *whole_cfg, const tally_config *cf
 	}
 	if (!failed) {
 		fz_sum_parts(parts, n, &sum);
-		if (sum.n != whole.n || (sum.n && memcmp(sum.items, whole.items, sum.n) != 0) ||
+		if (!fz_same(&sum, &whole.items) ||
 		    tokens != whole.st.tokens) {
 			fprintf(stderr, "%u parts: %zu bytes of items against %zu, %llu tokens against %llu\n",
-				n, sum.n, whole.n, (unsigned long long)tokens,
+				n, sum.n, whole.items.n, (unsigned long long)tokens,
 				(unsigned long long)whole.st.tokens);
 			abort();
 		}
-		free(sum.items);
+		free(sum.p);
 	}
 	for (unsigned k = 0; k < n; k++)
-		free(parts[k].items);
-	free(whole.items);
+		free(parts[k].items.p);
+	free(whole.items.p);
 }
 
 static const char *const fz_lists[8] = { "1", "2", "1,3", "2-3", "-2", "3-", "2,1", "1-1,2" };
@@ -309,8 +299,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		fprintf(stderr, "failed: %d against %d\n%s---\n%s", a.failed, b.failed, a.msgs, b.msgs);
 		abort();
 	} else if (!a.failed) {
-		if (a.n != b.n || (a.n && memcmp(a.items, b.items, a.n) != 0)) {
-			fprintf(stderr, "items differ (%zu bytes against %zu)\n", a.n, b.n);
+		if (!fz_same(&a.items, &b.items)) {
+			fprintf(stderr, "items differ (%zu bytes against %zu)\n", a.items.n, b.items.n);
 			abort();
 		}
 		const tally_stats *x = &a.st, *y = &b.st;
@@ -348,7 +338,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			abort();
 		}
 	}
-	free(a.items);
-	free(b.items);
+	free(a.items.p);
+	free(b.items.p);
 	return 0;
 }

@@ -25,28 +25,9 @@
 
 #include "input.h"
 #include "../unit/linecut.h"
+#include "fzbytes.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-typedef struct fz_bytes {
-	char  *p;
-	size_t n, cap;
-} fz_bytes;
-
-static void fz_append(fz_bytes *b, const void *p, size_t n)
-{
-	if (n == 0)
-		return;
-	if (b->n + n > b->cap) {
-		while (b->n + n > b->cap)
-			b->cap = b->cap ? 2 * b->cap : 4096;
-		b->p = realloc(b->p, b->cap);
-		if (!b->p)
-			abort();
-	}
-	memcpy(b->p + b->n, p, n);
-	b->n += n;
-}
 
 /* One frame, src[0..n) exactly, through zstd's streaming decoder. */
 static int fz_frame(ZSTD_DCtx *d, const uint8_t *src, size_t n, fz_bytes *out,
