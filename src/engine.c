@@ -38,6 +38,7 @@
 #include "iheap.h"
 #include "keysort.h"
 #include "order.h"
+#include "sketch.h"
 #include "sorted.h"
 #include "spill.h"
 #include "stats.h"
@@ -100,6 +101,7 @@ struct tally_engine {
 	table        *stitch_table;
 	tok_worker   *stitcher;
 	input_opts    iopts;
+	sketch_sum   *seen;         /* the sampler's: the union of the tables' sketches */
 
 	pthread_mutex_t mu;
 	pthread_cond_t  cv_work, cv_done;
@@ -275,22 +277,47 @@ static void *worker_main(void *p)
 
 /* ---- Progress sampling ------------------------------------------------ */
 
+/* The distinct keys counted so far.  A key can be in several threads'
+ * tables, or evicted from them: the union of the tables' sketches counts
+ * it once.  Its estimate is kept between the largest table (those keys
+ * are distinct) and the keys the tables took in (a key counts there once
+ * in every table it reached, and again after an eviction), which are
+ * equal, and so exact, with one table that evicted nothing. */
+static uint64_t distinct_seen(tally_engine *e)
+{
+	uint64_t least = 0, most = 0;
+	memset(e->seen, 0, sizeof *e->seen);
+	for (unsigned i = 0; i <= e->nworkers; i++) {
+		const table *t = i < e->nworkers ? e->workers[i].table : e->stitch_table;
+		if (!t)
+			continue;
+		uint64_t held = table_size(t);
+		least = held > least ? held : least;
+		most += table_seen_most(t);
+		sketch_union(e->seen, table_seen(t));
+	}
+	double est = sketch_estimate(e->seen) + 0.5;
+	if (est < (double)least)
+		return least;
+	if (est > (double)most)
+		return most;
+	return (uint64_t)est;
+}
+
 static void read_sample(void *ctx, stats_sample *s)
 {
 	tally_engine *e = ctx;
 	s->bytes_done = atomic_load_explicit(&e->bytes_stored, memory_order_relaxed);
 	s->bytes_total = atomic_load_explicit(&e->bytes_expected, memory_order_relaxed);
-	uint64_t tokens = 0, distinct = 0;
-	for (unsigned i = 0; i < e->nworkers; i++) {
+	uint64_t tokens = 0;
+	for (unsigned i = 0; i < e->nworkers; i++)
 		tokens += atomic_load_explicit(&tok_worker_counters(e->workers[i].tok)->tokens,
 			memory_order_relaxed);
-		distinct += table_size(e->workers[i].table);
-	}
 	if (e->stitcher)
 		tokens += atomic_load_explicit(&tok_worker_counters(e->stitcher)->tokens,
 			memory_order_relaxed);
 	s->tokens = tokens + atomic_load_explicit(&e->tokens_aside, memory_order_relaxed);
-	s->distinct = distinct;
+	s->distinct = distinct_seen(e);
 	s->phase = (tally_phase)atomic_load_explicit(&e->phase, memory_order_relaxed);
 	s->written = atomic_load_explicit(&e->emitted, memory_order_relaxed);
 }
@@ -483,6 +510,9 @@ tally_engine *tally_create(const tally_config *cfg, char *err, size_t errlen, in
 		e->workers[i].started = 1;
 	}
 	if (e->cfg.on_progress || e->cfg.report_path) {
+		e->seen = mem_alloc(MEM_OTHER, sizeof *e->seen);
+		if (!e->seen)
+			goto oom;
 		e->sampler = stats_sampler_start(1.0 / 6, read_sample, e, e->cfg.report_path != NULL,
 			e->cfg.on_progress, e->cfg.ctx);
 		if (!e->sampler) {
@@ -1741,6 +1771,8 @@ void tally_destroy(tally_engine *e)
 	mem_free(MEM_OTHER, e->pending_set, e->pcap);
 	spill_destroy(e->spill);
 	tok_shared_destroy(e->tok);
+	if (e->seen)
+		mem_free(MEM_OTHER, e->seen, sizeof *e->seen);
 	mem_free(MEM_OTHER, e, sizeof *e);
 	mem_engine_end();
 }

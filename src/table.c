@@ -37,6 +37,7 @@
 #include "mem.h"
 #include "pool.h"
 #include "radix.h"
+#include "sketch.h"
 #include "spill.h"
 
 #define CLOCK_MAX   TABLE_CLOCK_MAX
@@ -70,7 +71,9 @@ struct table {
 	size_t           scratch_key; /* an eviction's temporaries per key held */
 	_Atomic size_t   slot_bytes; /* partitions are released concurrently */
 	_Atomic uint64_t size;
-	uint64_t         misses, evictions;
+	_Atomic uint64_t misses;     /* a key's first insert, and again after its eviction */
+	uint64_t         evictions;
+	sketch          *seen;       /* every key inserted, evicted or not */
 	uint64_t         hits_mark, misses_mark;  /* hits and misses at the last eviction */
 	int              failed;     /* errno of a failed eviction: sticky */
 	unsigned         hand_part;  /* where the clock hand stopped */
@@ -135,7 +138,8 @@ table *table_create(const table_config *cfg)
 		block = (size_t)(t->budget / 64);
 	t->pool = pool_create(block);
 	t->hot.parts = mem_calloc(MEM_TABLE, nparts, sizeof *t->hot.parts);
-	if (!t->pool || !t->hot.parts) {
+	t->seen = mem_calloc(MEM_TABLE, 1, sizeof *t->seen);
+	if (!t->pool || !t->hot.parts || !t->seen) {
 		table_destroy(t);
 		return NULL;
 	}
@@ -187,6 +191,8 @@ void table_destroy(table *t)
 	}
 	if (t->group_of)
 		mem_free(MEM_TABLE, t->group_of, ((size_t)1 << t->part_bits) * sizeof *t->group_of);
+	if (t->seen)
+		mem_free(MEM_TABLE, t->seen, sizeof *t->seen);
 	pool_destroy(t->pool);
 	mem_free(MEM_TABLE, t, sizeof *t);
 }
@@ -194,6 +200,22 @@ void table_destroy(table *t)
 unsigned table_partitions(const table *t)
 {
 	return 1u << t->part_bits;
+}
+
+/* Only the table's thread changes misses: the others read it. */
+static uint64_t misses_of(const table *t)
+{
+	return atomic_load_explicit(&t->misses, memory_order_relaxed);
+}
+
+uint64_t table_seen_most(const table *t)
+{
+	return misses_of(t);
+}
+
+const sketch *table_seen(const table *t)
+{
+	return t->seen;
 }
 
 uint64_t table_size(const table *t)
@@ -204,7 +226,7 @@ uint64_t table_size(const table *t)
 void table_counters(const table *t, uint64_t *hits, uint64_t *misses, uint64_t *evictions)
 {
 	*hits = t->hot.hits;
-	*misses = t->misses;
+	*misses = misses_of(t);
 	*evictions = t->evictions;
 }
 
@@ -243,7 +265,7 @@ static int append_flush(table *t, int closing);
  * bigrams of a large vocabulary): keeping any of them then buys nothing. */
 static int recurring(const table *t)
 {
-	return t->hot.hits - t->hits_mark >= (t->misses - t->misses_mark) / 8;
+	return t->hot.hits - t->hits_mark >= (misses_of(t) - t->misses_mark) / 8;
 }
 
 /* Bytes held against the budget: slots, keys, lists, and in key order the
@@ -308,8 +330,9 @@ int table_add_new(table *t, table_part *pt, table_entry *e, const char *key, siz
 		errno = ENOMEM;
 		return -1;
 	}
-	t->misses++;
+	atomic_store_explicit(&t->misses, misses_of(t) + 1, memory_order_relaxed);
 	atomic_store_explicit(&t->size, table_size(t) + 1, memory_order_relaxed);
+	sketch_add(t->seen, hash);
 	if (t->append) {
 		/* In hash order the item's prefix is the hash (the order of the
 		 * run); in key order, the key's prefix. */
@@ -584,7 +607,7 @@ static int append_flush(table *t, int closing)
 		}
 	}
 	t->hot.hits += held - written;
-	t->misses -= held - written;
+	atomic_store_explicit(&t->misses, misses_of(t) - (held - written), memory_order_relaxed);
 	if (!closing)
 		t->evictions += written;
 	for (unsigned g = 0; g < t->ngroups; g++)
@@ -596,7 +619,7 @@ static int append_flush(table *t, int closing)
 		t->append = 0;
 	}
 	t->hits_mark = t->hot.hits;
-	t->misses_mark = t->misses;
+	t->misses_mark = misses_of(t);
 	return 0;
 }
 
@@ -657,7 +680,7 @@ static int evict(table *t)
 {
 	int all = !recurring(t);
 	t->hits_mark = t->hot.hits;
-	t->misses_mark = t->misses;
+	t->misses_mark = misses_of(t);
 	if (all) {
 		if (evict_marked(t, mark_all(t)))
 			return -1;

@@ -90,6 +90,13 @@ void   table_destroy(table *t);
 /* Distinct keys held now (approximate when read from another thread). */
 uint64_t table_size(const table *t);
 
+/* The keys the table has taken in, evicted ones too: a sketch of their
+ * hashes (sketch.h), and a bound on their number (the key of n distinct
+ * keys that was evicted and came back counts twice).  Any thread may read
+ * them while the table's own adds. */
+const struct sketch *table_seen(const table *t);
+uint64_t table_seen_most(const table *t);
+
 /* Pool statistics: hits (key found), misses (new key), evictions. */
 void table_counters(const table *t, uint64_t *hits, uint64_t *misses, uint64_t *evictions);
 

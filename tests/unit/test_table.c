@@ -12,6 +12,7 @@
 #include "keysort.h"
 #include "mem.h"
 #include "pool.h"
+#include "sketch.h"
 #include "spill.h"
 #include "table.h"
 #include "testutil.h"
@@ -570,6 +571,56 @@ START_TEST(eviction_in_key_order)
 }
 END_TEST
 
+/* Each table sketches the keys it took in; the union of the sketches
+ * estimates the distinct keys within 2% (standard error 0.8%) from one key
+ * to hundreds of thousands, whichever tables hold them and whatever they evicted, and
+ * table_seen_most bounds the count from above. */
+static double seen_estimate(table *const *t, unsigned nt, uint64_t *most)
+{
+	sketch_sum sum;
+	memset(&sum, 0, sizeof sum);
+	*most = 0;
+	for (unsigned i = 0; i < nt; i++) {
+		sketch_union(&sum, table_seen(t[i]));
+		*most += table_seen_most(t[i]);
+	}
+	return sketch_estimate(&sum);
+}
+
+START_TEST(seen_keys_sketched)
+{
+	static const uint64_t sizes[] = { 0, 1, 2, 10, 100, 1000, 20000, 60000, 300000 };
+	for (size_t z = 0; z < sizeof sizes / sizeof sizes[0]; z++) {
+		uint64_t n = sizes[z], most;
+		/* Two tables share a third of the keys; the second evicts when n
+		 * is large. */
+		spill *sp = new_spill(0);
+		table *t[2] = { new_table(4, 0, NULL), new_table(4, 256 * 1024, sp) };
+		char k[32];
+		for (uint64_t i = 0; i < n; i++) {
+			int len = snprintf(k, sizeof k, "k%llu", (unsigned long long)i);
+			uint64_t h = table_hash(k, (size_t)len);
+			if (i % 3 != 2)
+				ck_assert_int_eq(table_add(t[0], k, (size_t)len, h, 1), 0);
+			if (i % 3 != 0)
+				ck_assert_int_eq(table_add(t[1], k, (size_t)len, h, 1), 0);
+		}
+		double est = seen_estimate(t, 2, &most);
+		ck_assert_msg(est >= 0.98 * (double)n && est <= 1.02 * (double)n + 0.5,
+			"%llu keys estimated as %.1f", (unsigned long long)n, est);
+		ck_assert_uint_ge(most, n);
+		if (n == 300000) {
+			uint64_t hits, misses, ev;
+			table_counters(t[1], &hits, &misses, &ev);
+			ck_assert_uint_gt(ev, 0);
+		}
+		table_destroy(t[0]);
+		table_destroy(t[1]);
+		spill_destroy(sp);
+	}
+}
+END_TEST
+
 /* Keys that do not recur send the table into append mode: it lists new
  * keys instead of slotting them, and each flush sorts the lists, adds up
  * the repeats (which count as hits) and writes a run.  When keys recur
@@ -684,8 +735,9 @@ START_TEST(unique_keys_keep_table_size)
 	ck_assert_uint_gt(most, 0);
 	ck_assert_uint_lt(most, first);
 	ck_assert_int_eq(table_spill_all(t), 0);
-	/* 16 partitions of PART_MIN slots, their array and the table. */
-	ck_assert_uint_lt(mem_current(MEM_TABLE) - base, 16 * 1024);
+	/* 16 partitions of PART_MIN slots, their array, the table and its
+	 * sketch. */
+	ck_assert_uint_lt(mem_current(MEM_TABLE) - base, 16 * 1024 + sizeof(sketch));
 	table_destroy(t);
 	spill_destroy(sp);
 }
@@ -747,6 +799,7 @@ static Suite *table_suite(void)
 	tcase_add_test(tc, eviction_without_reuse_takes_all);
 	tcase_add_test(tc, unique_keys_keep_table_size);
 	tcase_add_test(tc, failed_spill_is_sticky);
+	tcase_add_test(tc, seen_keys_sketched);
 	suite_add_tcase(s, tc);
 	return s;
 }
