@@ -119,7 +119,9 @@ typedef struct tally_progress {
 	uint64_t bytes_total;     /* tally_expect_bytes; 0 when unknown */
 	uint64_t tokens;          /* keys counted so far */
 	uint64_t distinct;        /* distinct keys so far: exact with one thread and no
-	                           * spill, else estimated (standard error 0.8%) */
+	                           * spill, else estimated (standard error 0.8%); the
+	                           * keys of count files set aside only as they are
+	                           * merged, in the writing phase */
 	uint64_t rss;             /* resident set size now, bytes */
 	double   mbps;            /* MB/s (10^6 bytes of bytes_done) over the last seconds */
 	tally_phase phase;        /* past counting, the line names it in place of MB/s */

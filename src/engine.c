@@ -132,6 +132,7 @@ struct tally_engine {
 	_Atomic uint64_t bytes_header;  /* decoded bytes read as a header, not by workers */
 	_Atomic uint64_t tokens_aside;  /* the counts of the count files set aside */
 	_Atomic int      phase;         /* tally_phase, for the sampler */
+	_Atomic uint64_t distinct_merged; /* keys out of the merge with files set aside */
 	int              progress_ended; /* on_progress had its final call */
 	uint64_t        files, files_compressed, files_failed;
 	int             failed;
@@ -282,7 +283,8 @@ static void *worker_main(void *p)
  * it once.  Its estimate is kept between the largest table (those keys
  * are distinct) and the keys the tables took in (a key counts there once
  * in every table it reached, and again after an eviction), which are
- * equal, and so exact, with one table that evicted nothing. */
+ * equal, and so exact, with one table that evicted nothing.  The keys of
+ * count files set aside come in as they are merged. */
 static uint64_t distinct_seen(tally_engine *e)
 {
 	uint64_t least = 0, most = 0;
@@ -297,11 +299,11 @@ static uint64_t distinct_seen(tally_engine *e)
 		sketch_union(e->seen, table_seen(t));
 	}
 	double est = sketch_estimate(e->seen) + 0.5;
-	if (est < (double)least)
-		return least;
-	if (est > (double)most)
-		return most;
-	return (uint64_t)est;
+	uint64_t n = est < (double)least ? least : est > (double)most ? most : (uint64_t)est;
+	/* Count files set aside (tally merge --sort=key) are in no table:
+	 * their keys are counted as their merge gives them out. */
+	uint64_t merged = atomic_load_explicit(&e->distinct_merged, memory_order_relaxed);
+	return merged > n ? merged : n;
 }
 
 static void read_sample(void *ctx, stats_sample *s)
@@ -1405,6 +1407,7 @@ static int sorted_next_item(tally_engine *e, tally_item *it)
 	int rc;
 	while ((rc = sorted_next(e->sorted, it)) == 1) {
 		e->distinct++;
+		atomic_store_explicit(&e->distinct_merged, e->distinct, memory_order_relaxed);
 		e->hapax += it->count == 1;
 		if (it->count >= e->cfg.min_count)
 			return 1;

@@ -287,9 +287,12 @@ void tally_progress_render(FILE *f, const tally_progress *p, unsigned columns)
 	snprintf(field, sizeof field, "tokens %s",
 		stats_format_count(figure, sizeof figure, p->tokens));
 	line_add(&l, "  ", field);
-	snprintf(field, sizeof field, "keys %s",
-		stats_format_count(figure, sizeof figure, p->distinct));
-	line_add(&l, "  ", field);
+	/* No keys for keys counted: only count files set aside were read. */
+	if (p->distinct || !p->tokens) {
+		snprintf(field, sizeof field, "keys %s",
+			stats_format_count(figure, sizeof figure, p->distinct));
+		line_add(&l, "  ", field);
+	}
 	snprintf(field, sizeof field, "RSS %s", stats_format_bytes(figure, sizeof figure, p->rss));
 	line_add(&l, "  ", field);
 

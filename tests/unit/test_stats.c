@@ -313,7 +313,9 @@ START_TEST(test_progress_phases)
 		.phase = TALLY_PHASE_MERGING,
 	};
 	char *s = render(&p);
-	ck_assert_str_eq(s, "\r100% 4.0 GiB/4.0 GiB  merging  tokens 310M  keys 0  RSS 212 MiB\x1b[K");
+	/* Keys counted and none in the tables: count files set aside (tally
+	 * merge --sort=key), whose keys are known only as they are merged. */
+	ck_assert_str_eq(s, "\r100% 4.0 GiB/4.0 GiB  merging  tokens 310M  RSS 212 MiB\x1b[K");
 	free(s);
 
 	p.phase = TALLY_PHASE_SORTING;
