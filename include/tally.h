@@ -128,10 +128,12 @@ typedef struct tally_progress {
 	uint64_t written;         /* items tally_next gave out so far */
 } tally_progress;
 
-/* The largest chunk_size (1 GiB), and the largest max_key_bytes (4 GiB -
- * 8 KiB: a key's length and its slack fit in 32 bits). */
+/* The largest chunk_size (1 GiB), the largest max_key_bytes (4 GiB -
+ * 8 KiB: a key's length and its slack fit in 32 bits), and the largest
+ * ngram (each worker keeps the last n - 1 words). */
 #define TALLY_CHUNK_MAX ((size_t)1 << 30)
 #define TALLY_MAX_KEY_LIMIT (((uint64_t)1 << 32) - 8192)
+#define TALLY_NGRAM_MAX 4096u
 
 typedef struct tally_config {
 	/* What a key is (SPEC section 2). */

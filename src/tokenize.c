@@ -705,9 +705,9 @@ tok_shared *tok_shared_create(const tally_config *cfg, char *err, size_t errlen,
 		snprintf(err, errlen, "--ngram counts words only");
 		goto fail;
 	}
-	if (s->ngram > 4096 || s->max_key > ((size_t)1 << 40)) {
+	if (s->ngram > TALLY_NGRAM_MAX || s->max_key > ((size_t)1 << 40)) {
 		*usage = 1;
-		snprintf(err, errlen, s->ngram > 4096 ? "n-gram size too large" : "max key size too large");
+		snprintf(err, errlen, s->ngram > TALLY_NGRAM_MAX ? "n-gram size too large" : "max key size too large");
 		goto fail;
 	}
 	if (s->mode == TALLY_MODE_COUNTS && (cfg->min_length || cfg->max_length ||
@@ -808,12 +808,14 @@ size_t tok_key_capacity(const tok_shared *s)
 typedef struct wbuf {
 	uint8_t *p;
 	size_t   len, cap;
+	int      cut;          /* in the n-gram window: the word was cut */
 } wbuf;
 
 struct tok_edge {
 	uint64_t count;        /* words in the chunk (saturating) */
 	size_t   nfirst, nlast;
 	size_t  *lens;         /* nfirst + nlast */
+	uint8_t *cuts;         /* nfirst + nlast: the word was cut (max_key_bytes) */
 	uint8_t *data;         /* first words, then last words */
 	size_t   bytes;        /* allocation size */
 	/* Count files: the chunk's lines, the sum of their counts, and the
@@ -876,6 +878,10 @@ struct tok_worker {
 	size_t  *wl2;
 	size_t  *carry_lens;
 	size_t   ncarry;
+	/* Which words were cut, for the n-grams they go into: 6n flags, in
+	 * turn those of firsts, of carry, and 2n each beside wl and wl2. */
+	uint8_t *cuts;
+	uint8_t *first_cuts, *carry_cuts, *wc, *wc2;
 };
 
 static void wbuf_free(wbuf *b)
@@ -923,9 +929,14 @@ tok_worker *tok_worker_create(const tok_shared *s, table *t)
 		w->wl = mem_calloc(MEM_OTHER, 2 * (size_t)w->n, sizeof *w->wl);
 		w->wp2 = mem_calloc(MEM_OTHER, 2 * (size_t)w->n, sizeof *w->wp2);
 		w->wl2 = mem_calloc(MEM_OTHER, 2 * (size_t)w->n, sizeof *w->wl2);
+		w->cuts = mem_calloc(MEM_OTHER, 6, w->n);
 		if (!w->ring || !w->first_lens || !w->carry_lens || !w->wp || !w->wl || !w->wp2
-				|| !w->wl2 || wbuf_reserve(&w->gram, s->max_key + 8))
+				|| !w->wl2 || !w->cuts || wbuf_reserve(&w->gram, s->max_key + 8))
 			goto fail;
+		w->first_cuts = w->cuts;
+		w->carry_cuts = w->cuts + w->n;
+		w->wc = w->cuts + 2 * (size_t)w->n;
+		w->wc2 = w->cuts + 4 * (size_t)w->n;
 	}
 	return w;
 fail:
@@ -956,6 +967,8 @@ void tok_worker_destroy(tok_worker *w)
 		mem_free(MEM_OTHER, w->wp2, 2 * (size_t)w->n * sizeof *w->wp2);
 	if (w->wl2)
 		mem_free(MEM_OTHER, w->wl2, 2 * (size_t)w->n * sizeof *w->wl2);
+	if (w->cuts)
+		mem_free(MEM_OTHER, w->cuts, 6 * (size_t)w->n);
 	wbuf_free(&w->firsts);
 	wbuf_free(&w->gram);
 	wbuf_free(&w->carry);
@@ -1013,8 +1026,11 @@ static inline void count_key(tok_worker *w, const uint8_t *key, size_t len, uint
 	pend_key(w, key, len, h, 1);
 }
 
-/* Join words[0..n) with spaces, cut at max_key, and count. */
-static void count_gram(tok_worker *w, const uint8_t *const *words, const size_t *lens)
+/* Join words[0..n) with spaces, cut at max_key, and count: as a cut key
+ * when it is cut, or when one of its words was (cuts[i]), as a word cut
+ * back to a code point boundary can leave an n-gram within the limit. */
+static void count_gram(tok_worker *w, const uint8_t *const *words, const size_t *lens,
+	const uint8_t *cuts)
 {
 	const tok_shared *s = w->s;
 	size_t room = s->max_key + 4, len = 0, total = 0;
@@ -1030,6 +1046,8 @@ static void count_gram(tok_worker *w, const uint8_t *const *words, const size_t 
 		}
 	}
 	int cut = 0;
+	for (unsigned i = 0; i < w->n; i++)
+		cut |= cuts[i];
 	if (total > s->max_key) {
 		len = utf8_cut(g, len, s->max_key);
 		cut = 1;
@@ -1038,7 +1056,7 @@ static void count_gram(tok_worker *w, const uint8_t *const *words, const size_t 
 }
 
 /* A word for the n-gram window. */
-static void push_word(tok_worker *w, const uint8_t *key, size_t len)
+static void push_word(tok_worker *w, const uint8_t *key, size_t len, int cut)
 {
 	unsigned n = w->n;
 	if (w->count < n - 1) {
@@ -1048,6 +1066,7 @@ static void push_word(tok_worker *w, const uint8_t *key, size_t len)
 		}
 		memcpy(w->firsts.p + w->firsts.len, key, len);
 		w->firsts.len += len;
+		w->first_cuts[w->nfirst] = (uint8_t)cut;
 		w->first_lens[w->nfirst++] = len;
 	}
 	w->count++;
@@ -1066,6 +1085,7 @@ static void push_word(tok_worker *w, const uint8_t *key, size_t len)
 	}
 	memcpy(b->p, key, len);
 	b->len = len;
+	b->cut = cut;
 	if (w->inwin == n && !w->beyond) {
 		const uint8_t **words = w->wp;
 		size_t *lens = w->wl;
@@ -1073,8 +1093,9 @@ static void push_word(tok_worker *w, const uint8_t *key, size_t len)
 			const wbuf *x = &w->ring[(w->head + i) % n];
 			words[i] = x->p;
 			lens[i] = x->len;
+			w->wc[i] = (uint8_t)x->cut;
 		}
-		count_gram(w, words, lens);
+		count_gram(w, words, lens, w->wc);
 	}
 }
 
@@ -1099,9 +1120,9 @@ static void emit_slow(tok_worker *w, const uint8_t *key, size_t len, int cut)
 			return;
 	}
 	if (w->n > 1) {
-		/* A cut word is not a key: the n-gram it goes into is cut in
-		 * turn (it is longer still), and counted as cut there. */
-		push_word(w, key, len);
+		/* A cut word is not a key: the n-grams it goes into are
+		 * counted as cut. */
+		push_word(w, key, len, cut);
 		return;
 	}
 	if (!s->has_stop)
@@ -2481,7 +2502,7 @@ static tok_edge *edge_make(tok_worker *w)
 	for (size_t i = w->inwin - nlast; i < w->inwin; i++)
 		lastbytes += w->ring[(w->head + i) % n].len;
 	size_t nl = w->nfirst + nlast, bytes, data, tmp;
-	if (mem_mul(nl, sizeof(size_t), &tmp) || mem_add(sizeof(tok_edge), tmp, &bytes)
+	if (mem_mul(nl, sizeof(size_t) + 1, &tmp) || mem_add(sizeof(tok_edge), tmp, &bytes)
 			|| mem_add(w->firsts.len, lastbytes, &data) || mem_add(bytes, data, &bytes))
 		return NULL;
 	tok_edge *e = mem_alloc(MEM_OTHER, bytes);
@@ -2493,14 +2514,17 @@ static tok_edge *edge_make(tok_worker *w)
 	e->nfirst = w->nfirst;
 	e->nlast = nlast;
 	e->lens = (size_t *)(e + 1);
-	e->data = (uint8_t *)(e->lens + nl);
+	e->cuts = (uint8_t *)(e->lens + nl);
+	e->data = e->cuts + nl;
 	memcpy(e->lens, w->first_lens, w->nfirst * sizeof(size_t));
+	memcpy(e->cuts, w->first_cuts, w->nfirst);
 	if (w->firsts.len)
 		memcpy(e->data, w->firsts.p, w->firsts.len);
 	uint8_t *o = e->data + w->firsts.len;
 	for (size_t i = 0; i < nlast; i++) {
 		const wbuf *b = &w->ring[(w->head + w->inwin - nlast + i) % n];
 		e->lens[w->nfirst + i] = b->len;
+		e->cuts[w->nfirst + i] = (uint8_t)b->cut;
 		if (b->len)
 			memcpy(o, b->p, b->len);
 		o += b->len;
@@ -2628,28 +2652,33 @@ int tok_stitch(tok_worker *w, const tok_edge *e)
 	const uint8_t **words = w->wp;
 	size_t *lens = w->wl;
 	const uint8_t *q = w->carry.p;
+	uint8_t *cuts = w->wc;
 	for (size_t i = 0; i < w->ncarry; i++) {
 		words[i] = q;
 		lens[i] = w->carry_lens[i];
+		cuts[i] = w->carry_cuts[i];
 		q += lens[i];
 	}
 	q = e->data;
 	for (size_t i = 0; i < e->nfirst; i++) {
 		words[w->ncarry + i] = q;
 		lens[w->ncarry + i] = e->lens[i];
+		cuts[w->ncarry + i] = e->cuts[i];
 		q += e->lens[i];
 	}
 	/* Past a part's end, only the n-grams of the part's words are its. */
 	size_t nreal = e->beyond ? w->nreal : w->ncarry;
 	for (size_t i = 0; i < nreal && i + n <= ns; i++)
-		count_gram(w, words + i, lens + i);
+		count_gram(w, words + i, lens + i, cuts + i);
 	pend_flush(w);
 
 	/* The new carry: the last n-1 words of carry followed by e's last words. */
 	const uint8_t **lw = w->wp2;
 	size_t *ll = w->wl2, nl = 0;
+	uint8_t *lc = w->wc2;
 	for (size_t i = 0; i < w->ncarry; i++) {
 		lw[nl] = words[i];
+		lc[nl] = cuts[i];
 		ll[nl++] = lens[i];
 	}
 	q = e->data;
@@ -2657,6 +2686,7 @@ int tok_stitch(tok_worker *w, const tok_edge *e)
 		q += e->lens[i];
 	for (size_t i = 0; i < e->nlast; i++) {
 		lw[nl] = q;
+		lc[nl] = e->cuts[e->nfirst + i];
 		ll[nl++] = e->lens[e->nfirst + i];
 		q += e->lens[e->nfirst + i];
 	}
@@ -2672,6 +2702,7 @@ int tok_stitch(tok_worker *w, const tok_edge *e)
 		memcpy(nb.p + nb.len, lw[i], ll[i]);
 		nb.len += ll[i];
 		w->carry_lens[i - from] = ll[i];
+		w->carry_cuts[i - from] = lc[i];
 	}
 	w->ncarry = nl - from;
 	w->nreal = e->beyond ? (nreal > from ? nreal - from : 0) : w->ncarry;

@@ -218,6 +218,28 @@ tally: 1 key longer than 2 bytes was cut to that length
 EOF
 check ngram-cut-keys 0 'printf "aaaa" | $T --ngram 2 --max-key-bytes 2 --stats-json s.json; grep -o "\"cut_keys\":[0-9]*" s.json | tr ":\"" " " | tr -s " " | sed "s/^ //"; printf "aaaa bbbb" | $T --ngram 2 --max-key-bytes 2 --stats-json s.json; grep -o "\"cut_keys\":[0-9]*" s.json | tr ":\"" " " | tr -s " " | sed "s/^ //"'
 
+# A word cut back to a code point boundary (7 letters and a 4-byte one at
+# 10 bytes: 7 bytes kept) leaves its bigrams within the limit: they are
+# cut keys all the same, on one thread and with the n-grams that cross
+# chunk edges stitched.
+expect_out <<'EOF'
+aaaaaaa b	100
+x y	100
+y aaaaaaa	100
+b x	99
+cut_keys 200
+aaaaaaa b	100
+x y	100
+y aaaaaaa	100
+b x	99
+cut_keys 200
+EOF
+expect_err <<'EOF'
+tally: 200 keys longer than 10 bytes were cut to that length
+tally: 200 keys longer than 10 bytes were cut to that length
+EOF
+check ngram-cut-word-within 0 'i=0; while [ $i -lt 100 ]; do printf "x y aaaaaaa\360\235\220\200\360\235\220\200 b\n"; i=$((i + 1)); done > in; for o in -j1 "-j2 --chunk-size 7"; do $T --ngram 2 --max-key-bytes 10 $o --stats-json s.json in; grep -o "\"cut_keys\":[0-9]*" s.json | tr ":\"" " " | tr -s " " | sed "s/^ //"; done'
+
 expect_out <<'EOF'
 EOF
 check ngram-short-input 0 'printf "a b\n" | $T --ngram 3'
