@@ -382,6 +382,11 @@ tally_engine *tally_create(const tally_config *cfg, char *err, size_t errlen, in
 		*usage = 1;
 		goto fail;
 	}
+	if (e->cfg.ngram > TALLY_NGRAM_MAX) {
+		snprintf(err, errlen, "--ngram is too large (at most %u)", TALLY_NGRAM_MAX);
+		*usage = 1;
+		goto fail;
+	}
 	if (e->cfg.chunk_size > TALLY_CHUNK_MAX) {
 		/* Each thread holds about two chunks: beyond this, a slip of the
 		 * unit, not a choice. */

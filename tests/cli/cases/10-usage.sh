@@ -37,6 +37,7 @@ usage_case chunk-zero       '--chunk-size 0'     "invalid size for --chunk-size:
 usage_case report-dash       '--report -'         "invalid value for --report: '-' (a file name, such as /dev/stdout, is needed)"
 usage_case field-twice      '-f 1 -f 3'          "only one --field list may be given (as in -f 1,3)"
 usage_case chunk-huge       '--chunk-size 1T'    "--chunk-size is too large (at most 1 GiB)"
+usage_case ngram-huge       '--ngram 4097'       "--ngram is too large (at most 4096)"
 usage_case keybytes-bad     '--max-key-bytes -1' "invalid size for --max-key-bytes: '-1'"
 usage_case keybytes-huge    '--max-key-bytes 4194297K' "--max-key-bytes is too large (at most 4 GiB - 8 KiB)"
 check keybytes-largest 0 '$T --max-key-bytes 4194296K </dev/null'
