@@ -22,7 +22,7 @@ for t in $targets; do
 	mkdir -p "$corpus"
 	case $t in
 	tokenize)
-		cc_fuzz tests/fuzz/fuzz_tokenize.c src/tokenize.c src/table.c src/keysort.c src/pool.c \
+		cc_fuzz tests/fuzz/fuzz_tokenize.c src/tokenize.c src/table.c src/sketch.c src/keysort.c src/pool.c \
 			src/spill.c src/mem.c -o "$out/fuzz_tokenize"
 		# Seeds: a few configurations over pieces of the sample text and of CSV.
 		if [ -z "$(ls -A "$corpus")" ]; then
