@@ -161,7 +161,7 @@ typedef struct tally_config {
 	size_t      chunk_size;      /* bytes per work unit; 0 = by kind of input; tests use tiny
 	                              * ones; at most TALLY_CHUNK_MAX */
 	/* Count only part shard_k of shard_n (1 <= k <= n; n 0 or 1 = all),
-	 * as split -n l/K/N: a splittable input (a regular file or memory,
+	 * in the manner of split -n l/K/N: a splittable input (a regular file or memory,
 	 * not compressed, not CSV) by byte range, each record in the part
 	 * where it begins; any other input whole, in the part its position
 	 * among the inputs gives: inputs 1, N + 1... in part 1. */
@@ -299,6 +299,11 @@ tally_writer *tally_writer_open(const char *path, tally_format fmt, char *err, s
  * the reader went away). */
 int tally_writer_put(tally_writer *w, const tally_item *it);
 
+/* 1 when the output is written where it stands, as it goes: standard
+ * output, or a path naming a standard stream, a device or a FIFO; 0 when
+ * it goes to a temporary file that a committed close renames over path. */
+int tally_writer_in_place(const tally_writer *w);
+
 /* Finish.  commit=1: flush, close, rename into place; commit=0: discard the
  * temporary file and leave an existing target alone.  Returns 0 or -1 with
  * err filled (errno kept, EPIPE included). */
@@ -313,7 +318,9 @@ void tally_signal_cleanup(void);
 
 /* 1 or 2 when path names the file standard output or standard error is
  * open on for writing (as /dev/stdout does, stdout redirected to a file),
- * else -1: an output of that name is written to that stream, not replaced. */
+ * else -1: an output of that name is written to that stream, not replaced.
+ * -2 when that stream is open for reading only (the command line puts a
+ * closed stream there): no output can be written under that name. */
 int tally_std_stream(const char *path);
 
 /* The signals on which the engine removes its temporary files and then

@@ -25,6 +25,7 @@
 #include <time.h>
 #include <unistd.h>
 #include <sys/ioctl.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 
 #include "tally.h"
@@ -826,16 +827,30 @@ static int close_stdout(int reported)
 	return 1;
 }
 
-/* Standard descriptors that are closed get /dev/null, opened so that using
+/* Standard descriptors that are closed get a file, opened so that using
  * them fails as it would have (EBADF: stdin write-only, stdout and stderr
  * read-only): then no file this run opens (the -o temporary file, an
- * input, a run) can land on them and be written to, or closed, as one. */
+ * input, a run) can land on them and be written to, or closed, as one.
+ * stdout and stderr get an empty file of their own (memfd), not /dev/null:
+ * -o /dev/stdout, which leads to it, is then refused (tally_writer_open),
+ * where it would have opened /dev/null and lost the output. */
 static void reserve_std_fds(void)
 {
 	for (int fd = STDIN_FILENO; fd <= STDERR_FILENO; fd++) {
 		if (fcntl(fd, F_GETFD) != -1 || errno != EBADF)
 			continue;
-		int nfd = open("/dev/null", fd == STDIN_FILENO ? O_WRONLY : O_RDONLY);
+		int nfd = -1;
+		if (fd != STDIN_FILENO) {
+			int m = memfd_create("tally-closed-stream", MFD_CLOEXEC);
+			if (m >= 0) {
+				char path[64];
+				snprintf(path, sizeof path, "/proc/self/fd/%d", m);
+				nfd = open(path, O_RDONLY);
+				close(m);
+			}
+		}
+		if (nfd < 0)
+			nfd = open("/dev/null", fd == STDIN_FILENO ? O_WRONLY : O_RDONLY);
 		if (nfd >= 0 && nfd != fd) {
 			dup2(nfd, fd);
 			close(nfd);
@@ -858,6 +873,10 @@ static FILE *open_stats_json(const char *path)
 	int std_fd = strcmp(path, "-") == 0 ? STDOUT_FILENO : tally_std_stream(path);
 	if (std_fd >= 0)
 		return std_fd == STDOUT_FILENO ? stdout : stderr;
+	if (std_fd == -2) {
+		fprintf(stderr, "tally: %s: %s\n", path, strerror(EBADF));
+		return NULL;
+	}
 	int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
 	if (fd >= 0)
 		atomic_store(&stats_json_made, path);
@@ -1064,7 +1083,7 @@ int main(int argc, char **argv)
 
 	/* Write.  The progress line goes on (a merge may still be under
 	 * way), unless the output shares its terminal. */
-	int out_fd = o.output ? tally_std_stream(o.output) : STDOUT_FILENO;
+	int out_fd = o.output && strcmp(o.output, "-") != 0 ? tally_std_stream(o.output) : STDOUT_FILENO;
 	if (out_fd >= 0 && isatty(out_fd))
 		hold_progress(&st);
 	t0 = now();
@@ -1091,9 +1110,10 @@ int main(int argc, char **argv)
 		}
 	}
 	err[0] = '\0';
-	/* A failed input leaves a named target alone (SPEC 7); on stdout the
-	 * output is finished so that it stays well-formed, and the status says 1. */
-	int commit = !quiet_pipe && !write_failed && (status == 0 || !o.output);
+	/* A failed input leaves a named target alone (SPEC 7); on stdout (or
+	 * another stream, device or FIFO, written as it goes) the output is
+	 * finished so that it stays well-formed, and the status says 1. */
+	int commit = !quiet_pipe && !write_failed && (status == 0 || tally_writer_in_place(w));
 	if (tally_writer_close(w, commit, err, sizeof err) != 0
 			&& !quiet_pipe && !write_failed) {
 		if (errno == EPIPE) {
@@ -1118,12 +1138,16 @@ int main(int argc, char **argv)
 	tally_get_stats(e, &stats);
 	if (o.stats)
 		tally_stats_print(stderr, &stats);
-	if (stats_file) {
+	if (stats_file && stats_file == stdout && write_failed && out_fd == STDOUT_FILENO) {
+		/* Standard output failed under the keys, and that was said. */
+	} else if (stats_file) {
 		int rc = write_stats_json(stats_file, o.stats_json, &stats);
 		if (rc == 2)
 			quiet_pipe = 1;
 		else if (rc)
 			status = 1;
+		if (rc == 1 && stats_file == stdout)
+			write_failed = 1;   /* said: not again at close_stdout */
 	}
 
 	tally_destroy(e);

@@ -693,15 +693,18 @@ static void free_writer(tally_writer *w)
 
 /* The standard stream (1 or 2) open on the file st describes, or -1.  A
  * name such as /dev/stdout that leads to the file standard output is
- * redirected to is that stream: written to where it stands, not replaced. */
+ * redirected to is that stream: written to where it stands, not replaced.
+ * -2 when that stream is open for reading only, as the command line leaves
+ * a stream that was closed (on a file of its own): the name then stands for
+ * no stream to write to. */
 static int std_fd_of(const struct stat *st)
 {
 	for (int fd = STDOUT_FILENO; fd <= STDERR_FILENO; fd++) {
 		struct stat s;
 		int fl = fcntl(fd, F_GETFL);
-		if (fl != -1 && (fl & O_ACCMODE) != O_RDONLY && fstat(fd, &s) == 0 &&
+		if (fl != -1 && fstat(fd, &s) == 0 &&
 		    s.st_dev == st->st_dev && s.st_ino == st->st_ino)
-			return fd;
+			return (fl & O_ACCMODE) == O_RDONLY ? -2 : fd;
 	}
 	return -1;
 }
@@ -805,7 +808,12 @@ tally_writer *tally_writer_open(const char *path, tally_format fmt, char *err, s
 			errno = EISDIR;
 			return NULL;
 		}
-		if (found && ((std_fd = std_fd_of(&st)) >= 0 || !S_ISREG(st.st_mode))) {
+		if (found && (std_fd = std_fd_of(&st)) == -2) {
+			set_err(err, errlen, path, strerror(EBADF));
+			errno = EBADF;
+			return NULL;
+		}
+		if (found && (std_fd >= 0 || !S_ISREG(st.st_mode))) {
 			direct = 1;
 		} else {
 			struct stat rs;
@@ -1025,6 +1033,11 @@ static int emit_trailer(tally_writer *w)
  * with errno and "NAME: reason" in err (NAME is the path given to open, or
  * "standard output").
  */
+int tally_writer_in_place(const tally_writer *w)
+{
+	return w->tmp == NULL;
+}
+
 int tally_writer_close(tally_writer *w, int commit, char *err, size_t errlen)
 {
 	int rc = 0, e = 0;

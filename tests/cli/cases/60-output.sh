@@ -235,6 +235,45 @@ tally: standard output: Bad file descriptor
 EOF
 check stdout-closed 0 'printf "a\n" > in; $T -o out in >&-; echo $?; cat out; $T in >&- 2> err; echo $? >> st; cat st; cat err >&2'
 
+# With standard output closed, a name that leads to it (/dev/stdout,
+# /dev/fd/1) names no stream to write to: an error, for -o and
+# --stats-json, not output lost in silence.
+expect_out <<'EOF'
+1
+1
+1
+EOF
+expect_err <<'EOF'
+tally: /dev/stdout: Bad file descriptor
+tally: /dev/fd/1: Bad file descriptor
+tally: /dev/stdout: Bad file descriptor
+EOF
+check stdout-closed-named 0 'printf "a\n" > in; for o in "-o /dev/stdout" "-o /dev/fd/1" "--stats-json /dev/stdout -o out"; do $T $o in >&- 2>> err; echo $? >> st; done; cat st; cat err >&2; test -e out && echo "out made"; :'
+
+# Output written where it stands (-o -, -o /dev/stdout, a FIFO) is
+# finished after a failed input, as standard output is: well-formed JSON,
+# the CSV header; exit status 1.  A file named by -o is left alone.
+expect_out <<'EOF'
+1 [{"key":"a","count":1}]
+1 [{"key":"a","count":1}]
+1 [{"key":"a","count":1}]
+1 [{"key":"a","count":1}]
+1 key,count
+1 old
+EOF
+requires python3
+check output-in-place-finished 0 'printf "a\n" > in; mkfifo fifo; for o in "" "-o -" "-o /dev/stdout" "-o fifo"; do { $T --format=json $o missing in 2>/dev/null; echo $? > st; } > o.json & [ "$o" = "-o fifo" ] && cat fifo > o.json; wait; echo "$(cat st) $(python3 -c "import json; print(json.dumps(json.load(open(\"o.json\")), separators=(\",\", \":\")))")"; done; $T --format=csv -o - missing > c.txt 2>/dev/null; echo "$? $(tr -d "\\r" < c.txt)"; echo old > f.json; $T --format=json -o f.json missing in 2>/dev/null; echo "$? $(cat f.json)"'
+
+# Standard output failed under the keys: said once, not again for
+# --stats-json - on the same stream.
+expect_out <<'EOF'
+1
+EOF
+expect_err <<'EOF'
+tally: standard output: No space left on device
+EOF
+check stats-json-stdout-failed-once 0 'printf "a\n" > in; $T --stats-json - in > /dev/full; echo $?'
+
 # Progress: never on a short run, never when not asked and stderr is not a terminal.
 check progress-short 0 'printf "a\n" | $T --progress > /dev/null'
 check progress-off 0 'printf "a\n" | $T --no-progress > /dev/null'
