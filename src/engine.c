@@ -406,7 +406,7 @@ tally_engine *tally_create(const tally_config *cfg, char *err, size_t errlen, in
 	unsigned ntables = e->nworkers + (ngram ? 1 : 0);
 	int by_default = !e->cfg.memory;
 	if (by_default)
-		e->cfg.memory = tally_default_memory(NULL);
+		e->cfg.memory = resources_default_budget(e->nworkers);
 	uint64_t min_budget = (uint64_t)MIN_TABLE_BUDGET * ntables;
 	if (e->cfg.memory < min_budget) {
 		snprintf(err, errlen, by_default

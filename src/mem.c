@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #ifdef __GLIBC__
 #include <malloc.h>
 #endif
@@ -52,6 +53,15 @@ static void tune_malloc(void)
 #ifdef __GLIBC__
 	mallopt(M_MMAP_THRESHOLD, 256 * 1024);
 	mallopt(M_TRIM_THRESHOLD, 1024 * 1024);
+	/* Under a limit of address space or data, the arenas glibc gives
+	 * threads (each reserving 64 MiB) took what the default budget
+	 * leaves: 2 threads failed under ulimit -v 200000, 32 under 2 GiB.
+	 * Threads then share the main one: what they allocate while counting
+	 * is mostly large blocks, mapped on their own, with no arena. */
+	struct rlimit as, data;
+	if ((getrlimit(RLIMIT_AS, &as) == 0 && as.rlim_cur != RLIM_INFINITY) ||
+	    (getrlimit(RLIMIT_DATA, &data) == 0 && data.rlim_cur != RLIM_INFINITY))
+		mallopt(M_ARENA_MAX, 1);
 #endif
 }
 
@@ -76,8 +86,10 @@ static int inject_failure(void)
 
 void *mem_alloc(mem_component c, size_t size)
 {
-	if (inject_failure())
+	if (inject_failure()) {
+		errno = ENOMEM;   /* as malloc's own failure sets it */
 		return NULL;
+	}
 	void *p = malloc(size ? size : 1);
 	if (p)
 		mem_account(c, (int64_t)size);
@@ -87,8 +99,10 @@ void *mem_alloc(mem_component c, size_t size)
 void *mem_calloc(mem_component c, size_t n, size_t size)
 {
 	size_t bytes;
-	if (mem_mul(n, size, &bytes) || inject_failure())
+	if (mem_mul(n, size, &bytes) || inject_failure()) {
+		errno = ENOMEM;   /* as malloc's own failure sets it */
 		return NULL;
+	}
 	void *p = calloc(bytes ? bytes : 1, 1);
 	if (p)
 		mem_account(c, (int64_t)bytes);
@@ -98,8 +112,10 @@ void *mem_calloc(mem_component c, size_t n, size_t size)
 void *mem_calloc_lines(mem_component c, size_t size)
 {
 	size_t bytes;
-	if (mem_add(size ? size : 1, MEM_LINE - 1, &bytes) || inject_failure())
+	if (mem_add(size ? size : 1, MEM_LINE - 1, &bytes) || inject_failure()) {
+		errno = ENOMEM;   /* as malloc's own failure sets it */
 		return NULL;
+	}
 	bytes &= ~(size_t)(MEM_LINE - 1);
 	void *p = aligned_alloc(MEM_LINE, bytes);
 	if (!p)
@@ -111,8 +127,10 @@ void *mem_calloc_lines(mem_component c, size_t size)
 
 void *mem_realloc(mem_component c, void *p, size_t old_size, size_t new_size)
 {
-	if (inject_failure())
+	if (inject_failure()) {
+		errno = ENOMEM;   /* as malloc's own failure sets it */
 		return NULL;
+	}
 	void *q = realloc(p, new_size ? new_size : 1);
 	if (q)
 		mem_account(c, (int64_t)new_size - (int64_t)old_size);
@@ -156,8 +174,10 @@ void *mem_alloc_zeroed(mem_component c, size_t size)
 			memset(p, 0, size);
 		return p;
 	}
-	if (inject_failure())
+	if (inject_failure()) {
+		errno = ENOMEM;   /* as malloc's own failure sets it */
 		return NULL;
+	}
 	/* Map one huge page more than needed and trim to a 2 MiB boundary. */
 	size_t align = MEM_HUGE_MIN, len = size + align;
 	char *m = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);

@@ -5,7 +5,15 @@
 #ifndef TALLY_RESOURCES_H
 #define TALLY_RESOURCES_H
 
+#include <stdint.h>
+
 /* The CPUs this process may run on (sched_getaffinity), at least 1. */
 unsigned resources_default_threads(void);
+
+/* The budget of a run of threads workers when none is given:
+ * tally_default_memory, but under RLIMIT_AS or RLIMIT_DATA half of what
+ * is left of the limit once the threads' stacks and buffers are taken out.
+ * 0 when nothing is left. */
+uint64_t resources_default_budget(unsigned threads);
 
 #endif

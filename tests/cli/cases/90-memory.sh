@@ -93,9 +93,12 @@ else
 	skip_case cgroup-none "ulimit -v or -d is set"
 fi
 
-# RLIMIT_AS and RLIMIT_DATA of 2 GiB: a budget of 1 GiB (the cgroup tree is
-# empty, so that the machine's own limit does not interfere; two threads, so
-# that the address space suffices on a machine with many CPUs).  A sanitizer
+# RLIMIT_AS and RLIMIT_DATA of 2 GiB: a budget of half of what is left once
+# the program (12 MiB) and three threads (two workers and one more, 8 MiB
+# stacks and 4 MiB of buffers each) are taken out: (2048 - 48) / 2 MiB =
+# 1048576000 bytes (the cgroup tree is empty, so that the machine's own limit
+# does not interfere; two threads, so that the address space suffices on a
+# machine with many CPUs).  A sanitizer
 # build reserves terabytes of address space and cannot start under such a
 # limit: probe first (in a command substitution with its errors discarded,
 # so that the shell's report of the killed probe is not printed).
@@ -103,10 +106,26 @@ rl_ok=$( (ulimit -v 2097152 && "$T" --version > /dev/null 2>&1 && echo 1) 2> /de
 [ "$rl_ok" = 1 ] || rl_ok=0
 if [ "$rl_ok" = 1 ]; then
 expect_out <<'EOF'
-"budget":1073741824
-"budget":1073741824
+"budget":1048576000
+"budget":1048576000
 EOF
-check rlimit-as-data 0 'mkdir root; (ulimit -v 2097152 && echo a | TALLY_CGROUP_ROOT=$PWD/root $T -j2 --stats-json s.json > /dev/null; grep -o "\"budget\":[0-9]*" s.json); (ulimit -d 2097152 && echo a | TALLY_CGROUP_ROOT=$PWD/root $T -j2 --stats-json s.json > /dev/null; grep -o "\"budget\":[0-9]*" s.json)'
+check rlimit-as-data 0 'mkdir root; (ulimit -s 8192 && ulimit -v 2097152 && echo a | TALLY_CGROUP_ROOT=$PWD/root $T -j2 --stats-json s.json > /dev/null; grep -o "\"budget\":[0-9]*" s.json); (ulimit -s 8192 && ulimit -d 2097152 && echo a | TALLY_CGROUP_ROOT=$PWD/root $T -j2 --stats-json s.json > /dev/null; grep -o "\"budget\":[0-9]*" s.json)'
+
+# Under a limit of a few hundred MB, the threads' stacks and their malloc
+# arenas took more than the half the default budget left them: two threads
+# ran out of memory under ulimit -v 200000 on 5M distinct lines, eight under
+# 150000.  Now the budget makes room for them; below what the threads need,
+# the run stops at once with a usage error.
+expect_out <<'EOF'
+0 5000000
+0 5000000
+2
+EOF
+expect_err <<'EOF'
+tally: the default memory budget, 0 bytes (half the memory limit), is too small: at least 32 KiB needed for 1 thread
+Try 'tally --help'.
+EOF
+check rlimit-threads-room 0 'mkdir root; seq 1 5000000 > in; for spec in "200000 -j2" "150000 -j8"; do set -- $spec; (ulimit -s 8192 && ulimit -v $1 && TALLY_CGROUP_ROOT=$PWD/root $T $2 -l in > out; echo "$? $(wc -l < out)"); done; (ulimit -s 8192 && ulimit -v 30000 && TALLY_CGROUP_ROOT=$PWD/root $T -j1 -l in > out; echo $?)'
 else
 	skip_case rlimit-as-data "this build cannot run under ulimit -v (sanitizer)"
 fi
@@ -118,10 +137,10 @@ elif [ "${cg_v2:-0}" -gt 0 ] || [ "${cg_v1:-0}" -gt 0 ]; then
 	[ "${cg_v2:-0}" -gt 0 ] && CG_ANY=v2 || CG_ANY=v1
 	export CG_ANY
 	expect_out <<'EOF'
-"budget":1073741824
+"budget":1048576000
 "budget":536870912
 EOF
-	check rlimit-and-cgroup 0 'sh "$CGROUP" a $CG_ANY 4294967296; sh "$CGROUP" b $CG_ANY 1073741824; for r in a b; do (ulimit -v 2097152 && echo a | TALLY_CGROUP_ROOT=$PWD/$r $T -j2 --stats-json s.json > /dev/null; grep -o "\"budget\":[0-9]*" s.json); done'
+	check rlimit-and-cgroup 0 'sh "$CGROUP" a $CG_ANY 4294967296; sh "$CGROUP" b $CG_ANY 1073741824; for r in a b; do (ulimit -s 8192 && ulimit -v 2097152 && echo a | TALLY_CGROUP_ROOT=$PWD/$r $T -j2 --stats-json s.json > /dev/null; grep -o "\"budget\":[0-9]*" s.json); done'
 else
 	skip_case rlimit-and-cgroup "no memory cgroup line in /proc/self/cgroup"
 fi
@@ -350,3 +369,20 @@ expect_out <<'EOF'
 same results
 EOF
 check merge-threads-within-fanin 0 'awk "BEGIN { srand(1); for (i = 0; i < 1000000; i++) if (rand() < .6) printf \"u%d\\n\", int(rand() * 1e12); else printf \"z%d\\n\", int(rand() * 50000) }" > in; $T -l in > all; (ulimit -n 64; $T -l -j8 -m 256K in > small) && cmp -s all small && echo same results'
+
+# Out of memory at each of the first 120 allocations, while counting with
+# spills: exit 1 and a message that says why, never an empty one nor
+# "Success" (the fault injection left errno as it was: "tally: " and
+# "tally: DIR: Success" at four of these points), and no run files left
+# behind.  (Every allocation in turn, up to a whole output, takes a minute.)
+check spill-out-of-memory-messages 0 'seq 1 30000 > in; mkdir sp
+for j in 1 2; do
+	k=1; while [ $k -le 120 ]; do
+		TALLY_FAIL_ALLOC=$k "$T" -l -m 64K -j$j -T sp in > out 2> err; st=$?
+		[ $st = 1 ] || [ $st = 0 ] || echo "status $st at $k"
+		grep -q -E "Success|^tally: *\$" err && echo "-j$j at $k: $(cat err)"
+		[ $st = 0 ] || [ -s err ] || echo "-j$j at $k: no message"
+		[ -z "$(ls -A sp)" ] || echo "files left at $k"
+		k=$((k + 1))
+	done
+done'
