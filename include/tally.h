@@ -304,6 +304,11 @@ int tally_writer_put(tally_writer *w, const tally_item *it);
  * it goes to a temporary file that a committed close renames over path. */
 int tally_writer_in_place(const tally_writer *w);
 
+/* The descriptor the output is written to (STDOUT_FILENO for standard
+ * output and the names that lead to it), until tally_writer_close: for
+ * asking whether it is a terminal. */
+int tally_writer_fd(const tally_writer *w);
+
 /* Finish.  commit=1: flush, close, rename into place; commit=0: discard the
  * temporary file and leave an existing target alone.  Returns 0 or -1 with
  * err filled (errno kept, EPIPE included). */

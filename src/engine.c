@@ -319,7 +319,11 @@ static void read_sample(void *ctx, stats_sample *s)
 		tokens += atomic_load_explicit(&tok_worker_counters(e->stitcher)->tokens,
 			memory_order_relaxed);
 	s->tokens = tokens + atomic_load_explicit(&e->tokens_aside, memory_order_relaxed);
+	/* Workers publish their tokens a chunk at a time, their keys as they
+	 * go: never more keys than tokens on the line. */
 	s->distinct = distinct_seen(e);
+	if (s->distinct > s->tokens)
+		s->distinct = s->tokens;
 	s->phase = (tally_phase)atomic_load_explicit(&e->phase, memory_order_relaxed);
 	s->written = atomic_load_explicit(&e->emitted, memory_order_relaxed);
 }

@@ -1083,8 +1083,8 @@ int main(int argc, char **argv)
 
 	/* Write.  The progress line goes on (a merge may still be under
 	 * way), unless the output shares its terminal. */
-	int out_fd = o.output && strcmp(o.output, "-") != 0 ? tally_std_stream(o.output) : STDOUT_FILENO;
-	if (out_fd >= 0 && isatty(out_fd))
+	int out_fd = tally_writer_fd(w);
+	if (isatty(out_fd))
 		hold_progress(&st);
 	t0 = now();
 	for (;;) {

@@ -1038,6 +1038,11 @@ int tally_writer_in_place(const tally_writer *w)
 	return w->tmp == NULL;
 }
 
+int tally_writer_fd(const tally_writer *w)
+{
+	return w->fd;
+}
+
 int tally_writer_close(tally_writer *w, int commit, char *err, size_t errlen)
 {
 	int rc = 0, e = 0;

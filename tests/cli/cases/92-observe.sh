@@ -282,6 +282,16 @@ EOF
 requires script
 check progress-writing-terminal 0 'mkfifo slow held; { sleep 1.2 > slow & }; { sleep 2; cat; } < held > /dev/null & script -q -e -c "$T -j1 --progress slow \"$SEQ400K\"" log < /dev/null > held || echo "script failed"; wait; tr "\r" "\n" < log | grep -q "MB/s" && echo progress; if tr "\r" "\n" < log | grep -q "written"; then echo "drawn over the output"; else echo not drawn over the output; fi'
 
+# The same with the keys written to the terminal through -o /dev/tty (a
+# name of it that is no standard stream): the line was drawn on, into the
+# keys.
+expect_out <<'EOF'
+progress
+not drawn over the output
+EOF
+requires script
+check progress-writing-dev-tty 0 'mkfifo slow held; { sleep 1.2 > slow & }; { sleep 2; cat; } < held > /dev/null & script -q -e -c "$T -j1 --progress -o /dev/tty slow \"$SEQ400K\"" log < /dev/null > held || echo "script failed"; wait; tr "\r" "\n" < log | grep -q "MB/s" && echo progress; if tr "\r" "\n" < log | grep -q "written"; then echo "drawn over the output"; else echo not drawn over the output; fi'
+
 # --- Report ---
 
 # report.sh SVG: well-formed, has every series, and prints how many points
