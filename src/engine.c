@@ -102,6 +102,7 @@ struct tally_engine {
 	tok_worker   *stitcher;
 	input_opts    iopts;
 	sketch_sum   *seen;         /* the sampler's: the union of the tables' sketches */
+	input_buffers *buffers;     /* chunk buffers kept from one input to the next */
 
 	pthread_mutex_t mu;
 	pthread_cond_t  cv_work, cv_done;
@@ -490,7 +491,12 @@ tally_engine *tally_create(const tally_config *cfg, char *err, size_t errlen, in
 	e->pending_set = mem_calloc(MEM_OTHER, e->pcap, 1);
 	if (!e->queue || !e->pending || !e->pending_in || !e->pending_set)
 		goto oom;
+	/* Chunk buffers kept between inputs: as many as the queue holds. */
+	e->buffers = input_buffers_create(e->qcap);
+	if (!e->buffers)
+		goto oom;
 	e->iopts = (input_opts){
+		.buffers = e->buffers,
 		.io = e->cfg.io,
 		.chunk_size = e->cfg.chunk_size,
 		.min_capacity = tok_min_capacity(e->tok),
@@ -1525,6 +1531,7 @@ int tally_finish(tally_engine *e)
 	if (reap(e, 0))
 		return -2;
 	stop_workers(e);
+	input_buffers_trim(e->buffers);   /* the inputs are read */
 	e->t_count_end = stats_now();
 
 	unsigned ntables = e->nworkers + (e->stitch_table ? 1 : 0);
@@ -1785,6 +1792,7 @@ void tally_destroy(tally_engine *e)
 	tok_shared_destroy(e->tok);
 	if (e->seen)
 		mem_free(MEM_OTHER, e->seen, sizeof *e->seen);
+	input_buffers_destroy(e->buffers);   /* every input is closed */
 	mem_free(MEM_OTHER, e, sizeof *e);
 	mem_engine_end();
 }

@@ -132,6 +132,7 @@ typedef struct input_slot {
 } input_slot;
 
 struct input_source {
+	input_buffers *buffers;       /* input_opts.buffers */
 	char        *name;
 	size_t       name_size;
 	src_kind     kind;
@@ -328,6 +329,7 @@ static input_source *source_new(const char *name, const input_opts *o)
 		return NULL;
 	}
 	memcpy(s->name, name, s->name_size);
+	s->buffers = o->buffers;
 	set_chunk(s, o, INPUT_DEFAULT_CHUNK);
 	s->cut = o->cut;
 	s->cut_ctx = o->cut_ctx;
@@ -336,6 +338,83 @@ static input_source *source_new(const char *name, const input_opts *o)
 	s->read_left = UINT64_MAX;
 	atomic_init(&s->bytes_read, 0);
 	return s;
+}
+
+/* ---- Buffers kept between sources ------------------------------------ */
+
+struct input_buffers {
+	pthread_mutex_t mu;
+	unsigned        keep, n;
+	struct kept { void *p; size_t size; } *v;
+};
+
+input_buffers *input_buffers_create(unsigned keep)
+{
+	input_buffers *b = mem_calloc(MEM_OTHER, 1, sizeof *b);
+	if (!b)
+		return NULL;
+	b->v = mem_calloc(MEM_OTHER, keep ? keep : 1, sizeof *b->v);
+	if (!b->v) {
+		mem_free(MEM_OTHER, b, sizeof *b);
+		return NULL;
+	}
+	b->keep = keep;
+	pthread_mutex_init(&b->mu, NULL);
+	return b;
+}
+
+void input_buffers_trim(input_buffers *b)
+{
+	if (!b)
+		return;
+	pthread_mutex_lock(&b->mu);
+	for (unsigned i = 0; i < b->n; i++)
+		mem_free(MEM_IO, b->v[i].p, b->v[i].size);
+	b->n = 0;
+	pthread_mutex_unlock(&b->mu);
+}
+
+void input_buffers_destroy(input_buffers *b)
+{
+	if (!b)
+		return;
+	input_buffers_trim(b);
+	pthread_mutex_destroy(&b->mu);
+	mem_free(MEM_OTHER, b->v, (b->keep ? b->keep : 1) * sizeof *b->v);
+	mem_free(MEM_OTHER, b, sizeof *b);
+}
+
+/* A buffer of size bytes: one kept, else a new one.  NULL: out of memory. */
+static void *buffer_get(input_source *s, size_t size)
+{
+	input_buffers *b = s->buffers;
+	if (b) {
+		pthread_mutex_lock(&b->mu);
+		for (unsigned i = b->n; i-- > 0;)
+			if (b->v[i].size == size) {
+				void *p = b->v[i].p;
+				b->v[i] = b->v[--b->n];
+				pthread_mutex_unlock(&b->mu);
+				return p;
+			}
+		pthread_mutex_unlock(&b->mu);
+	}
+	return mem_alloc(MEM_IO, size);
+}
+
+static void buffer_put(input_source *s, void *p, size_t size)
+{
+	input_buffers *b = s->buffers;
+	if (b) {
+		pthread_mutex_lock(&b->mu);
+		if (b->n < b->keep) {
+			b->v[b->n++] = (struct kept){ p, size };
+			p = NULL;
+		}
+		pthread_mutex_unlock(&b->mu);
+	}
+	if (p)
+		mem_free(MEM_IO, p, size);
 }
 
 static void slot_unmap(input_slot *sl)
@@ -361,7 +440,7 @@ void input_close(input_source *s)
 	for (unsigned i = 0; i < s->nslots; i++) {
 		slot_unmap(&s->slots[i]);
 		if (s->slots[i].buf)
-			mem_free(MEM_IO, s->slots[i].buf, s->bufsize);
+			buffer_put(s, s->slots[i].buf, s->bufsize);
 		free_prefix(s, s->slots[i].pre);
 	}
 	free_prefix(s, s->pre_next);
@@ -1076,7 +1155,7 @@ static int next_buffered(input_source *s, input_chunk *c, char *err, size_t errl
 	if (!sl)
 		return fail(s, EINVAL, "too many chunks in flight", err, errlen);
 	if (!sl->buf) {
-		sl->buf = mem_alloc(MEM_IO, s->bufsize);
+		sl->buf = buffer_get(s, s->bufsize);
 		if (!sl->buf)
 			return fail(s, ENOMEM, NULL, err, errlen);
 	}

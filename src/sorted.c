@@ -86,6 +86,9 @@ sorted_set *sorted_create(const tok_shared *tok, const input_opts *io, unsigned 
 	s->kcap = tok_key_capacity(tok);
 	/* Read, not mapped (sorted.h); one chunk held at a time. */
 	s->io = *io;
+	/* A reader's own buffers: its cost is measured by the memory it takes
+	 * (sorted_take), and the merge opens all of them at once. */
+	s->io.buffers = NULL;
 	s->io.io = TALLY_IO_READ;
 	s->io.max_inflight = 1;
 	s->io.prefix_cap = 0;

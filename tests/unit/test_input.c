@@ -1538,6 +1538,59 @@ START_TEST(test_read_file_that_shrinks)
 }
 END_TEST
 
+/* ---- Buffers kept between sources -------------------------------------- */
+
+/* Sources opened with a buffer cache take the buffers the closed ones gave
+ * back (the first chunk of the next file is read into the same memory), up
+ * to keep of them; MEM_IO holds those until the cache goes, and each file
+ * still reads back whole. */
+START_TEST(test_buffers_kept)
+{
+	const char *path = tmp_path("small");
+	static const char text[] = "one\ntwo\nthree\n";
+	write_file(path, text, sizeof text - 1);
+	input_buffers *b = input_buffers_create(2);
+	ck_assert_ptr_nonnull(b);
+	input_opts o = opts(TALLY_IO_READ, 64, 64, 2);
+	o.buffers = b;
+	char err[256];
+	const char *first = NULL;
+	for (int round = 0; round < 3; round++) {
+		input_source *s = input_open(path, &o, err, sizeof err);
+		ck_assert_msg(s != NULL, "%s", err);
+		input_chunk c;
+		ck_assert_int_eq(input_next(s, &c, err, sizeof err), 1);
+		ck_assert_uint_eq(c.len, sizeof text - 1);
+		ck_assert_int_eq(memcmp(c.data, text, c.len), 0);
+		if (round == 0)
+			first = c.data;
+		else
+			ck_assert_ptr_eq(c.data, first);
+		input_release(s, c.handle);
+		ck_assert_int_eq(input_next(s, &c, err, sizeof err), 0);
+		input_close(s);
+		ck_assert_uint_eq(mem_current(MEM_IO), 64);
+	}
+	/* Three sources open at once hold three buffers; two are kept. */
+	input_source *s3[3];
+	for (int i = 0; i < 3; i++) {
+		s3[i] = input_open(path, &o, err, sizeof err);
+		ck_assert_msg(s3[i] != NULL, "%s", err);
+		input_chunk c;
+		ck_assert_int_eq(input_next(s3[i], &c, err, sizeof err), 1);
+		input_release(s3[i], c.handle);
+	}
+	ck_assert_uint_eq(mem_current(MEM_IO), 3 * 64);
+	for (int i = 0; i < 3; i++)
+		input_close(s3[i]);
+	ck_assert_uint_eq(mem_current(MEM_IO), 2 * 64);
+	input_buffers_trim(b);
+	ck_assert_uint_eq(mem_current(MEM_IO), 0);
+	input_buffers_destroy(b);
+	ck_assert_uint_eq(mem_current(MEM_IO), 0);
+}
+END_TEST
+
 /* ---- Runner ----------------------------------------------------------- */
 
 static Suite *input_suite(void)
@@ -1547,6 +1600,7 @@ static Suite *input_suite(void)
 	tcase_add_unchecked_fixture(tc, dir_setup, dir_teardown);
 	tcase_set_timeout(tc, 20);
 	tcase_add_test(tc, test_tiny_chunks_all_kinds);
+	tcase_add_test(tc, test_buffers_kept);
 	tcase_add_test(tc, test_real_text_large_chunks);
 	tcase_add_test(tc, test_ranges);
 	tcase_add_test(tc, test_forced_split_propagates_cont);
