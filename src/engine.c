@@ -297,7 +297,8 @@ static uint64_t distinct_seen(tally_engine *e)
 		uint64_t held = table_size(t);
 		least = held > least ? held : least;
 		most += table_seen_most(t);
-		sketch_union(e->seen, table_seen(t));
+		if (table_seen(t))
+			sketch_union(e->seen, table_seen(t));
 	}
 	double est = sketch_estimate(e->seen) + 0.5;
 	uint64_t n = est < (double)least ? least : est > (double)most ? most : (uint64_t)est;
@@ -444,8 +445,10 @@ tally_engine *tally_create(const tally_config *cfg, char *err, size_t errlen, in
 		if (stitch_budget < MIN_TABLE_BUDGET)
 			stitch_budget = MIN_TABLE_BUDGET;
 	}
+	/* The sketches of the keys seen serve the progress line alone. */
 	table_config tc = { .part_bits = 4,
-		.budget = (e->cfg.memory - stitch_budget) / e->nworkers, .spill = e->spill };
+		.budget = (e->cfg.memory - stitch_budget) / e->nworkers, .spill = e->spill,
+		.sketch = e->cfg.on_progress != NULL };
 	/* Partitions of 8 MiB or more once a table fills its share (up to 256
 	 * of them, at least 16): large enough for huge pages (mem.c), which
 	 * spare the random slot accesses a page walk each. */

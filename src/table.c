@@ -138,8 +138,9 @@ table *table_create(const table_config *cfg)
 		block = (size_t)(t->budget / 64);
 	t->pool = pool_create(block);
 	t->hot.parts = mem_calloc(MEM_TABLE, nparts, sizeof *t->hot.parts);
-	t->seen = mem_calloc(MEM_TABLE, 1, sizeof *t->seen);
-	if (!t->pool || !t->hot.parts || !t->seen) {
+	if (cfg->sketch)
+		t->seen = mem_calloc(MEM_TABLE, 1, sizeof *t->seen);
+	if (!t->pool || !t->hot.parts || (cfg->sketch && !t->seen)) {
 		table_destroy(t);
 		return NULL;
 	}
@@ -332,7 +333,8 @@ int table_add_new(table *t, table_part *pt, table_entry *e, const char *key, siz
 	}
 	atomic_store_explicit(&t->misses, misses_of(t) + 1, memory_order_relaxed);
 	atomic_store_explicit(&t->size, table_size(t) + 1, memory_order_relaxed);
-	sketch_add(t->seen, hash);
+	if (t->seen)
+		sketch_add(t->seen, hash);
 	if (t->append) {
 		/* In hash order the item's prefix is the hash (the order of the
 		 * run); in key order, the key's prefix. */

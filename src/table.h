@@ -28,6 +28,7 @@ typedef struct table_config {
 	unsigned part_bits;      /* 1 << part_bits partitions, chosen by the top hash bits */
 	uint64_t budget;         /* bytes of slots and keys before eviction; 0 = unbounded */
 	struct spill *spill;     /* where evicted keys go; NULL = never evict */
+	int      sketch;         /* sketch the keys taken in (table_seen) */
 } table_config;
 
 /* The hash every module uses for keys: XXH3 (64 bits, seed 0).  Most keys
@@ -91,9 +92,9 @@ void   table_destroy(table *t);
 uint64_t table_size(const table *t);
 
 /* The keys the table has taken in, evicted ones too: a sketch of their
- * hashes (sketch.h), and a bound on their number (the key of n distinct
- * keys that was evicted and came back counts twice).  Any thread may read
- * them while the table's own adds. */
+ * hashes (sketch.h; NULL unless table_config.sketch), and a bound on their
+ * number (the key of n distinct keys that was evicted and came back counts
+ * twice).  Any thread may read them while the table's own adds. */
 const struct sketch *table_seen(const table *t);
 uint64_t table_seen_most(const table *t);
 

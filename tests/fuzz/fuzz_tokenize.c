@@ -85,7 +85,7 @@ typedef struct fz_run {
 static void fz_count(const tok_shared *s, const tally_config *cfg, const uint8_t *in, size_t len,
 	size_t cap, uint32_t seed, int stream, fz_run *r)
 {
-	table_config tc = { 1, 0, NULL };
+	table_config tc = { .part_bits = 1 };
 	memset(r, 0, sizeof *r);
 	r->t[0] = table_create(&tc);
 	r->t[1] = table_create(&tc);

@@ -19,7 +19,7 @@
 
 static table *new_table(unsigned bits, uint64_t budget, spill *sp)
 {
-	table_config c = { .part_bits = bits, .budget = budget, .spill = sp };
+	table_config c = { .part_bits = bits, .budget = budget, .spill = sp, .sketch = 1 };
 	table *t = table_create(&c);
 	ck_assert_ptr_nonnull(t);
 	return t;

@@ -146,7 +146,7 @@ static void run_cfg(const tally_config *cfg, const char *in, size_t len, size_t 
 	int usage = 0;
 	tok_shared *s = tok_shared_create(cfg, r->err, sizeof r->err, &usage);
 	ck_assert_msg(s != NULL, "create: %s", r->err);
-	table_config tc = { 0, 0, NULL };
+	table_config tc = { 0 };
 	table *t[2] = { table_create(&tc), table_create(&tc) };
 	ck_assert(t[0] && t[1]);
 	tok_worker *w = tok_worker_create(s, t[0]);
@@ -970,7 +970,7 @@ START_TEST(test_ngram_stitch)
 	char err[200];
 	int usage;
 	tok_shared *s = tok_shared_create(&cfg, err, sizeof err, &usage);
-	table_config tc = { 0, 0, NULL };
+	table_config tc = { 0 };
 	table *t[2] = { table_create(&tc), table_create(&tc) };
 	tok_worker *w = tok_worker_create(s, t[0]), *st = tok_worker_create(s, t[1]);
 	static const char *const parts[] = { "a b ", "c ", "", "d ", "e f g ", "h" };
