@@ -1022,6 +1022,16 @@ static int emit_trailer(tally_writer *w)
 	return 0;
 }
 
+int tally_writer_in_place(const tally_writer *w)
+{
+	return w->tmp == NULL;
+}
+
+int tally_writer_fd(const tally_writer *w)
+{
+	return w->fd;
+}
+
 /*
  * Finish and free the writer (w may be NULL).  commit = 1 writes the end of
  * the format, flushes, and renames the temporary file over the target.
@@ -1033,16 +1043,6 @@ static int emit_trailer(tally_writer *w)
  * with errno and "NAME: reason" in err (NAME is the path given to open, or
  * "standard output").
  */
-int tally_writer_in_place(const tally_writer *w)
-{
-	return w->tmp == NULL;
-}
-
-int tally_writer_fd(const tally_writer *w)
-{
-	return w->fd;
-}
-
 int tally_writer_close(tally_writer *w, int commit, char *err, size_t errlen)
 {
 	int rc = 0, e = 0;
