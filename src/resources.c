@@ -131,7 +131,11 @@ uint64_t resources_default_budget(unsigned threads)
 	for (size_t i = 0; i < sizeof limits / sizeof limits[0]; i++) {
 		if (getrlimit(limits[i], &rl) != 0 || rl.rlim_cur == RLIM_INFINITY)
 			continue;
-		uint64_t left = rl.rlim_cur > taken ? (rl.rlim_cur - taken) / 2 : 0;
+		/* Half the limit, as tally_default_memory says, while the
+		 * threads take less than a quarter of it; beyond, two thirds of
+		 * what they leave (the same at a quarter), the rest for the
+		 * merge's and the sort's buffers. */
+		uint64_t left = rl.rlim_cur > taken ? (rl.rlim_cur - taken) / 3 * 2 : 0;
 		if (left < m)
 			m = left;
 	}

@@ -11,9 +11,10 @@
 unsigned resources_default_threads(void);
 
 /* The budget of a run of threads workers when none is given:
- * tally_default_memory, but under RLIMIT_AS or RLIMIT_DATA half of what
- * is left of the limit once the threads' stacks and buffers are taken out.
- * 0 when nothing is left. */
+ * tally_default_memory, but under RLIMIT_AS or RLIMIT_DATA at most two
+ * thirds of what is left of the limit once the threads' stacks and buffers
+ * are taken out (less than half the limit only when the threads take more
+ * than a quarter of it).  0 when nothing is left. */
 uint64_t resources_default_budget(unsigned threads);
 
 #endif

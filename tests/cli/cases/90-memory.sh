@@ -93,12 +93,9 @@ else
 	skip_case cgroup-none "ulimit -v or -d is set"
 fi
 
-# RLIMIT_AS and RLIMIT_DATA of 2 GiB: a budget of half of what is left once
-# the program (12 MiB) and three threads (two workers and one more, 8 MiB
-# stacks and 4 MiB of buffers each) are taken out: (2048 - 48) / 2 MiB =
-# 1048576000 bytes (the cgroup tree is empty, so that the machine's own limit
-# does not interfere; two threads, so that the address space suffices on a
-# machine with many CPUs).  A sanitizer
+# RLIMIT_AS and RLIMIT_DATA of 2 GiB: a budget of 1 GiB (the cgroup tree is
+# empty, so that the machine's own limit does not interfere; two threads, so
+# that the address space suffices on a machine with many CPUs).  A sanitizer
 # build reserves terabytes of address space and cannot start under such a
 # limit: probe first (in a command substitution with its errors discarded,
 # so that the shell's report of the killed probe is not printed).
@@ -106,16 +103,17 @@ rl_ok=$( (ulimit -v 2097152 && "$T" --version > /dev/null 2>&1 && echo 1) 2> /de
 [ "$rl_ok" = 1 ] || rl_ok=0
 if [ "$rl_ok" = 1 ]; then
 expect_out <<'EOF'
-"budget":1048576000
-"budget":1048576000
+"budget":1073741824
+"budget":1073741824
 EOF
 check rlimit-as-data 0 'mkdir root; (ulimit -s 8192 && ulimit -v 2097152 && echo a | TALLY_CGROUP_ROOT=$PWD/root $T -j2 --stats-json s.json > /dev/null; grep -o "\"budget\":[0-9]*" s.json); (ulimit -s 8192 && ulimit -d 2097152 && echo a | TALLY_CGROUP_ROOT=$PWD/root $T -j2 --stats-json s.json > /dev/null; grep -o "\"budget\":[0-9]*" s.json)'
 
 # Under a limit of a few hundred MB, the threads' stacks and their malloc
 # arenas took more than the half the default budget left them: two threads
 # ran out of memory under ulimit -v 200000 on 5M distinct lines, eight under
-# 150000.  Now the budget makes room for them; below what the threads need,
-# the run stops at once with a usage error.
+# 150000.  Now they share one arena, and where they take more than a quarter
+# of the limit the budget is two thirds of what they leave; below what the
+# threads need, the run stops at once with a usage error.
 expect_out <<'EOF'
 0 5000000
 0 5000000
@@ -137,7 +135,7 @@ elif [ "${cg_v2:-0}" -gt 0 ] || [ "${cg_v1:-0}" -gt 0 ]; then
 	[ "${cg_v2:-0}" -gt 0 ] && CG_ANY=v2 || CG_ANY=v1
 	export CG_ANY
 	expect_out <<'EOF'
-"budget":1048576000
+"budget":1073741824
 "budget":536870912
 EOF
 	check rlimit-and-cgroup 0 'sh "$CGROUP" a $CG_ANY 4294967296; sh "$CGROUP" b $CG_ANY 1073741824; for r in a b; do (ulimit -s 8192 && ulimit -v 2097152 && echo a | TALLY_CGROUP_ROOT=$PWD/$r $T -j2 --stats-json s.json > /dev/null; grep -o "\"budget\":[0-9]*" s.json); done'
