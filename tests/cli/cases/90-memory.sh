@@ -126,6 +126,7 @@ EOF
 check rlimit-threads-room 0 'mkdir root; seq 1 5000000 > in; for spec in "200000 -j2" "150000 -j8"; do set -- $spec; (ulimit -s 8192 && ulimit -v $1 && TALLY_CGROUP_ROOT=$PWD/root $T $2 -l in > out; echo "$? $(wc -l < out)"); done; (ulimit -s 8192 && ulimit -v 30000 && TALLY_CGROUP_ROOT=$PWD/root $T -j1 -l in > out; echo $?)'
 else
 	skip_case rlimit-as-data "this build cannot run under ulimit -v (sanitizer)"
+	skip_case rlimit-threads-room "this build cannot run under ulimit -v (sanitizer)"
 fi
 
 # The smallest of all: RLIMIT_AS below the cgroup limit, then above it.
