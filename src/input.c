@@ -353,7 +353,7 @@ input_buffers *input_buffers_create(unsigned keep)
 	input_buffers *b = mem_calloc(MEM_OTHER, 1, sizeof *b);
 	if (!b)
 		return NULL;
-	b->v = mem_calloc(MEM_OTHER, keep ? keep : 1, sizeof *b->v);
+	b->v = mem_calloc(MEM_OTHER, keep, sizeof *b->v);
 	if (!b->v) {
 		mem_free(MEM_OTHER, b, sizeof *b);
 		return NULL;
@@ -380,7 +380,7 @@ void input_buffers_destroy(input_buffers *b)
 		return;
 	input_buffers_trim(b);
 	pthread_mutex_destroy(&b->mu);
-	mem_free(MEM_OTHER, b->v, (b->keep ? b->keep : 1) * sizeof *b->v);
+	mem_free(MEM_OTHER, b->v, b->keep * sizeof *b->v);
 	mem_free(MEM_OTHER, b, sizeof *b);
 }
 

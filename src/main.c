@@ -1138,7 +1138,7 @@ int main(int argc, char **argv)
 	tally_get_stats(e, &stats);
 	if (o.stats)
 		tally_stats_print(stderr, &stats);
-	if (stats_file && stats_file == stdout && write_failed && out_fd == STDOUT_FILENO) {
+	if (stats_file == stdout && write_failed && out_fd == STDOUT_FILENO) {
 		/* Standard output failed under the keys, and that was said. */
 	} else if (stats_file) {
 		int rc = write_stats_json(stats_file, o.stats_json, &stats);

@@ -2,13 +2,13 @@
  * mem.c - counting allocation layer (see mem.h).
  */
 #include "mem.h"
+#include "resources.h"
 
 #include <errno.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
-#include <sys/resource.h>
 #ifdef __GLIBC__
 #include <malloc.h>
 #endif
@@ -58,11 +58,17 @@ static void tune_malloc(void)
 	 * leaves: 2 threads failed under ulimit -v 200000, 32 under 2 GiB.
 	 * Threads then share the main one: what they allocate while counting
 	 * is mostly large blocks, mapped on their own, with no arena. */
-	struct rlimit as, data;
-	if ((getrlimit(RLIMIT_AS, &as) == 0 && as.rlim_cur != RLIM_INFINITY) ||
-	    (getrlimit(RLIMIT_DATA, &data) == 0 && data.rlim_cur != RLIM_INFINITY))
+	if (resources_rlimit(RLIMIT_AS) != UINT64_MAX || resources_rlimit(RLIMIT_DATA) != UINT64_MAX)
 		mallopt(M_ARENA_MAX, 1);
 #endif
+}
+
+/* A failed allocation, errno set as malloc's own failure sets it (fault
+ * injection and size overflows included). */
+static void *no_memory(void)
+{
+	errno = ENOMEM;
+	return NULL;
 }
 
 /* Returns 1 when this allocation must fail (fault injection). */
@@ -86,10 +92,8 @@ static int inject_failure(void)
 
 void *mem_alloc(mem_component c, size_t size)
 {
-	if (inject_failure()) {
-		errno = ENOMEM;   /* as malloc's own failure sets it */
-		return NULL;
-	}
+	if (inject_failure())
+		return no_memory();
 	void *p = malloc(size ? size : 1);
 	if (p)
 		mem_account(c, (int64_t)size);
@@ -99,10 +103,8 @@ void *mem_alloc(mem_component c, size_t size)
 void *mem_calloc(mem_component c, size_t n, size_t size)
 {
 	size_t bytes;
-	if (mem_mul(n, size, &bytes) || inject_failure()) {
-		errno = ENOMEM;   /* as malloc's own failure sets it */
-		return NULL;
-	}
+	if (mem_mul(n, size, &bytes) || inject_failure())
+		return no_memory();
 	void *p = calloc(bytes ? bytes : 1, 1);
 	if (p)
 		mem_account(c, (int64_t)bytes);
@@ -112,10 +114,8 @@ void *mem_calloc(mem_component c, size_t n, size_t size)
 void *mem_calloc_lines(mem_component c, size_t size)
 {
 	size_t bytes;
-	if (mem_add(size ? size : 1, MEM_LINE - 1, &bytes) || inject_failure()) {
-		errno = ENOMEM;   /* as malloc's own failure sets it */
-		return NULL;
-	}
+	if (mem_add(size ? size : 1, MEM_LINE - 1, &bytes) || inject_failure())
+		return no_memory();
 	bytes &= ~(size_t)(MEM_LINE - 1);
 	void *p = aligned_alloc(MEM_LINE, bytes);
 	if (!p)
@@ -127,10 +127,8 @@ void *mem_calloc_lines(mem_component c, size_t size)
 
 void *mem_realloc(mem_component c, void *p, size_t old_size, size_t new_size)
 {
-	if (inject_failure()) {
-		errno = ENOMEM;   /* as malloc's own failure sets it */
-		return NULL;
-	}
+	if (inject_failure())
+		return no_memory();
 	void *q = realloc(p, new_size ? new_size : 1);
 	if (q)
 		mem_account(c, (int64_t)new_size - (int64_t)old_size);
@@ -174,10 +172,8 @@ void *mem_alloc_zeroed(mem_component c, size_t size)
 			memset(p, 0, size);
 		return p;
 	}
-	if (inject_failure()) {
-		errno = ENOMEM;   /* as malloc's own failure sets it */
-		return NULL;
-	}
+	if (inject_failure())
+		return no_memory();
 	/* Map one huge page more than needed and trim to a 2 MiB boundary. */
 	size_t align = MEM_HUGE_MIN, len = size + align;
 	char *m = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);

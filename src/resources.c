@@ -101,11 +101,11 @@ uint64_t tally_default_memory(const char *cgroup_root)
 	uint64_t cg = cgroup_limit(cgroup_root);
 	if (cg && cg < m)
 		m = cg;
-	struct rlimit rl;
-	if (getrlimit(RLIMIT_AS, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < m)
-		m = rl.rlim_cur;
-	if (getrlimit(RLIMIT_DATA, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < m)
-		m = rl.rlim_cur;
+	uint64_t as = resources_rlimit(RLIMIT_AS), data = resources_rlimit(RLIMIT_DATA);
+	if (as < m)
+		m = as;
+	if (data < m)
+		m = data;
 	return m / 2;
 }
 
@@ -121,21 +121,21 @@ uint64_t tally_default_memory(const char *cgroup_root)
 uint64_t resources_default_budget(unsigned threads)
 {
 	uint64_t m = tally_default_memory(NULL);
-	uint64_t stack = UINT64_C(8) << 20;
-	struct rlimit rl;
-	if (getrlimit(RLIMIT_STACK, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur > 0)
-		stack = rl.rlim_cur;
+	uint64_t stack = resources_rlimit(RLIMIT_STACK);
+	if (stack == UINT64_MAX || stack == 0)
+		stack = UINT64_C(8) << 20;
 	uint64_t taken = PROCESS_FIXED + ((uint64_t)threads + 1) * (stack + THREAD_BUFFERS);
 	/* Stacks count under RLIMIT_DATA too (private writable mappings). */
 	static const int limits[] = { RLIMIT_AS, RLIMIT_DATA };
 	for (size_t i = 0; i < sizeof limits / sizeof limits[0]; i++) {
-		if (getrlimit(limits[i], &rl) != 0 || rl.rlim_cur == RLIM_INFINITY)
+		uint64_t lim = resources_rlimit(limits[i]);
+		if (lim == UINT64_MAX)
 			continue;
 		/* Half the limit, as tally_default_memory says, while the
 		 * threads take less than a quarter of it; beyond, two thirds of
 		 * what they leave (the same at a quarter), the rest for the
 		 * merge's and the sort's buffers. */
-		uint64_t left = rl.rlim_cur > taken ? (rl.rlim_cur - taken) / 3 * 2 : 0;
+		uint64_t left = lim > taken ? (lim - taken) / 3 * 2 : 0;
 		if (left < m)
 			m = left;
 	}

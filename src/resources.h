@@ -6,6 +6,18 @@
 #define TALLY_RESOURCES_H
 
 #include <stdint.h>
+#include <sys/resource.h>
+
+/* The soft limit on resource (RLIMIT_AS, RLIMIT_DATA, RLIMIT_STACK...),
+ * UINT64_MAX when there is none or it cannot be read.  Inline: mem.c asks
+ * it too, without the rest of this module. */
+static inline uint64_t resources_rlimit(int resource)
+{
+	struct rlimit rl;
+	if (getrlimit(resource, &rl) != 0 || rl.rlim_cur == RLIM_INFINITY)
+		return UINT64_MAX;
+	return (uint64_t)rl.rlim_cur;
+}
 
 /* The CPUs this process may run on (sched_getaffinity), at least 1. */
 unsigned resources_default_threads(void);
