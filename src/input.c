@@ -300,12 +300,23 @@ int input_guard(int (*fn)(void *arg), void *arg)
 
 /* ---- Creating and destroying ----------------------------------------- */
 
+/* The most a chunk may hold: chunk bytes, or the caller's minimum. */
+static size_t chunk_cap(const input_opts *o, size_t chunk)
+{
+	return o->min_capacity > chunk ? o->min_capacity : chunk;
+}
+
 /* Bytes per chunk: the caller's, else dflt; and the most a chunk may hold. */
 static void set_chunk(input_source *s, const input_opts *o, size_t dflt)
 {
 	s->chunk = o->chunk_size ? o->chunk_size : dflt;
-	s->cap = o->min_capacity > s->chunk ? o->min_capacity : s->chunk;
+	s->cap = chunk_cap(o, s->chunk);
 	s->bufsize = s->cap;
+}
+
+size_t input_buffer_size(const input_opts *o)
+{
+	return chunk_cap(o, o->chunk_size ? o->chunk_size : INPUT_DEFAULT_CHUNK);
 }
 
 static input_source *source_new(const char *name, const input_opts *o)
@@ -384,10 +395,8 @@ void input_buffers_destroy(input_buffers *b)
 	mem_free(MEM_OTHER, b, sizeof *b);
 }
 
-/* A buffer of size bytes: one kept, else a new one.  NULL: out of memory. */
-static void *buffer_get(input_source *s, size_t size)
+void *input_buffer_get(input_buffers *b, size_t size)
 {
-	input_buffers *b = s->buffers;
 	if (b) {
 		pthread_mutex_lock(&b->mu);
 		for (unsigned i = b->n; i-- > 0;)
@@ -402,9 +411,8 @@ static void *buffer_get(input_source *s, size_t size)
 	return mem_alloc(MEM_IO, size);
 }
 
-static void buffer_put(input_source *s, void *p, size_t size)
+void input_buffer_put(input_buffers *b, void *p, size_t size)
 {
-	input_buffers *b = s->buffers;
 	if (b) {
 		pthread_mutex_lock(&b->mu);
 		if (b->n < b->keep) {
@@ -440,7 +448,7 @@ void input_close(input_source *s)
 	for (unsigned i = 0; i < s->nslots; i++) {
 		slot_unmap(&s->slots[i]);
 		if (s->slots[i].buf)
-			buffer_put(s, s->slots[i].buf, s->bufsize);
+			input_buffer_put(s->buffers, s->slots[i].buf, s->bufsize);
 		free_prefix(s, s->slots[i].pre);
 	}
 	free_prefix(s, s->pre_next);
@@ -1155,7 +1163,7 @@ static int next_buffered(input_source *s, input_chunk *c, char *err, size_t errl
 	if (!sl)
 		return fail(s, EINVAL, "too many chunks in flight", err, errlen);
 	if (!sl->buf) {
-		sl->buf = buffer_get(s, s->bufsize);
+		sl->buf = input_buffer_get(s->buffers, s->bufsize);
 		if (!sl->buf)
 			return fail(s, ENOMEM, NULL, err, errlen);
 	}
@@ -1215,6 +1223,46 @@ static int next_buffered(input_source *s, input_chunk *c, char *err, size_t errl
 	emit(s, c, buf, cc.k, cc.cont, cc.pre_len, sl, 0);   /* sl given: cannot fail */
 	if (s->kind == SRC_ZSTD)
 		s->hist = sl;
+	return 1;
+}
+
+/* ---- Small inputs read whole ------------------------------------------ */
+
+uint64_t input_whole_size(const input_source *s)
+{
+	if (s->kind != SRC_READ || !s->regular || s->started || s->failed
+			|| s->read_left != UINT64_MAX)
+		return 0;
+	return s->size;
+}
+
+int input_whole(input_source *s, char *buf, size_t cap, input_chunk *c, char *err, size_t errlen)
+{
+	if (input_whole_size(s) == 0 || input_whole_size(s) > cap)
+		return 0;
+	size_t len = 0;
+	for (;;) {
+		size_t got;
+		char probe;
+		int over = len == cap;   /* full: is there more? */
+		if (fill(s, over ? &probe : buf + len, over ? 1 : cap - len, 0, &got, err,
+				errlen) < 0)
+			return -1;
+		if (got == 0)
+			break;
+		if (over) {
+			/* It grew past cap since it was opened: back to its start,
+			 * for input_next (a file opened by name starts at 0). */
+			if (lseek(s->fd, 0, SEEK_SET) < 0)
+				return fail(s, errno, NULL, err, errlen);
+			atomic_store_explicit(&s->bytes_read, 0, memory_order_relaxed);
+			return 0;
+		}
+		len += got;
+	}
+	s->src_eof = 1;
+	s->done = 1;
+	emit(s, c, buf, len, 0, 0, NULL, 0);
 	return 1;
 }
 

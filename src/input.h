@@ -53,6 +53,12 @@ input_buffers *input_buffers_create(unsigned keep);
 void input_buffers_trim(input_buffers *b);
 void input_buffers_destroy(input_buffers *b);
 
+/* A buffer of size bytes from b (one kept, else a new one; NULL when out of
+ * memory), and back to it (kept, or freed when b keeps enough).  b may be
+ * NULL: each buffer is then allocated and freed. */
+void *input_buffer_get(input_buffers *b, size_t size);
+void  input_buffer_put(input_buffers *b, void *p, size_t size);
+
 typedef struct input_opts {
 	input_buffers *buffers;     /* where chunk buffers come from and go; NULL:
 	                             * each source allocates and frees its own */
@@ -122,6 +128,22 @@ void input_release(input_source *s, void *handle);
 /* Close; all chunks must have been released.  Frees every buffer and window
  * (MEM_IO returns to what it was before input_open).  s may be NULL. */
 void input_close(input_source *s);
+
+/* The bytes of a read source's chunk buffer under o (input_buffer_get). */
+size_t input_buffer_size(const input_opts *o);
+
+/* Small inputs, read whole into the caller's buffer (the engine packs many
+ * into one, to be counted as one piece of work).  input_whole_size: the
+ * bytes to read of a regular file opened by name that is read, not mapped
+ * (io and size), not compressed, not split and not begun; else 0.
+ * input_whole reads it into buf (cap bytes): 1 with *c filled as input_next
+ * fills the only chunk of an input (data in buf, handle NULL), the source
+ * then at its end; 0 when it is not such a file or holds more than cap
+ * bytes now (nothing consumed: read it with input_next); -1 on an error, as
+ * input_next. */
+uint64_t input_whole_size(const input_source *s);
+int      input_whole(input_source *s, char *buf, size_t cap, input_chunk *c,
+	char *err, size_t errlen);
 
 /* Parts of a file (--shard).  A regular file of known size opened by name,
  * and not compressed, or a memory source, is splittable: before its first

@@ -1591,6 +1591,107 @@ START_TEST(test_buffers_kept)
 }
 END_TEST
 
+/* ---- Small inputs read whole ------------------------------------------ */
+
+/* A small file read whole lands in the caller's buffer, as the only chunk
+ * of its input (first, no state, no handle), and the source is then at its
+ * end; sources that are not such a file are left unread. */
+START_TEST(test_whole_small_file)
+{
+	const char *path = tmp_path("whole");
+	static const char text[] = "one two\nthree";
+	write_file(path, text, sizeof text - 1);
+	input_opts o = opts(TALLY_IO_AUTO, 64, 64, 2);
+	char err[256], buf[64];
+	input_source *s = input_open(path, &o, err, sizeof err);
+	ck_assert_msg(s != NULL, "%s", err);
+	ck_assert_uint_eq(input_whole_size(s), sizeof text - 1);
+	/* Too little room: nothing is read. */
+	input_chunk c;
+	ck_assert_int_eq(input_whole(s, buf, 5, &c, err, sizeof err), 0);
+	ck_assert_uint_eq(input_bytes_read(s), 0);
+	memset(buf, '#', sizeof buf);
+	ck_assert_int_eq(input_whole(s, buf + 3, sizeof buf - 3, &c, err, sizeof err), 1);
+	ck_assert_ptr_eq(c.data, buf + 3);
+	ck_assert_uint_eq(c.len, sizeof text - 1);
+	ck_assert_int_eq(memcmp(c.data, text, c.len), 0);
+	ck_assert_int_eq(c.first, 1);
+	ck_assert_uint_eq(c.cont, 0);
+	ck_assert_uint_eq(c.cont_out, 0);
+	ck_assert_ptr_null(c.prefix);
+	ck_assert_ptr_null(c.handle);
+	ck_assert_uint_eq(input_bytes_read(s), sizeof text - 1);
+	ck_assert_uint_eq(input_whole_size(s), 0);
+	ck_assert_int_eq(input_next(s, &c, err, sizeof err), 0);
+	input_close(s);
+	ck_assert_uint_eq(mem_current(MEM_IO), 0);
+
+	/* Mapped, begun, in memory, empty: not read whole. */
+	o.io = TALLY_IO_MMAP;
+	s = input_open(path, &o, err, sizeof err);
+	ck_assert_msg(s != NULL, "%s", err);
+	ck_assert_uint_eq(input_whole_size(s), 0);
+	ck_assert_int_eq(input_whole(s, buf, sizeof buf, &c, err, sizeof err), 0);
+	input_close(s);
+	o.io = TALLY_IO_READ;
+	o.chunk_size = 4;
+	s = input_open(path, &o, err, sizeof err);
+	ck_assert_int_eq(input_next(s, &c, err, sizeof err), 1);
+	input_release(s, c.handle);
+	ck_assert_uint_eq(input_whole_size(s), 0);
+	input_close(s);
+	s = input_open_memory(text, sizeof text - 1, "mem", &o);
+	ck_assert_uint_eq(input_whole_size(s), 0);
+	input_close(s);
+	write_file(path, "", 0);
+	s = input_open(path, &o, err, sizeof err);
+	ck_assert_uint_eq(input_whole_size(s), 0);
+	input_close(s);
+}
+END_TEST
+
+/* A file that grew past the room after it was opened is left to input_next,
+ * from its start; one that shrank fails as a read one does. */
+START_TEST(test_whole_file_changed)
+{
+	const char *path = tmp_path("changing");
+	input_opts o = opts(TALLY_IO_READ, 64, 64, 2);
+	char err[256], buf[16];
+	input_chunk c;
+	write_file(path, "a b c\n", 6);
+	input_source *s = input_open(path, &o, err, sizeof err);
+	ck_assert_msg(s != NULL, "%s", err);
+	write_file(path, "a b c\nd e f g h i j\n", 20);
+	ck_assert_int_eq(input_whole(s, buf, sizeof buf, &c, err, sizeof err), 0);
+	ck_assert_uint_eq(input_bytes_read(s), 0);
+	ck_assert_int_eq(input_next(s, &c, err, sizeof err), 1);
+	ck_assert_uint_eq(c.len, 20);
+	ck_assert_int_eq(memcmp(c.data, "a b c\nd e f g h i j\n", 20), 0);
+	ck_assert_int_eq(c.first, 1);
+	input_release(s, c.handle);
+	ck_assert_int_eq(input_next(s, &c, err, sizeof err), 0);
+	input_close(s);
+
+	/* It grew, and still fits: all of it is read. */
+	write_file(path, "a b c\n", 6);
+	s = input_open(path, &o, err, sizeof err);
+	write_file(path, "a b c\nd\n", 8);
+	ck_assert_int_eq(input_whole(s, buf, sizeof buf, &c, err, sizeof err), 1);
+	ck_assert_uint_eq(c.len, 8);
+	input_close(s);
+
+	write_file(path, "a b c d e\n", 10);
+	s = input_open(path, &o, err, sizeof err);
+	ck_assert_msg(s != NULL, "%s", err);
+	ck_assert_int_eq(truncate(path, 4), 0);
+	ck_assert_int_eq(input_whole(s, buf, sizeof buf, &c, err, sizeof err), -1);
+	ck_assert_str_eq(err + strlen(err) - strlen("file shrank while being read"),
+		"file shrank while being read");
+	ck_assert_int_eq(input_next(s, &c, err, sizeof err), -1);
+	input_close(s);
+}
+END_TEST
+
 /* ---- Runner ----------------------------------------------------------- */
 
 static Suite *input_suite(void)
@@ -1601,6 +1702,8 @@ static Suite *input_suite(void)
 	tcase_set_timeout(tc, 20);
 	tcase_add_test(tc, test_tiny_chunks_all_kinds);
 	tcase_add_test(tc, test_buffers_kept);
+	tcase_add_test(tc, test_whole_small_file);
+	tcase_add_test(tc, test_whole_file_changed);
 	tcase_add_test(tc, test_real_text_large_chunks);
 	tcase_add_test(tc, test_ranges);
 	tcase_add_test(tc, test_forced_split_propagates_cont);
