@@ -49,6 +49,11 @@
 #ifndef MIN_TABLE_BUDGET
 #define MIN_TABLE_BUDGET  (32u * 1024)
 #endif
+/* Small inputs are packed, many to a job (pack_take): those of at most a
+ * PACK_FRACTION of the chunk size, up to a chunk's bytes or PACK_PIECES
+ * inputs a job. */
+#define PACK_FRACTION 4u
+#define PACK_PIECES   4096u
 /* n-gram edges that may wait to be stitched, per worker: some 16 MB of
  * input each at the default chunk size, half a second of counting bigrams
  * for the other workers while one is in an eviction. */
@@ -70,6 +75,16 @@ typedef struct eng_input {
 	uint64_t      seen_bytes;   /* input_bytes_read at the last look */
 } eng_input;
 
+/* A small input in a pack: its bytes, and its columns when it has a header
+ * of its own (released with the pack). */
+typedef struct eng_piece {
+	tok_chunk    tc;
+	tok_fields  *fields;
+} eng_piece;
+
+/* A chunk of one input; or a pack: small inputs read whole, one after the
+ * other, into one buffer (buf), each counted as an input of one chunk.
+ * A whole input has no n-gram across its edges: a pack is not stitched. */
 typedef struct eng_job {
 	input_chunk  chunk;
 	tok_chunk    tc;
@@ -77,6 +92,10 @@ typedef struct eng_job {
 	uint64_t     seq;
 	tok_edge    *edge;
 	int          fault;        /* SIGBUS: the mapped file shrank */
+	eng_piece   *pieces;       /* a pack: npieces of them, room for cap */
+	unsigned     npieces, cap;
+	char        *buf;
+	size_t       used;         /* bytes of buf taken */
 	struct eng_job *next;      /* completion list */
 } eng_job;
 
@@ -101,6 +120,10 @@ struct tally_engine {
 	table        *stitch_table;
 	tok_worker   *stitcher;
 	input_opts    iopts;
+	eng_job      *pack;         /* small inputs read so far, not yet queued */
+	size_t        pack_max;     /* the largest input packed; 0: none is */
+	size_t        pack_bytes;   /* a pack is queued once it holds this many */
+	size_t        pack_size;    /* bytes of a pack's buffer */
 	sketch_sum   *seen;         /* the sampler's: the union of the tables' sketches */
 	input_buffers *buffers;     /* chunk buffers kept from one input to the next */
 
@@ -237,7 +260,17 @@ typedef struct run_arg {
 static int run_chunk(void *p)
 {
 	run_arg *a = p;
-	int rc = tok_run(a->tok, &a->job->tc, &a->job->edge);
+	eng_job *job = a->job;
+	int rc = 0;
+	if (job->pieces) {
+		for (unsigned i = 0; i < job->npieces && rc == 0; i++) {
+			tok_edge *edge = NULL;
+			rc = tok_run(a->tok, &job->pieces[i].tc, &edge);
+			tok_edge_free(edge);
+		}
+	} else {
+		rc = tok_run(a->tok, &job->tc, &job->edge);
+	}
 	a->err = errno;
 	a->returned = 1;
 	return rc;
@@ -498,6 +531,11 @@ tally_engine *tally_create(const tally_config *cfg, char *err, size_t errlen, in
 	e->buffers = input_buffers_create(e->qcap);
 	if (!e->buffers)
 		goto oom;
+	if (e->cfg.mode != TALLY_MODE_COUNTS) {
+		size_t chunk = e->cfg.chunk_size ? e->cfg.chunk_size : INPUT_DEFAULT_CHUNK;
+		e->pack_max = chunk / PACK_FRACTION;
+		e->pack_bytes = chunk;
+	}
 	e->iopts = (input_opts){
 		.buffers = e->buffers,
 		.io = e->cfg.io,
@@ -508,6 +546,7 @@ tally_engine *tally_create(const tally_config *cfg, char *err, size_t errlen, in
 		.cut = eng_cut,
 		.cut_ctx = e,
 	};
+	e->pack_size = input_buffer_size(&e->iopts);
 	/* Count files in key order need no table for --sort=key: as many as
 	 * the fan-in leaves room for beside the runs' merge, with readers in
 	 * the memory of the runs' merge (above). */
@@ -636,6 +675,8 @@ static int stitch_ready(tally_engine *e)
 	return 0;
 }
 
+static void pack_free(tally_engine *e, eng_job *job);
+
 /* Take back completed jobs.  wait: block until at least one completes.
  * Returns 0, or -1 on a fatal error (message set). */
 static int reap(tally_engine *e, int wait)
@@ -651,6 +692,11 @@ static int reap(tally_engine *e, int wait)
 	while (list) {
 		eng_job *job = list;
 		list = job->next;
+		if (job->pieces) {
+			e->inflight--;
+			pack_free(e, job);
+			continue;
+		}
 		eng_input *in = job->in;
 		input_release(in->src, job->chunk.handle);
 		in->inflight--;
@@ -688,6 +734,17 @@ static int busy(const tally_engine *e)
 	return e->in_order && e->next_seq - e->stitch_seq >= e->pcap;
 }
 
+/* Hand a job to the workers; the caller has made room (busy). */
+static void enqueue(tally_engine *e, eng_job *job)
+{
+	e->inflight++;
+	pthread_mutex_lock(&e->mu);
+	e->queue[(e->qhead + e->qlen) % e->qcap] = job;
+	e->qlen++;
+	pthread_cond_signal(&e->cv_work);
+	pthread_mutex_unlock(&e->mu);
+}
+
 static int submit(tally_engine *e, eng_input *in, const input_chunk *c)
 {
 	eng_job *job = mem_calloc(MEM_OTHER, 1, sizeof *job);
@@ -702,12 +759,7 @@ static int submit(tally_engine *e, eng_input *in, const input_chunk *c)
 	job->seq = e->next_seq++;
 	in->inflight++;
 	in->unstitched += e->in_order;
-	e->inflight++;
-	pthread_mutex_lock(&e->mu);
-	e->queue[(e->qhead + e->qlen) % e->qcap] = job;
-	e->qlen++;
-	pthread_cond_signal(&e->cv_work);
-	pthread_mutex_unlock(&e->mu);
+	enqueue(e, job);
 	return 0;
 }
 
@@ -780,6 +832,29 @@ static tok_fields *header_fields(tally_engine *e, const char *name, const char *
 	return f;
 }
 
+/* Fields mode: the columns of an input, from the header at the start of
+ * its chunk c (past empty lines, which are no record), whose bytes c then
+ * leaves out.  *f stays NULL while c holds empty lines only: the header
+ * comes in a later chunk.  Returns 0, or -1 with "NAME: reason" in err. */
+static int chunk_header(tally_engine *e, const char *name, input_chunk *c, tok_fields **f,
+	char *err, size_t errlen)
+{
+	size_t blank = tok_header_skip(e->tok, c->data, c->len);
+	c->data += blank;
+	c->len -= blank;
+	atomic_fetch_add_explicit(&e->bytes_header, blank, memory_order_relaxed);
+	if (c->len == 0)
+		return 0;
+	size_t used = 0;
+	*f = header_fields(e, name, c->data, c->len, c->cont_out != 0, &used, err, errlen);
+	if (!*f)
+		used = c->len;
+	atomic_fetch_add_explicit(&e->bytes_header, used, memory_order_relaxed);
+	c->data += used;
+	c->len -= used;
+	return *f ? 0 : -1;
+}
+
 /* Read one opened source to its end, handing chunks to the workers.
  * Returns 0, -1 (this input failed, reported) or -2 (fatal, errmsg set). */
 static int feed(tally_engine *e, input_source *src, const char *name, tok_fields *fields,
@@ -825,30 +900,12 @@ static int feed(tally_engine *e, input_source *src, const char *name, tok_fields
 			break;
 		}
 		if (!in->fields && e->cfg.mode == TALLY_MODE_FIELDS) {
-			/* Empty lines before a CSV header are no record: the
-			 * header may come in a later chunk. */
-			size_t blank = tok_header_skip(e->tok, c.data, c.len);
-			c.data += blank;
-			c.len -= blank;
-			atomic_fetch_add_explicit(&e->bytes_header, blank, memory_order_relaxed);
-			if (c.len == 0) {
-				input_release(src, c.handle);
-				continue;
-			}
-			size_t used = 0;
-			in->fields = header_fields(e, name, c.data, c.len, c.cont_out != 0, &used, err,
-				sizeof err);
-			if (!in->fields) {
-				atomic_fetch_add_explicit(&e->bytes_header, c.len,
-					memory_order_relaxed);
+			if (chunk_header(e, name, &c, &in->fields, err, sizeof err)) {
 				input_release(src, c.handle);
 				eng_input_fail(e, in, err);
 				break;
 			}
-			atomic_fetch_add_explicit(&e->bytes_header, used, memory_order_relaxed);
 			e->cut_fields = in->fields;
-			c.data += used;
-			c.len -= used;
 			if (c.len == 0) {
 				input_release(src, c.handle);
 				continue;
@@ -876,8 +933,6 @@ static int feed(tally_engine *e, input_source *src, const char *name, tok_fields
 	return rc;
 }
 
-/* ---- Parts of the input (--shard) -------------------------------------- */
-
 /* An input that failed before it was fed. */
 static void fail_unfed(tally_engine *e, const char *msg)
 {
@@ -885,6 +940,119 @@ static void fail_unfed(tally_engine *e, const char *msg)
 	e->files_failed++;
 	report(e, "%s", msg);
 }
+
+/* ---- Small inputs, packed --------------------------------------------- */
+
+/*
+ * A job per input costs two thread wake-ups (the worker's, then the
+ * reader's), far more than counting a file of a few KB: 100,000 files of
+ * 170 bytes took 2.0 s with one thread and 1.6 s with two, where wc -w
+ * reads them in 0.4 s; packed, 0.33 s with either.  So inputs
+ * of at most pack_max bytes are read whole, one after the other, into the
+ * buffer of a pack, which is queued as one job once it holds a chunk's
+ * bytes or PACK_PIECES inputs, or before another input is fed, or at the
+ * end.  Each is still counted on its own, as an input of one chunk would
+ * be; they are closed as soon as they are read.  Not for count files (each
+ * is numbered in input order), --shard, or mapped or compressed inputs.
+ */
+static void pack_free(tally_engine *e, eng_job *job)
+{
+	for (unsigned i = 0; e->cfg.header && i < job->npieces; i++)
+		tok_fields_release(e->tok, job->pieces[i].fields);
+	input_buffer_put(e->buffers, job->buf, e->pack_size);
+	mem_free(MEM_OTHER, job->pieces, job->cap * sizeof *job->pieces);
+	mem_free(MEM_OTHER, job, sizeof *job);
+}
+
+/* Queue the pack being filled, if it holds anything to count (else its
+ * buffer is taken again from the start).  0 or -2 (fatal). */
+static int pack_flush(tally_engine *e)
+{
+	eng_job *job = e->pack;
+	if (!job)
+		return 0;
+	if (job->npieces == 0) {
+		job->used = 0;
+		return 0;
+	}
+	while (busy(e))
+		if (reap(e, 1))
+			return -2;
+	e->pack = NULL;
+	enqueue(e, job);
+	return 0;
+}
+
+/* Room for one more piece in the pack being filled (a new one when there
+ * is none).  0, or -2 when out of memory (message set). */
+static int pack_room(tally_engine *e)
+{
+	eng_job *job = e->pack;
+	if (!job) {
+		job = mem_calloc(MEM_OTHER, 1, sizeof *job);
+		if (!job || !(job->buf = input_buffer_get(e->buffers, e->pack_size))) {
+			mem_free(MEM_OTHER, job, sizeof *job);
+			set_err(e, "out of memory");
+			return -2;
+		}
+		e->pack = job;
+	}
+	if (job->npieces < job->cap)
+		return 0;
+	unsigned cap = job->cap ? 2 * job->cap : 64;
+	eng_piece *p = mem_realloc(MEM_OTHER, job->pieces, job->cap * sizeof *p, cap * sizeof *p);
+	if (!p) {
+		set_err(e, "out of memory");
+		return -2;
+	}
+	job->pieces = p;
+	job->cap = cap;
+	return 0;
+}
+
+/* Count src in a pack when it is small enough.  Returns 1 when it is not
+ * (nothing read: feed it), else as feed: 0, -1 (it failed, reported) or -2. */
+static int pack_take(tally_engine *e, input_source *src, const char *name)
+{
+	uint64_t size = input_whole_size(src);
+	if (size == 0 || size > e->pack_max)
+		return 1;
+	if (e->pack && e->pack->used + size > e->pack_bytes && pack_flush(e))
+		return -2;
+	if (pack_room(e))
+		return -2;
+	eng_job *job = e->pack;
+	input_chunk c;
+	char err[600];
+	int r = input_whole(src, job->buf + job->used, e->pack_size - job->used, &c, err,
+		sizeof err);
+	if (r == 0)
+		return 1;   /* it grew */
+	e->files++;
+	atomic_fetch_add_explicit(&e->bytes_stored, input_bytes_read(src), memory_order_relaxed);
+	input_close(src);
+	if (r < 0) {
+		fail_unfed(e, err);
+		return -1;
+	}
+	job->used += c.len;
+	tok_fields *f = NULL;
+	if (e->cfg.mode == TALLY_MODE_FIELDS && chunk_header(e, name, &c, &f, err, sizeof err)) {
+		fail_unfed(e, err);
+		return -1;
+	}
+	if (c.len) {
+		job->pieces[job->npieces++] = (eng_piece){
+			{ c.data, c.len, 0, f, 0, NULL, 0, 0 }, f };
+	} else if (f && e->cfg.header) {
+		tok_fields_release(e->tok, f);
+	}
+	if (job->used >= e->pack_bytes || job->npieces == PACK_PIECES)
+		return pack_flush(e);
+	return 0;
+}
+
+/* ---- Parts of the input (--shard) -------------------------------------- */
 
 /* Is the input named last, when it cannot be cut, this part's? */
 static int whole_here(const tally_engine *e)
@@ -954,6 +1122,16 @@ static tok_fields *part_header(tally_engine *e, input_source *src, const char *n
 static int feed_part(tally_engine *e, input_source *src, const char *name)
 {
 	unsigned k = e->cfg.shard_k, n = e->cfg.shard_n;
+	if (n <= 1) {
+		int rc = pack_take(e, src, name);
+		if (rc != 1)
+			return rc;
+	}
+	/* Inputs are queued in the order they are named. */
+	if (pack_flush(e)) {
+		input_close(src);
+		return -2;
+	}
 	if (n <= 1)
 		return feed(e, src, name, NULL, 0);
 	if (!input_splittable(src) || e->cfg.csv) {
@@ -1528,6 +1706,12 @@ int tally_finish(tally_engine *e)
 	if (e->finishing)
 		return misuse(e, "tally_finish called twice");
 	e->finishing = 1;
+	if (pack_flush(e))
+		return -2;
+	if (e->pack) {   /* empty */
+		pack_free(e, e->pack);
+		e->pack = NULL;
+	}
 	while (e->inflight)
 		if (reap(e, 1))
 			return -2;
@@ -1759,6 +1943,8 @@ void tally_destroy(tally_engine *e)
 		}
 		e->in_order = 0;   /* nothing more to stitch: drop the edges */
 		reap(e, 0);
+		if (e->pack)
+			pack_free(e, e->pack);
 		for (unsigned k = 0; e->pending_set && k < e->pcap; k++)
 			if (e->pending_set[k]) {
 				eng_input *in = e->pending_in[k];

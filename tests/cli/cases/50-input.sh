@@ -79,6 +79,29 @@ check files0-from-dash 1 'printf -- "-\000" | $T --files0-from -'
 
 check files0-from-empty-list 0 ': > list; echo ignored | $T --files0-from list'
 
+# Small files are read whole, many to a piece of work (a pack): each still
+# counts as an input of its own, as it does mapped (--io=mmap) or read in
+# chunks too small to pack (--chunk-size 3): no word, line, n-gram or CSV
+# record runs from one file into the next, each file's header names its
+# own columns, and files that fail or are too large to pack mix with them.
+expect_out <<'EOF2'
+x	3000
+words same
+bigrams 6000 same
+lines same
+fields same
+csv same
+files 3001 failed 2
+EOF2
+expect_err <<'EOF2'
+tally: missing: No such file or directory
+tally: dir: Is a directory
+EOF2
+check files-small-packed 1 'mkdir dir; awk "BEGIN { for (i = 0; i < 3000; i++) { f = sprintf(\"f%04d\", i); printf \"w%d x y%d%s\", i % 50, i % 7, (i % 3 ? \"\n\" : \"\") > f; close(f); c = sprintf(\"c%04d\", i); if (i % 2) printf \"k,v\n%d,%d\n\", i % 5, i % 9 > c; else printf \"v,k\n%d,%d%s\", i % 9, i % 5, (i % 4 ? \"\n\" : \"\") > c; close(c) } for (i = 0; i < 40000; i++) print \"big \" i % 11 > \"f1500big\" }"; ls f* | tr "\n" "\000" > L1; ls c* | tr "\n" "\000" > L2; printf "missing\000dir\000" >> L1;
+for m in "" "--ngram 2" "-l" "-f 1 -d y"; do $T $m --files0-from L1 > a 2> /dev/null; $T $m --io=mmap --files0-from L1 > b 2> /dev/null; $T $m --chunk-size 3 --files0-from L1 > c 2> err; case "$m" in "") grep "^x	" a; echo words;; -l) echo lines;; -f*) echo fields;; *) printf "bigrams "; awk -F "\t" "\$1 !~ /big/ { s += \$2 } END { printf \"%d \", s }" a;; esac | tr "\n" " " | sed "s/ \$//"; cmp -s a b && cmp -s a c && [ -s a ] && echo " same"; done | sed "s/^x	3000 words/x	3000\nwords/";
+$T --csv --header -f k --files0-from L2 > a; $T --csv --header -f k --io=mmap --files0-from L2 > b; $T --csv --header -f k --chunk-size 3 --files0-from L2 > c; cmp -s a b && cmp -s a c && [ "$(cut -f 2 a | paste -sd+ | bc)" = 3000 ] && echo csv same;
+$T --stats-json s.json --files0-from L1 > /dev/null 2>&1; grep -o "\"files\":[0-9]*,\"files_compressed\":0,\"files_failed\":[0-9]*" s.json | tr -dc "0-9," | awk -F, "{ print \"files\", \$1, \"failed\", \$3 }"; cat err >&2; exit 1'
+
 expect_err <<'EOF'
 tally: cannot open 'nolist' for reading: No such file or directory
 EOF
