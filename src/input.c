@@ -556,8 +556,8 @@ input_source *input_open(const char *path, const input_opts *o, char *err, size_
 	s->own_fd = !is_stdin;
 
 	off_t at = -1;
-	if (S_ISREG(st.st_mode))
-		at = lseek(fd, 0, SEEK_CUR);   /* stdin may be a file opened mid-way */
+	if (S_ISREG(st.st_mode))   /* stdin may be a file opened mid-way */
+		at = is_stdin ? lseek(fd, 0, SEEK_CUR) : 0;
 	if (at >= 0) {
 		uint64_t remaining = (uint64_t)st.st_size > (uint64_t)at ?
 			(uint64_t)st.st_size - (uint64_t)at : 0;
@@ -587,7 +587,8 @@ input_source *input_open(const char *path, const input_opts *o, char *err, size_
 		} else {
 			s->kind = SRC_READ;
 		}
-		if (s->kind != SRC_MMAP)
+		/* A file read in one chunk has no use for more read-ahead. */
+		if (s->kind == SRC_ZSTD || (s->kind == SRC_READ && remaining > s->chunk))
 			posix_fadvise(fd, at, 0, POSIX_FADV_SEQUENTIAL);
 	} else {
 		ssize_t n = read_full(fd, s->peek, sizeof s->peek, -1);
