@@ -53,6 +53,7 @@ full)
 	S_LINES=1G S_CYR=512M S_W05=512M S_W1=1G S_W2=2G
 	S_UNI=128M S_TSV=1G S_CSV=256M S_NGRAM=128M
 	S_CHECK=8M   # size of the inputs on which outputs are compared with peers'
+	N_SMALL=100000   # files of case 9
 	CURVE='32M 64M 128M 256M 1G unbounded'
 	;;
 quick)
@@ -62,6 +63,7 @@ quick)
 	S_LINES=16M S_CYR=16M S_W05=8M S_W1=16M S_W2=32M
 	S_UNI=8M S_TSV=16M S_CSV=8M S_NGRAM=8M
 	S_CHECK=4M
+	N_SMALL=2000
 	CURVE='32M 256M unbounded'
 	;;
 *)
@@ -537,6 +539,40 @@ if want 8 merge; then
 	check "sort -m | mawk (gen lines -s $S_CHECK, 2 parts)" tsv "$T merge --sort=key $P/c1.tsv $P/c2.tsv" tsv "LC_ALL=C sort -m -t \"\$(printf '\\t')\" -k1,1 $P/c1.tsv $P/c2.tsv | mawk -f $AWKDIR/sumsorted.awk"
 	end_case
 	rm -rf "$P"
+fi
+
+# ---- 9. many small files ---------------------------------------------------
+
+if want 9 small; then
+	begin_case 9-small "9. Many small files"
+	F=$DIR/words-$S_W1.txt SD=$DIR/small-$N_SMALL L=$DIR/small-$N_SMALL.list
+	corpus "$F" words "$S_W1"
+	if ! [ -s "$L" ]; then
+		log "splitting $F into $N_SMALL files"
+		rm -rf "$SD" && mkdir -p "$SD" &&
+			awk -v dir="$SD" -v n="$N_SMALL" 'BEGIN { srand(1) }
+				!f || size >= want {
+					if (f) close(f)
+					if (k == n) exit
+					f = sprintf("%s/%06d.txt", dir, k++)
+					size = 0
+					want = 500 + int(rand() * 7500)
+				}
+				{ print > f; size += length($0) + 1 }' "$F" &&
+			find "$SD" -type f -print0 | sort -z >"$L.tmp" && mv "$L.tmp" "$L"
+	fi
+	B=$(xargs -0 cat <"$L" | wc -c | tr -d ' ') G=small-$N_SMALL
+	warm "$L"
+	xargs -0 cat <"$L" >/dev/null
+	note "Input: $N_SMALL files of 0.5 to 8 KB ($B bytes in all), the lines of \`gen words -s $S_W1\` in turn, named in a list for \`--files0-from\`; every file ends with a newline, so their concatenation holds the same words. tally with its defaults."
+	note "No target: the cost of a file, opened, read and closed, is what this case shows, against \`wc -w\` reading the same files and tally reading them all concatenated through a pipe."
+	ref "$G" "tally --files0-from"
+	measure "$G" "tally --files0-from" "$B" "exec $T --files0-from $L"
+	measure "$G" "tally -j1 --files0-from" "$B" "exec $T -j1 --files0-from $L"
+	measure "$G" "wc -w --files0-from" "$B" "export LC_ALL=C.UTF-8; exec wc -w --files0-from=$L"
+	measure "$G" "xargs cat | tally" "$B" "xargs -0 cat <$L | $T"
+	check "xargs cat | tally ($N_SMALL files)" tsv "$T --files0-from $L" tsv "xargs -0 cat <$L | $T"
+	end_case
 fi
 
 log ""
