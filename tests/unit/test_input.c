@@ -1184,6 +1184,57 @@ START_TEST(test_zstd_corrupt)
 }
 END_TEST
 
+/* Sources opened with a buffer cache take the decoder and input buffer a
+ * closed zstd source gave back, reset: a stream decoded after one that
+ * failed half-way, or after one of another kind (decoded into the chunks
+ * or through the decoder's own window), comes out whole all the same.
+ * MEM_IO holds what is kept until the cache is trimmed. */
+START_TEST(test_zstd_decoders_kept)
+{
+	size_t len, zlen, wlen;
+	char *text = read_whole("data/kjv-genesis.txt", &len);
+	char *z = zcompress(text, len, 1, &zlen);
+	char *zw = zcompress_window(text, len, 1, 17, &wlen);   /* 128 KiB window */
+	char *bad = malloc(zlen);
+	memcpy(bad, z, zlen);
+	bad[zlen / 2] ^= 0x5A;
+	write_file(tmp_path("ok.zst"), z, zlen);
+	write_file(tmp_path("window.zst"), zw, wlen);
+	write_file(tmp_path("bad.zst"), bad, zlen);
+	input_buffers *b = input_buffers_create(4);
+	ck_assert_ptr_nonnull(b);
+	static const char *const order[] = { "bad.zst", "ok.zst", "window.zst", "bad.zst",
+		"window.zst", "ok.zst", "ok.zst" };
+	for (size_t i = 0; i < sizeof order / sizeof *order; i++) {
+		/* 64 KiB chunks: the 128 KiB window is decoded through the
+		 * decoder's buffers, the default one straight into the chunks. */
+		input_opts o = opts(TALLY_IO_AUTO, 64 << 10, 0, 2);
+		o.buffers = b;
+		char err[512];
+		input_source *s = input_open(tmp_path(order[i]), &o, err, sizeof err);
+		ck_assert_msg(s != NULL, "%s", err);
+		drained d = drain(s, 2, cap_of(&o), 0);
+		if (order[i][0] == 'b') {
+			ck_assert_int_eq(d.rc, -1);
+			ck_assert_msg(strstr(d.err, "corrupt zstd stream") != NULL, "%s", d.err);
+		} else {
+			ck_assert_msg(d.rc == 0, "%s: %s", order[i], d.err);
+			assert_same(&d, text, len);
+		}
+		free(d.data);
+		input_close(s);
+		ck_assert_uint_gt(mem_current(MEM_IO), 0);
+	}
+	input_buffers_trim(b);
+	ck_assert_uint_eq(mem_current(MEM_IO), 0);
+	input_buffers_destroy(b);
+	free(bad);
+	free(zw);
+	free(z);
+	free(text);
+}
+END_TEST
+
 START_TEST(test_zstd_window_limit)
 {
 	/* A frame header asking for a 2 GiB window (exponent 21), then one raw
@@ -1723,6 +1774,7 @@ static Suite *input_suite(void)
 	tcase_add_unchecked_fixture(tc, dir_setup, dir_teardown);
 	tcase_set_timeout(tc, 20);
 	tcase_add_test(tc, test_zstd_file_and_pipe);
+	tcase_add_test(tc, test_zstd_decoders_kept);
 	tcase_add_loop_test(tc, test_zstd_direct_windows, 0, 3);
 	tcase_add_test(tc, test_zstd_mixed_windows);
 	tcase_add_test(tc, test_zstd_direct_memory);
