@@ -1059,6 +1059,10 @@ static void count_gram(tok_worker *w, const uint8_t *const *words, const size_t 
 static void push_word(tok_worker *w, const uint8_t *key, size_t len, int cut)
 {
 	unsigned n = w->n;
+	/* Out of memory already (the chunk fails): a word's slot in the
+	 * window may have no buffer, and nothing more is counted anyway. */
+	if (w->failed)
+		return;
 	if (w->count < n - 1) {
 		if (wbuf_reserve(&w->firsts, w->firsts.len + len)) {
 			w->failed = 1;
