@@ -142,6 +142,7 @@ struct tally_engine {
 	 * table's eviction the others go on past its chunk (their edges wait
 	 * here; an edge is a few words) */
 	int             in_order;       /* n-grams or count files */
+	int             dropping;       /* tally_destroy: edges are dropped, not stitched */
 	unsigned        pcap;
 	tok_edge      **pending;        /* by seq % pcap */
 	eng_input     **pending_in;     /* the input of each pending edge */
@@ -706,13 +707,14 @@ static int reap(tally_engine *e, int wait)
 			snprintf(msg, sizeof msg, "%s: file shrank while being read", in->name);
 			eng_input_fail(e, in, msg);
 		}
-		if (e->in_order) {
+		if (e->in_order && !e->dropping) {
 			unsigned k = job->seq % e->pcap;
 			e->pending[k] = job->edge;
 			e->pending_in[k] = in;
 			e->pending_set[k] = 1;
 		} else {
 			tok_edge_free(job->edge);
+			in->unstitched -= e->in_order;
 		}
 		mem_free(MEM_OTHER, job, sizeof *job);
 		eng_input_done(e, in);
@@ -722,7 +724,7 @@ static int reap(tally_engine *e, int wait)
 			set_err(e, "%s", fatal == ENOMEM ? "out of memory" : spill_errmsg(e->spill));
 		return -1;
 	}
-	return e->in_order ? stitch_ready(e) : 0;
+	return e->in_order && !e->dropping ? stitch_ready(e) : 0;
 }
 
 /* No room for another chunk: the queue is full or, with n-grams, the edges
@@ -984,7 +986,7 @@ static int pack_flush(tally_engine *e)
 }
 
 /* Room for one more piece in the pack being filled (a new one when there
- * is none).  0, or -2 when out of memory (message set). */
+ * is none).  0, or -1 when out of memory. */
 static int pack_room(tally_engine *e)
 {
 	eng_job *job = e->pack;
@@ -992,8 +994,7 @@ static int pack_room(tally_engine *e)
 		job = mem_calloc(MEM_OTHER, 1, sizeof *job);
 		if (!job || !(job->buf = input_buffer_get(e->buffers, e->pack_size))) {
 			mem_free(MEM_OTHER, job, sizeof *job);
-			set_err(e, "out of memory");
-			return -2;
+			return -1;
 		}
 		e->pack = job;
 	}
@@ -1001,26 +1002,28 @@ static int pack_room(tally_engine *e)
 		return 0;
 	unsigned cap = job->cap ? 2 * job->cap : 64;
 	eng_piece *p = mem_realloc(MEM_OTHER, job->pieces, job->cap * sizeof *p, cap * sizeof *p);
-	if (!p) {
-		set_err(e, "out of memory");
-		return -2;
-	}
+	if (!p)
+		return -1;
 	job->pieces = p;
 	job->cap = cap;
 	return 0;
 }
 
-/* Count src in a pack when it is small enough.  Returns 1 when it is not
- * (nothing read: feed it), else as feed: 0, -1 (it failed, reported) or -2. */
+/* Count src in a pack when it is small enough.  Returns 1 when it is not,
+ * or when there is no memory for a pack (nothing read: feed it, which fails
+ * it alone if memory is that short), else as feed: 0, -1 (it failed,
+ * reported) or -2 (src closed). */
 static int pack_take(tally_engine *e, input_source *src, const char *name)
 {
 	uint64_t size = input_whole_size(src);
 	if (size == 0 || size > e->pack_max)
 		return 1;
-	if (e->pack && e->pack->used + size > e->pack_bytes && pack_flush(e))
+	if (e->pack && e->pack->used + size > e->pack_bytes && pack_flush(e)) {
+		input_close(src);
 		return -2;
+	}
 	if (pack_room(e))
-		return -2;
+		return 1;
 	eng_job *job = e->pack;
 	input_chunk c;
 	char err[600];
@@ -1941,7 +1944,7 @@ void tally_destroy(tally_engine *e)
 			job->next = e->completed;
 			e->completed = job;
 		}
-		e->in_order = 0;   /* nothing more to stitch: drop the edges */
+		e->dropping = 1;   /* nothing more to stitch: drop the edges */
 		reap(e, 0);
 		if (e->pack)
 			pack_free(e, e->pack);

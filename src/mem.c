@@ -259,8 +259,8 @@ uint64_t mem_peak_total(void)
 	return (uint64_t)atomic_load_explicit(&total.peak, memory_order_relaxed);
 }
 
-void mem_fail_after(uint64_t n)
+uint64_t mem_fail_after(uint64_t n)
 {
 	atomic_store(&fail_env_read, 1);
-	atomic_store(&fail_countdown, n);
+	return atomic_exchange(&fail_countdown, n);
 }

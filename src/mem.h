@@ -100,7 +100,9 @@ static inline int mem_add(size_t a, size_t b, size_t *out)
 
 /* Testing: make the n-th counted allocation from now fail (n >= 1), or
  * never (n = 0).  Also read from the environment variable TALLY_FAIL_ALLOC
- * at the first allocation, so command-line tests can take the paths. */
-void mem_fail_after(uint64_t n);
+ * at the first allocation, so command-line tests can take the paths.
+ * Returns the allocations that were still to come before the one set
+ * before failed: 0 when it has failed (or none was set). */
+uint64_t mem_fail_after(uint64_t n);
 
 #endif

@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "tally.h"
+#include "mem.h"
 #include "testutil.h"
 
 static tally_engine *engine(tally_config *cfg)
@@ -254,6 +255,57 @@ START_TEST(test_sorted_file_must_not_change)
 }
 END_TEST
 
+/* Out of memory at each allocation in turn while inputs are added: small
+ * files packed, an empty one between them, a larger one cut into n-gram
+ * chunks in flight.  tally_add_path fails the run or the input, or goes on
+ * without what it could not have (a pack: the file is read on its own);
+ * tally_finish then succeeds or fails, and tally_destroy gives back every
+ * byte, of inputs whose edges were still to be stitched too. */
+START_TEST(test_out_of_memory_while_adding)
+{
+	char dir[] = "/tmp/tally-engine-XXXXXX";
+	ck_assert_ptr_nonnull(mkdtemp(dir));
+	static const char *const names[] = { "a", "e", "b", "big", "a" };
+	char paths[5][64];
+	for (int i = 0; i < 5; i++)
+		snprintf(paths[i], sizeof paths[i], "%s/%s", dir, names[i]);
+	write_file(paths[0], "a b c\nd e\n");
+	write_file(paths[1], "");
+	write_file(paths[2], "x y z\n");
+	size_t len;
+	char *big = numbered(3000, "w", "\n", &len);
+	write_file(paths[3], big);
+	free(big);
+	uint64_t k;
+	for (k = 1;; k++) {
+		tally_config cfg;
+		tally_config_init(&cfg);
+		cfg.ngram = 2;
+		cfg.threads = 2;
+		cfg.chunk_size = 4096;   /* "a" and "b" packed, "big" in 6 chunks */
+		tally_engine *e = engine(&cfg);
+		mem_fail_after(k);
+		int rc = 0;
+		for (int i = 0; i < 5 && rc > -2; i++)
+			rc = tally_add_path(e, paths[i]);
+		uint64_t left = mem_fail_after(0);
+		if (rc > -2)
+			tally_finish(e);
+		tally_destroy(e);
+		for (int c = 0; c < MEM_NCOMPONENTS; c++)
+			ck_assert_msg(mem_current((mem_component)c) == 0,
+				"out of memory at allocation %llu: %lld bytes of component %d left",
+				(unsigned long long)k, (long long)mem_current((mem_component)c), c);
+		if (left)
+			break;   /* adding took fewer than k allocations */
+	}
+	ck_assert_uint_gt(k, 20);
+	for (int i = 0; i < 4; i++)
+		ck_assert_int_eq(unlink(paths[i]), 0);
+	ck_assert_int_eq(rmdir(dir), 0);
+}
+END_TEST
+
 static Suite *engine_suite(void)
 {
 	Suite *s = suite_create("engine");
@@ -265,6 +317,7 @@ static Suite *engine_suite(void)
 	tcase_add_test(tc, test_peaks_per_engine);
 	tcase_add_test(tc, test_versions_stable);
 	tcase_add_test(tc, test_sorted_file_must_not_change);
+	tcase_add_test(tc, test_out_of_memory_while_adding);
 	suite_add_tcase(s, tc);
 	return s;
 }
