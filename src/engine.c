@@ -75,10 +75,11 @@ typedef struct eng_input {
 	uint64_t      seen_bytes;   /* input_bytes_read at the last look */
 } eng_input;
 
-/* A small input in a pack: its bytes, and its columns when it has a header
- * of its own (released with the pack). */
+/* A small input in a pack: its bytes, and its columns (fields mode; its
+ * own when it has a header, released with the pack). */
 typedef struct eng_piece {
-	tok_chunk    tc;
+	const char  *data;
+	size_t       len;
 	tok_fields  *fields;
 } eng_piece;
 
@@ -265,8 +266,10 @@ static int run_chunk(void *p)
 	int rc = 0;
 	if (job->pieces) {
 		for (unsigned i = 0; i < job->npieces && rc == 0; i++) {
+			const eng_piece *pc = &job->pieces[i];
+			tok_chunk tc = { .data = pc->data, .len = pc->len, .fields = pc->fields };
 			tok_edge *edge = NULL;
-			rc = tok_run(a->tok, &job->pieces[i].tc, &edge);
+			rc = tok_run(a->tok, &tc, &edge);
 			tok_edge_free(edge);
 		}
 	} else {
@@ -331,8 +334,7 @@ static uint64_t distinct_seen(tally_engine *e)
 		uint64_t held = table_size(t);
 		least = held > least ? held : least;
 		most += table_seen_most(t);
-		if (table_seen(t))
-			sketch_union(e->seen, table_seen(t));
+		sketch_union(e->seen, table_seen(t));   /* sketched: on_progress */
 	}
 	double est = sketch_estimate(e->seen) + 0.5;
 	uint64_t n = est < (double)least ? least : est > (double)most ? most : (uint64_t)est;
@@ -355,9 +357,10 @@ static void read_sample(void *ctx, stats_sample *s)
 		tokens += atomic_load_explicit(&tok_worker_counters(e->stitcher)->tokens,
 			memory_order_relaxed);
 	s->tokens = tokens + atomic_load_explicit(&e->tokens_aside, memory_order_relaxed);
-	/* Workers publish their tokens a chunk at a time, their keys as they
-	 * go: never more keys than tokens on the line. */
-	s->distinct = distinct_seen(e);
+	/* The keys are drawn on the progress line alone (the report gives the
+	 * final count).  Workers publish their tokens a chunk at a time, their
+	 * keys as they go: never more keys than tokens on the line. */
+	s->distinct = e->seen ? distinct_seen(e) : 0;
 	if (s->distinct > s->tokens)
 		s->distinct = s->tokens;
 	s->phase = (tally_phase)atomic_load_explicit(&e->phase, memory_order_relaxed);
@@ -569,10 +572,9 @@ tally_engine *tally_create(const tally_config *cfg, char *err, size_t errlen, in
 		}
 		e->workers[i].started = 1;
 	}
+	if (e->cfg.on_progress && !(e->seen = mem_alloc(MEM_OTHER, sizeof *e->seen)))
+		goto oom;
 	if (e->cfg.on_progress || e->cfg.report_path) {
-		e->seen = mem_alloc(MEM_OTHER, sizeof *e->seen);
-		if (!e->seen)
-			goto oom;
 		e->sampler = stats_sampler_start(1.0 / 6, read_sample, e, e->cfg.report_path != NULL,
 			e->cfg.on_progress, e->cfg.ctx);
 		if (!e->sampler) {
@@ -736,7 +738,17 @@ static int busy(const tally_engine *e)
 	return e->in_order && e->next_seq - e->stitch_seq >= e->pcap;
 }
 
-/* Hand a job to the workers; the caller has made room (busy). */
+/* Wait until there is room for another chunk.  0, or -2 (fatal, message
+ * set). */
+static int wait_room(tally_engine *e)
+{
+	while (busy(e))
+		if (reap(e, 1))
+			return -2;
+	return 0;
+}
+
+/* Hand a job to the workers; the caller has made room (wait_room). */
 static void enqueue(tally_engine *e, eng_job *job)
 {
 	e->inflight++;
@@ -886,9 +898,7 @@ static int feed(tally_engine *e, input_source *src, const char *name, tok_fields
 			rc = -2;
 			break;
 		}
-		while (busy(e) && rc == 0)
-			if (reap(e, 1))
-				rc = -2;
+		rc = wait_room(e);
 		if (rc || in->failed)
 			break;
 		input_chunk c;
@@ -977,9 +987,8 @@ static int pack_flush(tally_engine *e)
 		job->used = 0;
 		return 0;
 	}
-	while (busy(e))
-		if (reap(e, 1))
-			return -2;
+	if (wait_room(e))
+		return -2;
 	e->pack = NULL;
 	enqueue(e, job);
 	return 0;
@@ -1045,8 +1054,7 @@ static int pack_take(tally_engine *e, input_source *src, const char *name)
 		return -1;
 	}
 	if (c.len) {
-		job->pieces[job->npieces++] = (eng_piece){
-			{ c.data, c.len, 0, f, 0, NULL, 0, 0 }, f };
+		job->pieces[job->npieces++] = (eng_piece){ c.data, c.len, f };
 	} else if (f && e->cfg.header) {
 		tok_fields_release(e->tok, f);
 	}

@@ -1295,7 +1295,8 @@ uint64_t input_whole_size(const input_source *s)
 
 int input_whole(input_source *s, char *buf, size_t cap, input_chunk *c, char *err, size_t errlen)
 {
-	if (input_whole_size(s) == 0 || input_whole_size(s) > cap)
+	uint64_t size = input_whole_size(s);
+	if (size == 0 || size > cap)
 		return 0;
 	size_t len = 0;
 	for (;;) {
