@@ -125,7 +125,7 @@ typedef struct tally_progress {
 	uint64_t rss;             /* resident set size now, bytes */
 	double   mbps;            /* MB/s (10^6 bytes of bytes_done) over the last seconds */
 	tally_phase phase;        /* past counting, the line names it in place of MB/s */
-	uint64_t written;         /* items tally_next gave out so far */
+	uint64_t written;         /* items given out so far (tally_next, tally_write) */
 } tally_progress;
 
 /* The largest chunk_size (1 GiB), the largest max_key_bytes (4 GiB -
@@ -213,6 +213,7 @@ typedef struct tally_item {
 } tally_item;
 
 typedef struct tally_engine tally_engine;
+typedef struct tally_writer tally_writer;   /* the output (below) */
 
 /* Fill cfg with the defaults (all zero, threads and memory detected later). */
 void tally_config_init(tally_config *cfg);
@@ -252,6 +253,13 @@ int tally_finish(tally_engine *e);
  * 0 at the end, -2 on a fatal error. */
 int tally_next(tally_engine *e, tally_item *it);
 
+/* Write the results to w, as tally_next and tally_writer_put item by item
+ * would, the same bytes; when they are all in memory, stretches of them
+ * are formatted on the engine's threads at once.  After tally_finish, in
+ * place of tally_next.  Returns 0; -1 when a write failed (errno set:
+ * EPIPE when the reader went away); -2 on a fatal error. */
+int tally_write(tally_engine *e, tally_writer *w);
+
 /* Statistics so far (complete after the last tally_next). */
 void tally_get_stats(tally_engine *e, tally_stats *st);
 
@@ -285,8 +293,6 @@ const char *tally_library_versions(void);
 
 /* ---- Output ---------------------------------------------------------- */
 
-typedef struct tally_writer tally_writer;
-
 /* Open a writer.  path NULL or "-" writes to stdout; otherwise output goes to
  * a temporary file beside path that tally_writer_close renames over it.  A
  * path ending in ".zst" is zstd-compressed.  Returns NULL with err filled.
@@ -308,6 +314,10 @@ int tally_writer_in_place(const tally_writer *w);
  * output and the names that lead to it), until tally_writer_close: for
  * asking whether it is a terminal. */
 int tally_writer_fd(const tally_writer *w);
+
+/* Compress a .zst output on n threads (0: one) besides the caller's; the
+ * bytes written are the same for every n.  Before the first item. */
+void tally_writer_set_threads(tally_writer *w, unsigned n);
 
 /* Finish.  commit=1: flush, close, rename into place; commit=0: discard the
  * temporary file and leave an existing target alone.  Returns 0 or -1 with

@@ -44,6 +44,7 @@
 #include "stats.h"
 #include "table.h"
 #include "tokenize.h"
+#include "write.h"
 
 #define DEFAULT_MAX_KEY   (1u << 20)
 #ifndef MIN_TABLE_BUDGET
@@ -189,6 +190,7 @@ struct tally_engine {
 	uint64_t        hprefix[ENG_MAX_ORDERS];  /* first 8 key bytes of each head */
 	unsigned        heap[ENG_MAX_ORDERS], nheap;
 	int             refill;         /* order whose head went out: advance it next */
+	int             reading;        /* the orders' items are being given out (next_item) */
 	unsigned        ord_at;         /* --sort=none: order being read */
 	_Atomic uint64_t emitted;       /* items given out by tally_next (the sampler reads it) */
 	stats_sampler  *sampler;
@@ -1586,8 +1588,14 @@ static int start_hapax(tally_engine *e)
 	return heads_start(e);
 }
 
+static void start_reader(tally_engine *e);
+
 static int next_item(tally_engine *e, tally_item *it)
 {
+	if (!e->reading) {
+		e->reading = 1;
+		start_reader(e);
+	}
 	int rc = next_from_orders(e, it);
 	if (rc == 0 && e->hapax_last) {
 		if (start_hapax(e))
@@ -1802,7 +1810,6 @@ int tally_finish(tally_engine *e)
 	atomic_store_explicit(&e->phase, TALLY_PHASE_SORTING, memory_order_relaxed);
 	if ((!e->streamed && finish_orders(e)) || heads_start(e))
 		return -2;
-	start_reader(e);
 	if (aside) {
 		e->cfg.min_count = min_count;
 		e->cfg.top = top;
@@ -1873,6 +1880,47 @@ int tally_next(tally_engine *e, tally_item *it)
 		stream_end(e);
 	atomic_store_explicit(&e->emitted, emitted + (uint64_t)rc, memory_order_relaxed);
 	return rc;
+}
+
+/* The sorted orders, all in memory, as write_sorted's sources: 1, or 0
+ * when they cannot be written so (one order, runs or files to merge, or
+ * items given out already). */
+static int write_sources(tally_engine *e, write_src *src)
+{
+	if (e->nord < 2 || e->reading || e->sorted_on || e->streamed || e->hapax_last)
+		return 0;
+	for (unsigned k = 0; k < e->nord; k++)
+		if (!(src[k].items = order_items(e->ords[k], &src[k].n)))
+			return 0;
+	return 1;
+}
+
+int tally_write(tally_engine *e, tally_writer *w)
+{
+	if (!e->finished)
+		return misuse(e, "tally_write called before tally_finish");
+	if (e->ended)
+		return misuse(e, "tally_write called after tally_end_output");
+	write_src src[ENG_MAX_ORDERS];
+	if (write_sources(e, src)) {
+		/* Nothing is left for tally_next to give. */
+		e->reading = 1;
+		e->ord_at = e->nord;
+		e->nheap = 0;
+		e->refill = -1;
+		int rc = write_sorted(src, e->nord, e->cfg.sort, e->cfg.top, e->nord, w, &e->emitted);
+		if (rc == -2)
+			set_err(e, "out of memory");
+		return rc;
+	}
+	for (;;) {
+		tally_item it;
+		int rc = tally_next(e, &it);
+		if (rc <= 0)
+			return rc;
+		if (tally_writer_put(w, &it))
+			return -1;
+	}
 }
 
 int tally_end_output(tally_engine *e, double seconds, int complete)

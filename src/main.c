@@ -1055,6 +1055,8 @@ int main(int argc, char **argv)
 		tally_destroy(e);
 		return EXIT_FAILURE;
 	}
+	tally_get_stats(e, &stats);
+	tally_writer_set_threads(w, stats.threads);
 
 	/* Count. */
 	if (o.files0_from) {
@@ -1087,17 +1089,20 @@ int main(int argc, char **argv)
 	if (isatty(out_fd))
 		hold_progress(&st);
 	t0 = now();
-	for (;;) {
+	if (o.top_zero) {
+		/* Nothing to write: the results are still read, for the
+		 * statistics and for an input that changed. */
 		tally_item it;
-		int rc = tally_next(e, &it);
-
-		if (rc == 0)
-			break;
+		int rc;
+		while ((rc = tally_next(e, &it)) == 1)
+			;
 		if (rc < 0)
 			goto fatal;
-		if (o.top_zero)
-			continue;
-		if (tally_writer_put(w, &it) != 0) {
+	} else {
+		int rc = tally_write(e, w);
+		if (rc == -2)
+			goto fatal;
+		if (rc < 0) {
 			if (errno == EPIPE) {
 				quiet_pipe = 1;
 			} else {
@@ -1106,7 +1111,6 @@ int main(int argc, char **argv)
 				write_failed = 1;
 				status = 1;
 			}
-			break;
 		}
 	}
 	err[0] = '\0';

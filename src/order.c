@@ -681,6 +681,14 @@ int order_keys_scattered(const order *o)
 	return near < PAIRS - PAIRS / 4;
 }
 
+const keysort_item *order_items(const order *o, size_t *n)
+{
+	if (!o->finished || o->failed || o->merge || o->nruns || o->run)
+		return NULL;
+	*n = o->cfg.top && o->n > o->cfg.top ? o->cfg.top : o->n;
+	return o->items;
+}
+
 void order_destroy(order *o)
 {
 	if (!o)

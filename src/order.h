@@ -15,6 +15,7 @@
 #include <stdint.h>
 
 #include "tally.h"
+#include "keysort.h"
 #include "spill.h"
 
 typedef struct order order;
@@ -44,6 +45,10 @@ int order_next(order *o, tally_item *it);
  * stored as they came and sorted by their timestamps, are)?  Reading such
  * items costs a cache miss a key, and a thread reading them ahead pays. */
 int order_keys_scattered(const order *o);
+/* After order_finish, when the items are all in memory (no run was
+ * written): the sorted items from the first, whatever order_next has
+ * given out, and with *n their number (within --top).  NULL otherwise. */
+const keysort_item *order_items(const order *o, size_t *n);
 void order_destroy(order *o);
 
 #endif

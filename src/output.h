@@ -26,6 +26,38 @@ size_t output_tsv_unescape(char *s, size_t len);
  * as the report).  0, or -1 with errno once a write has failed. */
 int output_put_bytes(tally_writer *w, const void *p, size_t n);
 
+/* Where formatted items go: a writer's buffer, sent on as it fills, or a
+ * text in memory that grows. */
+typedef struct out_sink out_sink;
+struct out_sink {
+	unsigned char *buf;
+	size_t         pos, cap;
+	/* Make room for n more bytes (n <= 256 KiB): 0, or -1 (errno). */
+	int          (*room)(out_sink *s, size_t n);
+};
+
+/* Items formatted into memory, on any thread, for a writer to send on in
+ * their turn: a stretch of the output formatted while another is written.
+ * Its buffer is counted under MEM_IO. */
+typedef struct out_text {
+	out_sink sink;
+	uint64_t items;
+} out_text;
+
+void output_text_init(out_text *t);
+/* Append one item as the writer's format fmt has it; first: the item opens
+ * the output (json's "[").  0, or -1 out of memory. */
+int  output_text_put(out_text *t, tally_format fmt, const tally_item *it, int first);
+/* Empty the text, keeping its buffer; free it. */
+void output_text_clear(out_text *t);
+void output_text_free(out_text *t);
+/* Send a text on through w, its items counted as w's: as its items one
+ * by one through tally_writer_put would.  0, or -1 with errno. */
+int  output_put_text(tally_writer *w, const out_text *t);
+/* The writer's format; the items written so far. */
+tally_format output_writer_format(const tally_writer *w);
+uint64_t     output_writer_items(const tally_writer *w);
+
 /* Remove the temporary files of the writers open now, if any.
  * Async-signal-safe: meant for a SIGINT/SIGTERM/SIGHUP handler that cleans
  * up before the process dies.  Up to four writers at once that write

@@ -7,6 +7,7 @@
  */
 #include <check.h>
 #include <fcntl.h>
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -306,6 +307,101 @@ START_TEST(test_out_of_memory_while_adding)
 }
 END_TEST
 
+/* The bytes at path, NUL-terminated (*len without it). */
+static char *slurp(const char *path, size_t *len)
+{
+	FILE *f = fopen(path, "rb");
+	ck_assert_ptr_nonnull(f);
+	size_t cap = 1 << 16, n = 0, k;
+	char *b = malloc(cap);
+	ck_assert_ptr_nonnull(b);
+	while ((k = fread(b + n, 1, cap - n - 1, f)) > 0) {
+		n += k;
+		if (cap - n < 2) {
+			b = realloc(b, cap *= 2);
+			ck_assert_ptr_nonnull(b);
+		}
+	}
+	fclose(f);
+	b[n] = '\0';
+	*len = n;
+	return b;
+}
+
+/* The results of text under cfg, to path: by tally_write (all), or item
+ * by item through tally_next, stopping at stop items (0: at the end), then
+ * tally_write for the rest. */
+static void write_results(tally_config *cfg, const char *text, size_t len, const char *path,
+	int whole, uint64_t stop)
+{
+	char err[256];
+	tally_engine *e = engine(cfg);
+	ck_assert_int_eq(tally_add_memory(e, text, len, "t"), 0);
+	ck_assert_int_eq(tally_finish(e), 0);
+	tally_writer *w = tally_writer_open(path, TALLY_FORMAT_TSV, err, sizeof err);
+	ck_assert_ptr_nonnull(w);
+	tally_item it;
+	if (!whole) {
+		uint64_t n = 0;
+		int rc;
+		while ((!stop || n < stop) && (rc = tally_next(e, &it)) == 1) {
+			ck_assert_int_eq(tally_writer_put(w, &it), 0);
+			n++;
+		}
+	}
+	ck_assert_int_eq(tally_write(e, w), 0);
+	ck_assert_int_eq(tally_next(e, &it), 0);
+	ck_assert_int_eq(tally_writer_close(w, 1, err, sizeof err), 0);
+	ck_assert_int_eq(tally_end_output(e, 0, 1), 0);
+	tally_destroy(e);
+}
+
+/* tally_write gives the bytes that tally_next gives item by item, in
+ * every order, with --top and --min-count, on several threads; after
+ * some items taken by tally_next, it writes the rest. */
+START_TEST(test_write_as_next)
+{
+	enum { N = 40000 };
+	char *text = malloc((size_t)N * 24);
+	ck_assert_ptr_nonnull(text);
+	size_t len = 0;
+	for (int i = 0; i < N; i++)
+		len += (size_t)sprintf(text + len, "k%d x%d\n", i % 9973, i % 37);
+	char dir[] = "/tmp/tally-engine-XXXXXX", a[64], b[64];
+	ck_assert_ptr_nonnull(mkdtemp(dir));
+	snprintf(a, sizeof a, "%s/a", dir);
+	snprintf(b, sizeof b, "%s/b", dir);
+	static const tally_sort sorts[] = { TALLY_SORT_COUNT, TALLY_SORT_KEY, TALLY_SORT_NONE };
+	static const uint64_t tops[] = { 0, 5000 };
+	for (size_t si = 0; si < 3; si++)
+	for (size_t ti = 0; ti < 2; ti++)
+	for (unsigned threads = 1; threads <= 3; threads++) {
+		tally_config cfg;
+		tally_config_init(&cfg);
+		cfg.sort = sorts[si];
+		cfg.top = tops[ti];
+		cfg.min_count = ti ? 2 : 0;
+		cfg.threads = threads;
+		cfg.chunk_size = 4096;
+		write_results(&cfg, text, len, a, 0, 0);
+		for (uint64_t stop = 0; stop <= 3000; stop += 3000) {
+			write_results(&cfg, text, len, b, stop == 0, stop);
+			size_t na, nb;
+			char *x = slurp(a, &na), *y = slurp(b, &nb);
+			ck_assert_msg(na == nb && memcmp(x, y, na) == 0,
+				"sort %zu, top %zu, -j%u, stop %" PRIu64 ": outputs differ", si, ti, threads, stop);
+			ck_assert_uint_gt(na, 0);
+			free(x);
+			free(y);
+		}
+	}
+	unlink(a);
+	unlink(b);
+	rmdir(dir);
+	free(text);
+}
+END_TEST
+
 static Suite *engine_suite(void)
 {
 	Suite *s = suite_create("engine");
@@ -318,6 +414,7 @@ static Suite *engine_suite(void)
 	tcase_add_test(tc, test_versions_stable);
 	tcase_add_test(tc, test_sorted_file_must_not_change);
 	tcase_add_test(tc, test_out_of_memory_while_adding);
+	tcase_add_test(tc, test_write_as_next);
 	suite_add_tcase(s, tc);
 	return s;
 }

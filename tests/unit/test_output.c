@@ -1,7 +1,8 @@
 /*
  * test_output.c - the output formats and the writer: exact bytes of every
- * format, escaping, stdout, atomic replacement with -o, zstd output, and
- * write errors (ENOSPC, EPIPE, EFBIG).
+ * format, escaping, stdout, atomic replacement with -o, zstd output, the
+ * sorted results written by several threads (write.h), and write errors
+ * (ENOSPC, EPIPE, EFBIG).
  */
 #include <check.h>
 
@@ -10,6 +11,7 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -23,6 +25,7 @@
 #include "tally.h"
 #include "output.h"
 #include "mem.h"
+#include "write.h"
 #include "testutil.h"
 
 /* ---- Helpers -------------------------------------------------------- */
@@ -1060,31 +1063,230 @@ START_TEST(zstd_output)
 }
 END_TEST
 
-START_TEST(zstd_large_output)
+/* Items enough for several of zstd's jobs (3 MiB), compressed on threads
+ * threads (-1: as the writer opens); *expect gets the plain text. */
+static bytes write_big_zst(int threads, char *expect, size_t cap, size_t *n)
 {
-	/* Several buffers' worth, so the stream is fed more than once. */
-	make_testdir();
 	char path[128], err[256], key[32];
-	snprintf(path, sizeof path, "%s/big.tsv.zst", testdir);
+	snprintf(path, sizeof path, "%s/big%d.tsv.zst", testdir, threads);
 	tally_writer *w = tally_writer_open(path, TALLY_FORMAT_TSV, err, sizeof err);
 	ck_assert_ptr_nonnull(w);
-	size_t cap = 8u << 20, n = 0;
-	char *expect = malloc(cap);
-	ck_assert_ptr_nonnull(expect);
-	for (uint64_t i = 0; i < 200000; i++) {
+	if (threads >= 0)
+		tally_writer_set_threads(w, (unsigned)threads);
+	*n = 0;
+	for (uint64_t i = 0; i < 400000; i++) {
 		int k = snprintf(key, sizeof key, "w%" PRIu64 "\\x", i * 7919);
 		put(w, key, (size_t)k, i);
-		n += (size_t)snprintf(expect + n, cap - n, "w%" PRIu64 "\\\\x\t%" PRIu64 "\n", i * 7919, i);
+		*n += (size_t)snprintf(expect + *n, cap - *n, "w%" PRIu64 "\\\\x\t%" PRIu64 "\n",
+			i * 7919, i);
 	}
 	ck_assert_int_eq(tally_writer_close(w, 1, err, sizeof err), 0);
-	bytes z = read_file(path);
-	ck_assert_uint_lt(z.n, n / 2);
-	bytes d = zstd_decompress_all(z);
-	assert_bytes(d, expect, n);
-	free(z.p);
-	free(d.p);
+	return read_file(path);
+}
+
+START_TEST(zstd_large_output)
+{
+	/* Several buffers' worth, so the stream is fed more than once; and the
+	 * same bytes whatever the number of threads compressing. */
+	make_testdir();
+	size_t cap = 16u << 20, n;
+	char *expect = malloc(cap);
+	ck_assert_ptr_nonnull(expect);
+	bytes first = { NULL, 0 };
+	static const int threads[] = { -1, 0, 1, 2, 5 };
+	for (size_t t = 0; t < sizeof threads / sizeof *threads; t++) {
+		bytes z = write_big_zst(threads[t], expect, cap, &n);
+		ck_assert_uint_gt(n, 3u << 20);
+		ck_assert_uint_lt(z.n, n / 2);
+		bytes d = zstd_decompress_all(z);
+		assert_bytes(d, expect, n);
+		free(d.p);
+		if (!first.p)
+			first = z;
+		else {
+			assert_bytes(z, first.p, first.n);
+			free(z.p);
+		}
+	}
+	free(first.p);
 	free(expect);
 	remove_testdir();
+}
+END_TEST
+
+/* ---- Written by several threads (write.h) -------------------------- */
+
+static int ws_bycount;
+
+static int ws_cmp(const void *pa, const void *pb)
+{
+	const keysort_item *a = pa, *b = pb;
+	if (ws_bycount && a->count != b->count)
+		return a->count > b->count ? -1 : 1;
+	return keysort_bytes_cmp(a->key, a->len, b->key, b->len);
+}
+
+/* Write the items as write_sorted would, one by one: the sources merged in
+ * the order sort gives (one after another for none), top of them at most. */
+static bytes write_one_by_one(keysort_item **src, const size_t *n, unsigned nsrc, tally_sort sort,
+	uint64_t top, tally_format fmt)
+{
+	size_t total = 0;
+	for (unsigned j = 0; j < nsrc; j++)
+		total += n[j];
+	keysort_item *all = malloc((total + 1) * sizeof *all);
+	ck_assert_ptr_nonnull(all);
+	size_t k = 0;
+	for (unsigned j = 0; j < nsrc; j++)
+		for (size_t i = 0; i < n[j]; i++)
+			all[k++] = src[j][i];
+	if (sort != TALLY_SORT_NONE) {
+		ws_bycount = sort == TALLY_SORT_COUNT;
+		qsort(all, total, sizeof *all, ws_cmp);
+	}
+	char path[128], err[256];
+	snprintf(path, sizeof path, "%s/one.out", testdir);
+	tally_writer *w = tally_writer_open(path, fmt, err, sizeof err);
+	ck_assert_ptr_nonnull(w);
+	for (size_t i = 0; i < total && (!top || i < top); i++)
+		put(w, all[i].key, all[i].len, all[i].count);
+	ck_assert_int_eq(tally_writer_close(w, 1, err, sizeof err), 0);
+	free(all);
+	return read_file(path);
+}
+
+START_TEST(written_by_threads)
+{
+	/* Keys of 1 to 40 bytes with a tab or a quote here and there, a few of
+	 * 100 to 700 KiB (stretches of fewer items, down to one), counts of 1
+	 * to 4 (ties broken by the key), spread over the sources unevenly. */
+	enum { NKEYS = 30000, NBIG = 6 };
+	make_testdir();
+	char *keys = malloc((size_t)NKEYS * 48);
+	char *big = malloc((size_t)NBIG * (700u << 10));
+	ck_assert(keys && big);
+	keysort_item *items = malloc(NKEYS * sizeof *items);
+	ck_assert_ptr_nonnull(items);
+	for (size_t i = 0; i < NKEYS; i++) {
+		char *k = keys + i * 48;
+		size_t len = (size_t)snprintf(k, 48, "%07zu", i);
+		size_t extra = rng_next() % 33;
+		for (size_t b = 0; b < extra; b++)
+			k[len++] = "abc\t\"xyz"[rng_next() % 8];
+		items[i] = (keysort_item){ .count = 1 + rng_next() % 4, .key = k, .len = (uint32_t)len };
+	}
+	for (size_t b = 0; b < NBIG; b++) {
+		size_t len = (100u << 10) + (size_t)(rng_next() % (600u << 10));
+		char *k = big + b * (700u << 10);
+		memset(k, 'a' + (int)b, len);
+		items[rng_next() % NKEYS] = (keysort_item){ .count = 1 + b % 3, .key = k, .len = (uint32_t)len };
+	}
+	/* Keys must not repeat across sources: the big ones replaced distinct
+	 * numbered keys and are themselves distinct. */
+	static const tally_sort sorts[] = { TALLY_SORT_COUNT, TALLY_SORT_KEY, TALLY_SORT_NONE };
+	static const uint64_t tops[] = { 0, 1, 4097, 29999, 100000 };
+	static const unsigned nsrcs[] = { 1, 2, 5 };
+	static const unsigned threads[] = { 1, 2, 4 };
+	keysort_item *src[5];
+	size_t n[5];
+	for (size_t si = 0; si < 3; si++)
+	for (size_t ni = 0; ni < 3; ni++) {
+		unsigned nsrc = nsrcs[ni];
+		/* Source j takes the keys of weight j + 1: uneven shares. */
+		for (unsigned j = 0; j < nsrc; j++) {
+			src[j] = malloc(NKEYS * sizeof *items);
+			ck_assert_ptr_nonnull(src[j]);
+			n[j] = 0;
+		}
+		for (size_t i = 0; i < NKEYS; i++) {
+			unsigned j = (unsigned)(rng_next() % (nsrc * (nsrc + 1) / 2)), acc = 0, to = 0;
+			while (acc + to + 1 <= j) {
+				acc += to + 1;
+				to++;
+			}
+			src[to][n[to]++] = items[i];
+		}
+		if (sorts[si] != TALLY_SORT_NONE) {
+			ws_bycount = sorts[si] == TALLY_SORT_COUNT;
+			for (unsigned j = 0; j < nsrc; j++)
+				qsort(src[j], n[j], sizeof *items, ws_cmp);
+		}
+		write_src ws[5];
+		for (unsigned j = 0; j < nsrc; j++)
+			ws[j] = (write_src){ src[j], n[j] };
+		for (size_t ti = 0; ti < 5; ti++) {
+			tally_format fmt = ti % 2 ? TALLY_FORMAT_JSON : TALLY_FORMAT_TSV;
+			bytes want = write_one_by_one(src, n, nsrc, sorts[si], tops[ti], fmt);
+			for (size_t hi = 0; hi < 3; hi++) {
+				char path[128], err[256];
+				snprintf(path, sizeof path, "%s/threads.out", testdir);
+				tally_writer *w = tally_writer_open(path, fmt, err, sizeof err);
+				ck_assert_ptr_nonnull(w);
+				_Atomic uint64_t emitted = 0;
+				ck_assert_int_eq(write_sorted(ws, nsrc, sorts[si], tops[ti], threads[hi], w,
+					&emitted), 0);
+				uint64_t total = 0;
+				for (unsigned j = 0; j < nsrc; j++)
+					total += n[j];
+				ck_assert_uint_eq(atomic_load(&emitted),
+					tops[ti] && tops[ti] < total ? tops[ti] : total);
+				ck_assert_int_eq(tally_writer_close(w, 1, err, sizeof err), 0);
+				bytes got = read_file(path);
+				ck_assert_msg(got.n == want.n && memcmp(got.p, want.p, want.n) == 0,
+					"sort %zu, %u sources, top %" PRIu64 ", %u threads: output differs",
+					si, nsrc, tops[ti], threads[hi]);
+				free(got.p);
+			}
+			free(want.p);
+		}
+		for (unsigned j = 0; j < nsrc; j++)
+			free(src[j]);
+	}
+	free(items);
+	free(big);
+	free(keys);
+	remove_testdir();
+}
+END_TEST
+
+/* A write that fails stops the threads and says why; so does a text that
+ * cannot grow. */
+START_TEST(written_by_threads_fails)
+{
+	enum { NKEYS = 100000 };
+	char *keys = malloc((size_t)NKEYS * 8);
+	keysort_item *a = malloc(NKEYS * sizeof *a);
+	ck_assert(keys && a);
+	for (size_t i = 0; i < NKEYS; i++) {
+		snprintf(keys + i * 8, 8, "%07zu", i);
+		a[i] = (keysort_item){ .count = 1, .key = keys + i * 8, .len = 7 };
+	}
+	write_src ws[2] = { { a, NKEYS / 2 }, { a + NKEYS / 2, NKEYS - NKEYS / 2 } };
+	char err[256];
+	tally_writer *w = tally_writer_open("/dev/full", TALLY_FORMAT_TSV, err, sizeof err);
+	ck_assert_ptr_nonnull(w);
+	errno = 0;
+	ck_assert_int_eq(write_sorted(ws, 2, TALLY_SORT_KEY, 0, 3, w, NULL), -1);
+	ck_assert_int_eq(errno, ENOSPC);
+	tally_writer_close(w, 0, err, sizeof err);
+
+	/* Out of memory for a text, at each of the first allocations. */
+	int failed = 0;
+	for (uint64_t at = 1; at < 12; at++) {
+		w = tally_writer_open("/dev/null", TALLY_FORMAT_TSV, err, sizeof err);
+		ck_assert_ptr_nonnull(w);
+		uint64_t before = mem_current(MEM_IO) + mem_current(MEM_OTHER);
+		mem_fail_after(at);
+		int rc = write_sorted(ws, 2, TALLY_SORT_KEY, 0, 2, w, NULL);
+		mem_fail_after(0);
+		ck_assert_msg(rc == -2 || rc == 0, "allocation %" PRIu64 ": %d", at, rc);
+		failed += rc == -2;
+		ck_assert_uint_eq(mem_current(MEM_IO) + mem_current(MEM_OTHER), before);
+		tally_writer_close(w, 0, err, sizeof err);
+	}
+	ck_assert_int_gt(failed, 0);
+	free(a);
+	free(keys);
 }
 END_TEST
 
@@ -1281,6 +1483,12 @@ static Suite *output_suite(void)
 	tcase_add_test(tc, signal_cleanup_removes_temporary);
 	tcase_add_test(tc, zstd_output);
 	tcase_add_test(tc, zstd_large_output);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("threads");
+	tcase_set_timeout(tc, 120);
+	tcase_add_test(tc, written_by_threads);
+	tcase_add_test(tc, written_by_threads_fails);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("errors");

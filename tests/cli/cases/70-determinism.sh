@@ -54,6 +54,14 @@ check determinism-fields 0 'tr " " "\t" < "$GENESIS" > tsv; sh "$SAME" tsv -f 2,
 requires python3
 check determinism-top-mincount 0 'sh "$SAME" "$GEN" --top 17 --min-count 3'
 
+# A compressed output of several of zstd's jobs (it compresses on as many
+# threads as count) is the same file whatever the threads.
+requires zstd
+expect_out <<'EOF'
+800000
+EOF
+check determinism-zst-output 0 'seq 1 800000 > n; for j in 1 2 4; do $T -l -j $j --sort=key -o o$j.tsv.zst n || echo "failed: -j $j"; done; cmp o1.tsv.zst o2.tsv.zst && cmp o1.tsv.zst o4.tsv.zst && zstd -q -dc o4.tsv.zst | cut -f 1 | sort -n | cmp - n && wc -l < n'
+
 # A small budget spills to disk and merges; the result is the same.
 cat > "$WORK/budget.sh" <<'EOF'
 f=$1; shift
