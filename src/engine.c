@@ -455,9 +455,10 @@ tally_engine *tally_create(const tally_config *cfg, char *err, size_t errlen, in
 	uint64_t min_budget = (uint64_t)MIN_TABLE_BUDGET * ntables;
 	if (e->cfg.memory < min_budget) {
 		snprintf(err, errlen, by_default
-			? "the default memory budget, %llu bytes (half the memory limit), is too small: at least %llu KiB needed for %u thread%s%s"
-			: "--memory %llu bytes is too small: at least %llu KiB needed for %u thread%s%s",
-			(unsigned long long)e->cfg.memory, (unsigned long long)(min_budget / 1024),
+			? "the default memory budget, %llu byte%s (half the memory limit), is too small: at least %llu KiB needed for %u thread%s%s"
+			: "a --memory of %llu byte%s is too small: at least %llu KiB needed for %u thread%s%s",
+			(unsigned long long)e->cfg.memory, e->cfg.memory == 1 ? "" : "s",
+			(unsigned long long)(min_budget / 1024),
 			e->nworkers, e->nworkers == 1 ? "" : "s", ngram ? " and n-grams" : "");
 		*usage = 1;
 		goto fail;

@@ -770,13 +770,16 @@ static int add_files0_from(tally_engine *e, cli_state *st, const char *from)
 		return 1;
 	}
 	errno = 0;
-	while ((n = getdelim(&name, &cap, '\0', f)) != -1) {
+	for (unsigned long long nth = 1; (n = getdelim(&name, &cap, '\0', f)) != -1; nth++) {
 		int rc;
 
 		if (n > 0 && name[n - 1] == '\0')
 			n--;
 		if (n == 0) {
-			on_error(st, "invalid zero-length file name");
+			/* Where, as wc says it: the list and the name's place. */
+			char msg[MSG_MAX];
+			snprintf(msg, sizeof msg, "%s:%llu: invalid zero-length file name", from, nth);
+			on_error(st, msg);
 			status = 1;
 			continue;
 		}
@@ -889,6 +892,21 @@ static FILE *open_stats_json(const char *path)
 			close(fd);
 	}
 	return f;
+}
+
+/* Can the report be written where --report says?  Asked before the count
+ * (a temporary file made beside it and removed), not found out after it.
+ * A device or a FIFO is opened only when the report is written. */
+static int report_writable(const char *path, char *err, size_t errlen)
+{
+	struct stat st;
+	if (stat(path, &st) == 0 && !S_ISREG(st.st_mode) && !S_ISDIR(st.st_mode))
+		return 1;
+	tally_writer *w = tally_writer_open(path, TALLY_FORMAT_TSV, err, errlen);
+	if (!w)
+		return 0;
+	tally_writer_close(w, 0, NULL, 0);
+	return 1;
 }
 
 static int is_std(const FILE *f)
@@ -1049,8 +1067,9 @@ int main(int argc, char **argv)
 	}
 	err[0] = '\0';
 	w = tally_writer_open(o.output, o.format, err, sizeof err);
-	if (!w) {
+	if (!w || (o.cfg.report_path && !report_writable(o.cfg.report_path, err, sizeof err))) {
 		fprintf(stderr, "tally: %s\n", err);
+		tally_writer_close(w, 0, NULL, 0);
 		drop_stats_json(stats_file, o.stats_json);
 		tally_destroy(e);
 		return EXIT_FAILURE;

@@ -800,14 +800,15 @@ static char *follow_links(const char *path)
  *    at a committed close.  The target is the file symbolic links lead to,
  *    the links kept, and a dangling link's target is created.  Its
  *    permissions are those of the file it replaces, or 0666 minus the umask
- *    for a new file.
+ *    for a new file, and so are its owner and group where the system lets
+ *    them be given; a file that may not be written is refused.
  */
 tally_writer *tally_writer_open(const char *path, tally_format fmt, char *err, size_t errlen)
 {
 	int to_stdout = path == NULL || strcmp(path, "-") == 0;
 	const char *target = path;
 	char *resolved = NULL;
-	int direct = to_stdout;
+	int direct = to_stdout, replaced = 0;
 	int std_fd = -1;        /* writing to this standard stream */
 	mode_t perm = 0;
 	struct stat st;
@@ -839,6 +840,15 @@ tally_writer *tally_writer_open(const char *path, tally_format fmt, char *err, s
 			direct = 1;
 		} else {
 			struct stat rs;
+			/* A file that may not be written is not replaced either,
+			 * as a shell's > and sort -o refuse it. */
+			if (found && faccessat(AT_FDCWD, path, W_OK, AT_EACCESS) != 0) {
+				int e = errno;
+				set_err(err, errlen, path, strerror(e));
+				errno = e;
+				return NULL;
+			}
+			replaced = found;
 			perm = found ? st.st_mode & 0777 : 0666 & ~current_umask();
 			if (!(resolved = follow_links(path))) {
 				int e = errno;
@@ -949,6 +959,11 @@ tally_writer *tally_writer_open(const char *path, tally_format fmt, char *err, s
 		spill_unblock_signals(&old);
 		w->owns_fd = 1;
 		if (w->fd >= 0) {
+			/* The owner and group of the file replaced, where
+			 * the system lets them be given (root; or a group
+			 * of this user's). */
+			if (replaced && fchown(w->fd, st.st_uid, st.st_gid) != 0)
+				(void)!fchown(w->fd, (uid_t)-1, st.st_gid);
 			if (fchmod(w->fd, perm) != 0) {
 				int e = errno;
 				release_tmp(w);

@@ -67,10 +67,18 @@ expect_out <<'EOF'
 a	2
 EOF
 expect_err <<'EOF'
-tally: invalid zero-length file name
+tally: -:2: invalid zero-length file name
 tally: missing: No such file or directory
 EOF
 check files0-from-bad-names 1 'printf "a\n" > x; printf "x\000\000missing\000x\000" | $T --files0-from -'
+
+expect_out <<'EOF'
+a	1
+EOF
+expect_err <<'EOF'
+tally: list:3: invalid zero-length file name
+EOF
+check files0-from-empty-name-where 1 'printf "a\n" > x; printf "x\000missing-not\000\000" > list; touch missing-not; $T --files0-from list'
 
 expect_err <<'EOF'
 tally: when reading file names from standard input, no file name of '-' allowed

@@ -20,6 +20,46 @@ tally: missing: No such file or directory
 EOF
 check output-atomic 1 'printf "a\n" > in; echo old > out; $T -o out in missing; st=$?; cat out; ls -A; exit $st'
 
+# A file that may not be written is not replaced, by -o or --report, as
+# a shell's > and sort -o refuse it; nothing is counted.  (Root may write
+# anything: the runs take the user nobody.)
+cat > "$WORK/asuser.sh" <<'EOF'
+d=$(mktemp -d /tmp/tally-perm.XXXXXX) || exit 9
+chmod 777 "$d"
+cp "$T" "$d/tally" && chmod 755 "$d/tally" || exit 9
+cd "$d" || exit 9
+TMPDIR=$d
+export TMPDIR
+echo old > f
+chmod 444 f
+as() { if [ "$(id -u)" = 0 ]; then setpriv --reuid=65534 --regid=65534 --clear-groups "$@"; else "$@"; fi; }
+printf "a\n" | as ./tally -o f; echo "-o: $?"
+printf "a\n" | as ./tally --report f; echo "--report: $?"
+cat f; rm tally; ls -A
+# Replaced by root, a file keeps its owner and group.
+if [ "$(id -u)" = 0 ]; then
+	echo x > g; chown 65534:65534 g; printf "a\n" | "$T" -o g; stat -c %u:%g g
+else
+	echo 65534:65534
+fi
+cd / && rm -rf "$d"
+EOF
+ASUSER=$WORK/asuser.sh
+export ASUSER
+expect_out <<'EOF'
+-o: 1
+--report: 1
+old
+f
+65534:65534
+EOF
+expect_err <<'EOF'
+tally: f: Permission denied
+tally: f: Permission denied
+EOF
+requires setpriv
+check output-unwritable-refused 0 'sh "$ASUSER"'
+
 expect_out <<'EOF'
 in
 EOF

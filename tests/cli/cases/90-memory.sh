@@ -157,11 +157,12 @@ small_case() {
 	printf 'tally: %s\nTry '\''tally --help'\''.\n' "$3" | expect_err
 	check "$1" 2 "printf 'a b\n' | \$T $2"
 }
-small_case memory-too-small-j1    '-j1 -m 31K'             "--memory 31744 bytes is too small: at least 32 KiB needed for 1 thread"
-small_case memory-too-small-j1-b  '-j1 -m 32767'           "--memory 32767 bytes is too small: at least 32 KiB needed for 1 thread"
-small_case memory-too-small-j2    '-j 2 --memory=48K'      "--memory 49152 bytes is too small: at least 64 KiB needed for 2 threads"
-small_case memory-too-small-j4    '-l -j4 -m 64K'          "--memory 65536 bytes is too small: at least 128 KiB needed for 4 threads"
-small_case memory-too-small-ngram '--ngram 2 -j2 -m 64K'   "--memory 65536 bytes is too small: at least 96 KiB needed for 2 threads and n-grams"
+small_case memory-too-small-j1    '-j1 -m 31K'             "a --memory of 31744 bytes is too small: at least 32 KiB needed for 1 thread"
+small_case memory-too-small-j1-b  '-j1 -m 32767'           "a --memory of 32767 bytes is too small: at least 32 KiB needed for 1 thread"
+small_case memory-too-small-byte  '-j1 -m 1'               "a --memory of 1 byte is too small: at least 32 KiB needed for 1 thread"
+small_case memory-too-small-j2    '-j 2 --memory=48K'      "a --memory of 49152 bytes is too small: at least 64 KiB needed for 2 threads"
+small_case memory-too-small-j4    '-l -j4 -m 64K'          "a --memory of 65536 bytes is too small: at least 128 KiB needed for 4 threads"
+small_case memory-too-small-ngram '--ngram 2 -j2 -m 64K'   "a --memory of 65536 bytes is too small: at least 96 KiB needed for 2 threads and n-grams"
 
 # The same limit met by default (a 32 KiB cgroup limit, so a 16 KiB budget)
 # names where the budget came from rather than an option never given.
