@@ -1888,7 +1888,8 @@ int tally_next(tally_engine *e, tally_item *it)
  * items given out already). */
 static int write_sources(tally_engine *e, write_src *src)
 {
-	if (e->nord < 2 || e->reading || e->sorted_on || e->streamed || e->hapax_last)
+	if (e->nord < 2 || e->nord > WRITE_MAX_SOURCES || e->reading || e->sorted_on ||
+	    e->streamed || e->hapax_last)
 		return 0;
 	for (unsigned k = 0; k < e->nord; k++)
 		if (!(src[k].items = order_items(e->ords[k], &src[k].n)))

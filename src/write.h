@@ -15,6 +15,9 @@
 #include "keysort.h"
 #include "tally.h"
 
+/* The most sources write_sorted takes. */
+#define WRITE_MAX_SOURCES 64
+
 /* One sorted order's items. */
 typedef struct write_src {
 	const keysort_item *items;
@@ -27,7 +30,7 @@ typedef struct write_src {
  * after another), at most top of them (0: all), formatted on threads
  * threads, the caller's one of them.  *emitted grows by the items written,
  * as they are.  Returns 0; -1 when a write failed (errno set, EPIPE
- * included); -2 out of memory.
+ * included); -2 out of memory (or more than WRITE_MAX_SOURCES sources).
  */
 int write_sorted(const write_src *src, unsigned nsrc, tally_sort sort, uint64_t top,
 	unsigned threads, tally_writer *w, _Atomic uint64_t *emitted);
