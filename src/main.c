@@ -951,7 +951,12 @@ static int write_stats_json(FILE *f, const char *path, const tally_stats *st)
 		rc = fflush(f) == 0 && rc == 0 ? 0 : -1;
 	else if (fclose(f) != 0)
 		rc = -1;
-	atomic_store(&stats_json_made, NULL);   /* a signal leaves it now */
+	/* A signal leaves it now; a file this run made and could not fill
+	 * (a full disk) goes. */
+	int e = errno;
+	if (atomic_exchange(&stats_json_made, NULL) && rc != 0)
+		unlink(path);
+	errno = e;
 	if (rc != 0) {
 		if (to_std && errno == EPIPE)
 			return 2;
@@ -1157,10 +1162,15 @@ int main(int argc, char **argv)
 	if (tally_failed(e))
 		status = 1;
 
-	/* Statistics. */
+	/* Statistics.  Asked for and lost (standard error on a full disk or
+	 * closed), they fail the run, as coreutils' close_stdout has it; there
+	 * is nowhere to say so. */
 	tally_get_stats(e, &stats);
-	if (o.stats)
+	if (o.stats) {
 		tally_stats_print(stderr, &stats);
+		if (fflush(stderr) != 0 || ferror(stderr))
+			status = 1;
+	}
 	if (stats_file == stdout && write_failed && out_fd == STDOUT_FILENO) {
 		/* Standard output failed under the keys, and that was said. */
 	} else if (stats_file) {

@@ -62,6 +62,7 @@
 #include <time.h>
 #include <unistd.h>
 #include <zstd.h>
+#include <zstd_errors.h>
 
 #include "keysort.h"
 #include "mem.h"
@@ -371,6 +372,14 @@ static void spill_fail(spill *s, const char *name, const char *reason, int err)
 
 static void spill_fail_errno(spill *s, const char *name, int err)
 {
+	if (err == ENOMEM) {
+		/* The memory's, not the directory's: said as the engine says it. */
+		pthread_mutex_lock(&s->lock);
+		snprintf(s->errmsg, sizeof s->errmsg, "out of memory");
+		pthread_mutex_unlock(&s->lock);
+		errno = err;
+		return;
+	}
 	spill_fail(s, name, strerror(err), err);
 }
 
@@ -406,6 +415,8 @@ spill *spill_create(const char *tmpdir, char *err, size_t errlen)
 		e = errno;
 	else if (!S_ISDIR(st.st_mode))
 		e = ENOTDIR;
+	else if (faccessat(AT_FDCWD, tmpdir, W_OK | X_OK, AT_EACCESS) != 0)
+		e = errno;   /* files could not be made in it: found out now */
 	if (e) {
 		if (err && errlen)
 			snprintf(err, errlen, "%s: cannot use as temporary directory: %s", tmpdir,
@@ -731,6 +742,8 @@ static int writer_flush(spill_writer *w, ZSTD_EndDirective mode)
 	for (;;) {
 		ZSTD_outBuffer out = { w->out, w->outcap, 0 };
 		size_t r = ZSTD_compressStream2(w->cctx, &out, &in, mode);
+		if (ZSTD_isError(r) && ZSTD_getErrorCode(r) == ZSTD_error_memory_allocation)
+			return writer_fail(w, NULL, ENOMEM);
 		if (ZSTD_isError(r))
 			return writer_fail(w, ZSTD_getErrorName(r), EIO);
 		if (out.pos && write_all(w, w->out, out.pos))
@@ -1043,6 +1056,11 @@ static int reader_fill(spill_reader *r, size_t need)
 		ZSTD_inBuffer ib = { r->in, r->inlen, r->inpos };
 		ZSTD_outBuffer ob = { r->buf, r->cap, r->end };
 		size_t ret = ZSTD_decompressStream(r->dctx, &ob, &ib);
+		if (ZSTD_isError(ret) && ZSTD_getErrorCode(ret) == ZSTD_error_memory_allocation) {
+			/* Out of memory: not a run spoilt on the disk. */
+			spill_fail_errno(r->s, r->s->tmpdir, ENOMEM);
+			return -1;
+		}
 		if (ZSTD_isError(ret))
 			return reader_corrupt(r, "corrupt run file");
 		r->inpos = ib.pos;

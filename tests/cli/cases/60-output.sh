@@ -21,7 +21,8 @@ EOF
 check output-atomic 1 'printf "a\n" > in; echo old > out; $T -o out in missing; st=$?; cat out; ls -A; exit $st'
 
 # A file that may not be written is not replaced, by -o or --report, as
-# a shell's > and sort -o refuse it; nothing is counted.  (Root may write
+# a shell's > and sort -o refuse it; nothing is counted.  Nor is a -T
+# directory that files may not be made in used.  (Root may write
 # anything: the runs take the user nobody.)
 cat > "$WORK/asuser.sh" <<'EOF'
 d=$(mktemp -d /tmp/tally-perm.XXXXXX) || exit 9
@@ -35,6 +36,10 @@ chmod 444 f
 as() { if [ "$(id -u)" = 0 ]; then setpriv --reuid=65534 --regid=65534 --clear-groups "$@"; else "$@"; fi; }
 printf "a\n" | as ./tally -o f; echo "-o: $?"
 printf "a\n" | as ./tally --report f; echo "--report: $?"
+# Nor is a temporary directory that files may not be made in.
+mkdir ro; chmod 555 ro
+printf "a\n" | as ./tally -T ro; echo "-T: $?"
+rmdir ro
 cat f; rm tally; ls -A
 # Replaced by root, a file keeps its owner and group.
 if [ "$(id -u)" = 0 ]; then
@@ -49,6 +54,7 @@ export ASUSER
 expect_out <<'EOF'
 -o: 1
 --report: 1
+-T: 1
 old
 f
 65534:65534
@@ -56,6 +62,7 @@ EOF
 expect_err <<'EOF'
 tally: f: Permission denied
 tally: f: Permission denied
+tally: ro: cannot use as temporary directory: Permission denied
 EOF
 requires setpriv
 check output-unwritable-refused 0 'sh "$ASUSER"'
@@ -246,6 +253,17 @@ tally: .: Is a directory
 tally: .: Is a directory
 EOF
 check stats-json-not-left-on-failure 1 'printf "a\n" > in; $T --stats-json s.json -o . in; ls; echo old > s.json; $T --stats-json s.json -o . in; st=$?; cat s.json; ls; exit $st'
+
+# Statistics that could not be written: a --stats-json file this run made
+# is removed (a full disk, here the limit on file size; the message goes
+# through a pipe, which the limit spares), and -s lost on standard error
+# fails the run, with nowhere to say so.
+expect_out <<'EOF'
+tally: s.json: File too large
+status 1
+EOF
+check stats-json-not-left-unwritten 0 '(ulimit -f 0; printf "a\n" | $T --stats-json s.json 2>&1 > /dev/null; echo "status $?") | cat; ls'
+check stats-lost-fails 1 'printf "a\n" | $T -s > /dev/null 2> /dev/full'
 
 # A file size limit (ulimit -f, 512-byte blocks in sh) is a write error like
 # any other, for the output and for the runs spilled: reported, exit 1, no

@@ -386,3 +386,13 @@ for j in 1 2; do
 		k=$((k + 1))
 	done
 done'
+
+# Further on, out of memory while runs are written and read back is said
+# so: not as zstd's "Allocation error" against the directory, nor as a
+# "corrupt run file" (at 133 and 584 of these before).
+check spill-out-of-memory-not-corrupt 0 'seq 1 30000 > in; mkdir sp
+k=121; while [ $k -le 700 ]; do
+	TALLY_FAIL_ALLOC=$k "$T" -l -m 64K -j1 -T sp in > out 2> err; st=$?
+	[ $st = 0 ] || grep -q -x "tally: out of memory" err || echo "at $k: $(cat err)"
+	k=$((k + 1))
+done'
