@@ -2772,6 +2772,10 @@ tok_fields *tok_fields_for_input(const tok_shared *s, const char *buf, size_t le
 	tok_fields *f = NULL;
 	if (!off || wbuf_reserve(&names, len + 1))
 		goto oom;
+	/* A UTF-8 byte order mark before the header, as spreadsheets write
+	 * it, is no part of the first column's name. */
+	if (len >= 3 && memcmp(p, "\xEF\xBB\xBF", 3) == 0)
+		p += 3;
 	int st = CSV_START, done = 0;
 	size_t cur = 0;
 	while (!done) {

@@ -117,6 +117,15 @@ INFO	1
 EOF
 check csv-header-name 0 'printf "id,Level,msg\r\n1,ERROR,\"disk, full\"\r\n2,INFO,ok\r\n3,ERROR,\"x\"\"y\"\r\n" | $T --csv --header -f Level'
 
+# A UTF-8 byte order mark before the header (spreadsheets write one) is no
+# part of the first name, quoted or not, in CSV and TSV alike.
+expect_out <<'EOF'
+x	1
+x	1
+x	1
+EOF
+check header-byte-order-mark 0 'printf "\357\273\277Level,b\r\nx,y\r\n" | $T --csv --header -f Level; printf "\357\273\277\"Level\",b\nx,y\n" | $T --csv --header -f Level; printf "\357\273\277Level\tb\nx\ty\n" | $T --header -f Level'
+
 expect_out <<'EOF'
 1;a	1
 2;b	1
