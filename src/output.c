@@ -624,7 +624,7 @@ static int emit_body(out_sink *s, esc_mode m, const unsigned char *src, size_t l
 	/* Most keys fit and need no escape: one scan, one copy (of the bytes
 	 * before the first escape, for the others). */
 	const unsigned char *tab = esc_table(m);
-	if (tab && len <= s->cap - s->pos) {
+	if (tab && len && len <= s->cap - s->pos) {   /* (a new text has no buffer yet) */
 		size_t k = plain_run(m, tab, src, len);
 		memcpy(s->buf + s->pos, src, k);
 		s->pos += k;

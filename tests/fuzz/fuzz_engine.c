@@ -17,6 +17,9 @@
  * many records as the chunks in flight held).  When the fourth byte of the
  * configuration asks for it, the input is also counted in 2 to 4 parts
  * (--shard) the second run's way, and the parts must sum to the whole.
+ * When the fifth byte's top bit is set, the second run writes its results
+ * through tally_write (the sorted orders cut into stretches, write.c), and
+ * the bytes must be those of the first run's items written as TSV.
  *
  * Built with MIN_TABLE_BUDGET lowered to 1 KiB (tests/fuzz/run.sh), so
  * that inputs of a few KiB spill.  Sanitizers catch memory errors.
@@ -36,6 +39,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 typedef struct fz_out {
 	fz_bytes items;          /* per item: its length and count (8 bytes each), its key */
+	fz_bytes tsv;            /* or the results as tally_write wrote them */
 	char     msgs[2048];     /* on_error's lines, then a fatal error */
 	size_t   mlen;
 	tally_stats st;
@@ -64,10 +68,63 @@ static int fz_zstd_magic(const uint8_t *p, size_t n)
 	return v == 0xFD2FB528u || (v & 0xFFFFFFF0u) == 0x184D2A50u;
 }
 
+/* Write e's results through tally_write, as TSV, into o->tsv.  Returns
+ * the fatal error of tally_write (1) or 0. */
+static int fz_write(tally_engine *e, fz_out *o)
+{
+	char tmp[32], werr[256];
+	snprintf(tmp, sizeof tmp, "%s/fz-out-XXXXXX", access("/dev/shm", W_OK) == 0 ? "/dev/shm" : "/tmp");
+	int fd = mkstemp(tmp);
+	if (fd < 0)
+		abort();
+	close(fd);
+	tally_writer *w = tally_writer_open(tmp, TALLY_FORMAT_TSV, werr, sizeof werr);
+	if (!w)
+		abort();
+	int r = tally_write(e, w);
+	if (r == -1) {
+		fprintf(stderr, "tally_write: a write failed\n");
+		abort();
+	}
+	if (tally_writer_close(w, r == 0, werr, sizeof werr) != 0)
+		abort();
+	FILE *f = fopen(tmp, "rb");
+	char buf[4096];
+	size_t n;
+	while (f && (n = fread(buf, 1, sizeof buf, f)) > 0)
+		fz_append(&o->tsv, buf, n);
+	if (f)
+		fclose(f);
+	unlink(tmp);
+	return r == -2;
+}
+
+/* The items as TSV, as a writer writes them. */
+static void fz_items_tsv(const fz_bytes *items, fz_bytes *tsv)
+{
+	for (size_t at = 0; at < items->n; ) {
+		uint64_t h[2];
+		memcpy(h, items->p + at, sizeof h);
+		const char *key = items->p + at + sizeof h;
+		size_t need = tally_escape_key(TALLY_FORMAT_TSV, key, h[0], NULL, 0);
+		char *k = malloc(need + 1);
+		if (!k)
+			abort();
+		tally_escape_key(TALLY_FORMAT_TSV, key, h[0], k, need + 1);
+		char num[32];
+		int m = snprintf(num, sizeof num, "\t%llu\n", (unsigned long long)h[1]);
+		fz_append(tsv, k, need);
+		fz_append(tsv, num, (size_t)m);
+		free(k);
+		at += sizeof h + h[0];
+	}
+}
+
 /* Count the input (twice: as two inputs) under cfg: from memory, or
- * through path.  Returns -1 when cfg is refused as a usage error. */
+ * through path; the results read item by item, or written through
+ * tally_write (write).  Returns -1 when cfg is refused as a usage error. */
 static int fz_run(const tally_config *cfg, const uint8_t *in, size_t len, int twice,
-	const char *path, fz_out *o)
+	const char *path, int write, fz_out *o)
 {
 	tally_config c = *cfg;
 	char err[256];
@@ -90,8 +147,10 @@ static int fz_run(const tally_config *cfg, const uint8_t *in, size_t len, int tw
 	if (!fatal)
 		fatal = tally_finish(e) != 0;
 	tally_item it;
-	int r;
-	while (!fatal && (r = tally_next(e, &it)) == 1) {
+	int r = 0;
+	if (write && !fatal)
+		fatal = fz_write(e, o);
+	while (!write && !fatal && (r = tally_next(e, &it)) == 1) {
 		uint64_t h[2] = { it.len, it.count };
 		fz_append(&o->items, h, sizeof h);
 		fz_append(&o->items, it.key, it.len);
@@ -171,7 +230,7 @@ static void fz_check_parts(const tally_config *whole_cfg, const tally_config *cf
 	c.min_count = 0;
 	fz_out whole, parts[4];
 	fz_bytes sum;
-	if (fz_run(&c, in, len, twice, NULL, &whole) != 0)
+	if (fz_run(&c, in, len, twice, NULL, 0, &whole) != 0)
 		abort();
 	c = *cfg;
 	c.sort = TALLY_SORT_KEY;
@@ -182,7 +241,7 @@ static void fz_check_parts(const tally_config *whole_cfg, const tally_config *cf
 	int failed = whole.failed;
 	for (unsigned k = 1; k <= n; k++) {
 		c.shard_k = k;
-		if (fz_run(&c, in, len, twice, path, &parts[k - 1]) != 0)
+		if (fz_run(&c, in, len, twice, path, 0, &parts[k - 1]) != 0)
 			abort();
 		tokens += parts[k - 1].st.tokens;
 		failed |= parts[k - 1].failed;
@@ -257,7 +316,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	plain = cfg;
 	/* Some options are refused in some modes (no key rule for count
 	 * files, --split for words only...): nothing to compare. */
-	if (fz_run(&cfg, in, len, twice, NULL, &a) != 0)
+	if (fz_run(&cfg, in, len, twice, NULL, 0, &a) != 0)
 		return 0;
 
 	/* The second run: threads, chunks, budget, and where the bytes come from. */
@@ -280,7 +339,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			abort();
 		snprintf(path, sizeof path, "/proc/self/fd/%d", fd);
 	}
-	if (fz_run(&cfg, in, len, twice, fd >= 0 ? path : NULL, &b) != 0) {
+	int write = b4 >> 7;
+	if (fz_run(&cfg, in, len, twice, fd >= 0 ? path : NULL, write, &b) != 0) {
 		fprintf(stderr, "the second run's configuration is refused\n");
 		abort();
 	}
@@ -299,7 +359,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		fprintf(stderr, "failed: %d against %d\n%s---\n%s", a.failed, b.failed, a.msgs, b.msgs);
 		abort();
 	} else if (!a.failed) {
-		if (!fz_same(&a.items, &b.items)) {
+		if (write) {
+			fz_items_tsv(&a.items, &a.tsv);
+			if (!fz_same(&a.tsv, &b.tsv)) {
+				fprintf(stderr, "tally_write's output differs (%zu bytes against %zu)\n",
+					a.tsv.n, b.tsv.n);
+				abort();
+			}
+		} else if (!fz_same(&a.items, &b.items)) {
 			fprintf(stderr, "items differ (%zu bytes against %zu)\n", a.items.n, b.items.n);
 			abort();
 		}
@@ -340,5 +407,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	}
 	free(a.items.p);
 	free(b.items.p);
+	free(a.tsv.p);
+	free(b.tsv.p);
 	return 0;
 }

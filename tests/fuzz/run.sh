@@ -95,8 +95,10 @@ for t in $targets; do
 		# header, count files in key order and not.
 		if [ -z "$(ls -A "$corpus")" ]; then
 			i=0
+			# (A fifth byte of 128 and more: written through tally_write.)
 			for cfg in '\000\000\000\004\000' '\001\001\007\025\000' '\002\002\000\052\000' \
-				'\003\004\017\061\000' '\104\000\003\005\011' '\105\001\040\026\002'; do
+				'\003\004\017\061\000' '\104\000\003\005\011' '\105\001\040\026\002' \
+				'\000\000\000\006\200' '\003\001\017\002\200' '\002\002\000\001\200'; do
 				printf "$cfg" > "$corpus/seed$i"
 				head -c 1500 data/kjv-genesis.txt | tr ' ' '\t' >> "$corpus/seed$i"
 				printf 'a,"b\n""c",d\r\n\nx;y\t\303\251\342\200\231z\377\n' >> "$corpus/seed$i"

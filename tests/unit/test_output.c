@@ -1181,6 +1181,9 @@ START_TEST(written_by_threads)
 		memset(k, 'a' + (int)b, len);
 		items[rng_next() % NKEYS] = (keysort_item){ .count = 1 + b % 3, .key = k, .len = (uint32_t)len };
 	}
+	/* And the empty key, at the head of a stretch in every order, where a
+	 * text has no buffer yet. */
+	items[NKEYS / 2] = (keysort_item){ .count = 1000, .key = keys, .len = 0 };
 	/* Keys must not repeat across sources: the big ones replaced distinct
 	 * numbered keys and are themselves distinct. */
 	static const tally_sort sorts[] = { TALLY_SORT_COUNT, TALLY_SORT_KEY, TALLY_SORT_NONE };
