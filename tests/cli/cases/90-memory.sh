@@ -2,14 +2,6 @@
 # budget, a full disk while spilling, signals while spilling, exact results
 # under any budget, and hot keys staying resident.
 
-# skip_case NAME REASON: count a case that cannot run on this machine.
-skip_case() {
-	skipped=$((skipped + 1))
-	echo "SKIP $1: $2"
-	: > "$WORK/exp.out"
-	: > "$WORK/exp.err"
-}
-
 # --- The default budget: half the smallest of RAM, cgroup limit, rlimits ---
 
 # The tests below build a fake cgroup tree that matches /proc/self/cgroup and

@@ -2,14 +2,6 @@
 # progress line shows on a terminal only, and the report is a well-formed
 # picture with the series it promises.
 
-# skip_case NAME REASON: count a case that cannot run on this machine.
-skip_case() {
-	skipped=$((skipped + 1))
-	echo "SKIP $1: $2"
-	: > "$WORK/exp.out"
-	: > "$WORK/exp.err"
-}
-
 # 64 MB of text (Genesis 320 times; 16 MB for the slower sanitizer builds)
 # and 400 000 distinct numbers.
 if [ "${TALLY_CLI_QUICK:-0}" = 1 ]; then copies=80; else copies=320; fi
