@@ -14,8 +14,9 @@
  *
  * Order of calls: tally_create, then tally_add_path / tally_add_memory (any
  * number), tally_finish, tally_next until it returns 0 (or fewer: the caller
- * may stop early), tally_end_output, tally_get_stats, tally_destroy.  A call
- * out of this order returns -2 with a message in tally_errmsg().
+ * may stop early) or tally_write to a writer (which formats on the engine's
+ * threads), tally_end_output, tally_get_stats, tally_destroy.  A call out of
+ * this order returns -2 with a message in tally_errmsg().
  *
  * Errors: functions return 0 on success and a negative value on failure; the
  * message (without the "tally: " prefix) is in tally_errmsg().  Per-input
