@@ -256,7 +256,8 @@ int tally_next(tally_engine *e, tally_item *it);
 
 /* Write the results to w, as tally_next and tally_writer_put item by item
  * would, the same bytes; when they are all in memory, stretches of them
- * are formatted on the engine's threads at once.  After tally_finish, in
+ * are formatted on the engine's threads at once, and a .zst output is
+ * compressed on as many of zstd's (the same bytes whatever their number).  After tally_finish, in
  * place of tally_next.  Returns 0; -1 when a write failed (errno set:
  * EPIPE when the reader went away); -2 on a fatal error. */
 int tally_write(tally_engine *e, tally_writer *w);
@@ -315,10 +316,6 @@ int tally_writer_in_place(const tally_writer *w);
  * output and the names that lead to it), until tally_writer_close: for
  * asking whether it is a terminal. */
 int tally_writer_fd(const tally_writer *w);
-
-/* Compress a .zst output on n threads (0: one) besides the caller's; the
- * bytes written are the same for every n.  Before the first item. */
-void tally_writer_set_threads(tally_writer *w, unsigned n);
 
 /* Finish.  commit=1: flush, close, rename into place; commit=0: discard the
  * temporary file and leave an existing target alone.  Returns 0 or -1 with

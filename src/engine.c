@@ -38,6 +38,7 @@
 #include "iheap.h"
 #include "keysort.h"
 #include "order.h"
+#include "output.h"
 #include "sketch.h"
 #include "sorted.h"
 #include "spill.h"
@@ -1888,8 +1889,8 @@ int tally_next(tally_engine *e, tally_item *it)
  * items given out already). */
 static int write_sources(tally_engine *e, write_src *src)
 {
-	if (e->nord < 2 || e->nord > WRITE_MAX_SOURCES || e->reading || e->sorted_on ||
-	    e->streamed || e->hapax_last)
+	_Static_assert(ENG_MAX_ORDERS <= WRITE_MAX_SOURCES, "an order per source");
+	if (e->nord < 2 || e->reading || e->sorted_on || e->streamed || e->hapax_last)
 		return 0;
 	for (unsigned k = 0; k < e->nord; k++)
 		if (!(src[k].items = order_items(e->ords[k], &src[k].n)))
@@ -1903,6 +1904,7 @@ int tally_write(tally_engine *e, tally_writer *w)
 		return misuse(e, "tally_write called before tally_finish");
 	if (e->ended)
 		return misuse(e, "tally_write called after tally_end_output");
+	output_writer_threads(w, e->nworkers);
 	write_src src[ENG_MAX_ORDERS];
 	if (write_sources(e, src)) {
 		/* Nothing is left for tally_next to give. */

@@ -1079,8 +1079,6 @@ int main(int argc, char **argv)
 		tally_destroy(e);
 		return EXIT_FAILURE;
 	}
-	tally_get_stats(e, &stats);
-	tally_writer_set_threads(w, stats.threads);
 
 	/* Count. */
 	if (o.files0_from) {

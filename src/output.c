@@ -1147,7 +1147,7 @@ int tally_writer_fd(const tally_writer *w)
 	return w->fd;
 }
 
-void tally_writer_set_threads(tally_writer *w, unsigned n)
+void output_writer_threads(tally_writer *w, unsigned n)
 {
 	if (w->zc)
 		zstd_workers(w, n);

@@ -54,6 +54,10 @@ void output_text_free(out_text *t);
 /* Send a text on through w, its items counted as w's: as its items one
  * by one through tally_writer_put would.  0, or -1 with errno. */
 int  output_put_text(tally_writer *w, const out_text *t);
+/* Compress a .zst output on n threads (0: one) besides the caller's; the
+ * bytes written are the same for every n.  Before the first item is sent
+ * on (the writer's buffer is not). */
+void output_writer_threads(tally_writer *w, unsigned n);
 /* The writer's format; the items written so far. */
 tally_format output_writer_format(const tally_writer *w);
 uint64_t     output_writer_items(const tally_writer *w);

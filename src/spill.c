@@ -361,26 +361,24 @@ struct spill {
 	char            errmsg[512];
 };
 
-/* Record "NAME: reason" as the spill's message and errno = err. */
+/* Record "NAME: reason" (or the reason alone, name NULL) as the spill's
+ * message and errno = err. */
 static void spill_fail(spill *s, const char *name, const char *reason, int err)
 {
 	pthread_mutex_lock(&s->lock);
-	snprintf(s->errmsg, sizeof s->errmsg, "%s: %s", name, reason);
+	snprintf(s->errmsg, sizeof s->errmsg, "%s%s%s", name ? name : "", name ? ": " : "", reason);
 	pthread_mutex_unlock(&s->lock);
 	errno = err;
 }
 
 static void spill_fail_errno(spill *s, const char *name, int err)
 {
-	if (err == ENOMEM) {
-		/* The memory's, not the directory's: said as the engine says it. */
-		pthread_mutex_lock(&s->lock);
-		snprintf(s->errmsg, sizeof s->errmsg, "out of memory");
-		pthread_mutex_unlock(&s->lock);
-		errno = err;
-		return;
-	}
-	spill_fail(s, name, strerror(err), err);
+	/* Out of memory is the memory's, not the directory's: said as the
+	 * engine says it. */
+	if (err == ENOMEM)
+		spill_fail(s, NULL, "out of memory", err);
+	else
+		spill_fail(s, name, strerror(err), err);
 }
 
 static unsigned default_fanin(void)

@@ -1072,7 +1072,7 @@ static bytes write_big_zst(int threads, char *expect, size_t cap, size_t *n)
 	tally_writer *w = tally_writer_open(path, TALLY_FORMAT_TSV, err, sizeof err);
 	ck_assert_ptr_nonnull(w);
 	if (threads >= 0)
-		tally_writer_set_threads(w, (unsigned)threads);
+		output_writer_threads(w, (unsigned)threads);
 	*n = 0;
 	for (uint64_t i = 0; i < 400000; i++) {
 		int k = snprintf(key, sizeof key, "w%" PRIu64 "\\x", i * 7919);
