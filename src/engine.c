@@ -156,6 +156,7 @@ struct tally_engine {
 	uint64_t        next_input, stitch_input;
 
 	_Atomic uint64_t bytes_stored;  /* input bytes consumed (compressed for .zst) */
+	_Atomic uint64_t bytes_live;    /* the same as the reads go (iopts.live) */
 	_Atomic uint64_t bytes_expected;
 	_Atomic uint64_t bytes_header;  /* decoded bytes read as a header, not by workers */
 	_Atomic uint64_t tokens_aside;  /* the counts of the count files set aside */
@@ -350,7 +351,11 @@ static uint64_t distinct_seen(tally_engine *e)
 static void read_sample(void *ctx, stats_sample *s)
 {
 	tally_engine *e = ctx;
-	s->bytes_done = atomic_load_explicit(&e->bytes_stored, memory_order_relaxed);
+	/* Bytes as they are read: a slow pipe's line moves before its first
+	 * chunk is full. */
+	uint64_t stored = atomic_load_explicit(&e->bytes_stored, memory_order_relaxed);
+	uint64_t live = atomic_load_explicit(&e->bytes_live, memory_order_relaxed);
+	s->bytes_done = live > stored ? live : stored;
 	s->bytes_total = atomic_load_explicit(&e->bytes_expected, memory_order_relaxed);
 	uint64_t tokens = 0;
 	for (unsigned i = 0; i < e->nworkers; i++)
@@ -553,6 +558,7 @@ tally_engine *tally_create(const tally_config *cfg, char *err, size_t errlen, in
 		.prefix_cap = tok_prefix_cap(e->tok),
 		.cut = eng_cut,
 		.cut_ctx = e,
+		.live = &e->bytes_live,
 	};
 	e->pack_size = input_buffer_size(&e->iopts);
 	/* Count files in key order need no table for --sort=key: as many as

@@ -34,6 +34,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <pthread.h>
 #include <setjmp.h>
 #include <signal.h>
@@ -42,6 +43,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 /* The buffer-less decoder (ZSTD_decompressBegin and Continue, ZSTD_insertBlock,
@@ -52,6 +54,10 @@
 
 /* The most one read() asks for (Linux transfers at most about 2 GiB). */
 #define INPUT_READ_MAX ((size_t)1 << 30)
+
+/* How long bytes from a pipe wait for the rest of their chunk before they
+ * are counted as they are (stalled). */
+#define INPUT_STALL_MS 250
 
 /*
  * The --io=auto threshold (INPUT_MMAP_THRESHOLD in input.h, 1 MiB) comes from
@@ -158,6 +164,8 @@ struct input_source {
 
 	uint64_t     size;            /* stored size for input_size, 0 = unknown */
 	_Atomic uint64_t bytes_read;  /* stored bytes consumed */
+	_Atomic uint64_t *live;       /* input_opts.live */
+	uint64_t     live_mark;       /* the most bytes_read has been */
 
 	/* Parts of a file (input_range): a regular file of known size opened
 	 * by name, or memory, may be read by byte range. */
@@ -184,6 +192,7 @@ struct input_source {
 	const char  *carry;           /* tail of the previous buffer, not yet handed out */
 	size_t       carry_len;
 	unsigned char peek[4];        /* first bytes of a pipe, read to look for a magic number */
+	int          slow;            /* may keep us waiting: a pipe, socket or terminal */
 	size_t       peek_len;
 	size_t       peek_pos;
 	int          src_eof;         /* no more bytes will come from fill */
@@ -218,6 +227,17 @@ static void put_errno(char *err, size_t errlen, const char *name, int e)
 {
 	char tmp[128];
 	put_err(err, errlen, name, strerror_r(e, tmp, sizeof tmp));
+}
+
+/* n more stored bytes consumed; the live counter learns of those past any
+ * read before (a file read again from its start counts once). */
+static void consumed(input_source *s, uint64_t n)
+{
+	uint64_t now = atomic_fetch_add_explicit(&s->bytes_read, n, memory_order_relaxed) + n;
+	if (s->live && now > s->live_mark) {
+		atomic_fetch_add_explicit(s->live, now - s->live_mark, memory_order_relaxed);
+		s->live_mark = now;
+	}
 }
 
 /* Remember the reason the source failed, report it, leave errno = e. */
@@ -348,6 +368,7 @@ static input_source *source_new(const char *name, const input_opts *o)
 	s->limit = UINT64_MAX;
 	s->read_left = UINT64_MAX;
 	atomic_init(&s->bytes_read, 0);
+	s->live = o->live;
 	return s;
 }
 
@@ -610,6 +631,7 @@ input_source *input_open(const char *path, const input_opts *o, char *err, size_
 	}
 	s->fd = fd;
 	s->own_fd = !is_stdin;
+	s->slow = !S_ISREG(st.st_mode);
 
 	off_t at = -1;
 	if (S_ISREG(st.st_mode))   /* stdin may be a file opened mid-way */
@@ -653,7 +675,7 @@ input_source *input_open(const char *path, const input_opts *o, char *err, size_
 			goto fail_src;
 		}
 		s->peek_len = (size_t)n;
-		atomic_fetch_add_explicit(&s->bytes_read, (uint64_t)n, memory_order_relaxed);
+		consumed(s, (uint64_t)n);
 		s->kind = is_zstd_magic(s->peek, s->peek_len) ? SRC_ZSTD : SRC_READ;
 	}
 	if (s->kind == SRC_ZSTD && zstd_setup(s, o) < 0) {
@@ -894,7 +916,7 @@ static int next_window(input_source *s, input_chunk *c, char *err, size_t errlen
 			if (emit(s, c, p, cc.k, cc.cont, cc.pre_len, sl, mapped) < 0)
 				return fail(s, EINVAL, "too many chunks in flight", err, errlen);
 			s->pos += cc.k;
-			atomic_fetch_add_explicit(&s->bytes_read, cc.k, memory_order_relaxed);
+			consumed(s, cc.k);
 			return 1;
 		}
 		/* No boundary: widen the window. */
@@ -935,7 +957,7 @@ static int raw_read(input_source *s, char *dst, size_t want, size_t *got)
 			*got = (size_t)r;
 			if (s->read_left != UINT64_MAX)
 				s->read_left -= (uint64_t)r;
-			atomic_fetch_add_explicit(&s->bytes_read, (uint64_t)r, memory_order_relaxed);
+			consumed(s, (uint64_t)r);
 			return 0;
 		}
 		if (errno != EINTR)
@@ -1222,6 +1244,22 @@ static int fill(input_source *s, char *dst, size_t want, size_t room, size_t *go
 	return 0;
 }
 
+/* Whether a slow source kept the bytes in hand waiting INPUT_STALL_MS since
+ * began, or keeps them that long before more come: then they are counted
+ * as they are, so that a stream that trickles in (tail -f) shows its keys
+ * on the progress line before a chunk is full. */
+static int stalled(const input_source *s, const struct timespec *began)
+{
+	struct timespec now;
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	long long ms = (long long)(now.tv_sec - began->tv_sec) * 1000
+		+ (now.tv_nsec - began->tv_nsec) / 1000000;
+	if (ms >= INPUT_STALL_MS)
+		return 1;
+	struct pollfd p = { .fd = s->fd, .events = POLLIN };
+	return poll(&p, 1, (int)(INPUT_STALL_MS - ms)) == 0;   /* on error: read */
+}
+
 static int next_buffered(input_source *s, input_chunk *c, char *err, size_t errlen)
 {
 	input_slot *sl = free_slot(s);
@@ -1247,9 +1285,17 @@ static int next_buffered(input_source *s, input_chunk *c, char *err, size_t errl
 	size_t target = len >= s->cap ? len :
 		len + (s->chunk < s->cap - len ? s->chunk : s->cap - len);
 	cut_call cc = { .s = s, .buf = buf };
+	/* A slow pipe's new bytes are cut when they have waited long enough. */
+	int slow = s->slow && s->kind == SRC_READ;
+	size_t tried = len;   /* the bytes in hand when last cut */
+	struct timespec began = { 0, 0 };
+	if (slow)
+		clock_gettime(CLOCK_MONOTONIC, &began);
 
 	for (;;) {
 		while (!s->src_eof && len < target) {
+			if (slow && len > tried && stalled(s, &began))
+				break;
 			size_t got;
 			if (fill(s, buf + len, target - len, s->bufsize - len, &got, err, errlen) < 0)
 				return -1;
@@ -1279,6 +1325,9 @@ static int next_buffered(input_source *s, input_chunk *c, char *err, size_t errl
 			cc.k = cc.len;
 		if (cc.k > 0)
 			break;
+		tried = len;
+		if (slow)
+			clock_gettime(CLOCK_MONOTONIC, &began);
 		target = len + (len < s->cap - len ? (len > s->chunk ? len : s->chunk) : s->cap - len);
 		if (target > s->cap)
 			target = s->cap;

@@ -69,6 +69,10 @@ typedef struct input_opts {
 	size_t       prefix_cap;    /* the most a cut's prefix holds; 0 = the cut makes none */
 	input_cut_fn cut;
 	const void  *cut_ctx;
+	_Atomic uint64_t *live;     /* if set, also counts the stored bytes as
+	                             * they are read, before a chunk is whole
+	                             * (the progress line of a slow pipe);
+	                             * bytes read twice are counted once */
 } input_opts;
 
 /*

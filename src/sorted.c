@@ -89,6 +89,7 @@ sorted_set *sorted_create(const tok_shared *tok, const input_opts *io, unsigned 
 	/* A reader's own buffers: its cost is measured by the memory it takes
 	 * (sorted_take), and the merge opens all of them at once. */
 	s->io.buffers = NULL;
+	s->io.live = NULL;        /* its bytes are counted in sorted_take */
 	s->io.io = TALLY_IO_READ;
 	s->io.max_inflight = 1;
 	s->io.prefix_cap = 0;

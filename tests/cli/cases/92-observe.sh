@@ -174,6 +174,18 @@ no percent
 EOF
 check progress-percent-unknown 0 'sh "$FIFO" f1 1 "$DATA/kjv-genesis.txt"; $T -j1 --progress "$BIG" - < f1 > /dev/null 2> e1; sh "$PCT" e1; sh "$FIFO" f2 1; printf "%s\0f2\0" "$BIG" | $T -j1 --progress --files0-from=- > /dev/null 2> e2; sh "$PCT" e2; sh "$FIFO" f3 1; $T -j1 --progress --shard 2/2 "$BIG" f3 > /dev/null 2> e3; sh "$PCT" e3'
 
+# A pipe that trickles (tail -f): what came in is counted while tally waits
+# for more, and the line shows its tokens and keys, not only its bytes.
+expect_out <<'EOF'
+6 B while waiting
+counted while waiting
+a 1
+b 1
+c 1
+d 1
+EOF
+check progress-trickle 0 '{ printf "a b c\n"; sleep 2; printf "d\n"; } | $T -j1 --progress > out 2> err; tr "\r" "\n" < err > lines; grep -q "^ *6 B  " lines && echo 6 B while waiting; grep -q "  tokens 3  keys 3  " lines && echo counted while waiting; tr "\t" " " < out'
+
 # A signal that ends the run erases the line too (SIGTERM from timeout, or
 # SIGINT): the last thing on the terminal is no progress line.
 expect_out <<'EOF'
