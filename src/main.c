@@ -30,6 +30,8 @@
 
 #include "tally.h"
 
+#include <utf8proc.h>
+
 #define EXIT_USAGE 2
 #define MSG_MAX    4352  /* a path and a reason */
 
@@ -207,37 +209,75 @@ static void usage(int status)
 		stdout);
 }
 
+/* Write "tally: MSG" and a newline on stderr, as one line whatever the
+ * names and values it quotes hold: a control character, a C1 control and a
+ * byte of no UTF-8 character are shown as escapes (\n, \r, \x1b), never
+ * sent to the terminal, as ls -b and coreutils' quoting keep them from it. */
+static void put_message(const char *msg)
+{
+	const uint8_t *p = (const uint8_t *)msg;
+	size_t n = strlen(msg);
+
+	fputs("tally: ", stderr);
+	for (size_t i = 0; i < n; ) {
+		utf8proc_int32_t cp = p[i];
+		utf8proc_ssize_t k = 1;
+		if (p[i] >= 0x80) {
+			k = utf8proc_iterate(p + i, (utf8proc_ssize_t)(n - i), &cp);
+			if (k < 1) {
+				k = 1;
+				cp = -1;
+			}
+		}
+		if (cp == '\n')
+			fputs("\\n", stderr);
+		else if (cp == '\r')
+			fputs("\\r", stderr);
+		else if ((cp < 0x20 && cp != '\t') || (cp >= 0x7f && cp < 0xa0))
+			for (utf8proc_ssize_t j = 0; j < k; j++)
+				fprintf(stderr, "\\x%02x", p[i + j]);
+		else
+			fwrite(p + i, 1, (size_t)k, stderr);
+		i += (size_t)k;
+	}
+	fputc('\n', stderr);
+}
+
+/* put_message of a formatted message. */
+static void vmessage(const char *fmt, va_list ap)
+{
+	char small[512], *msg = small;
+	va_list again;
+
+	va_copy(again, ap);
+	int n = vsnprintf(small, sizeof small, fmt, ap);
+	if (n >= (int)sizeof small && (msg = malloc((size_t)n + 1)) != NULL)
+		vsnprintf(msg, (size_t)n + 1, fmt, again);
+	va_end(again);
+	put_message(msg ? msg : small);
+	if (msg != small)
+		free(msg);
+}
+
+__attribute__((format(printf, 1, 2)))
+static void message(const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vmessage(fmt, ap);
+	va_end(ap);
+}
+
 /* One line naming the problem, the hint, exit 2. */
 static void usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
 static void usage_error(const char *fmt, ...)
 {
 	va_list ap;
-	char small[512], *msg = small;
-	int n;
 
 	va_start(ap, fmt);
-	n = vsnprintf(small, sizeof small, fmt, ap);
+	vmessage(fmt, ap);
 	va_end(ap);
-	if (n >= (int)sizeof small && (msg = malloc((size_t)n + 1)) != NULL) {
-		va_start(ap, fmt);
-		vsnprintf(msg, (size_t)n + 1, fmt, ap);
-		va_end(ap);
-	}
-	if (!msg)
-		msg = small;
-	/* One line, whatever the arguments it quotes hold. */
-	fputs("tally: ", stderr);
-	for (const unsigned char *c = (const unsigned char *)msg; *c; c++) {
-		if (*c == '\n')
-			fputs("\\n", stderr);
-		else if (*c == '\r')
-			fputs("\\r", stderr);
-		else if (*c < 0x20 && *c != '\t')
-			fprintf(stderr, "\\x%02x", *c);
-		else
-			fputc(*c, stderr);
-	}
-	fputc('\n', stderr);
 	usage(EXIT_USAGE);
 	exit(EXIT_USAGE); /* not reached */
 }
@@ -647,11 +687,9 @@ static void say(cli_state *st, const char *fmt, ...)
 
 	pthread_mutex_lock(&st->lock);
 	progress_clear();
-	fputs("tally: ", stderr);
 	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
+	vmessage(fmt, ap);
 	va_end(ap);
-	fputc('\n', stderr);
 	pthread_mutex_unlock(&st->lock);
 }
 
@@ -877,7 +915,7 @@ static FILE *open_stats_json(const char *path)
 	if (std_fd >= 0)
 		return std_fd == STDOUT_FILENO ? stdout : stderr;
 	if (std_fd == -2) {
-		fprintf(stderr, "tally: %s: %s\n", path, strerror(EBADF));
+		message("%s: %s", path, strerror(EBADF));
 		return NULL;
 	}
 	int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
@@ -887,7 +925,7 @@ static FILE *open_stats_json(const char *path)
 		fd = open(path, O_WRONLY | O_CLOEXEC);
 	FILE *f = fd < 0 ? NULL : fdopen(fd, "w");
 	if (!f) {
-		fprintf(stderr, "tally: %s: %s\n", path, strerror(errno));
+		message("%s: %s", path, strerror(errno));
 		if (fd >= 0)
 			close(fd);
 	}
@@ -942,7 +980,7 @@ static int write_stats_json(FILE *f, const char *path, const tally_stats *st)
 	int rc;
 
 	if (!to_std && empty_if_regular(f) != 0) {
-		fprintf(stderr, "tally: %s: %s\n", path, strerror(errno));
+		message("%s: %s", path, strerror(errno));
 		fclose(f);
 		return 1;
 	}
@@ -960,7 +998,7 @@ static int write_stats_json(FILE *f, const char *path, const tally_stats *st)
 	if (rc != 0) {
 		if (to_std && errno == EPIPE)
 			return 2;
-		fprintf(stderr, "tally: %s: %s\n",
+		message("%s: %s",
 			f == stdout ? "standard output" : f == stderr ? "standard error" : path,
 			strerror(errno ? errno : EIO));
 		return 1;
@@ -1060,7 +1098,7 @@ int main(int argc, char **argv)
 	if (!e) {
 		if (usage_flag)
 			usage_error("%s", err);
-		fprintf(stderr, "tally: %s\n", err);
+		message("%s", err);
 		return EXIT_FAILURE;
 	}
 
@@ -1073,7 +1111,7 @@ int main(int argc, char **argv)
 	err[0] = '\0';
 	w = tally_writer_open(o.output, o.format, err, sizeof err);
 	if (!w || (o.cfg.report_path && !report_writable(o.cfg.report_path, err, sizeof err))) {
-		fprintf(stderr, "tally: %s\n", err);
+		message("%s", err);
 		tally_writer_close(w, 0, NULL, 0);
 		drop_stats_json(stats_file, o.stats_json);
 		tally_destroy(e);

@@ -37,6 +37,19 @@ tally: dir: Is a directory
 EOF
 check files-failing 1 'printf "a b\n" > 1; printf "a\n" > 2; mkdir dir; $T 1 nofile dir 2'
 
+# A name is written into a message as it is, but for what a terminal would
+# act on or that would break the line: control characters, C1 controls and
+# bytes of no UTF-8 character are escaped (as ls -b and coreutils keep them
+# from the terminal); other UTF-8 is kept.
+expect_err <<'EOF'
+tally: no\nsuch: No such file or directory
+tally: \x1b[31mred: No such file or directory
+tally: c1\xc2\x9bx: No such file or directory
+tally: bad\xffbyte: No such file or directory
+tally: tab	ünï cödé: No such file or directory
+EOF
+check files-names-escaped 1 'printf "no\nsuch\0\033[31mred\0c1\302\233x\0bad\377byte\0tab\tünï cödé\0" > names; $T --files0-from names'
+
 expect_out <<'EOF'
 a	1
 EOF
