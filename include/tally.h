@@ -136,6 +136,11 @@ typedef struct tally_progress {
 #define TALLY_MAX_KEY_LIMIT (((uint64_t)1 << 32) - 8192)
 #define TALLY_NGRAM_MAX 4096u
 
+/* Room for any message the library writes into an err buffer (errlen): a
+ * path as long as the system allows (PATH_MAX) and the reason.  In a
+ * smaller buffer a message is cut short. */
+#define TALLY_ERR_MAX 4352
+
 typedef struct tally_config {
 	/* What a key is (SPEC section 2). */
 	tally_mode  mode;

@@ -201,7 +201,7 @@ struct tally_engine {
 	 * reads them (sorted.h); sorted_on once the merge has begun. */
 	sorted_set     *sorted;
 	int             sorted_on, sorted_end;
-	char            errmsg[512];
+	char            errmsg[TALLY_ERR_MAX];
 };
 
 __attribute__((format(printf, 2, 3)))
@@ -223,7 +223,7 @@ static int misuse(tally_engine *e, const char *what)
 __attribute__((format(printf, 2, 3)))
 static void report(tally_engine *e, const char *fmt, ...)
 {
-	char msg[1024];
+	char msg[TALLY_ERR_MAX];
 	va_list ap;
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof msg, fmt, ap);
@@ -641,7 +641,7 @@ static int number_lines(tally_engine *e, eng_input *in, const tok_edge *edge)
 	tok_lines l;
 	tok_edge_lines(edge, &l);
 	if (l.bad_line && !in->failed) {
-		char msg[700];
+		char msg[TALLY_ERR_MAX];
 		snprintf(msg, sizeof msg, "%s:%llu: %s", in->name,
 			(unsigned long long)(in->lines + l.bad_line), l.why);
 		eng_input_fail(e, in, msg);
@@ -715,7 +715,7 @@ static int reap(tally_engine *e, int wait)
 		in->inflight--;
 		e->inflight--;
 		if (job->fault) {
-			char msg[600];
+			char msg[TALLY_ERR_MAX];
 			snprintf(msg, sizeof msg, "%s: file shrank while being read", in->name);
 			eng_input_fail(e, in, msg);
 		}
@@ -823,7 +823,7 @@ static int read_beyond(tally_engine *e, eng_input *in)
 		if (tok_stitch_waiting(e->stitcher) == 0)
 			return 0;
 		input_chunk c;
-		char err[600];
+		char err[TALLY_ERR_MAX];
 		int r = input_next(in->src, &c, err, sizeof err);
 		count_stored(e, in);
 		if (r == 0)
@@ -912,7 +912,7 @@ static int feed(tally_engine *e, input_source *src, const char *name, tok_fields
 		if (rc || in->failed)
 			break;
 		input_chunk c;
-		char err[600];
+		char err[TALLY_ERR_MAX];
 		int r = input_next(src, &c, err, sizeof err);
 		count_stored(e, in);
 		if (r == 0)
@@ -1045,7 +1045,7 @@ static int pack_take(tally_engine *e, input_source *src, const char *name)
 		return 1;
 	eng_job *job = e->pack;
 	input_chunk c;
-	char err[600];
+	char err[TALLY_ERR_MAX];
 	int r = input_whole(src, job->buf + job->used, e->pack_size - job->used, &c, err,
 		sizeof err);
 	if (r == 0)
@@ -1120,7 +1120,7 @@ static tok_fields *part_header(tally_engine *e, input_source *src, const char *n
 {
 	size_t cap = e->iopts.min_capacity;
 	char *buf = mem_alloc(MEM_IO, cap);
-	char err[700];
+	char err[TALLY_ERR_MAX];
 	tok_fields *f = NULL;
 	if (!buf) {
 		snprintf(err, sizeof err, "%s: %s", name, strerror(ENOMEM));
@@ -1167,7 +1167,7 @@ static int feed_part(tally_engine *e, input_source *src, const char *name)
 	if (find_boundary(e, src, part_start(size, k, n), size, &lo)
 			|| find_boundary(e, src, part_start(size, k + 1, n), size, &hi)
 			|| input_range(src, lo, hi)) {
-		char err[700];
+		char err[TALLY_ERR_MAX];
 		snprintf(err, sizeof err, "%s: %s", name, strerror(errno));
 		input_close(src);
 		fail_unfed(e, err);
@@ -1185,7 +1185,7 @@ static int feed_part(tally_engine *e, input_source *src, const char *name)
 
 int tally_add_path(tally_engine *e, const char *path)
 {
-	char err[600];
+	char err[TALLY_ERR_MAX];
 	if (e->finishing)
 		return misuse(e, "tally_add_path called after tally_finish");
 	e->inputs_named++;
@@ -1649,7 +1649,7 @@ static void write_report(tally_engine *e)
 	const stats_sample *tl = stats_sampler_timeline(e->sampler, &n);
 	tally_stats st;
 	tally_get_stats(e, &st);
-	char err[600];
+	char err[TALLY_ERR_MAX];
 	if (stats_write_report(e->cfg.report_path, tl, n, &st, err, sizeof err)) {
 		e->failed = 1;
 		report(e, "%s", err);

@@ -33,7 +33,6 @@
 #include <utf8proc.h>
 
 #define EXIT_USAGE 2
-#define MSG_MAX    4352  /* a path and a reason */
 
 /* Long-only options: values above any char (CHAR_MAX) so they never meet a
  * short one. */
@@ -217,8 +216,17 @@ static void put_message(const char *msg)
 {
 	const uint8_t *p = (const uint8_t *)msg;
 	size_t n = strlen(msg);
-
-	fputs("tally: ", stderr);
+	/* At most 4 bytes out for each in, "tally: " and the newline: written
+	 * at once (stderr has no buffer), so that a line is not cut up among
+	 * other writers'. */
+	char small[1024], *line = n < (sizeof small - 9) / 4 ? small : malloc(4 * n + 9);
+	if (!line) {
+		fprintf(stderr, "tally: %s\n", strerror(ENOMEM));
+		return;
+	}
+	size_t o = 0;
+	memcpy(line, "tally: ", 7);
+	o = 7;
 	for (size_t i = 0; i < n; ) {
 		utf8proc_int32_t cp = p[i];
 		utf8proc_ssize_t k = 1;
@@ -229,18 +237,24 @@ static void put_message(const char *msg)
 				cp = -1;
 			}
 		}
-		if (cp == '\n')
-			fputs("\\n", stderr);
-		else if (cp == '\r')
-			fputs("\\r", stderr);
-		else if ((cp < 0x20 && cp != '\t') || (cp >= 0x7f && cp < 0xa0))
-			for (utf8proc_ssize_t j = 0; j < k; j++)
-				fprintf(stderr, "\\x%02x", p[i + j]);
-		else
-			fwrite(p + i, 1, (size_t)k, stderr);
+		if (cp == '\n' || cp == '\r') {
+			line[o++] = '\\';
+			line[o++] = cp == '\n' ? 'n' : 'r';
+		} else if ((cp < 0x20 && cp != '\t') || (cp >= 0x7f && cp < 0xa0)) {
+			for (utf8proc_ssize_t j = 0; j < k; j++) {
+				snprintf(line + o, 5, "\\x%02x", p[i + (size_t)j]);
+				o += 4;
+			}
+		} else {
+			memcpy(line + o, p + i, (size_t)k);
+			o += (size_t)k;
+		}
 		i += (size_t)k;
 	}
-	fputc('\n', stderr);
+	line[o++] = '\n';
+	fwrite(line, 1, o, stderr);
+	if (line != small)
+		free(line);
 }
 
 /* put_message of a formatted message. */
@@ -802,7 +816,7 @@ static int add_files0_from(tally_engine *e, cli_state *st, const char *from)
 	int status = 0;
 
 	if (!f) {
-		char msg[MSG_MAX];
+		char msg[TALLY_ERR_MAX];
 		snprintf(msg, sizeof msg, "cannot open '%s' for reading: %s", from, strerror(errno));
 		on_error(st, msg);
 		return 1;
@@ -815,7 +829,7 @@ static int add_files0_from(tally_engine *e, cli_state *st, const char *from)
 			n--;
 		if (n == 0) {
 			/* Where, as wc says it: the list and the name's place. */
-			char msg[MSG_MAX];
+			char msg[TALLY_ERR_MAX];
 			snprintf(msg, sizeof msg, "%s:%llu: invalid zero-length file name", from, nth);
 			on_error(st, msg);
 			status = 1;
@@ -836,7 +850,7 @@ static int add_files0_from(tally_engine *e, cli_state *st, const char *from)
 		errno = 0;
 	}
 	if (status != -2 && ferror(f)) {
-		char msg[MSG_MAX];
+		char msg[TALLY_ERR_MAX];
 		snprintf(msg, sizeof msg, "%s: read error: %s",
 			from_stdin ? "standard input" : from, strerror(errno ? errno : EIO));
 		on_error(st, msg);
@@ -1063,7 +1077,7 @@ int main(int argc, char **argv)
 	tally_writer *w;
 	FILE *stats_file = NULL;
 	tally_stats stats;
-	char err[1024];
+	char err[TALLY_ERR_MAX];
 	int usage_flag = 0;
 	int status = 0;         /* 1 once anything failed */
 	int write_failed = 0;   /* a write error was reported */

@@ -73,7 +73,7 @@ struct sorted_set {
 	unsigned     *heap, nheap;
 	unsigned     *advance, nadvance;  /* sources whose heads went out last */
 	char         *scratch;            /* a key kept aside (line_next) */
-	char          errmsg[700];
+	char          errmsg[TALLY_ERR_MAX];
 };
 
 sorted_set *sorted_create(const tok_shared *tok, const input_opts *io, unsigned max_files,
@@ -209,7 +209,7 @@ int sorted_take(sorted_set *s, input_source *src, const char *path, _Atomic uint
 	 * engine's chunks being released here too (another engine running in
 	 * the process would blur the figure). */
 	uint64_t io0 = mem_current(MEM_IO), cost = 0;
-	char err[600];
+	char err[TALLY_ERR_MAX];
 	input_source *in = input_open(path, &s->io, err, sizeof err);
 	if (!in)
 		return errno == ENOMEM ? SORTED_FATAL : SORTED_COUNT;
@@ -309,7 +309,7 @@ static int src_read(sorted_set *s, sorted_src *r)
 			input_release(r->in, r->c.handle);
 		}
 		r->held = 0;
-		char err[600];
+		char err[TALLY_ERR_MAX];
 		int rc = input_next(r->in, &r->c, err, sizeof err);
 		if (rc < 0) {
 			merge_err(s, "%s", err);
@@ -380,7 +380,7 @@ int sorted_start(sorted_set *s, sorted_inner_fn inner, void *ctx)
 	for (unsigned i = 0; i < s->nfiles; i++) {
 		sorted_src *r = &s->srcs[i];
 		r->f = &s->files[i];
-		char err[600];
+		char err[TALLY_ERR_MAX];
 		r->kbuf = mem_alloc(MEM_OTHER, s->kcap);
 		r->in = r->kbuf ? input_open(r->f->path, &s->io, err, sizeof err) : NULL;
 		if (!r->in) {

@@ -66,6 +66,7 @@
 
 #include "keysort.h"
 #include "mem.h"
+#include "tally.h"
 
 #define SPILL_BLOCK       (128u * 1024)   /* plain bytes compressed at a time */
 #define SPILL_READ        (16u * 1024)    /* compressed bytes read at a time */
@@ -358,7 +359,7 @@ struct spill {
 	uint64_t        merge_mem;       /* bytes for the readers of the merges at once; 0: no bound */
 	unsigned        part_bits;       /* runs cut into frames by the hash's top bits */
 	unsigned        key_ranges;      /* key order within that many ranges; 0: hash order */
-	char            errmsg[512];
+	char            errmsg[TALLY_ERR_MAX];
 };
 
 /* Record "NAME: reason" (or the reason alone, name NULL) as the spill's

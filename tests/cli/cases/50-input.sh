@@ -50,6 +50,16 @@ tally: tab	ünï cödé: No such file or directory
 EOF
 check files-names-escaped 1 'printf "no\nsuch\0\033[31mred\0c1\302\233x\0bad\377byte\0tab\tünï cödé\0" > names; $T --files0-from names'
 
+# A long path (four names of 200 bytes, PATH_MAX allows 4096) is named in
+# full, and the reason follows it: a missing input, -o in a missing
+# directory, -T in one.
+expect_out <<'EOF'
+input whole
+-o whole
+-T whole
+EOF
+check long-path-messages 0 'd=$(printf "%0200d" 0); mkdir -p $d/$d/$d/$d; p=$d/$d/$d/$d; printf "a\n" > in; $T $p/missing 2> e1; grep -qx "tally: $p/missing: No such file or directory" e1 && echo input whole; $T -o $p/no/out in 2> e2; grep -qx "tally: $p/no/out: No such file or directory" e2 && echo -o whole; $T -T $p/no in > /dev/null 2> e3; grep -q "^tally: $p/no: .*: No such file or directory\$" e3 && echo -T whole'
+
 expect_out <<'EOF'
 a	1
 EOF
