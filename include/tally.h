@@ -225,9 +225,10 @@ typedef struct tally_writer tally_writer;   /* the output (below) */
 void tally_config_init(tally_config *cfg);
 
 /* Create an engine.  Returns NULL on a bad configuration or resource failure,
- * with a message in err (errlen bytes).  A bad configuration is a usage error:
- * *usage is set to 1 then (may be NULL).  The engine owns no caller memory
- * except cfg's strings, which must outlive it. */
+ * with a message in err (errlen bytes; TALLY_ERR_MAX holds any message).  A
+ * bad configuration is a usage error: *usage is set to 1 then (may be
+ * NULL).  The engine owns no caller memory except cfg's strings, which must
+ * outlive it. */
 tally_engine *tally_create(const tally_config *cfg, char *err, size_t errlen, int *usage);
 
 /* Count one input: a path, or "-" for standard input.  Returns 0, or -1 when
