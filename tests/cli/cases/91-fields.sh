@@ -333,3 +333,13 @@ tally: 1 key longer than 2 bytes was cut to that length
 tally: 1 key longer than 1048576 bytes was cut to that length
 EOF
 check fields-last-buffer-full 0 'o="--max-key-bytes 2 --chunk-size 1"; printf "%080d" 0 > r80; $T -f 1 $o < r80; $T -f 1 $o --io=read r80; $T -f 1 $o --io=mmap r80; $T --csv -f 1 $o < r80; printf "%039d;" 0 | $T -f 2 -d ";" $o; head -c 2097188 /dev/zero | tr "\000" x | $T -f 1 | cut -f 2'
+
+# A lone CR in CSV is data, but one at the very end of the input is dropped
+# as a newline's would be (man page), at any chunk size and I/O.
+expect_out <<'EOF2'
+x\ry,z	1
+z	1
+x\ry,z\r	1
+empty
+EOF2
+check fields-csv-cr-at-end 0 'printf "x\ry,z\r" > a; printf "x\ry,\"z\"\r" > b; printf "x\ry,z\r\r" > c; printf "\r" > d; for c in 1 2 1K; do $T --csv -f 1,2 --chunk-size $c a > a$c; $T --csv -f 2 --chunk-size $c --io=mmap b > b$c; $T --csv -f 1,2 --chunk-size $c < c > c$c; done; cmp -s a1 a2 && cmp -s a1 a1K && cat a1; cmp -s b1 b2 && cmp -s b1 b1K && cat b1; cmp -s c1 c2 && cmp -s c1 c1K && cat c1; $T --csv -f 1 d > o; [ -s o ] || echo empty'
