@@ -263,9 +263,9 @@ int tally_next(tally_engine *e, tally_item *it);
 /* Write the results to w, as tally_next and tally_writer_put item by item
  * would, the same bytes; when they are all in memory, stretches of them
  * are formatted on the engine's threads at once, and a .zst output is
- * compressed on as many of zstd's (the same bytes whatever their number).  After tally_finish, in
- * place of tally_next.  Returns 0; -1 when a write failed (errno set:
- * EPIPE when the reader went away); -2 on a fatal error. */
+ * compressed on as many of zstd's (the same bytes whatever their number).
+ * After tally_finish, in place of tally_next.  Returns 0; -1 when a write
+ * failed (errno set: EPIPE when the reader went away); -2 on a fatal error. */
 int tally_write(tally_engine *e, tally_writer *w);
 
 /* Statistics so far (complete after the last tally_next). */

@@ -74,7 +74,6 @@ typedef struct eng_input {
 	uint64_t      lines;        /* count files: lines of the chunks seen in order */
 	int           done_reading;
 	int           failed;       /* reported already */
-	uint64_t      seen_bytes;   /* input_bytes_read at the last look */
 } eng_input;
 
 /* A small input in a pack: its bytes, and its columns (fields mode; its
@@ -155,8 +154,8 @@ struct tally_engine {
 	uint64_t        next_seq, stitch_seq;
 	uint64_t        next_input, stitch_input;
 
-	_Atomic uint64_t bytes_stored;  /* input bytes consumed (compressed for .zst) */
-	_Atomic uint64_t bytes_live;    /* the same as the reads go (iopts.live) */
+	_Atomic uint64_t bytes_stored;  /* input bytes consumed (compressed for .zst),
+	                                 * as they are read (iopts.live) */
 	_Atomic uint64_t bytes_expected;
 	_Atomic uint64_t bytes_header;  /* decoded bytes read as a header, not by workers */
 	_Atomic uint64_t tokens_aside;  /* the counts of the count files set aside */
@@ -351,11 +350,7 @@ static uint64_t distinct_seen(tally_engine *e)
 static void read_sample(void *ctx, stats_sample *s)
 {
 	tally_engine *e = ctx;
-	/* Bytes as they are read: a slow pipe's line moves before its first
-	 * chunk is full. */
-	uint64_t stored = atomic_load_explicit(&e->bytes_stored, memory_order_relaxed);
-	uint64_t live = atomic_load_explicit(&e->bytes_live, memory_order_relaxed);
-	s->bytes_done = live > stored ? live : stored;
+	s->bytes_done = atomic_load_explicit(&e->bytes_stored, memory_order_relaxed);
 	s->bytes_total = atomic_load_explicit(&e->bytes_expected, memory_order_relaxed);
 	uint64_t tokens = 0;
 	for (unsigned i = 0; i < e->nworkers; i++)
@@ -558,7 +553,7 @@ tally_engine *tally_create(const tally_config *cfg, char *err, size_t errlen, in
 		.prefix_cap = tok_prefix_cap(e->tok),
 		.cut = eng_cut,
 		.cut_ctx = e,
-		.live = &e->bytes_live,
+		.live = &e->bytes_stored,
 	};
 	e->pack_size = input_buffer_size(&e->iopts);
 	/* Count files in key order need no table for --sort=key: as many as
@@ -787,13 +782,6 @@ static int submit(tally_engine *e, eng_input *in, const input_chunk *c)
 	return 0;
 }
 
-static void count_stored(tally_engine *e, eng_input *in)
-{
-	uint64_t now = input_bytes_read(in->src);
-	atomic_fetch_add_explicit(&e->bytes_stored, now - in->seen_bytes, memory_order_relaxed);
-	in->seen_bytes = now;
-}
-
 /* Wait until every chunk of in is counted and its edge taken in order.
  * Returns 0 or -2 (fatal). */
 static int drain_input(tally_engine *e, eng_input *in)
@@ -825,7 +813,6 @@ static int read_beyond(tally_engine *e, eng_input *in)
 		input_chunk c;
 		char err[TALLY_ERR_MAX];
 		int r = input_next(in->src, &c, err, sizeof err);
-		count_stored(e, in);
 		if (r == 0)
 			return 0;
 		if (r < 0) {
@@ -914,7 +901,6 @@ static int feed(tally_engine *e, input_source *src, const char *name, tok_fields
 		input_chunk c;
 		char err[TALLY_ERR_MAX];
 		int r = input_next(src, &c, err, sizeof err);
-		count_stored(e, in);
 		if (r == 0)
 			break;
 		if (r < 0) {
@@ -1051,7 +1037,6 @@ static int pack_take(tally_engine *e, input_source *src, const char *name)
 	if (r == 0)
 		return 1;   /* it grew */
 	e->files++;
-	atomic_fetch_add_explicit(&e->bytes_stored, input_bytes_read(src), memory_order_relaxed);
 	input_close(src);
 	if (r < 0) {
 		fail_unfed(e, err);

@@ -224,9 +224,8 @@ static void put_message(const char *msg)
 		fprintf(stderr, "tally: %s\n", strerror(ENOMEM));
 		return;
 	}
-	size_t o = 0;
+	size_t o = 7;
 	memcpy(line, "tally: ", 7);
-	o = 7;
 	for (size_t i = 0; i < n; ) {
 		utf8proc_int32_t cp = p[i];
 		utf8proc_ssize_t k = 1;
